@@ -1,0 +1,178 @@
+"""The parameters of vad_ros: one table with type, default, check and meaning of each.
+
+Used by the node (declared as ROS parameters, validated in the set-parameters callback) and by the offline
+tools (read from the same YAML file). config/vad.yaml documents every parameter for users.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import yaml
+
+
+class ParamError(ValueError):
+    """A parameter value or a params file is unusable; the message names the parameter/file and the fix."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[Any], str | None] | None = None   # returns a reason when the value is bad
+    read_only: bool = False                             # True: needs a restart (models are built once)
+
+
+def _at_least(lo: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= lo else f'must be >= {lo}'
+
+
+def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
+    return lambda v: None if lo <= v <= hi else f'must be between {lo} and {hi}'
+
+
+def _device(v: str) -> str | None:
+    if v in ('auto', 'cpu', 'cuda') or (v.startswith('cuda:') and v[5:].isdigit()):
+        return None
+    return "must be 'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+_SPECS = [
+    # Perception backends. Models are built at start-up: these need a restart.
+    ParamSpec('detector.backend', 'hog', 'object detector: hog (built-in OpenCV people detector, no download) '
+              'or mmdet (any MMDetection COCO model)', choices=('hog', 'mmdet'), read_only=True),
+    ParamSpec('detector.config', '', 'mmdet: config file, or a model name that MMDetection downloads when online',
+              read_only=True),
+    ParamSpec('detector.checkpoint', '', 'mmdet: checkpoint file (.pth); empty with a model name = download',
+              read_only=True),
+    ParamSpec('detector.device', 'auto', "auto (cuda:0 if available, else cpu), cpu, cuda or cuda:N",
+              check=_device, read_only=True),
+    ParamSpec('detector.half', False, 'mmdet on GPU: run in half precision (faster, scores may shift ~1e-3)',
+              read_only=True),
+    ParamSpec('detector.hog.win_stride', 8, 'hog: window stride in pixels (smaller = slower, more recall)',
+              check=_at_least(1), read_only=True),
+    ParamSpec('detector.hog.scale', 1.05, 'hog: image pyramid scale step (> 1; smaller = slower, more recall)',
+              check=lambda v: None if v > 1.0 else 'must be > 1.0', read_only=True),
+    ParamSpec('detector.hog.upscale', 1.0, 'hog: resize the frame by this factor before detection (people '
+              'smaller than 128 px need > 1)', check=_between(0.25, 4.0), read_only=True),
+    ParamSpec('detector.hog.nms_iou', 0.4, 'hog: overlap above which the weaker of two boxes is dropped',
+              check=_between(0.0, 1.0), read_only=True),
+    ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only) or mmseg (any '
+              'MMSegmentation ADE20K model)', choices=('none', 'mmseg'), read_only=True),
+    ParamSpec('segmenter.config', '', 'mmseg: config file, or a model name that MMSegmentation downloads',
+              read_only=True),
+    ParamSpec('segmenter.checkpoint', '', 'mmseg: checkpoint file (.pth)', read_only=True),
+    ParamSpec('segmenter.device', 'auto', 'as detector.device', check=_device, read_only=True),
+    ParamSpec('segmenter.half', False, 'mmseg on GPU: half precision', read_only=True),
+    ParamSpec('allow_cpu_fallback', False, 'when a cuda device is asked for and none is available: true = warn '
+              'and run on cpu, false = refuse to start', read_only=True),
+    ParamSpec('segmentation_interval', 1, 'run the segmenter every N frames and reuse its map in between '
+              '(static cameras: 10-30)', check=_at_least(1)),
+    # Reasoning.
+    ParamSpec('score_threshold', 0.3, 'detections below this score are ignored (paper: 0.3)',
+              check=_between(0.0, 1.0)),
+    ParamSpec('rules_file', '', "rule file (YAML); empty = the paper's rule set. Re-read when changed",),
+    ParamSpec('scene_map_file', '', 'static scene map (YAML polygons labelled with background classes); '
+              'empty = none'),
+    ParamSpec('background.region', 'footprint', 'where the background is sampled: box (whole box, paper) or '
+              'footprint (bottom strip of the box, where the object touches the ground)',
+              choices=('box', 'footprint')),
+    ParamSpec('background.footprint_height', 0.2, 'footprint: height of the bottom strip as a fraction of the '
+              'box height', check=_between(0.01, 1.0)),
+    ParamSpec('background.exclude_things', True, 'ignore object ("thing") classes such as person or car in the '
+              'background vote, so that an object does not vote for itself (paper: false)'),
+    ParamSpec('tracking.enabled', True, 'give objects track ids (IoU tracker); needed for min_frames > 1'),
+    ParamSpec('tracking.iou_threshold', 0.3, 'minimum IoU to continue a track', check=_between(0.0, 1.0)),
+    ParamSpec('tracking.max_missed', 5, 'frames a track survives without a matching detection',
+              check=_at_least(0)),
+    ParamSpec('persistence.min_frames', 1, 'default number of consecutive frames a rule must hold before an '
+              'anomaly is raised (1 = paper); a rule may set its own', check=_at_least(1)),
+    ParamSpec('persistence.grace_frames', 3, 'frames an anomaly event stays open after the rule stops holding',
+              check=_at_least(0)),
+    # Outputs.
+    ParamSpec('publish_debug_image', True, 'publish ~/debug_image (annotated frame for rviz)'),
+    ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_at_least(0.1)),
+]
+
+SPECS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
+
+
+def defaults() -> dict[str, Any]:
+    return {name: spec.default for name, spec in SPECS.items()}
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Return value converted to the parameter's type, or raise ParamError naming the parameter and the fix."""
+    spec = SPECS.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name, SPECS, n=3)
+        hint = f' (did you mean {", ".join(close)}?)' if close else ''
+        raise ParamError(f"unknown parameter '{name}'{hint}")
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ParamError(f"parameter '{name}': expected {expected.__name__}, got {type(value).__name__} "
+                         f"{value!r} (default: {spec.default!r})")
+    if spec.choices is not None and value not in spec.choices:
+        raise ParamError(f"parameter '{name}': {value!r} is not one of {', '.join(map(repr, spec.choices))}")
+    if spec.check is not None:
+        reason = spec.check(value)
+        if reason:
+            raise ParamError(f"parameter '{name}': {value!r} {reason}")
+    return value
+
+
+def flatten(tree: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+    """Nested YAML mappings to dotted names, as ROS 2 does for parameters."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, dict):
+            out.update(flatten(value, name + '.'))
+        else:
+            out[name] = value
+    return out
+
+
+def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
+    """The parameters of `node_name` in a ROS 2 params file (keys `/**`, `node_name` or `/ns/node_name`),
+    checked; entries for other nodes are ignored. Raises ParamError with the file and the parameter."""
+    if not os.path.isfile(path):
+        raise ParamError(f"params file '{path}' does not exist (pass an existing YAML file, e.g. config/vad.yaml)")
+    try:
+        with open(path, encoding='utf-8') as f:
+            doc = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ParamError(f"params file '{path}' is not valid YAML: {e}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ParamError(f"params file '{path}': expected a mapping like '/**: {{ros__parameters: ...}}'")
+    values: dict[str, Any] = {}
+    for key, section in doc.items():
+        key = str(key)
+        if key not in ('/**', node_name) and not key.endswith('/' + node_name):
+            continue
+        if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
+            raise ParamError(f"params file '{path}': section '{key}' needs a 'ros__parameters' mapping")
+        values.update(flatten(section['ros__parameters']))
+    checked = {}
+    for name, value in values.items():
+        try:
+            checked[name] = check_value(name, value)
+        except ParamError as e:
+            raise ParamError(f"params file '{path}': {e}") from None
+    return checked
+
+
+def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults updated with checked overrides."""
+    params = defaults()
+    for name, value in overrides.items():
+        params[name] = check_value(name, value)
+    return params
