@@ -1,0 +1,124 @@
+"""`vad-launch`: start the graphs of vad_ros.graph as processes, for machines without ros2 launch.
+
+    vad-launch image:=/camera/image_raw params_file:=config/vad.yaml      # like: ros2 launch vad_ros vad.launch.py ...
+    vad-launch demo video:=data/vtest.avi out:=out/demo                 # like: ros2 launch vad_ros demo.launch.py ...
+
+Each node runs as `python -m vad_ros.<executable> --ros-args ...`, exactly the arguments the launch files give.
+Ctrl-C stops all of them (SIGINT, then SIGTERM after a grace period).
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vad_ros import graph
+from vad_ros.paths import SOURCE_ROOT, share_dir
+
+MODULES = {'vad_node': 'vad_ros.node', 'image_publisher': 'vad_ros.image_publisher', 'recorder': 'vad_ros.recorder'}
+DEFAULT_VIDEO = SOURCE_ROOT / 'data' / 'vtest.avi'
+
+
+def node_command(spec: graph.NodeSpec) -> list[str]:
+    return [sys.executable, '-m', MODULES[spec.executable], *spec.ros_arguments()]
+
+
+class GraphProcesses:
+    """The processes of one graph; a context manager that stops them on exit."""
+
+    def __init__(self, nodes: list[graph.NodeSpec], env: dict[str, str] | None = None, stdout=None, stderr=None):
+        self.nodes = nodes
+        self.env = env
+        self.stdout, self.stderr = stdout, stderr
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> 'GraphProcesses':
+        for spec in self.nodes:
+            self.procs[spec.name] = subprocess.Popen(node_command(spec), env=self.env, stdout=self.stdout,
+                                                     stderr=self.stderr)
+        return self
+
+    def __enter__(self) -> 'GraphProcesses':
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def exited(self) -> dict[str, int]:
+        """Return codes of the nodes that have exited."""
+        return {name: p.returncode for name, p in self.procs.items() if p.poll() is not None}
+
+    def wait(self, name: str, timeout: float | None = None) -> int | None:
+        try:
+            return self.procs[name].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace: float = 10.0) -> dict[str, int]:
+        alive = [p for p in self.procs.values() if p.poll() is None]
+        for p in alive:
+            p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace
+        for p in alive:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(3)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        return {name: p.returncode for name, p in self.procs.items()}
+
+
+def parse_launch_args(argv: list[str]) -> dict[str, str]:
+    args = {}
+    for item in argv:
+        name, sep, value = item.partition(':=')
+        if not sep or not name:
+            raise ValueError(f"'{item}' is not a launch argument: write name:=value")
+        args[name] = value
+    return args
+
+
+def _usage() -> str:
+    lines = [__doc__.strip(), '', 'vad arguments:']
+    lines += [f'  {a.name}:=  {a.description} (default: {a.default!r})' for a in graph.VAD_ARGS]
+    lines += ['', 'demo arguments:']
+    lines += [f'  {a.name}:=  {a.description} (default: {a.default!r})' for a in graph.DEMO_ARGS]
+    return '\n'.join(lines)
+
+
+def build_nodes(which: str, args: dict[str, str]) -> list[graph.NodeSpec]:
+    if which == 'demo':
+        return graph.demo_nodes(args, share_dir(), DEFAULT_VIDEO)
+    return graph.vad_nodes(args, share_dir())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ('-h', '--help') for a in argv):
+        print(_usage())
+        return 0
+    which = 'vad'
+    if argv and argv[0] in ('vad', 'demo'):
+        which, argv = argv[0], argv[1:]
+    try:
+        nodes = build_nodes(which, parse_launch_args(argv))
+    except ValueError as e:
+        print(f'vad-launch: {e}', file=sys.stderr)
+        return 2
+    with GraphProcesses(nodes) as g:
+        try:
+            while len(g.exited()) < len(nodes):
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
