@@ -17,6 +17,10 @@ class ParamError(ValueError):
     """A parameter value or a params file is unusable; the message names the parameter/file and the fix."""
 
 
+class ParamFileError(ParamError):
+    """The params file itself cannot be used (missing, not YAML, wrong structure)."""
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     name: str
@@ -100,6 +104,21 @@ _SPECS = [
 
 SPECS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
 
+# Parameters that name files. A relative value is looked up next to the params file that set it first,
+# then in the current directory; a value that names no file is kept (e.g. a model name to download).
+PATH_PARAMS = ('rules_file', 'scene_map_file', 'detector.config', 'detector.checkpoint',
+               'segmenter.config', 'segmenter.checkpoint')
+
+
+def resolve_path(value: str, base_dirs: list[str]) -> str:
+    if not value or os.path.isabs(value):
+        return value
+    for base in base_dirs:
+        candidate = os.path.join(base, value)
+        if os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    return value
+
 
 def defaults() -> dict[str, Any]:
     return {name: spec.default for name, spec in SPECS.items()}
@@ -141,32 +160,37 @@ def flatten(tree: dict[str, Any], prefix: str = '') -> dict[str, Any]:
 
 def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
     """The parameters of `node_name` in a ROS 2 params file (keys `/**`, `node_name` or `/ns/node_name`),
-    checked; entries for other nodes are ignored. Raises ParamError with the file and the parameter."""
+    checked; entries for other nodes are ignored. Relative file paths (PATH_PARAMS) are resolved against the
+    file's folder. Raises ParamFileError for an unusable file, ParamError naming the file and the parameter
+    for a bad value."""
     if not os.path.isfile(path):
-        raise ParamError(f"params file '{path}' does not exist (pass an existing YAML file, e.g. config/vad.yaml)")
+        raise ParamFileError(f"params file '{path}' does not exist (pass an existing YAML file, e.g. config/vad.yaml)")
     try:
         with open(path, encoding='utf-8') as f:
             doc = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise ParamError(f"params file '{path}' is not valid YAML: {e}") from None
+        raise ParamFileError(f"params file '{path}' is not valid YAML: {e}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ParamError(f"params file '{path}': expected a mapping like '/**: {{ros__parameters: ...}}'")
+        raise ParamFileError(f"params file '{path}': expected a mapping like '/**: {{ros__parameters: ...}}'")
     values: dict[str, Any] = {}
     for key, section in doc.items():
         key = str(key)
         if key not in ('/**', node_name) and not key.endswith('/' + node_name):
             continue
         if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
-            raise ParamError(f"params file '{path}': section '{key}' needs a 'ros__parameters' mapping")
+            raise ParamFileError(f"params file '{path}': section '{key}' needs a 'ros__parameters' mapping")
         values.update(flatten(section['ros__parameters']))
     checked = {}
+    base = os.path.dirname(os.path.abspath(path))
     for name, value in values.items():
         try:
             checked[name] = check_value(name, value)
         except ParamError as e:
             raise ParamError(f"params file '{path}': {e}") from None
+        if name in PATH_PARAMS:
+            checked[name] = resolve_path(checked[name], [base])
     return checked
 
 

@@ -1,0 +1,28 @@
+"""ros2 launch vad_ros vad.launch.py image:=/my/camera/image_raw [params_file:=...] [namespace:=cam_front]
+[device:=cuda:0] [debug_image:=false]
+
+One vad_node watching one camera. For several cameras, include this file once per camera with its own
+namespace and image topic. The graph is described in vad_ros/graph.py, which `vad-launch` also starts where
+ros2 launch is not installed, so both stay the same.
+"""
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+
+from vad_ros import graph
+from vad_ros.launch_actions import launch_node
+
+
+def _nodes(context, *args, **kwargs):
+    values = {a.name: LaunchConfiguration(a.name).perform(context) for a in graph.VAD_ARGS}
+    share = Path(get_package_share_directory('vad_ros'))
+    return [launch_node(spec) for spec in graph.vad_nodes(values, share)]
+
+
+def generate_launch_description():
+    return LaunchDescription(
+        [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in graph.VAD_ARGS]
+        + [OpaqueFunction(function=_nodes)])
