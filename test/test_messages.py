@@ -1,0 +1,32 @@
+"""The generated messages import next to the Python package, and FrameResults become AnomalyArrays."""
+from std_msgs.msg import Header
+
+import vad_ros.pipeline  # noqa: F401  (the pure-Python core and the messages in one process)
+from vad_ros.message_builder import anomaly_array
+from vad_ros.msg import Anomaly, AnomalyArray
+from vad_ros.types import Anomaly as AnomalyResult, FrameResult, ObjectReport
+
+
+def test_message_fields():
+    fields = Anomaly.get_fields_and_field_types()
+    assert fields['object_class'] == 'string' and fields['x_min'] == 'float' and fields['track_id'] == 'uint32'
+    assert AnomalyArray.get_fields_and_field_types()['anomalies'] == 'sequence<vad_ros/Anomaly>'
+    assert AnomalyArray.get_fields_and_field_types()['header'] == 'std_msgs/Header'
+
+
+def test_frame_result_to_message_keeps_header_and_content():
+    header = Header(frame_id='cam_optical_frame')
+    header.stamp.sec, header.stamp.nanosec = 12, 34
+    anomaly = AnomalyResult('person', 0.87, 'road', 0.64, (1.0, 2.0, 30.0, 80.0), 'r1', 'critical',
+                            'person (0.87) on road (64% of footprint): keep off', track_id=7, duration_frames=3,
+                            score=0.5)
+    obj = ObjectReport('person', 0.87, (1.0, 2.0, 30.0, 80.0), 'road', 0.64, 7)
+    msg = anomaly_array(FrameResult(3, 12.0, [obj, obj], [anomaly], 0.5), header)
+    assert msg.header == header and msg.is_anomalous and abs(msg.score - 0.5) < 1e-6 and msg.num_objects == 2
+    (m,) = msg.anomalies
+    assert (m.object_class, m.background_class, m.rule_id, m.severity, m.track_id, m.duration_frames) == \
+        ('person', 'road', 'r1', 'critical', 7, 3)
+    assert (m.x_min, m.y_min, m.x_max, m.y_max) == (1.0, 2.0, 30.0, 80.0)
+    assert m.sentence.startswith('person (0.87) on road')
+    normal = anomaly_array(FrameResult(4, 13.0, [], [], 0.0), header)
+    assert not normal.is_anomalous and normal.anomalies == [] and normal.score == 0.0

@@ -1,0 +1,231 @@
+"""vad_node as its own process on an isolated ROS domain, fed real frames of vtest.avi by this test.
+
+Perception is the real default (HOG people detector) with a scene map written here that labels the whole
+image `road`, and a rule (person, {road}), so every person the detector finds is an anomaly.
+"""
+from __future__ import annotations
+
+import subprocess
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from ros_helpers import TestContext, isolated_env
+from vad_ros import graph, image_codec
+from vad_ros.launcher import GraphProcesses
+from vad_ros.msg import AnomalyArray
+from vad_ros.paths import share_dir
+
+CAMERA = '/test_cam/image_raw'
+
+
+def write_config(tmp_path, extra: str = '') -> str:
+    (tmp_path / 'scene.yaml').write_text(textwrap.dedent('''\
+        image_size: [768, 576]
+        regions:
+          - label: road
+            polygon: [[0, 0], [768, 0], [768, 576], [0, 576]]
+        '''))
+    (tmp_path / 'rules.yaml').write_text(textwrap.dedent('''\
+        rules:
+          - id: no-people-on-road
+            objects: [person]
+            forbidden: [road]
+            sentence: pedestrians must not enter the road
+            severity: critical
+        '''))
+    params = tmp_path / 'params.yaml'
+    params.write_text(textwrap.dedent(f'''\
+        /**:
+          ros__parameters:
+            scene_map_file: scene.yaml
+            rules_file: rules.yaml
+            diagnostics_period: 0.5
+        ''') + textwrap.indent(extra, ' ' * 4))
+    return str(params)
+
+
+def image_msg(frame: np.ndarray, index: int, encoding: str = 'bgr8') -> Image:
+    h, w, step, data = image_codec.from_bgr(frame, encoding)
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=step, data=data)
+    msg.header.stamp.sec = 1000 + index
+    msg.header.frame_id = 'test_camera_optical_frame'
+    return msg
+
+
+class Graph:
+    """The node started exactly as `vad-launch` starts it, plus a test peer on the same isolated domain."""
+
+    def __init__(self, tmp_path, params_file: str):
+        self.env = isolated_env()
+        self.log_path = tmp_path / 'node.log'
+        self._log = open(self.log_path, 'w')
+        nodes = graph.vad_nodes({'image': CAMERA, 'params_file': params_file, 'namespace': 'cam'}, share_dir())
+        self.procs = GraphProcesses(nodes, env=self.env, stdout=self._log, stderr=subprocess.STDOUT).start()
+        self.peer = TestContext(self.env)
+        node = self.peer.node
+        self.pub = node.create_publisher(Image, CAMERA, qos_profile_sensor_data)
+        self.results: list[AnomalyArray] = []
+        self.debug: list[Image] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        node.create_subscription(AnomalyArray, '/cam/vad_node/anomalies', self.results.append, 10)
+        node.create_subscription(Image, '/cam/vad_node/debug_image', self.debug.append, qos_profile_sensor_data)
+        node.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
+        assert self.peer.spin_until(lambda: self.pub.get_subscription_count() > 0, 40), \
+            f'vad_node did not subscribe to {CAMERA}:\n{self.log()}'
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def send_and_wait(self, msg: Image, timeout: float = 20.0) -> AnomalyArray | None:
+        """Publish one frame and wait for the AnomalyArray whose header is that frame's."""
+        self.pub.publish(msg)
+        match = lambda: next((r for r in self.results if r.header.stamp == msg.header.stamp), None)  # noqa: E731
+        self.peer.spin_until(lambda: match() is not None, timeout)
+        return match()
+
+    def set_parameter(self, name: str, value: ParameterValue):
+        client = self.peer.node.create_client(SetParameters, '/cam/vad_node/set_parameters')
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)]))
+        self.peer.spin_until(future.done, 10)
+        return future.result().results[0]
+
+    def close(self) -> dict[str, int]:
+        self.peer.close()
+        codes = self.procs.stop()
+        self._log.close()
+        return codes
+
+
+@pytest.fixture
+def node_graph(tmp_path):
+    graphs = []
+
+    def start(params_file: str) -> Graph:
+        g = Graph(tmp_path, params_file)
+        graphs.append(g)
+        return g
+
+    yield start
+    for g in graphs:
+        g.close()
+
+
+def test_real_frames_give_anomaly_arrays_with_the_image_headers(tmp_path, node_graph, vtest_frames):
+    g = node_graph(write_config(tmp_path))
+    got = []
+    for i, frame in enumerate(vtest_frames):
+        result = g.send_and_wait(image_msg(frame, i))
+        assert result is not None, f'no AnomalyArray for frame {i}:\n{g.log()}'
+        got.append(result)
+    for i, result in enumerate(got):
+        assert result.header.stamp.sec == 1000 + i
+        assert result.header.frame_id == 'test_camera_optical_frame'
+        assert result.is_anomalous == bool(result.anomalies)
+        assert 0.0 <= result.score <= 1.0
+    flagged = [a for r in got for a in r.anomalies]
+    assert flagged, 'HOG found no person in 8 frames of people walking'
+    for a in flagged:
+        assert (a.object_class, a.background_class, a.rule_id) == ('person', 'road', 'no-people-on-road')
+        assert 0 <= a.x_min < a.x_max <= 768 and 0 <= a.y_min < a.y_max <= 576
+        assert 'person' in a.sentence and 'road' in a.sentence and 'pedestrians must not enter' in a.sentence
+    assert any(r.score > 0 for r in got)
+
+    assert g.peer.spin_until(lambda: len(g.debug) > 0, 10), 'no debug image'
+    debug = g.debug[-1]
+    assert (debug.width, debug.height, debug.encoding) == (768, 576, 'bgr8')
+    assert debug.header.frame_id == 'test_camera_optical_frame'
+    drawn = image_codec.to_bgr(debug.encoding, debug.height, debug.width, debug.step, debug.data)
+    original = vtest_frames[[r.header.stamp for r in got].index(debug.header.stamp)]
+    assert np.abs(drawn.astype(int) - original).sum() > 0, 'the debug image carries no drawing'
+
+    assert g.peer.spin_until(lambda: any(
+        kv.key == 'frames_processed' and int(kv.value) >= 8
+        for d in g.diagnostics for s in d.status for kv in s.values), 5), 'diagnostics never counted the frames'
+    assert g.procs.exited() == {}
+
+
+def test_bad_frames_are_reported_and_skipped(tmp_path, node_graph, vtest_frames):
+    g = node_graph(write_config(tmp_path))
+    frame = vtest_frames[1]
+    good = image_msg(frame, 0)
+    for encoding in ('rgb8', 'mono8', 'bgra8', 'rgba8'):
+        assert g.send_and_wait(image_msg(frame, {'rgb8': 1, 'mono8': 2, 'bgra8': 3, 'rgba8': 4}[encoding],
+                                         encoding)) is not None, f'{encoding} frame not processed:\n{g.log()}'
+
+    wrong_encoding = image_msg(frame, 10)
+    wrong_encoding.encoding = 'yuv422'
+    truncated = image_msg(frame, 11)
+    truncated.data = truncated.data[: len(truncated.data) // 2]
+    empty = Image(encoding='bgr8')
+    empty.header.stamp.sec = 1012
+    bad_step = image_msg(frame, 13)
+    bad_step.step = 10
+    for bad in (wrong_encoding, truncated, empty, bad_step):
+        assert g.send_and_wait(bad, timeout=2.0) is None
+    # The node is still serving: the next good frame is processed.
+    good.header.stamp.sec = 1020
+    assert g.send_and_wait(good) is not None, f'node stopped serving after bad frames:\n{g.log()}'
+    log = g.log()
+    assert "unsupported encoding 'yuv422'" in log
+    assert 'truncated' in log
+    assert 'empty image' in log
+    assert 'step 10 is smaller' in log
+    g.send_and_wait(wrong_encoding, timeout=1.0)
+    assert g.log().count("unsupported encoding 'yuv422'") == 1, 'a cause must be logged once'
+    assert g.procs.exited() == {}
+
+
+def test_parameter_api_rejects_bad_values_with_a_reason(tmp_path, node_graph, vtest_frames):
+    g = node_graph(write_config(tmp_path))
+    bad = g.set_parameter('score_threshold', ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=2.0))
+    assert not bad.successful and 'score_threshold' in bad.reason and 'between' in bad.reason
+    ro = g.set_parameter('detector.backend', ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                            string_value='mmdet'))
+    assert not ro.successful and 'restart' in ro.reason
+    rules = g.set_parameter('rules_file', ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                         string_value=str(tmp_path / 'missing_rules.yaml')))
+    assert not rules.successful and 'missing_rules.yaml' in rules.reason
+    # A good runtime change takes effect: with the threshold at 1.0 nothing can be flagged.
+    ok = g.set_parameter('score_threshold', ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1.0))
+    assert ok.successful, ok.reason
+    result = g.send_and_wait(image_msg(vtest_frames[2], 0))
+    assert result is not None and not result.is_anomalous and result.num_objects == 0
+    assert g.procs.exited() == {}
+
+
+@pytest.mark.parametrize('content, expected', [
+    (None, 'does not exist'),
+    ('/**: [unbalanced', 'not valid YAML'),
+])
+def test_unusable_params_file_is_reported_and_node_runs_on_defaults(tmp_path, node_graph, vtest_frames,
+                                                                    content, expected):
+    path = tmp_path / 'broken.yaml'
+    if content is not None:
+        path.write_text(content)
+    g = node_graph(str(path))
+    assert g.send_and_wait(image_msg(vtest_frames[0], 0)) is not None, g.log()
+    log = g.log()
+    assert expected in log and 'broken.yaml' in log
+    assert g.procs.exited() == {}
+
+
+def test_bad_parameter_value_in_file_falls_back_to_default(tmp_path, node_graph, vtest_frames):
+    params = write_config(tmp_path, extra='score_threshold: 7.5\nbackground:\n  region: everywhere\n'
+                                          'score_treshold: 0.5\n')
+    g = node_graph(params)
+    result = g.send_and_wait(image_msg(vtest_frames[0], 0))
+    assert result is not None, g.log()
+    log = g.log()
+    assert "'score_threshold': 7.5 must be between" in log
+    assert "'background.region': 'everywhere' is not one of" in log
+    assert "did you mean score_threshold" in log

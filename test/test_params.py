@@ -1,0 +1,74 @@
+"""The parameter table, params files, and config/vad.yaml staying in step with the table."""
+import textwrap
+
+import pytest
+
+from vad_ros import params
+
+
+def test_config_vad_yaml_lists_every_parameter_with_its_default(repo_root):
+    values = params.read_params_file(str(repo_root / 'config' / 'vad.yaml'))
+    assert set(values) == set(params.SPECS)
+    assert {k: v for k, v in values.items()} == params.defaults()
+
+
+def test_every_parameter_line_in_vad_yaml_has_a_comment(repo_root):
+    lines = (repo_root / 'config' / 'vad.yaml').read_text().splitlines()
+    leaves = [ln for ln in lines if ':' in ln and not ln.strip().startswith('#') and not ln.rstrip().endswith(':')]
+    assert leaves and all('#' in ln for ln in leaves)
+
+
+def test_values_are_checked_with_reasons():
+    assert params.check_value('score_threshold', 1) == 1.0
+    with pytest.raises(params.ParamError, match="'score_threshold': 1.5 must be between"):
+        params.check_value('score_threshold', 1.5)
+    with pytest.raises(params.ParamError, match="'detector.backend': 'yolo' is not one of"):
+        params.check_value('detector.backend', 'yolo')
+    with pytest.raises(params.ParamError, match="expected bool"):
+        params.check_value('tracking.enabled', 'yes')
+    with pytest.raises(params.ParamError, match="did you mean score_threshold"):
+        params.check_value('score_treshold', 0.3)
+    with pytest.raises(params.ParamError, match="cuda:N"):
+        params.check_value('detector.device', 'gpu')
+
+
+def test_params_file_forms_and_relative_paths(tmp_path):
+    (tmp_path / 'rules.yaml').write_text('rules: []\n')
+    f = tmp_path / 'p.yaml'
+    f.write_text(textwrap.dedent('''\
+        /**:
+          ros__parameters:
+            rules_file: rules.yaml
+            scene_map_file: not_here.yaml
+        other_node:
+          ros__parameters:
+            score_threshold: 0.9
+        /cam/vad_node:
+          ros__parameters:
+            background: {region: box}
+        '''))
+    values = params.read_params_file(str(f))
+    assert values == {'rules_file': str(tmp_path / 'rules.yaml'), 'scene_map_file': 'not_here.yaml',
+                      'background.region': 'box'}
+
+
+@pytest.mark.parametrize('content, error', [
+    (None, 'does not exist'),
+    ('/**: [x', 'not valid YAML'),
+    ('- a\n- b\n', 'expected a mapping'),
+    ('/**:\n  score_threshold: 0.3\n', "needs a 'ros__parameters' mapping"),
+])
+def test_unusable_files_are_file_errors(tmp_path, content, error):
+    f = tmp_path / 'p.yaml'
+    if content is not None:
+        f.write_text(content)
+    with pytest.raises(params.ParamFileError, match=error):
+        params.read_params_file(str(f))
+
+
+def test_bad_value_in_file_names_file_and_parameter(tmp_path):
+    f = tmp_path / 'p.yaml'
+    f.write_text('/**:\n  ros__parameters:\n    segmentation_interval: 0\n')
+    with pytest.raises(params.ParamError, match=r"p\.yaml.*'segmentation_interval': 0 must be >= 1") as info:
+        params.read_params_file(str(f))
+    assert not isinstance(info.value, params.ParamFileError)
