@@ -63,6 +63,8 @@ _SPECS = [
               check=lambda v: None if v > 1.0 else 'must be > 1.0', read_only=True),
     ParamSpec('detector.hog.upscale', 1.0, 'hog: resize the frame by this factor before detection (people '
               'smaller than 128 px need > 1)', check=_between(0.25, 4.0), read_only=True),
+    ParamSpec('detector.hog.hit_threshold', 0.3, 'hog: SVM margin a window needs to count as a person (higher = '
+              'fewer false alarms, less recall)', check=_between(-2.0, 3.0), read_only=True),
     ParamSpec('detector.hog.nms_iou', 0.4, 'hog: overlap above which the weaker of two boxes is dropped',
               check=_between(0.0, 1.0), read_only=True),
     ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only) or mmseg (any '
