@@ -22,7 +22,7 @@ def isolated_env() -> dict[str, str]:
     return env
 
 
-class TestContext:
+class RosPeer:
     """An rclpy context + node + executor in the test process, on the domain of `env`."""
 
     def __init__(self, env: dict[str, str], name: str = 'test_peer'):

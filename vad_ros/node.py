@@ -26,12 +26,14 @@ from sensor_msgs.msg import Image
 
 from vad_ros import image_codec, params as vparams
 from vad_ros.drawing import draw_result
-from vad_ros.factory import build_pipeline
 from vad_ros.frame_slot import LatestFrameSlot, RateMeter
 from vad_ros.message_builder import anomaly_array
 from vad_ros.msg import AnomalyArray
 from vad_ros.perception.base import PerceptionError
-from vad_ros.reasoning.rules import RuleFileWatcher
+from vad_ros.perception.factory import build_detector, build_segmenter
+from vad_ros.pipeline import Pipeline
+from vad_ros.reasoning.rules import RuleFileError, RuleFileWatcher
+from vad_ros.reasoning.scene_map import SceneMapError
 
 try:  # cv_bridge is used where it is installed (a ROS 2 desktop install); the package's own codec otherwise.
     from cv_bridge import CvBridge
@@ -51,17 +53,9 @@ class VadNode(Node):
         self._bridge = CvBridge() if CvBridge is not None else None
         self._lock = threading.Lock()          # guards the pipeline against parameter updates
         self._rules_status = (DiagnosticStatus.OK, 'rules loaded')
-        try:
-            self._pipeline = build_pipeline(self._params)
-        except PerceptionError as e:
-            raise StartupError(str(e)) from None
-        except ValueError as e:                # a bad rule file or scene map: run without them, say so
-            self.get_logger().error(f'{e} -- running with an empty rule set until the file is fixed')
-            self._pipeline = build_pipeline({**self._params, 'rules_file': '', 'scene_map_file': ''})
-            self._pipeline.replace_rules(self._pipeline.empty_rules())
-            self._rules_status = (DiagnosticStatus.ERROR, str(e))
-        self._watcher = RuleFileWatcher(self._rules_path(), self._pipeline.object_vocab,
-                                        self._pipeline.background_vocab)
+        self._broken_rules_file: str | None = None
+        self._pipeline = self._build_pipeline()
+        self._watcher = self._make_watcher()
 
         self._slot = LatestFrameSlot()
         self._skipped: dict[str, int] = {}
@@ -86,6 +80,32 @@ class VadNode(Node):
             f"{seg.name + ' on ' + seg.device if seg else 'none'}, scene map "
             f"{self._params['scene_map_file'] or 'none'}, {len(self._pipeline.rules)} rule(s); "
             f"publishing '{self._pub.topic_name}'")
+
+    def _build_pipeline(self) -> Pipeline:
+        """Models are built once. A bad rule file or scene map is reported and left out (empty rule set /
+        no scene map) so that the node runs; the rule file is watched and picked up once fixed."""
+        try:
+            detector, segmenter = build_detector(self._params), build_segmenter(self._params)
+        except PerceptionError as e:
+            raise StartupError(str(e)) from None
+        params = dict(self._params)
+        while True:
+            try:
+                pipeline = Pipeline.from_params(params, detector, segmenter)
+                break
+            except SceneMapError as e:
+                self.get_logger().error(f'{e} -- running without a scene map')
+                params['scene_map_file'] = ''
+            except RuleFileError as e:
+                self.get_logger().error(f'{e} -- running with an empty rule set until the file is fixed')
+                self._rules_status = (DiagnosticStatus.ERROR, str(e))
+                self._broken_rules_file = params['rules_file']
+                params['rules_file'] = ''
+        if self._broken_rules_file is not None:
+            pipeline.replace_rules(pipeline.empty_rules())
+        for warning in pipeline.rules.warnings:
+            self.get_logger().warn(warning)
+        return pipeline
 
     # ---------------------------------------------------------------- parameters
     def _declare_parameters(self) -> dict[str, Any]:
@@ -113,8 +133,14 @@ class VadNode(Node):
                 self.get_logger().warn(f'{e}: ignored')
         return values
 
+    def _make_watcher(self) -> RuleFileWatcher:
+        vocabs = (self._pipeline.object_vocab, self._pipeline.background_vocab)
+        if self._broken_rules_file is not None:   # watched, and loaded once it is fixed
+            return RuleFileWatcher(self._broken_rules_file, *vocabs, current=self._pipeline.rules)
+        return RuleFileWatcher(self._rules_path(), *vocabs, current=self._pipeline.rules)
+
     def _rules_path(self) -> str:
-        return self._params['rules_file'] or self._pipeline.default_rules_path
+        return self._broken_rules_file or self._params['rules_file'] or self._pipeline.default_rules_path
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         changed = {}
@@ -138,12 +164,11 @@ class VadNode(Node):
                 new_rules = watcher.current
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
-        if 'scene_map_file' in changed:
-            return SetParametersResult(successful=False, reason="'scene_map_file' needs a restart of the node")
         with self._lock:
             if new_rules is not None:
                 self._pipeline.replace_rules(new_rules)
                 self._watcher = watcher
+                self._broken_rules_file = None
                 self._rules_status = (DiagnosticStatus.OK, f'rules loaded from {path}')
                 self.get_logger().info(f'{len(new_rules)} rule(s) now in force from {path}')
             runtime = {k: v for k, v in changed.items() if k not in ('rules_file', 'diagnostics_period',

@@ -83,7 +83,7 @@ _SPECS = [
               check=_between(0.0, 1.0)),
     ParamSpec('rules_file', '', "rule file (YAML); empty = the paper's rule set. Re-read when changed",),
     ParamSpec('scene_map_file', '', 'static scene map (YAML polygons labelled with background classes); '
-              'empty = none'),
+              'empty = none', read_only=True),
     ParamSpec('background.region', 'footprint', 'where the background is sampled: box (whole box, paper) or '
               'footprint (bottom strip of the box, where the object touches the ground)',
               choices=('box', 'footprint')),

@@ -238,13 +238,15 @@ def parse_rules(text: str, source: str, object_vocab=None, background_vocab=None
 class RuleFileWatcher:
     """Holds the rules of one file and re-reads it when it changes on disk (mtime or size).
 
-    The constructor raises RuleFileError for a bad file; poll() returns the new RuleSet after a change, None
+    The constructor raises RuleFileError for a bad file (unless given the rules in force); poll() returns the new RuleSet after a change, None
     when nothing changed, and raises RuleFileError for a bad new version (the caller keeps its rules)."""
 
-    def __init__(self, path: str | os.PathLike, object_vocab=None, background_vocab=None):
+    def __init__(self, path: str | os.PathLike, object_vocab=None, background_vocab=None,
+                 current: RuleSet | None = None):
+        """current: the rules in force when the file is known to be broken; it is then read at its next change."""
         self.path = str(path)
         self._vocabs = (object_vocab, background_vocab)
-        self.current = load_rules(self.path, *self._vocabs)
+        self.current = current if current is not None else load_rules(self.path, *self._vocabs)
         self._stamp = self._file_stamp()
 
     def _file_stamp(self):

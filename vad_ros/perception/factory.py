@@ -1,0 +1,28 @@
+"""Parameters -> the configured detector and segmenter. Toolbox backends are imported only when asked
+for, so the default (hog, no segmenter) starts without torch."""
+from __future__ import annotations
+
+from typing import Any
+
+from vad_ros.perception.base import Detector, PerceptionError, Segmenter
+
+
+def build_detector(params: dict[str, Any]) -> Detector:
+    backend = params['detector.backend']
+    if backend == 'hog':
+        from vad_ros.perception.hog import HogPeopleDetector
+        return HogPeopleDetector.from_params(params)
+    if backend == 'mmdet':
+        from vad_ros.perception.mmdet_detector import MMDetDetector
+        return MMDetDetector.from_params(params)
+    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, mmdet")
+
+
+def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
+    backend = params['segmenter.backend']
+    if backend == 'none':
+        return None
+    if backend == 'mmseg':
+        from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+        return MMSegSegmenter.from_params(params)
+    raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg")
