@@ -42,7 +42,7 @@ stage_ros() {
     stamp_set ros-pip "$h"
   fi
   h=$(hash_of "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/msg/*.msg "$ROOT/cmake/wheel_include_fix.cmake"; \
-      ls "$ROOT/scripts" "$ROOT/launch" "$ROOT/config" "$ROOT/vad_ros" | sha256sum | cut -c1-16)
+      (ls "$ROOT/scripts" "$ROOT/launch" "$ROOT/config"; cd "$ROOT" && find vad_ros -name "*.py" | sort) | sha256sum | cut -c1-16)
   if ! stamp_ok ros-build "$h" || [ ! -f "$ROOT/install/setup.bash" ]; then
     log "building the package with colcon (messages + executables)"
     cat > "$VENV/colcon_defaults.yaml" <<YAML

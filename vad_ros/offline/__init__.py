@@ -1,0 +1,4 @@
+"""Running the pipeline on recorded footage and evaluating it on datasets (no ROS)."""
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)  # source folder + colcon install folder, see vad_ros/__init__.py

@@ -1,0 +1,4 @@
+"""Detectors and segmenters behind one interface (base.py)."""
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)  # source folder + colcon install folder, see vad_ros/__init__.py

@@ -1,0 +1,4 @@
+"""From detections and a background map to explained anomalies (pure Python)."""
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)  # source folder + colcon install folder, see vad_ros/__init__.py
