@@ -17,7 +17,7 @@ setup(
     install_requires=['numpy', 'opencv-python-headless<5', 'pyyaml'],
     extras_require={
         'models': ['torch', 'onedl-mmengine', 'onedl-mmcv', 'onedl-mmdetection', 'onedl-mmsegmentation'],
-        'offline': ['rosbags', 'matplotlib'],
+        'offline': ['rosbags', 'matplotlib', 'imageio-ffmpeg'],
         'test': ['pytest', 'hypothesis'],
     },
     entry_points={

@@ -52,6 +52,10 @@ class StubLaunch:
         def __init__(self, target_action=None, on_exit=None):
             self.target_action, self.on_exit = target_action, on_exit
 
+    class TimerAction:
+        def __init__(self, period, actions):
+            self.period, self.actions = period, actions
+
     class Shutdown:
         def __init__(self, **kwargs):
             self.kwargs = kwargs
@@ -62,7 +66,7 @@ class StubLaunch:
             'launch': {'LaunchDescription': cls.LaunchDescription},
             'launch.actions': {'DeclareLaunchArgument': cls.DeclareLaunchArgument,
                                'OpaqueFunction': cls.OpaqueFunction, 'RegisterEventHandler': cls.RegisterEventHandler,
-                               'Shutdown': cls.Shutdown},
+                               'Shutdown': cls.Shutdown, 'TimerAction': cls.TimerAction},
             'launch.event_handlers': {'OnProcessExit': cls.OnProcessExit},
             'launch.substitutions': {'LaunchConfiguration': cls.LaunchConfiguration},
             'launch_ros': {},
@@ -138,3 +142,14 @@ def test_demo_launch_file_matches_vad_launch_demo(monkeypatch):
     assert declared == {a.name: a.default for a in graph.DEMO_ARGS}
     expected = [launcher.node_command(s) for s in launcher.build_nodes('demo', given)]
     assert sorted(command_of_launch_node(n) for n in nodes) == sorted(expected)
+    # The launch ends (after a grace period) when the image publisher has played the video.
+    handlers = [a for a in nodes_and_actions(description, declared, given)
+                if isinstance(a, StubLaunch.RegisterEventHandler)]
+    assert len(handlers) == 1 and handlers[0].handler.target_action.kwargs['executable'] == 'image_publisher'
+    (timer,) = handlers[0].handler.on_exit
+    assert isinstance(timer.actions[0], StubLaunch.Shutdown)
+
+
+def nodes_and_actions(description, declared, given):
+    context = {**declared, **given}
+    return [x for a in description if isinstance(a, StubLaunch.OpaqueFunction) for x in a.function(context)]

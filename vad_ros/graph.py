@@ -56,6 +56,16 @@ def _truthy(text: str, name: str) -> bool:
     raise ValueError(f"launch argument '{name}': expected true or false, got '{text}'")
 
 
+def _number(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"launch argument '{name}': expected a number, got '{text}'") from None
+    if value < 0:
+        raise ValueError(f"launch argument '{name}': must be >= 0, got {value}")
+    return value
+
+
 VAD_ARGS = (
     LaunchArg('image', 'image', 'camera image topic to watch (sensor_msgs/Image), e.g. /camera/image_raw'),
     LaunchArg('params_file', '', 'parameters YAML; empty = share/vad_ros/config/vad.yaml'),
@@ -72,6 +82,8 @@ DEMO_ARGS = (
     LaunchArg('out', 'out/demo', 'folder for annotated.mp4 and events.jsonl'),
     LaunchArg('params_file', '', 'parameters YAML; empty = share/vad_ros/config/demo_vtest.yaml'),
     LaunchArg('loop', 'false', 'play the video in a loop (true/false)'),
+    LaunchArg('fps', '7', 'playback rate in frames per second; 0 = the file\'s own rate (vtest.avi: 10). The '
+              'default leaves the CPU-only detector time for every frame'),
     LaunchArg('log_level', 'info', 'ROS log level'),
 )
 
@@ -104,12 +116,14 @@ def demo_nodes(args: dict[str, str], share: Path, default_video: Path) -> list[N
     return [
         NodeSpec(executable='image_publisher', name='image_publisher',
                  params={'path': a['video'] or str(default_video), 'loop': _truthy(a['loop'], 'loop'),
-                         'frame_id': 'camera_optical_frame'},
+                         'fps': _number(a['fps'], 'fps'), 'frame_id': 'camera_optical_frame',
+                         'wait_for_subscribers': 1},
                  remappings=[('image', camera_topic)], log_level=a['log_level']),
         NodeSpec(executable='vad_node', name='vad_node',
                  params_files=[a['params_file'] or str(share / 'config' / 'demo_vtest.yaml')],
                  remappings=[('image', camera_topic)], log_level=a['log_level']),
-        NodeSpec(executable='recorder', name='recorder', params={'out_dir': a['out']},
+        NodeSpec(executable='recorder', name='recorder',
+                 params={'out_dir': a['out'], 'fps': _number(a['fps'], 'fps') or 10.0},
                  remappings=[('anomalies', '/vad_node/anomalies'), ('debug_image', '/vad_node/debug_image')],
                  log_level=a['log_level']),
     ]
