@@ -1,0 +1,32 @@
+"""Which torch device a backend runs on."""
+from __future__ import annotations
+
+import logging
+
+from vad_ros.perception.base import PerceptionError
+
+log = logging.getLogger('vad_ros.perception')
+
+
+def select_device(requested: str, allow_cpu_fallback: bool = False) -> str:
+    """'auto' -> cuda:0 when a GPU is visible, else cpu. 'cuda' / 'cuda:N' without that GPU is an error
+    unless allow_cpu_fallback, which logs a warning and returns 'cpu'."""
+    import torch
+
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if requested == 'auto':
+        return 'cuda:0' if available else 'cpu'
+    if requested == 'cpu':
+        return 'cpu'
+    if requested == 'cuda' or requested.startswith('cuda:'):
+        index = int(requested.partition(':')[2] or 0)
+        if index < available:
+            return f'cuda:{index}'
+        reason = (f"device '{requested}' was asked for but " +
+                  ('no CUDA GPU is visible to torch' if not available else f'only {available} GPU(s) are visible'))
+        if allow_cpu_fallback:
+            log.warning('%s; running on cpu because allow_cpu_fallback is true', reason)
+            return 'cpu'
+        raise PerceptionError(f'{reason}: set detector.device / segmenter.device to auto or cpu, or set '
+                              'allow_cpu_fallback: true')
+    raise PerceptionError(f"device '{requested}' is not one of auto, cpu, cuda, cuda:N")

@@ -1,0 +1,163 @@
+"""What the MMDetection and MMSegmentation backends share: resolving a config or model name, building the
+model without touching the network, loading a checkpoint strictly, the test pipeline, and the vocabulary.
+
+A model is given as
+  config: path to a config file (.py) + checkpoint: path to a .pth   (offline, the normal deployment), or
+  config: a model name of the toolbox's model index (e.g. rtmdet_tiny_8xb32-300e_coco) + checkpoint: ''
+          -> the toolbox resolves it and downloads the weights (needs the network), or
+  config: a model name + checkpoint: a local .pth (config from the installed package, weights local).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from vad_ros.perception.base import PerceptionError
+
+
+def scope(name: str):
+    """The registry scope of one toolbox: mmdet and mmseg in one process must not share a default scope."""
+    from mmengine.registry import DefaultScope
+    return DefaultScope.overwrite_default_scope(name)
+
+
+def _shipped_config(toolbox: str, name: str) -> str | None:
+    """The config file of a model name inside the installed toolbox (.mim/configs/**/<name>.py)."""
+    import importlib
+    root = os.path.join(os.path.dirname(importlib.import_module(toolbox).__file__), '.mim', 'configs')
+    for folder, _, files in os.walk(root):
+        if f'{name}.py' in files:
+            return os.path.join(folder, f'{name}.py')
+    return None
+
+
+def _download_model(toolbox: str, name: str, device: str):
+    """Resolve a model name through the toolbox's inferencer (downloads weights). Returns the model."""
+    try:
+        if toolbox == 'mmdet':
+            from mmdet.apis import DetInferencer as Inferencer
+        else:
+            from mmseg.apis import MMSegInferencer as Inferencer
+        with scope(toolbox):
+            return Inferencer(model=name, device=device).model
+    except Exception as e:  # noqa: BLE001 - network, index or file errors all mean the same to the user
+        raise PerceptionError(
+            f"{toolbox} model '{name}' could not be resolved or downloaded ({type(e).__name__}: {e}). Offline, "
+            f"give a config file and a checkpoint file instead (e.g. {'detector' if toolbox == 'mmdet' else 'segmenter'}"
+            f".config: /path/model.py, .checkpoint: /path/model.pth)") from None
+
+
+def load_model(toolbox: str, config: str, checkpoint: str, device: str):
+    """Build the model of `config` on `device` with the weights of `checkpoint` (see module doc)."""
+    from mmengine.config import Config
+
+    what = 'detector' if toolbox == 'mmdet' else 'segmenter'
+    if not config:
+        raise PerceptionError(f'{what}.config is empty: give a {toolbox} config file (and {what}.checkpoint) or '
+                              'a model name')
+    config_path = config if os.path.isfile(config) else None
+    if config_path is None:
+        if config.endswith('.py') or os.sep in config:
+            raise PerceptionError(f"{what}.config '{config}' does not exist (give an existing config file or a "
+                                  f'{toolbox} model name)')
+        if not checkpoint:
+            return _download_model(toolbox, config, device)
+        config_path = _shipped_config(toolbox, config)
+        if config_path is None:
+            raise PerceptionError(f"{what}.config '{config}' is neither a file nor a model name shipped with "
+                                  f'{toolbox}')
+    if not checkpoint:
+        raise PerceptionError(f"{what}.checkpoint is empty: give the .pth file for '{config}' (or a model name "
+                              'without checkpoint to download it)')
+    if not os.path.isfile(checkpoint):
+        raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not exist")
+    try:
+        cfg = Config.fromfile(config_path)
+    except Exception as e:  # noqa: BLE001
+        raise PerceptionError(f"{what}.config '{config_path}' cannot be read: {type(e).__name__}: {e}") from None
+    strip_pretrained(cfg.model)
+    with scope(toolbox):
+        if toolbox == 'mmdet':
+            from mmdet.apis import init_detector as init
+        else:
+            from mmseg.apis import init_model as init
+        model = init(cfg, None, device=device)
+    _load_weights(model, checkpoint, config_path, what)
+    model.cfg = cfg
+    model.eval()
+    return model
+
+
+def strip_pretrained(node: Any) -> None:
+    """Remove init_cfg entries that would download pretrained backbones (in place)."""
+    if isinstance(node, dict):
+        init_cfg = node.get('init_cfg')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            node['init_cfg'] = None
+        if 'pretrained' in node and isinstance(node.get('pretrained'), str):
+            node['pretrained'] = None
+        for value in node.values():
+            strip_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            strip_pretrained(value)
+
+
+def _load_weights(model, checkpoint: str, config: str, what: str) -> None:
+    import torch
+
+    try:
+        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        raise PerceptionError(f"{what}.checkpoint '{checkpoint}' cannot be read as a torch checkpoint: {e}") from None
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise PerceptionError(f"{what}.checkpoint '{checkpoint}' holds no state_dict")
+    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).split('\n')[1].strip() if '\n' in str(e) else str(e)
+        raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not fit {what}.config '{config}' "
+                              f'(another architecture or class count): {first[:300]}') from None
+    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    if isinstance(meta.get('dataset_meta'), dict):
+        model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
+
+
+def class_names(model, toolbox: str) -> tuple[str, ...]:
+    """The vocabulary: checkpoint metadata first, then the dataset named in the config."""
+    meta = getattr(model, 'dataset_meta', None) or {}
+    if meta.get('classes'):
+        return tuple(meta['classes'])
+    dataset = model.cfg.get('test_dataloader', {}).get('dataset', {})
+    if dataset.get('metainfo', {}).get('classes'):
+        return tuple(dataset['metainfo']['classes'])
+    with scope(toolbox):
+        from mmengine.registry import DATASETS
+        import importlib
+        importlib.import_module(f'{toolbox}.datasets')
+        cls = DATASETS.get(dataset.get('type', ''))
+    if cls is not None and getattr(cls, 'METAINFO', {}).get('classes'):
+        return tuple(cls.METAINFO['classes'])
+    raise PerceptionError('the model has no class names: save the checkpoint with meta.dataset_meta.classes or '
+                          'name the dataset in the config')
+
+
+def test_pipeline(model, toolbox: str):
+    """The config's test pipeline without its loading steps; fed dicts with the image already in memory."""
+    from mmcv.transforms import Compose
+
+    cfg = model.cfg
+    steps = cfg.get('test_pipeline') or cfg.test_dataloader.dataset.pipeline
+    steps = [dict(s) for s in steps if 'Load' not in s['type']]
+    with scope(toolbox):
+        return Compose(steps)
+
+
+def half_context(device: str, half: bool):
+    import torch
+    if half and device.startswith('cuda'):
+        return torch.autocast('cuda', dtype=torch.float16)
+    return contextlib.nullcontext()

@@ -1,0 +1,85 @@
+"""Real checkpoints with random weights, built from configs shipped inside mmdet / mmseg, without network.
+
+For tests, benchmarks and smoke tests of a deployment (does the loader, the device, the node work?) where no
+trained weights can be downloaded. The outputs are meaningless; the files are real:
+
+    python -m vad_ros.perception.random_checkpoints --kind det --out /tmp/models
+    -> /tmp/models/rtmdet_tiny_8xb32-300e_coco.py + .pth (80 COCO classes in meta.dataset_meta)
+
+Weights: the toolbox's own initialisation (model.init_weights()) after removing the pretrained-backbone
+entries that would download. RTMDet's head biases are then set so that boxes have a size and low scores
+(see _spread_detection_head).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from vad_ros.perception.openmmlab import _shipped_config, scope, strip_pretrained
+
+DEFAULT_CONFIGS = {'det': 'rtmdet_tiny_8xb32-300e_coco', 'seg': 'segformer_mit-b0_8xb2-160k_ade20k-512x512'}
+
+
+def _spread_detection_head(model) -> None:
+    """Freshly initialised RTMDet heads output zero-size boxes (nothing survives post-processing). Biases
+    that give every anchor a box two strides wide and a score of 0.0025 make the model return its full 300
+    boxes, all far below score_threshold: real tensors through every post-processing step, no object for the
+    rules, and a timing that includes NMS over all anchors (an upper bound for a trained model)."""
+    import torch
+    for name, param in model.named_parameters():
+        if name.startswith('bbox_head.') and name.endswith('bias') and ('rtm_cls' in name or 'rtm_reg' in name):
+            torch.nn.init.constant_(param, -6.0 if 'rtm_cls' in name else 1.0)
+
+
+def make_random_checkpoint(kind: str, out_dir: str, config: str | None = None, seed: int = 0) -> tuple[str, str]:
+    """(config_path, checkpoint_path) of a randomly initialised model of `config` (a shipped model name or a
+    config file; default RTMDet-tiny / SegFormer-B0) with its dataset metadata."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    if kind not in DEFAULT_CONFIGS:
+        raise ValueError(f"kind must be 'det' or 'seg', got '{kind}'")
+    toolbox = 'mmdet' if kind == 'det' else 'mmseg'
+    name = config or DEFAULT_CONFIGS[kind]
+    path = name if os.path.isfile(name) else _shipped_config(toolbox, name)
+    if path is None:
+        raise ValueError(f"no config '{name}' in {toolbox}")
+    cfg = Config.fromfile(path)
+    strip_pretrained(cfg.model)
+    torch.manual_seed(seed)
+    with scope(toolbox):
+        if kind == 'det':
+            from mmdet.apis import init_detector
+            from mmdet.datasets import CocoDataset as Dataset
+            model = init_detector(cfg, None, device='cpu')
+        else:
+            from mmseg.apis import init_model
+            from mmseg.datasets import ADE20KDataset as Dataset
+            model = init_model(cfg, None, device='cpu')
+        model.init_weights()
+        if kind == 'det':
+            _spread_detection_head(model)
+    meta = {'classes': list(Dataset.METAINFO['classes']), 'palette': list(Dataset.METAINFO['palette'])}
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    config_out, ckpt_out = os.path.join(out_dir, f'{stem}.py'), os.path.join(out_dir, f'{stem}.pth')
+    cfg.dump(config_out)
+    save_checkpoint({'state_dict': model.state_dict(), 'meta': {'dataset_meta': meta}}, ckpt_out)
+    return config_out, ckpt_out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--kind', choices=sorted(DEFAULT_CONFIGS), required=True)
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--config', default=None, help='shipped model name or config file')
+    args = parser.parse_args(argv)
+    config, ckpt = make_random_checkpoint(args.kind, args.out, args.config)
+    print(f'config:     {config}\ncheckpoint: {ckpt}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
