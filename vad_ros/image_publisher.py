@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from vad_ros.image_codec import from_bgr
 from vad_ros.offline.sources import SourceError, open_source
+from vad_ros.ros_main import run_node
 
 
 class ImagePublisher(Node):
@@ -64,24 +63,7 @@ class ImagePublisher(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=sys.argv if argv is None else argv)
-    node = None
-    try:
-        try:
-            node = ImagePublisher()
-        except SourceError as e:
-            rclpy.logging.get_logger('image_publisher').fatal(str(e))
-            return 1
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node('image_publisher', ImagePublisher, argv, fatal=(SourceError,), done=lambda n: n.finished)
 
 
 if __name__ == '__main__':

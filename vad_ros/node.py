@@ -19,7 +19,6 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -34,6 +33,7 @@ from vad_ros.perception.factory import build_detector, build_segmenter
 from vad_ros.pipeline import Pipeline
 from vad_ros.reasoning.rules import RuleFileError, RuleFileWatcher
 from vad_ros.reasoning.scene_map import SceneMapError
+from vad_ros.ros_main import run_node
 
 try:  # cv_bridge is used where it is installed (a ROS 2 desktop install); the package's own codec otherwise.
     from cv_bridge import CvBridge
@@ -307,27 +307,15 @@ def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args, problems, dirs = _checked_args(list(argv))
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = VadNode(params_file_dirs=dirs + [os.getcwd()])
-        except StartupError as e:
-            rclpy.logging.get_logger('vad_node').fatal(f'cannot start: {e}')
-            return 1
+    args, problems, dirs = _checked_args(list(sys.argv if argv is None else argv))
+
+    def make() -> VadNode:
+        node = VadNode(params_file_dirs=dirs + [os.getcwd()])
         for p in problems:
             node.get_logger().error(p)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+        return node
+
+    return run_node('vad_node', make, args, fatal=(StartupError,))
 
 
 if __name__ == '__main__':

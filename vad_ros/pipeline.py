@@ -3,26 +3,32 @@
 process(image): detect -> segment (every segmentation_interval frames, map reused in between) -> scene map
 laid over it -> score threshold -> tracker -> background vote per object -> rules -> persistence -> FrameResult.
 
-Anomaly score = object score x background fraction x severity weight (info 0.5, warning 0.75, critical 1);
-the frame score is the highest score of the frame's reported anomalies, 0 for a normal frame.
+Scores: an anomaly's score = object score x background fraction x severity weight (info 0.5, warning 0.75,
+critical 1), in [0, 1] and increasing with the detector's confidence and the background's share; the frame
+score is the highest score of the frame's reported anomalies, 0 for a normal frame (grace frames included).
+
+Without tracking (tracking.enabled false) every object has track id 0 and each frame stands alone: rules fire
+at once (min_frames is taken as 1, with a warning if a larger value is set); events are then episodes of a
+rule firing on any object, closed after persistence.grace_frames frames without it.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
 import numpy as np
 
 from vad_ros import params as vparams
-from vad_ros.perception.base import Detector, Segmenter
+from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.reasoning.background import vote, voting_mask_lut
 from vad_ros.reasoning.persistence import Persistence
-from vad_ros.reasoning.rules import PAPER_RULES_PATH, SEVERITY_WEIGHTS, RuleSet, empty_rules, load_rules
+from vad_ros.reasoning.rules import PAPER_RULES_PATH, RuleSet, empty_rules, load_rules
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
 from vad_ros.reasoning.tracker import IouTracker
 from vad_ros.reasoning.vocabulary import THING_CLASSES
-from vad_ros.types import Anomaly, ClassMap, Event, FrameResult, ObjectReport
+from vad_ros.types import Anomaly, ClassMap, Detections, Event, FrameResult, ObjectReport
 
 log = logging.getLogger('vad_ros.pipeline')
 
@@ -36,6 +42,8 @@ class Pipeline:
 
     def __init__(self, detector: Detector, segmenter: Segmenter | None = None, rules: RuleSet | None = None,
                  scene_map: SceneMap | None = None, params: dict[str, Any] | None = None):
+        """params: a full or partial params dict (dotted names, see vad_ros/params.py); missing = defaults.
+        rules None = the paper's rules (unchecked; use from_params to check them against the models)."""
         self.detector = detector
         self.segmenter = segmenter
         self.scene_map = scene_map
@@ -44,17 +52,23 @@ class Pipeline:
         self.rules = rules if rules is not None else load_rules(PAPER_RULES_PATH)
         self._frame_index = -1
         self._segmented: ClassMap | None = None
-        self._segmented_at = -10**9
+        self._frames_since_segment = 0
         self._lut_key = None
-        self._lut = None
-        self._warned_no_background = False
+        self._lut: np.ndarray | None = None
+        self._tracker = IouTracker(self.params['tracking.iou_threshold'], self.params['tracking.max_missed'])
+        self._persistence = Persistence(self.params['persistence.min_frames'], self.params['persistence.grace_frames'])
+        self._warned_min_frames = False
+        if segmenter is None and scene_map is None:
+            log.warning('no background source (segmenter.backend is none and scene_map_file is empty): every '
+                        'background is unknown and no rule can fire')
         self._configure()
 
     @classmethod
     def from_params(cls, params: dict[str, Any], detector: Detector, segmenter: Segmenter | None = None
                     ) -> 'Pipeline':
         """Loads scene_map_file and rules_file ('' = the paper's rules), checking the rules' class names
-        against the detector's and the background vocabularies. Raises SceneMapError / RuleFileError."""
+        against the detector's and the background vocabularies. Raises SceneMapError / RuleFileError;
+        logs the rule set's warnings."""
         params = vparams.resolve(params)
         scene_map = load_scene_map(params['scene_map_file']) if params['scene_map_file'] else None
         background_vocab = MapCombiner(scene_map).vocabulary(segmenter.class_names if segmenter else None)
@@ -66,68 +80,105 @@ class Pipeline:
     # ---------------------------------------------------------------- configuration
     @property
     def object_vocab(self) -> tuple[str, ...]:
+        """Class names the detector can produce."""
         return tuple(self.detector.class_names)
 
     @property
     def background_vocab(self) -> tuple[str, ...]:
+        """Background class names: the segmenter's, then the scene-map labels it lacks."""
         return self._combiner.vocabulary(self.segmenter.class_names if self.segmenter else None)
 
     @staticmethod
     def empty_rules() -> RuleSet:
         return empty_rules()
 
-    def replace_rules(self, rules: RuleSet) -> None:
+    def load_rules(self, path: str | os.PathLike) -> RuleSet:
+        """A rule file checked against this pipeline's vocabularies (RuleFileError when bad)."""
+        return load_rules(path, self.object_vocab, self.background_vocab)
+
+    def replace_rules(self, rules: RuleSet | str | os.PathLike) -> None:
+        """Put new rules in force: a RuleSet, or a rule file path that is loaded and checked first. A bad
+        file raises RuleFileError and the old rules stay."""
+        if isinstance(rules, (str, os.PathLike)):
+            rules = self.load_rules(rules)
+        if not isinstance(rules, RuleSet):
+            raise TypeError(f'replace_rules expects a RuleSet or a rule file path, got {type(rules).__name__}')
         self.rules = rules
+        self._warned_min_frames = False
+        self._check_min_frames()
 
     def update_params(self, changed: dict[str, Any]) -> None:
-        """Apply runtime-changeable parameters (RUNTIME_PARAMS); others raise ParamError."""
+        """Apply runtime-changeable parameters (RUNTIME_PARAMS). All values are checked before any is
+        applied; a parameter that needs a restart or a bad value raises ParamError."""
+        checked = {}
         for name, value in changed.items():
             if name not in RUNTIME_PARAMS:
-                raise vparams.ParamError(f"parameter '{name}' cannot be changed while running")
-            self.params[name] = vparams.check_value(name, value)
+                vparams.check_value(name, value)          # unknown names get a 'did you mean'
+                raise vparams.ParamError(f"parameter '{name}' cannot be changed while running (restart with "
+                                         f"the new value)")
+            checked[name] = vparams.check_value(name, value)
+        was_tracking = self.params['tracking.enabled']
+        self.params.update(checked)
+        if was_tracking and not self.params['tracking.enabled']:
+            self._tracker.clear()
+        if 'persistence.min_frames' in checked or 'tracking.enabled' in checked:
+            self._warned_min_frames = False
         self._configure()
 
     def _configure(self) -> None:
         p = self.params
-        tracker_key = (p['tracking.enabled'], p['tracking.iou_threshold'], p['tracking.max_missed'])
-        if getattr(self, '_tracker_key', None) != tracker_key:
-            self._tracker = IouTracker(p['tracking.iou_threshold'], p['tracking.max_missed']) \
-                if p['tracking.enabled'] else None
-            self._tracker_key = tracker_key
-        if not hasattr(self, '_persistence'):
-            self._persistence = Persistence(p['persistence.min_frames'], p['persistence.grace_frames'])
-        self._persistence.min_frames = p['persistence.min_frames']
+        self._tracker.iou_threshold = p['tracking.iou_threshold']
+        self._tracker.max_missed = p['tracking.max_missed']
+        self._persistence.min_frames = p['persistence.min_frames'] if p['tracking.enabled'] else 1
         self._persistence.grace_frames = p['persistence.grace_frames']
         self._lut_key = None   # exclude_things may have changed
+        self._check_min_frames()
+
+    def _check_min_frames(self) -> None:
+        if self.params['tracking.enabled'] or self._warned_min_frames:
+            return
+        wanted = max([self.params['persistence.min_frames']] + [r.min_frames or 1 for r in self.rules])
+        if wanted > 1:
+            log.warning(f'tracking.enabled is false: each frame stands alone, so min_frames {wanted} acts as 1 '
+                        f'(enable tracking for persistence)')
+            self._warned_min_frames = True
 
     def _voting_lut(self, class_map: ClassMap) -> np.ndarray:
         key = (class_map.class_names, self.params['background.exclude_things'])
         if self._lut_key != key:
-            excluded = {i for i, n in enumerate(class_map.class_names) if n in THING_CLASSES} \
-                if self.params['background.exclude_things'] else set()
+            excluded = [i for i, n in enumerate(class_map.class_names) if n in THING_CLASSES] \
+                if self.params['background.exclude_things'] else []
             self._lut = voting_mask_lut(len(class_map.class_names), excluded)
             self._lut_key = key
         return self._lut
 
     # ---------------------------------------------------------------- per frame
     def background_map(self, image: np.ndarray) -> ClassMap | None:
-        """The class map for this frame: the segmenter's (rerun every segmentation_interval frames or when
-        the frame size changes) with the scene map laid over it."""
+        """The class map for this frame: the segmenter's (run again after segmentation_interval frames or
+        when the frame size changes) with the scene map laid over it; None without either."""
         height, width = image.shape[:2]
         if self.segmenter is not None:
-            stale = self._frame_index - self._segmented_at >= self.params['segmentation_interval']
+            stale = self._frames_since_segment >= self.params['segmentation_interval']
             if self._segmented is None or stale or self._segmented.shape != (height, width):
-                self._segmented = self.segmenter.segment(image)
-                self._segmented_at = self._frame_index
+                segmented = self.segmenter.segment(image)
+                if segmented.shape != (height, width):
+                    raise PerceptionError(f"segmenter '{self.segmenter.name}' returned a {segmented.shape[1]}x"
+                                          f"{segmented.shape[0]} map for a {width}x{height} frame (a backend "
+                                          f"must return maps at the input size)")
+                self._segmented = segmented
+                self._frames_since_segment = 0
+            self._frames_since_segment += 1
         return self._combiner.combine(self._segmented, width, height)
 
     def process(self, image_bgr: np.ndarray, frame_index: int | None = None, stamp: float | None = None
                 ) -> FrameResult:
-        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8 or image_bgr.size == 0:
+        """One frame. frame_index None = the previous index + 1 (from 0)."""
+        if (not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3
+                or image_bgr.dtype != np.uint8 or image_bgr.size == 0):
             raise ValueError(f'Pipeline.process expects a non-empty (H, W, 3) uint8 BGR image, got '
-                             f'{image_bgr.dtype} {image_bgr.shape}')
-        self._frame_index = self._frame_index + 1 if frame_index is None else frame_index
-        index = self._frame_index
+                             f'{getattr(image_bgr, "dtype", type(image_bgr).__name__)} '
+                             f'{getattr(image_bgr, "shape", "")}')
+        self._frame_index = self._frame_index + 1 if frame_index is None else int(frame_index)
         timings: dict[str, float] = {}
         t = time.perf_counter()
         detections = self.detector.detect(image_bgr)
@@ -135,40 +186,48 @@ class Pipeline:
         t = time.perf_counter()
         class_map = self.background_map(image_bgr)
         timings['segment'] = (time.perf_counter() - t) * 1e3
-
         t = time.perf_counter()
+        objects, anomalies, started, ended = self.reason(detections, class_map, self._frame_index, stamp)
+        timings['reason'] = (time.perf_counter() - t) * 1e3
+        score = max((a.score for a in anomalies), default=0.0)
+        return FrameResult(self._frame_index, stamp, objects, anomalies, score, started, ended, timings, class_map)
+
+    def reason(self, detections: Detections, class_map: ClassMap | None, frame_index: int,
+               stamp: float | None = None) -> tuple[list[ObjectReport], list[Anomaly], list[Event], list[Event]]:
+        """Threshold, track, background vote, rules and persistence for one frame's detections (also for
+        callers with their own perception). Returns (objects, anomalies, events started, events ended)."""
         p = self.params
+        names = detections.class_names
+        if len(detections) and (detections.labels.min() < 0 or detections.labels.max() >= len(names)):
+            raise PerceptionError(f'detector returned label {int(detections.labels.max())} outside its '
+                                  f'{len(names)} class names')
         keep = np.flatnonzero(detections.scores >= p['score_threshold'])
         boxes, labels, scores = detections.boxes[keep], detections.labels[keep], detections.scores[keep]
-        track_ids = self._tracker.update(boxes, labels) if self._tracker is not None else np.zeros(len(keep), int)
-        if class_map is None and len(keep) and not self._warned_no_background:
-            log.warning('no background source (segmenter.backend is none and scene_map_file is empty): '
-                        'no object can break a rule')
-            self._warned_no_background = True
+        tracking = p['tracking.enabled']
+        track_ids = self._tracker.update(boxes, labels) if tracking else np.zeros(len(keep), np.int64)
+        region, footprint = p['background.region'], p['background.footprint_height']
+        lut = self._voting_lut(class_map) if class_map is not None else None
         objects: list[ObjectReport] = []
         candidates: list[tuple[Anomaly, int | None]] = []
-        region = p['background.region']
         for box, label, score, track_id in zip(boxes, labels, scores, track_ids):
-            name = detections.class_names[int(label)]
+            name, score, track_id = names[int(label)], float(score), int(track_id)
             background, fraction = None, 0.0
             if class_map is not None:
-                v = vote(class_map.labels, box, len(class_map.class_names), region,
-                         p['background.footprint_height'], self._voting_lut(class_map))
+                v = vote(class_map.labels, box, len(class_map.class_names), region, footprint, lut)
                 if v.class_index is not None:
                     background, fraction = class_map.class_names[v.class_index], v.fraction
             box_t = tuple(float(c) for c in box)
-            objects.append(ObjectReport(name, float(score), box_t, background, fraction, int(track_id)))
-            for rule in self.rules.matching(name, background, float(score), fraction):
-                anomaly_score = float(score) * fraction * SEVERITY_WEIGHTS[rule.severity]
+            objects.append(ObjectReport(name, score, box_t, background, fraction, track_id))
+            if background is None:
+                continue
+            for rule in self.rules.matching(name, background, score, fraction):
                 sentence = (f'{name} ({score:.2f}) on {background} ({fraction * 100:.0f}% of {region}): '
-                            f'{rule.sentence}')
-                candidates.append((Anomaly(name, float(score), background, fraction, box_t, rule.id,
-                                           rule.severity, sentence, int(track_id), 1, anomaly_score),
-                                   rule.min_frames))
-        anomalies, started, ended = self._persistence.update(index, stamp, candidates)
-        timings['reason'] = (time.perf_counter() - t) * 1e3
-        score = max((a.score for a in anomalies), default=0.0)
-        return FrameResult(index, stamp, objects, anomalies, score, started, ended, timings, class_map)
+                            f'{rule.explain(name, background)}')
+                anomaly = Anomaly(name, score, background, fraction, box_t, rule.id, rule.severity, sentence,
+                                  track_id, 1, score * fraction * rule.weight)
+                candidates.append((anomaly, rule.min_frames if tracking else 1))
+        anomalies, started, ended = self._persistence.update(frame_index, stamp, candidates)
+        return objects, anomalies, started, ended
 
     def flush_events(self) -> list[Event]:
         """Close the events still open (end of a video)."""

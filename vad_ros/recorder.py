@@ -12,8 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -22,6 +20,7 @@ from vad_ros.image_codec import ImageFormatError, to_bgr
 from vad_ros.msg import AnomalyArray
 from vad_ros.offline.outputs import VideoWriter, anomaly_record, event_record
 from vad_ros.reasoning.persistence import Persistence
+from vad_ros.ros_main import run_node
 from vad_ros.types import Anomaly
 
 
@@ -71,6 +70,10 @@ class Recorder(Node):
             self.event_count += 1
         self.events_file.flush()
 
+    def destroy_node(self) -> None:
+        self.close()
+        super().destroy_node()
+
     def close(self) -> None:
         self._write_events(self.events.flush())
         self.video.close()
@@ -81,18 +84,7 @@ class Recorder(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=sys.argv if argv is None else argv)
-    node = Recorder()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node('recorder', Recorder, argv)
 
 
 if __name__ == '__main__':

@@ -1,49 +1,61 @@
-"""Frame sources: a video file, a folder of images, or a rosbag2 (directory, .mcap or .db3) image topic.
+"""Frame sources: a video file, a folder of images, or a rosbag2 (folder, .mcap or .db3) image topic.
 
-Each yields Frame(index, timestamp, image_bgr). Timestamps: video = index / its fps; folder = index / fps
-(default 10); bag = the message header stamp in seconds.
+Iterating a source yields Frame(index, timestamp, image) tuples, image a (H, W, 3) uint8 BGR array.
+Timestamps in seconds: video = index / the video's fps; folder = index / fps (default 10); rosbag2 = the
+message's header stamp (its receive time in the bag when the header stamp is zero).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
 
-from vad_ros.image_codec import ImageFormatError, to_bgr
+from vad_ros.image_codec import SUPPORTED_ENCODINGS, ImageFormatError, to_bgr
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+BAG_SUFFIXES = ('.mcap', '.db3')
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+DEFAULT_FOLDER_FPS = 10.0
 
 
 class SourceError(ValueError):
     """The input cannot be read; the message names it and says what is expected."""
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     index: int
     timestamp: float
     image: np.ndarray
 
 
-def _natural_key(name: str):
+def natural_key(name: str) -> list:
+    """Sort key that orders digit runs by value: '2.jpg' before '10.jpg'."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', name)]
 
 
+def _positive_fps(fps: float | None, default: float | None) -> float | None:
+    return fps if fps is not None and math.isfinite(fps) and fps > 0 else default
+
+
 class VideoSource:
+    """A video file read with OpenCV; timestamps = index / the file's fps (10 when it has none)."""
+
     def __init__(self, path: str):
         self.path = path
         cap = cv2.VideoCapture(path)
-        if not cap.isOpened():
-            raise SourceError(f"cannot open video '{path}' (not a video OpenCV can read)")
-        self.fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-        self.length = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        cap.release()
+        try:
+            if not cap.isOpened():
+                raise SourceError(f"cannot open video '{path}' (not a video file OpenCV can read)")
+            self.fps = _positive_fps(cap.get(cv2.CAP_PROP_FPS), DEFAULT_FOLDER_FPS)
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            self.length = count if count > 0 else None    # the container's count; decoding may differ
+        finally:
+            cap.release()
 
     def __iter__(self) -> Iterator[Frame]:
         cap = cv2.VideoCapture(self.path)
@@ -60,73 +72,95 @@ class VideoSource:
 
 
 class FolderSource:
+    """Images of one folder (jpg, png, bmp) in natural order; timestamps = index / fps."""
+
     def __init__(self, path: str, fps: float | None = None):
         self.path = path
-        self.files = sorted((f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES)), key=_natural_key)
+        self.files = sorted((f for f in os.listdir(path)
+                             if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith('.')
+                             and os.path.isfile(os.path.join(path, f))), key=natural_key)
         if not self.files:
-            raise SourceError(f"folder '{path}' has no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.fps = fps or 10.0
+            subfolders = sorted((d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))), key=natural_key)
+            shown = ', '.join(subfolders[:3]) + (', ...' if len(subfolders) > 3 else '')
+            hint = f'; it has sub-folders ({shown}): pass one of them' if subfolders else ''
+            raise SourceError(f"folder '{path}' has no images ({', '.join(IMAGE_SUFFIXES)}){hint}")
+        self.fps = _positive_fps(fps, DEFAULT_FOLDER_FPS)
         self.length = len(self.files)
 
     def __iter__(self) -> Iterator[Frame]:
         for index, name in enumerate(self.files):
-            image = cv2.imread(os.path.join(self.path, name), cv2.IMREAD_COLOR)
+            file = os.path.join(self.path, name)
+            image = cv2.imread(file, cv2.IMREAD_COLOR)
             if image is None:
-                raise SourceError(f"cannot read image '{os.path.join(self.path, name)}'")
+                raise SourceError(f"cannot read image '{file}' (damaged or not an image)")
             yield Frame(index, index / self.fps, image)
 
 
 class BagSource:
-    def __init__(self, path: str, topic: str | None = None):
-        from rosbags.highlevel import AnyReader
-        from rosbags.typesys import Stores, get_typestore
+    """One image topic (sensor_msgs/Image or CompressedImage) of a rosbag2, read with `rosbags`."""
 
-        self.path, self._typestore = Path(path), get_typestore(Stores.ROS2_KILTED)
-        self._reader_cls = AnyReader
+    def __init__(self, path: str, topic: str | None = None):
+        try:
+            from rosbags.highlevel import AnyReader
+            from rosbags.typesys import Stores, get_typestore
+        except ImportError:
+            raise SourceError(f"reading rosbag2 '{path}' needs the 'rosbags' package: pip install rosbags") from None
+        self.path, self._reader_cls = Path(path), AnyReader
+        self._typestore = get_typestore(Stores.ROS2_KILTED)
         try:
             with AnyReader([self.path], default_typestore=self._typestore) as reader:
-                topics = {c.topic: c.msgtype for c in reader.connections if c.msgtype in IMAGE_TYPES}
-                counts = {c.topic: c.msgcount for c in reader.connections}
-        except Exception as e:  # noqa: BLE001 - rosbags raises several types for unreadable bags
+                image_topics = {c.topic: c.msgtype for c in reader.connections if c.msgtype in IMAGE_TYPES}
+                counts: dict[str, int] = {}
+                for c in reader.connections:
+                    counts[c.topic] = counts.get(c.topic, 0) + c.msgcount
+        except Exception as e:  # noqa: BLE001 - rosbags raises several unrelated types for unusable bags
             raise SourceError(f"cannot read rosbag2 '{path}': {e}") from None
+        listed = ', '.join(sorted(image_topics)) or 'none'
         if topic is None:
-            if len(topics) != 1:
-                listed = ', '.join(sorted(topics)) or 'none'
-                raise SourceError(f"rosbag2 '{path}' has {len(topics)} image topics ({listed}): pick one with --topic")
-            topic = next(iter(topics))
-        elif topic not in topics:
-            raise SourceError(f"topic '{topic}' is not an image topic of '{path}'; image topics: "
-                              f"{', '.join(sorted(topics)) or 'none'}")
+            if len(image_topics) != 1:
+                raise SourceError(f"rosbag2 '{path}' has {len(image_topics)} image topics ({listed}): "
+                                  'pick one with --topic')
+            topic = next(iter(image_topics))
+        elif topic not in image_topics:
+            raise SourceError(f"topic '{topic}' is not an image topic of rosbag2 '{path}'; image topics: {listed}")
         self.topic, self.length, self.fps = topic, counts.get(topic), None
+
+    def _image(self, msg, msgtype: str, index: int) -> np.ndarray:
+        where = f"rosbag2 '{self.path}', message {index} on '{self.topic}'"
+        if msgtype.endswith('CompressedImage'):
+            image = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError(f'{where}: format {msg.format!r} is not an image OpenCV can decode')
+            return image
+        try:
+            return to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data.tobytes(), bool(msg.is_bigendian))
+        except ImageFormatError as e:
+            raise SourceError(f'{where}: {e} (supported: {", ".join(SUPPORTED_ENCODINGS)}, or CompressedImage)'
+                              ) from None
 
     def __iter__(self) -> Iterator[Frame]:
         with self._reader_cls([self.path], default_typestore=self._typestore) as reader:
             connections = [c for c in reader.connections if c.topic == self.topic]
-            for index, (conn, _, raw) in enumerate(reader.messages(connections=connections)):
+            for index, (conn, log_time, raw) in enumerate(reader.messages(connections=connections)):
                 msg = reader.deserialize(raw, conn.msgtype)
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-                if conn.msgtype.endswith('CompressedImage'):
-                    image = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
-                    if image is None:
-                        raise SourceError(f"{self.path}: message {index} on '{self.topic}' is not a decodable image")
-                else:
-                    try:
-                        image = to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data.tobytes(),
-                                       bool(msg.is_bigendian))
-                    except ImageFormatError as e:
-                        raise SourceError(f"{self.path}: message {index} on '{self.topic}': {e}") from None
-                yield Frame(index, stamp, image)
+                if stamp == 0:
+                    stamp = log_time * 1e-9
+                yield Frame(index, stamp, self._image(msg, conn.msgtype, index))
 
 
-def open_source(path: str, topic: str | None = None, fps: float | None = None):
-    """The right source for `path`; raises SourceError with a clear message."""
+def open_source(path: str | os.PathLike, topic: str | None = None, fps: float | None = None):
+    """The source for `path`: a rosbag2 (folder with metadata.yaml, .mcap, .db3), a folder of images, or a
+    video file. `topic` picks the image topic of a bag; `fps` sets the timing of a folder of images.
+    Raises SourceError with a clear message."""
+    path = str(path)
     if not os.path.exists(path):
-        raise SourceError(f"input '{path}' does not exist (a video file, a folder of images or a rosbag2)")
+        raise SourceError(f"input '{path}' does not exist (expected a video file, a folder of images or a rosbag2)")
     p = Path(path)
     if p.is_dir():
         if (p / 'metadata.yaml').is_file():
             return BagSource(path, topic)
         return FolderSource(path, fps)
-    if p.suffix in ('.mcap', '.db3'):
+    if p.suffix.lower() in BAG_SUFFIXES:
         return BagSource(path, topic)
     return VideoSource(path)

@@ -8,51 +8,28 @@ class borders; the background vote over a box or footprint is insensitive to tha
 """
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 import cv2
 import numpy as np
 
-from vad_ros.perception import openmmlab
-from vad_ros.perception.device import select_device
+from vad_ros.perception.openmmlab import ModelBackend, scope
 from vad_ros.types import ClassMap
 
-log = logging.getLogger('vad_ros.perception')
 
-
-class MMSegSegmenter:
-    def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False):
-        import torch
-
-        self._torch = torch
-        self.device = select_device(device, allow_cpu_fallback)
-        if half and not self.device.startswith('cuda'):
-            log.warning('segmenter.half applies on a GPU only: running in float32 on %s', self.device)
-        self.half = half and self.device.startswith('cuda')
-        self.model = openmmlab.load_model('mmseg', config, checkpoint, self.device)
-        self.class_names = openmmlab.class_names(self.model, 'mmseg')
-        self._dtype = torch.uint8 if len(self.class_names) <= 256 else torch.int32
-        self.name = f'mmseg:{type(self.model).__name__}'
-        self._pipeline = openmmlab.test_pipeline(self.model, 'mmseg')
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> 'MMSegSegmenter':
-        return cls(params['segmenter.config'], params['segmenter.checkpoint'], params['segmenter.device'],
-                   params['segmenter.half'], params['allow_cpu_fallback'])
+class MMSegSegmenter(ModelBackend):
+    toolbox, role = 'mmseg', 'segmenter'
 
     def segment(self, image_bgr: np.ndarray) -> ClassMap:
         height, width = image_bgr.shape[:2]
-        with openmmlab.scope('mmseg'):
+        with scope('mmseg'):
             data = self._pipeline(dict(img=image_bgr, img_path='', ori_shape=(height, width),
                                        img_shape=(height, width)))
             batch = self.model.data_preprocessor({'inputs': [data['inputs']],
                                                   'data_samples': [data['data_samples']]}, False)
             metas = [s.metainfo for s in batch['data_samples']]
-            with self._torch.inference_mode(), openmmlab.half_context(self.device, self.half):
+            with self._inference():
                 logits = self.model.encode_decode(batch['inputs'], metas)      # (1, K, h_pad, w_pad)
-            labels = logits[0].argmax(dim=0).to(self._dtype)                   # on the device
+            dtype = self._torch.uint8 if len(self.class_names) <= 256 else self._torch.int32
+            labels = logits[0].argmax(dim=0).to(dtype)                         # on the device
         h_in, w_in = metas[0]['img_shape'][:2]
         small = labels[:h_in, :w_in].cpu().numpy()
         if small.dtype != np.uint8:

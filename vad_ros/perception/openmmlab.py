@@ -156,6 +156,44 @@ def test_pipeline(model, toolbox: str):
         return Compose(steps)
 
 
+class ModelBackend:
+    """A toolbox model on its device, with its vocabulary and test pipeline; base of the two backends."""
+
+    toolbox = ''       # 'mmdet' or 'mmseg'
+    role = ''          # 'detector' or 'segmenter' (parameter prefix)
+
+    def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
+                 allow_cpu_fallback: bool = False):
+        import logging
+
+        import torch
+        from vad_ros.perception.device import select_device
+
+        self._torch = torch
+        self.device = select_device(device, allow_cpu_fallback)
+        if half and not self.device.startswith('cuda'):
+            logging.getLogger('vad_ros.perception').warning(
+                '%s.half applies on a GPU only: running in float32 on %s', self.role, self.device)
+        self.half = half and self.device.startswith('cuda')
+        self.model = load_model(self.toolbox, config, checkpoint, self.device)
+        self.class_names = class_names(self.model, self.toolbox)
+        self.name = f'{self.toolbox}:{type(self.model).__name__}'
+        self._pipeline = test_pipeline(self.model, self.toolbox)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]):
+        r = cls.role
+        return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
+                   params['allow_cpu_fallback'])
+
+    def _inference(self):
+        """Context for one forward pass: no autograd, float16 autocast when half on a GPU."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._torch.inference_mode())
+        stack.enter_context(half_context(self.device, self.half))
+        return stack
+
+
 def half_context(device: str, half: bool):
     import torch
     if half and device.startswith('cuda'):

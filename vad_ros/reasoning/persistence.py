@@ -1,7 +1,17 @@
-"""Time: an anomaly is raised once a rule has held for min_frames consecutive frames of one track, and is
-an Event from its first to its last anomalous frame; the event ends after grace_frames frames in which the
-rule no longer holds. Without tracking every object has track id 0, so persistence then applies per rule
-to the frame as a whole (the rule fired on some object in consecutive frames)."""
+"""Time: anomalies and events per (track, rule).
+
+- A rule that holds for a track is raised as an anomaly once it has held in min_frames consecutive frames
+  (the rule's own min_frames, else the default; 1 = the paper: at once). The first raised frame starts an
+  Event.
+- While the rule holds, the anomaly is reported every frame and the event is extended to that frame.
+- When the rule stops holding, the event stays open for grace_frames frames in which nothing is reported;
+  if the rule holds again within them, the anomaly is reported again at once (no new min_frames wait) and
+  the event goes on. After grace_frames frames without the rule the event ends; its end is the last frame
+  in which the anomaly was reported.
+- Anomaly.duration_frames = frames in which the rule has held during the current episode (the count towards
+  min_frames, continued through grace gaps).
+Track id 0 (no tracking) is a track like any other; the pipeline then uses min_frames 1.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -11,8 +21,8 @@ from vad_ros.types import Anomaly, Event
 
 @dataclass
 class _State:
-    consecutive: int = 0     # frames in a row the rule held
-    missed: int = 0          # frames in a row it did not, while an event is open
+    held: int = 0            # frames the rule has held in this episode
+    missed: int = 0          # consecutive frames it has not held
     event: Event | None = None
 
 
@@ -22,24 +32,31 @@ class Persistence:
         self.grace_frames = grace_frames
         self._states: dict[tuple[int, str], _State] = {}
 
+    @property
+    def open_events(self) -> list[Event]:
+        return [s.event for s in self._states.values() if s.event is not None]
+
     def update(self, frame_index: int, stamp: float | None, candidates: list[tuple[Anomaly, int | None]]
                ) -> tuple[list[Anomaly], list[Event], list[Event]]:
-        """candidates: (anomaly, the rule's own min_frames or None) for every rule that holds this frame.
-        Returns (anomalies to report, events started, events ended)."""
+        """candidates: (anomaly, the rule's own min_frames or None) for every rule that holds this frame
+        (several anomalies of one (track, rule) are allowed: all are reported, the best one describes the
+        event). Returns (anomalies to report, events started, events ended), in candidate order."""
         groups: dict[tuple[int, str], list[Anomaly]] = {}
         needs: dict[tuple[int, str], int] = {}
         for anomaly, rule_min in candidates:
             key = (anomaly.track_id, anomaly.rule_id)
             groups.setdefault(key, []).append(anomaly)
-            needs[key] = rule_min if rule_min is not None else self.min_frames
-        reported, started, ended = [], [], []
+            needs[key] = max(1, rule_min if rule_min is not None else self.min_frames)
+        reported: list[Anomaly] = []
+        started: list[Event] = []
+        ended: list[Event] = []
         for key, group in groups.items():
             state = self._states.setdefault(key, _State())
-            state.consecutive += 1
+            state.held += 1
             state.missed = 0
-            if state.consecutive < needs[key]:
+            if state.event is None and state.held < needs[key]:
                 continue
-            group = [replace(a, duration_frames=state.consecutive) for a in group]
+            group = [replace(a, duration_frames=state.held) for a in group]
             reported.extend(group)
             top = max(group, key=lambda a: a.score)
             if state.event is None:
@@ -48,13 +65,14 @@ class Persistence:
                 started.append(state.event)
             else:
                 e = state.event
+                better = top.score > e.peak_score
                 state.event = replace(e, end_frame=frame_index, end_stamp=stamp,
-                                      peak_score=max(e.peak_score, top.score),
-                                      sentence=top.sentence if top.score > e.peak_score else e.sentence)
+                                      peak_score=top.score if better else e.peak_score,
+                                      sentence=top.sentence if better else e.sentence,
+                                      background_class=top.background_class if better else e.background_class)
         for key in [k for k in self._states if k not in groups]:
             state = self._states[key]
-            state.consecutive = 0
-            if state.event is None:
+            if state.event is None:            # building up towards min_frames: interrupted, start again
                 del self._states[key]
                 continue
             state.missed += 1
@@ -64,7 +82,7 @@ class Persistence:
         return reported, started, ended
 
     def flush(self) -> list[Event]:
-        """Close every open event (end of stream)."""
-        ended = [s.event for s in self._states.values() if s.event is not None]
+        """Close every open event (end of stream) and forget all state."""
+        ended = self.open_events
         self._states.clear()
         return ended

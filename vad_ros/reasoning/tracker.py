@@ -20,8 +20,10 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class IouTracker:
-    """Greedy matching by highest IoU (same class only); ids start at 1 and are never reused.
-    A track survives `max_missed` frames without a match."""
+    """Greedy matching by highest IoU, same class only: the pair with the highest IoU is matched first, ties
+    in the order of the detections. A pair needs IoU >= iou_threshold (and > 0). Ids start at 1 and are
+    never reused. A track keeps its last box and survives `max_missed` frames without a match; both
+    parameters may be changed between frames."""
 
     def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5):
         self.iou_threshold = iou_threshold
@@ -61,5 +63,16 @@ class IouTracker:
         self._missed = np.concatenate([np.zeros(len(boxes), np.int64), self._missed[keep] + 1])
         return ids
 
+    @property
+    def active_tracks(self) -> int:
+        return len(self._ids)
+
+    def clear(self) -> None:
+        """Forget every track; new tracks get fresh ids (ids are never reused)."""
+        next_id = self._next_id
+        self.reset()
+        self._next_id = next_id
+
     def reset(self) -> None:
+        """Back to the initial state: no tracks, the next id is 1."""
         self.__init__(self.iou_threshold, self.max_missed)
