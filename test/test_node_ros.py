@@ -234,3 +234,20 @@ def test_bad_parameter_value_in_file_falls_back_to_default(tmp_path, node_graph,
     assert "'score_threshold': 7.5 must be between" in log
     assert "'background.region': 'everywhere' is not one of" in log
     assert "did you mean score_threshold" in log
+
+
+def test_rule_file_changes_are_picked_up_and_bad_versions_rejected(tmp_path, node_graph, vtest_frames):
+    g = node_graph(write_config(tmp_path))
+    first = g.send_and_wait(image_msg(vtest_frames[1], 0))
+    assert first is not None and first.is_anomalous, g.log()
+    rules = tmp_path / 'rules.yaml'
+    rules.write_text('rules:\n  - {id: no-people-on-grass, objects: [person], forbidden: [grass], sentence: x}\n')
+    assert g.peer.spin_until(lambda: 'rule file changed: 1 rule(s) now in force' in g.log(), 10), g.log()
+    after = g.send_and_wait(image_msg(vtest_frames[1], 1))
+    assert after is not None and not after.is_anomalous          # everything here is road: nothing on grass
+    rules.write_text('rules:\n  - {id: broken, objects: [persn], forbidden: [road], sentence: x}\n')
+    assert g.peer.spin_until(lambda: 'change rejected, the previous rules stay in force' in g.log(), 10), g.log()
+    assert "unknown object class 'persn'" in g.log()
+    still = g.send_and_wait(image_msg(vtest_frames[1], 2))
+    assert still is not None and not still.is_anomalous          # the grass rule is still the one in force
+    assert g.procs.exited() == {}

@@ -1,39 +1,43 @@
 """The pipeline's reasoning on given detections and class maps.
 
-FixedDetector and CountingSegmenter are test doubles that return given outputs: these tests check the
+FixedDetector and FixedSegmenter are test doubles that return given outputs: these tests check the
 reasoning (paper mode, footprint, persistence, scene maps, runtime changes), not a model.
 """
+import logging
+
 import numpy as np
 import pytest
 
 from vad_ros import params as vparams
+from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.pipeline import Pipeline
 from vad_ros.reasoning.rules import RuleFileError, parse_rules
+from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.types import ClassMap, Detections
 
 ROAD, SIDEWALK, PERSON, GRASS = (ADE20K_CLASSES.index(n) for n in ('road', 'sidewalk', 'person', 'grass'))
 IMAGE = np.zeros((100, 200, 3), np.uint8)
 PAPER = {'background.region': 'box', 'background.exclude_things': False, 'tracking.enabled': False,
-         'persistence.min_frames': 1}
+         'persistence.min_frames': 1, 'persistence.grace_frames': 0}
 
 
 class FixedDetector:
-    """Test double: returns the given COCO detections for every frame."""
-    name, device, class_names = 'fixed', 'cpu', COCO_CLASSES
+    """Test double: returns the given (class, score, box) objects, COCO vocabulary, for every frame."""
+    name, device = 'fixed', 'cpu'
 
-    def __init__(self, objects):
-        self.objects = objects
+    def __init__(self, objects, class_names=COCO_CLASSES):
+        self.objects, self.class_names = list(objects), tuple(class_names)
 
     def detect(self, image):
         if not self.objects:
             return Detections.empty(self.class_names)
         return Detections(np.array([o[2] for o in self.objects], np.float32),
-                          np.array([COCO_CLASSES.index(o[0]) for o in self.objects], np.int64),
+                          np.array([self.class_names.index(o[0]) for o in self.objects], np.int64),
                           np.array([o[1] for o in self.objects], np.float32), self.class_names)
 
 
-class CountingSegmenter:
+class FixedSegmenter:
     """Test double: returns a given ADE20K class map and counts its calls."""
     name, device, class_names = 'fixed', 'cpu', ADE20K_CLASSES
 
@@ -54,40 +58,90 @@ def street() -> np.ndarray:
 
 
 def pipeline(objects, labels=None, **overrides):
-    seg = CountingSegmenter(street() if labels is None else labels)
+    seg = FixedSegmenter(street() if labels is None else labels)
     p = Pipeline.from_params(vparams.resolve({**PAPER, **overrides}), FixedDetector(objects), seg)
     return p, seg
 
 
+def test_test_doubles_implement_the_protocols():
+    assert isinstance(FixedDetector([]), Detector) and isinstance(FixedSegmenter(street()), Segmenter)
+
+
 def test_paper_mode_by_hand():
-    # Box rows 10-79, cols 40-79 (70x40 = 2800 px): person 50x20 = 1000, road rows 10-59 minus person
-    # = 50*40 - 40*20 = 1200, sidewalk rows 60-79 = 20*40 - 10*20 = 600 -> road wins with 1200/2800.
-    p, _ = pipeline([('person', 0.87, (40, 10, 80, 80)), ('car', 0.29, (100, 60, 150, 99)),
+    # Box columns 40..79, rows 10..79 (40 x 70 = 2800 px): person rows 20-69 x columns 50-69 = 1000;
+    # road rows 10-59 = 2000 minus 40 x 20 person = 1200; sidewalk rows 60-79 = 800 minus 10 x 20 = 600.
+    p, _ = pipeline([('person', 0.87, (40, 10, 79, 79)), ('car', 0.29, (100, 60, 150, 99)),
                      ('car', 0.31, (100, 62, 150, 99))])
     r = p.process(IMAGE)
     assert [o.object_class for o in r.objects] == ['person', 'car']            # the 0.29 car is below 0.3
     person, car = r.objects
     assert (person.background_class, person.background_fraction) == ('road', pytest.approx(1200 / 2800))
-    assert car.background_class == 'sidewalk'
-    assert r.is_anomalous and {a.rule_id for a in r.anomalies} == {'person-on-road', 'car-on-sidewalk'}
-    sentences = {a.rule_id: a.sentence for a in r.anomalies}
-    assert sentences['person-on-road'].startswith('person (0.87) on road (43% of box): ')
-    assert r.score == pytest.approx(max(0.87 * 1200 / 2800, 0.31 * 1.0))     # both critical (weight 1)
+    assert (car.background_class, car.background_fraction, car.track_id) == ('sidewalk', 1.0, 0)
+    assert r.is_anomalous and [a.rule_id for a in r.anomalies] == ['person-on-road', 'car-on-sidewalk']
+    sentence = r.anomalies[0].sentence
+    assert sentence == 'person (0.87) on road (43% of box): people must not be on the road, in the water or ' \
+                       'on a fence'
+    assert r.anomalies[1].sentence.startswith('car (0.31) on sidewalk (100% of box): ')
+    # Both rules are critical (weight 1): anomaly score = object score x background fraction.
+    assert r.anomalies[0].score == pytest.approx(0.87 * 1200 / 2800)
+    assert r.score == pytest.approx(max(0.87 * 1200 / 2800, 0.31 * 1.0))
+    assert set(r.timings_ms) == {'detect', 'segment', 'reason'} and r.class_map.labels is not None
+    assert r.frame_index == 0 and p.process(IMAGE).frame_index == 1
 
 
 def test_paper_mode_person_votes_for_itself():
-    p, _ = pipeline([('person', 0.9, (50, 20, 70, 70))])
+    p, _ = pipeline([('person', 0.9, (50, 20, 69, 69))])
     r = p.process(IMAGE)
-    assert r.objects[0].background_class == 'person' and not r.is_anomalous
+    assert (r.objects[0].background_class, r.objects[0].background_fraction) == ('person', 1.0)
+    assert not r.is_anomalous and r.score == 0.0
 
 
 def test_footprint_and_thing_exclusion_see_the_ground():
-    p, _ = pipeline([('person', 0.9, (45, 20, 75, 72))],
+    # Feet at row 72: the footprint (rows 62-72) is sidewalk around the person's legs.
+    p, _ = pipeline([('person', 0.9, (45, 20, 74, 72))],
                     **{'background.region': 'footprint', 'background.exclude_things': True})
     r = p.process(IMAGE)
-    assert r.objects[0].background_class == 'sidewalk' and not r.is_anomalous
-    p.update_params({'background.footprint_height': 1.0})
-    assert p.process(IMAGE).objects[0].background_class == 'road'
+    assert (r.objects[0].background_class, r.objects[0].background_fraction) == ('sidewalk', 1.0)
+    assert not r.is_anomalous
+    p.update_params({'background.footprint_height': 1.0})                  # whole box, things excluded
+    r = p.process(IMAGE)
+    assert r.objects[0].background_class == 'road' and r.anomalies[0].sentence.startswith(
+        'person (0.90) on road (68% of footprint): ')   # 400 of 590 px
+    p.update_params({'background.exclude_things': False})
+    assert p.process(IMAGE).objects[0].background_class == 'person'
+
+
+def test_region_of_only_things_has_no_background_and_fires_no_rule():
+    p, _ = pipeline([('person', 0.9, (50, 20, 69, 69))], **{'background.exclude_things': True})
+    r = p.process(IMAGE)
+    assert (r.objects[0].background_class, r.objects[0].background_fraction) == (None, 0.0)
+    assert not r.is_anomalous
+
+
+def test_boxes_outside_the_image_are_reported_without_background():
+    p, _ = pipeline([('person', 0.9, (300, 10, 320, 50)), ('person', 0.9, (-20, -20, 5, 5))])
+    r = p.process(IMAGE)
+    assert [o.background_class for o in r.objects] == [None, 'road']
+    assert [a.box for a in r.anomalies] == [(-20.0, -20.0, 5.0, 5.0)]
+
+
+def test_rule_options_min_score_and_min_fraction():
+    rules = parse_rules('rules:\n  - {id: r, objects: [person], forbidden: [road], sentence: stay off, '
+                        'min_score: 0.6, min_fraction: 0.5, severity: info}\n', 'r.yaml')
+    p, _ = pipeline([('person', 0.5, (0, 0, 20, 20)), ('person', 0.7, (40, 10, 79, 79)),
+                     ('person', 0.7, (0, 30, 20, 50))])
+    p.replace_rules(rules)
+    r = p.process(IMAGE)
+    assert [a.box for a in r.anomalies] == [(0.0, 30.0, 20.0, 50.0)]        # score 0.5 and fraction 0.43 fail
+    assert r.score == pytest.approx(0.7 * 1.0 * 0.5)                          # info weighs 0.5
+
+
+def test_frame_score_grows_with_the_detectors_confidence():
+    scores = []
+    for confidence in (0.3, 0.5, 0.9):
+        p, _ = pipeline([('person', confidence, (0, 0, 20, 20))])
+        scores.append(p.process(IMAGE).score)
+    assert 0 < scores[0] < scores[1] < scores[2] <= 1
 
 
 def test_no_objects_and_empty_rules():
@@ -96,52 +150,118 @@ def test_no_objects_and_empty_rules():
     assert (r.objects, r.anomalies, r.score, r.is_anomalous) == ([], [], 0.0, False)
     p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))])
     p.replace_rules(p.empty_rules())
-    assert not p.process(IMAGE).is_anomalous
+    assert p.rules.is_empty and not p.process(IMAGE).is_anomalous
 
 
 def test_segmentation_interval_reuses_the_map():
     p, seg = pipeline([], segmentation_interval=10)
     for _ in range(25):
         p.process(IMAGE)
-    assert seg.calls == 3
-    p.process(np.zeros((50, 80, 3), np.uint8))       # a new frame size forces a new map
-    assert seg.calls == 4
+    assert seg.calls == 3                               # frames 0, 10, 20
+    seg.labels = np.full((50, 80), GRASS, np.uint16)
+    r = p.process(np.zeros((50, 80, 3), np.uint8))     # a new frame size forces a new map
+    assert seg.calls == 4 and r.class_map.shape == (50, 80)
+
+
+def test_a_segmenter_map_of_the_wrong_size_is_a_perception_error():
+    p, _ = pipeline([])
+    with pytest.raises(PerceptionError, match=r"segmenter 'fixed' returned a 200x100 map for a 80x50 frame"):
+        p.process(np.zeros((50, 80, 3), np.uint8))
 
 
 def test_persistence_through_the_pipeline():
     p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))], **{'tracking.enabled': True, 'persistence.min_frames': 3,
-                                                          'persistence.grace_frames': 0})
-    results = [p.process(IMAGE) for _ in range(4)]
+                                                          'persistence.grace_frames': 1})
+    results = [p.process(IMAGE, frame_index=10 + i, stamp=1.0 + i / 10) for i in range(4)]
     assert [r.is_anomalous for r in results] == [False, False, True, True]
+    assert [r.score > 0 for r in results] == [False, False, True, True]
     assert results[2].anomalies[0].track_id == 1 and results[3].anomalies[0].duration_frames == 4
-    assert len(results[2].events_started) == 1
+    (started,) = results[2].events_started
+    assert (started.start_frame, started.start_stamp, started.rule_id) == (12, 1.2, 'person-on-road')
+    p.detector.objects = []
+    grace = p.process(IMAGE)
+    assert (grace.is_anomalous, grace.score, grace.events_ended) == (False, 0.0, [])
+    (ended,) = p.process(IMAGE).events_ended
+    assert (ended.start_frame, ended.end_frame, ended.end_stamp) == (12, 13, pytest.approx(1.3))
+    assert p.flush_events() == []
+
+
+def test_flush_events_closes_the_open_ones():
+    p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))], **{'persistence.grace_frames': 5})
+    p.process(IMAGE)
+    p.process(IMAGE)
     (event,) = p.flush_events()
-    assert (event.start_frame, event.end_frame, event.rule_id) == (2, 3, 'person-on-road')
+    assert (event.start_frame, event.end_frame, event.track_id) == (0, 1, 0)
+
+
+def test_without_tracking_min_frames_acts_as_1_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger='vad_ros.pipeline'):
+        p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))], **{'persistence.min_frames': 5})
+    assert 'each frame stands alone' in caplog.text
+    assert p.process(IMAGE).is_anomalous
+
+
+def test_tracking_switched_off_and_on_at_runtime_never_reuses_ids():
+    p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))], **{'tracking.enabled': True})
+    assert p.process(IMAGE).objects[0].track_id == 1
+    p.update_params({'tracking.enabled': False})
+    assert p.process(IMAGE).objects[0].track_id == 0
+    p.update_params({'tracking.enabled': True})
+    assert p.process(IMAGE).objects[0].track_id == 2
 
 
 def test_scene_map_overrides_the_segmenter(tmp_path):
     (tmp_path / 'scene.yaml').write_text('image_size: [200, 100]\nregions:\n  - label: grass\n'
-                                         '    polygon: [[0, 0], [199, 0], [199, 99], [0, 99]]\n')
+                                         '    polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]\n')
     (tmp_path / 'rules.yaml').write_text('rules:\n  - {id: g, objects: [person], forbidden: [grass], '
-                                         'sentence: keep off the grass}\n')
-    p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))], scene_map_file=str(tmp_path / 'scene.yaml'),
-                    rules_file=str(tmp_path / 'rules.yaml'))
+                                         'sentence: "keep off the {background}"}\n')
+    p, _ = pipeline([('person', 0.9, (0, 0, 30, 30)), ('person', 0.9, (150, 0, 180, 30))],
+                    scene_map_file=str(tmp_path / 'scene.yaml'), rules_file=str(tmp_path / 'rules.yaml'))
     r = p.process(IMAGE)
-    assert r.objects[0].background_class == 'grass' and r.anomalies[0].rule_id == 'g'
-    assert 'grass' in p.background_vocab
+    assert [o.background_class for o in r.objects] == ['grass', 'road']      # scene map, then segmenter
+    assert [a.rule_id for a in r.anomalies] == ['g'] and r.anomalies[0].sentence.endswith('keep off the grass')
+    assert p.background_vocab == ADE20K_CLASSES             # grass is an ADE20K class: no new entry
 
 
-def test_rules_naming_unknown_classes_are_refused_at_build(tmp_path):
+def test_scene_map_alone_without_a_segmenter(tmp_path):
+    (tmp_path / 'scene.yaml').write_text('image_size: [20, 10]\nregions:\n  - label: railway\n'
+                                         '    polygon: [[0, 0], [10, 0], [10, 10], [0, 10]]\n')
+    (tmp_path / 'rules.yaml').write_text('rules:\n  - {id: t, objects: [person], forbidden: [railway], '
+                                         'sentence: stay off the tracks}\n')
+    params = vparams.resolve({**PAPER, 'scene_map_file': str(tmp_path / 'scene.yaml'),
+                              'rules_file': str(tmp_path / 'rules.yaml')})
+    p = Pipeline.from_params(params, FixedDetector([('person', 0.8, (0, 0, 30, 30)),
+                                                    ('person', 0.8, (150, 0, 180, 30))]))
+    assert p.background_vocab == ('railway',)
+    r = p.process(IMAGE)                                     # 200x100 frame: the map is scaled by 10
+    assert [o.background_class for o in r.objects] == ['railway', None]
+    assert r.anomalies[0].rule_id == 't'
+
+
+def test_bad_files_are_refused_at_build(tmp_path):
     (tmp_path / 'rules.yaml').write_text('rules:\n  - {id: g, objects: [persom], forbidden: [grass], '
                                          'sentence: x}\n')
-    with pytest.raises(RuleFileError, match="persom"):
+    with pytest.raises(RuleFileError, match=r"rules.yaml:2: rule 'g': unknown object class 'persom'"):
         pipeline([], rules_file=str(tmp_path / 'rules.yaml'))
+    (tmp_path / 'scene.yaml').write_text('image_size: [10, 10]\n')
+    with pytest.raises(SceneMapError, match="'regions' must be"):
+        pipeline([], scene_map_file=str(tmp_path / 'scene.yaml'))
 
 
-def test_no_background_source_reports_objects_without_background():
-    p = Pipeline.from_params(vparams.resolve(PAPER), FixedDetector([('person', 0.9, (0, 0, 30, 30))]))
-    r = p.process(IMAGE)
-    assert r.objects[0].background_class is None and not r.is_anomalous
+def test_paper_rules_with_a_person_only_detector(caplog):
+    with caplog.at_level(logging.WARNING, logger='vad_ros.pipeline'):
+        p = Pipeline.from_params(vparams.resolve(PAPER), FixedDetector([], ('person',)),
+                                 FixedSegmenter(street()))
+    assert len(p.rules) == 7 and "cannot produce 'car'" in caplog.text
+
+
+def test_no_background_source_warns_and_reports_objects_without_background(caplog):
+    with caplog.at_level(logging.WARNING, logger='vad_ros.pipeline'):
+        p = Pipeline.from_params(vparams.resolve(PAPER), FixedDetector([('person', 0.9, (0, 0, 30, 30))]))
+        results = [p.process(IMAGE) for _ in range(3)]
+    assert caplog.text.count('no background source') == 1
+    assert all(r.objects[0].background_class is None and not r.is_anomalous and r.class_map is None
+               for r in results)
 
 
 def test_runtime_parameters_are_checked():
@@ -150,19 +270,38 @@ def test_runtime_parameters_are_checked():
     assert p.process(IMAGE).objects == []
     with pytest.raises(vparams.ParamError, match='cannot be changed while running'):
         p.update_params({'detector.backend': 'mmdet'})
+    with pytest.raises(vparams.ParamError, match='did you mean score_threshold'):
+        p.update_params({'score_treshold': 0.5})
     with pytest.raises(vparams.ParamError, match='must be between'):
-        p.update_params({'score_threshold': 3.0})
+        p.update_params({'score_threshold': 0.1, 'background.footprint_height': 3.0})
+    assert p.params['score_threshold'] == 0.6                # nothing applied from a refused update
 
 
-def test_bad_images_are_refused_clearly():
+def test_bad_inputs_are_refused_clearly():
     p, _ = pipeline([])
     with pytest.raises(ValueError, match=r'\(H, W, 3\) uint8'):
         p.process(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match=r'\(H, W, 3\) uint8 BGR image, got float32'):
+        p.process(np.zeros((10, 10, 3), np.float32))
+    bad = Detections(np.zeros((1, 4), np.float32), np.array([99], np.int64), np.ones(1, np.float32), ('person',))
+    with pytest.raises(PerceptionError, match='label 99 outside its 1 class names'):
+        p.reason(bad, None, 0)
 
 
-def test_replacing_rules_at_runtime():
+def test_replacing_rules_at_runtime(tmp_path):
     p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))])
     assert p.process(IMAGE).is_anomalous
     p.replace_rules(parse_rules('rules:\n  - {id: s, objects: [person], forbidden: [sidewalk], sentence: x}\n',
                                 'new.yaml', COCO_CLASSES, ADE20K_CLASSES))
     assert not p.process(IMAGE).is_anomalous
+    good = tmp_path / 'good.yaml'
+    good.write_text('rules:\n  - {id: r, objects: [person], forbidden: [road], sentence: off the road}\n')
+    p.replace_rules(good)
+    assert [a.rule_id for a in p.process(IMAGE).anomalies] == ['r']
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('rules:\n  - {id: w, objects: [person], forbidden: [raod], sentence: x}\n')
+    with pytest.raises(RuleFileError, match=r"bad.yaml:2: .*'raod' \(closest known: road"):
+        p.replace_rules(bad)
+    assert [a.rule_id for a in p.process(IMAGE).anomalies] == ['r']      # the old rules stay
+    with pytest.raises(TypeError, match='RuleSet or a rule file path'):
+        p.replace_rules(['r'])

@@ -151,6 +151,8 @@ def test_nested_groups_are_refused():
      r"^r.yaml:2: 'id' must be a non-empty string, got 7"),
     ('rules:\n  - id: a\n    objects: [person]\n    forbidden: [road]\n    sentence: ""\n',
      r"^r.yaml:5: rule 'a': 'sentence' must be a non-empty string"),
+    ('rules:\n  - {id: a, objects: [person], forbidden: [road], sentence: no}\n',
+     r"^r.yaml:2: rule 'a': 'sentence' must be a non-empty string .* got False \(quote it"),
     ('rules:\n  - id: a\n    objects: [person]\n    forbidden: [road]\n    sentence: s\n    severity: high\n',
      r"^r.yaml:6: rule 'a': severity 'high' is not one of info, warning, critical"),
     ('rules:\n  - id: a\n    objects: [person]\n    forbidden: [road]\n    sentence: s\n    min_frame: 3\n',

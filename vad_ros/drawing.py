@@ -1,59 +1,128 @@
-"""The debug drawing of a FrameResult: for ~/debug_image, annotated.mp4 and the demo."""
+"""The debug drawing of a FrameResult: for the node's ~/debug_image, annotated.mp4 and the demo.
+
+Boxes: green = normal object, red = anomalous object, each labelled with its class, track id and the
+background class it stands on. Top left: a banner (frame index, ANOMALY / normal, frame score) and the
+anomalies' sentences in red. Text sits on a dark backing and scales with the image height (about 15 px
+glyphs at 576 rows, 28 px at 1080). With class_map_alpha > 0 the background class map is blended in,
+each class in a colour derived from its name, with a legend of the largest classes at the bottom left.
+"""
 from __future__ import annotations
+
+import zlib
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from vad_ros.types import NO_CLASS, FrameResult
 
-GREEN, RED, WHITE, DARK = (60, 200, 60), (40, 40, 235), (255, 255, 255), (30, 30, 30)
+GREEN, RED, WHITE, DARK = (60, 200, 60), (40, 40, 235), (255, 255, 255), (25, 25, 25)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+MAX_SENTENCES = 6
+LEGEND_CLASSES = 8
+_CLASS_HUES = tuple(range(12, 46)) + tuple(range(82, 166))   # OpenCV hues (0-180) away from green and red
 
 
-def _label(img: np.ndarray, text: str, x: int, y: int, colour, scale: float) -> None:
-    """Text with a dark backing box whose top-left corner is (x, y), kept inside the image."""
-    thickness = max(1, round(scale * 2))
-    (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)
+def text_scale(image_height: int) -> float:
+    """OpenCV font scale for the banner: readable from 480-row frames to 4K."""
+    return float(np.clip(image_height / 1000.0, 0.55, 2.2))
+
+
+def _thickness(scale: float) -> int:
+    return max(1, int(round(scale * 2)))
+
+
+def label_size(text: str, scale: float) -> tuple[int, int]:
+    """(width, height) of the backed label put_label draws."""
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, _thickness(scale))
+    pad = max(2, int(round(3 * scale)))
+    return tw + 2 * pad, th + base + 2 * pad
+
+
+def put_label(img: np.ndarray, text: str, x: int, y: int, colour, scale: float) -> tuple[int, int]:
+    """Text on a dark box whose top-left corner is (x, y), shifted to stay inside the image; returns the
+    box's (width, height)."""
+    thickness = _thickness(scale)
+    (_, th), _ = cv2.getTextSize(text, FONT, scale, thickness)
+    pad = max(2, int(round(3 * scale)))
+    bw, bh = label_size(text, scale)
     h, w = img.shape[:2]
-    x = int(min(max(x, 0), max(w - tw - 4, 0)))
-    y = int(min(max(y, 0), max(h - th - base - 4, 0)))
-    cv2.rectangle(img, (x, y), (x + tw + 4, y + th + base + 4), DARK, -1)
-    cv2.putText(img, text, (x + 2, y + th + 2), FONT, scale, colour, thickness, cv2.LINE_AA)
+    x = int(min(max(x, 0), max(w - bw, 0)))
+    y = int(min(max(y, 0), max(h - bh, 0)))
+    cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), DARK, -1)
+    cv2.putText(img, text, (x + pad, y + pad + th), FONT, scale, colour, thickness, cv2.LINE_AA)
+    return bw, bh
 
 
-def _palette(n: int) -> np.ndarray:
-    rng = np.random.default_rng(7)
-    return rng.integers(40, 255, size=(max(n, 1), 3), dtype=np.uint8)
+def class_colour(name: str) -> tuple[int, int, int]:
+    """A stable BGR colour for a class name (same in every vocabulary), never the boxes' green or red."""
+    hue = _CLASS_HUES[zlib.crc32(name.encode()) % len(_CLASS_HUES)]
+    value = 170 + zlib.crc32(name[::-1].encode()) % 86
+    bgr = cv2.cvtColor(np.array([[[hue, 200, value]]], np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
+    return int(bgr[0]), int(bgr[1]), int(bgr[2])
+
+
+@lru_cache(maxsize=8)
+def _colour_lut(class_names: tuple[str, ...]) -> np.ndarray:
+    lut = np.zeros((int(NO_CLASS) + 1, 3), np.uint8)
+    for i, name in enumerate(class_names[:int(NO_CLASS)]):
+        lut[i] = class_colour(name)
+    return lut
+
+
+def _overlay_class_map(out: np.ndarray, result: FrameResult, alpha: float) -> np.ndarray:
+    """out with the class map blended in (in place) and a legend of the largest classes, bottom left."""
+    class_map = result.class_map
+    if class_map is None or class_map.shape != out.shape[:2]:
+        return out
+    labels = class_map.labels
+    inside = labels != NO_CLASS
+    if not inside.any():
+        return out
+    tinted = _colour_lut(tuple(class_map.class_names))[labels]
+    blended = cv2.addWeighted(tinted, alpha, out, 1.0 - alpha, 0.0)
+    out[inside] = blended[inside]
+    counts = np.bincount(labels[inside], minlength=len(class_map.class_names))
+    largest = [int(i) for i in np.argsort(-counts, kind='stable')[:LEGEND_CLASSES] if counts[i] > 0]
+    scale = text_scale(out.shape[0]) * 0.75
+    line = label_size('Ag', scale)[1]
+    y = out.shape[0] - line * len(largest)
+    for i in largest:
+        name = class_map.class_names[i]
+        put_label(out, name, 0, y, class_colour(name), scale)
+        y += line
+    return out
 
 
 def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: float = 0.0) -> np.ndarray:
-    """A new image: all objects boxed (green normal, red anomalous) with their background class, the
-    anomalies' sentences in red, a banner with frame index, verdict and score; optionally the class map
-    blended in with `class_map_alpha`."""
+    """A new image (the input is not modified): every object boxed (green normal, red anomalous) with its
+    background class, the anomalies' sentences in red, a banner with frame index, verdict and score;
+    the class map blended in with `class_map_alpha` (0 = off)."""
     out = image_bgr.copy()
-    h, w = out.shape[:2]
-    scale = max(0.4, min(1.2, w / 1600))
-    if class_map_alpha > 0 and result.class_map is not None and result.class_map.shape == (h, w):
-        labels = result.class_map.labels
-        colours = _palette(len(result.class_map.class_names))
-        inside = labels != NO_CLASS
-        tinted = out.copy()
-        tinted[inside] = colours[labels[inside]]
-        out = cv2.addWeighted(tinted, class_map_alpha, out, 1 - class_map_alpha, 0)
+    h = out.shape[0]
+    if class_map_alpha > 0:
+        out = _overlay_class_map(out, result, min(float(class_map_alpha), 1.0))
+    scale = text_scale(h)
+    box_width = max(2, int(round(h / 300)))
     flagged = {(a.box, a.track_id) for a in result.anomalies}
-    for obj in result.objects:
+    # Normal objects first so that anomalous boxes and labels are drawn on top.
+    objects = sorted(result.objects, key=lambda o: (o.box, o.track_id) in flagged)
+    for obj in objects:
         bad = (obj.box, obj.track_id) in flagged
         colour = RED if bad else GREEN
         x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), colour, 3 if bad else 2)
-        tag = f'{obj.object_class}{" #" + str(obj.track_id) if obj.track_id else ""} on {obj.background_class or "?"}'
-        _label(out, tag, x0, y1 + 2, colour, scale * 0.8)
-    lines = [a.sentence for a in result.anomalies]
-    verdict = f'ANOMALY score {result.score:.2f}' if result.is_anomalous else 'normal'
-    _label(out, f'frame {result.frame_index}  {verdict}', 4, 4, RED if result.is_anomalous else WHITE, scale)
-    line_h = int(32 * scale) + 8
-    for i, text in enumerate(lines[:6]):
-        _label(out, text, 4, 4 + line_h * (i + 1), RED, scale * 0.8)
-    if len(lines) > 6:
-        _label(out, f'... and {len(lines) - 6} more', 4, 4 + line_h * 7, RED, scale * 0.8)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, box_width + (1 if bad else 0))
+        track = f' #{obj.track_id}' if obj.track_id else ''
+        put_label(out, f'{obj.object_class}{track} on {obj.background_class or "?"}', x0, y1 + 1, colour,
+                  scale * 0.75)
+
+    verdict = 'ANOMALY' if result.is_anomalous else 'normal'
+    stamp = f'  t {result.stamp:.2f} s' if result.stamp is not None else ''
+    banner = f'frame {result.frame_index}{stamp}  {verdict}  score {result.score:.2f}'
+    y = 2 + put_label(out, banner, 2, 2, RED if result.is_anomalous else WHITE, scale)[1]
+    sentences = [a.sentence for a in result.anomalies]
+    if len(sentences) > MAX_SENTENCES:
+        sentences = sentences[:MAX_SENTENCES - 1] + [f'... and {len(result.anomalies) - MAX_SENTENCES + 1} more']
+    for text in sentences:
+        y += put_label(out, text, 2, y, RED, scale * 0.75)[1]
     return out

@@ -1,9 +1,14 @@
-"""Frame-level metrics (pure numpy): the paper's Accuracy / Recall / Precision / F1 from the binary frame
-decision, and the field's ROC AUC from the frame score.
+"""Frame-level metrics (pure numpy): the paper's Accuracy / Recall / Precision / F1 of the binary frame
+decision, and the field's ROC AUC of the frame score.
 
-Conventions: precision is 0 when no frame is predicted anomalous (nothing right was claimed); recall and
-AUC are NaN when the ground truth has no anomalous frame (AUC also when it has no normal frame); F1 is 0
-when precision + recall is 0. AUC counts ties as half (Mann-Whitney U with average ranks).
+Conventions for undefined values:
+- precision is 0 when no frame is predicted anomalous (nothing claimed, nothing right; as scikit-learn's
+  zero_division=0); it is NaN only for zero frames;
+- recall is NaN when the ground truth has no anomalous frame; F1 is then NaN too, and F1 is 0 when
+  precision + recall is 0;
+- ROC AUC is NaN when the ground truth has only one class (no anomalous or no normal frame).
+AUC counts a tie between an anomalous and a normal frame as half a correct ordering (Mann-Whitney U
+with average ranks), which equals the trapezoidal area under the ROC curve built over distinct scores.
 """
 from __future__ import annotations
 
@@ -12,18 +17,27 @@ import math
 import numpy as np
 
 
+def _pair(a, truth, dtype) -> tuple[np.ndarray, np.ndarray]:
+    a, truth = np.asarray(a, dtype).reshape(-1), np.asarray(truth).reshape(-1).astype(bool)
+    if a.shape != truth.shape:
+        raise ValueError(f'{a.shape[0]} predictions for {truth.shape[0]} ground-truth frames')
+    return a, truth
+
+
 def binary_metrics(pred, truth) -> dict[str, float]:
-    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
-    if pred.shape != truth.shape:
-        raise ValueError(f'{pred.shape[0]} predictions for {truth.shape[0]} ground-truth frames')
+    """accuracy, recall, precision, f1 and the counts tp, fp, fn, tn, frames."""
+    pred, truth = _pair(pred, truth, bool)
     tp = int(np.sum(pred & truth))
     fp = int(np.sum(pred & ~truth))
     fn = int(np.sum(~pred & truth))
     tn = int(np.sum(~pred & ~truth))
     n = tp + fp + fn + tn
-    precision = tp / (tp + fp) if tp + fp else 0.0
+    if n == 0:
+        precision = math.nan
+    else:
+        precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else math.nan
-    if math.isnan(recall):
+    if math.isnan(recall) or math.isnan(precision):
         f1 = math.nan
     else:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -31,46 +45,52 @@ def binary_metrics(pred, truth) -> dict[str, float]:
             'tp': tp, 'fp': fp, 'fn': fn, 'tn': tn, 'frames': n}
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind='mergesort')
-    ranks = np.empty(len(values), float)
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks of `values`, tied values sharing the mean of their ranks."""
+    values = np.asarray(values, float)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    last_rank = np.cumsum(counts)                  # rank of the last member of each group of equal values
+    mean_rank = last_rank - (counts - 1) / 2.0
+    return mean_rank[inverse.reshape(-1)]
 
 
 def roc_auc(scores, truth) -> float:
-    scores, truth = np.asarray(scores, float), np.asarray(truth, bool)
+    """Area under the ROC curve of `scores` (higher = more anomalous) against 0/1 `truth`; NaN when
+    truth has a single class."""
+    scores, truth = _pair(scores, truth, float)
     positives, negatives = int(truth.sum()), int((~truth).sum())
     if positives == 0 or negatives == 0:
         return math.nan
-    ranks = _average_ranks(scores)
+    ranks = average_ranks(scores)
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def _counts_by_threshold(scores, truth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct score t, high to low: (t, true positives, false positives) of `score >= t`."""
+    scores, truth = _pair(scores, truth, float)
+    order = np.argsort(-scores, kind='stable')
+    s, t = scores[order], truth[order]
+    last_of_group = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, bool)
+    tps = np.cumsum(t)[last_of_group]
+    fps = np.cumsum(~t)[last_of_group]
+    return s[last_of_group], tps, fps
+
+
 def roc_curve(scores, truth) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rates, true positive rates) over all distinct thresholds."""
-    scores, truth = np.asarray(scores, float), np.asarray(truth, bool)
-    thresholds = np.unique(scores)[::-1]
-    p, n = max(truth.sum(), 1), max((~truth).sum(), 1)
-    tpr = [0.0] + [float(np.sum((scores >= t) & truth) / p) for t in thresholds]
-    fpr = [0.0] + [float(np.sum((scores >= t) & ~truth) / n) for t in thresholds]
-    return np.array(fpr), np.array(tpr)
+    """(false positive rates, true positive rates), starting at (0, 0), one point per distinct score.
+    A rate whose denominator is 0 is 0 throughout."""
+    _, tps, fps = _counts_by_threshold(scores, truth)
+    p, n = (tps[-1], fps[-1]) if len(tps) else (0, 0)
+    tpr = np.r_[0.0, tps / p] if p else np.zeros(len(tps) + 1)
+    fpr = np.r_[0.0, fps / n] if n else np.zeros(len(fps) + 1)
+    return fpr, tpr
 
 
 def pr_curve(scores, truth) -> tuple[np.ndarray, np.ndarray]:
-    """(recalls, precisions) over all distinct thresholds."""
-    scores, truth = np.asarray(scores, float), np.asarray(truth, bool)
-    recalls, precisions = [], []
-    for t in np.unique(scores)[::-1]:
-        pred = scores >= t
-        m = binary_metrics(pred, truth)
-        recalls.append(m['recall'])
-        precisions.append(m['precision'])
-    return np.array(recalls), np.array(precisions)
+    """(recalls, precisions), one point per distinct score from the highest down (recall NaN when truth
+    has no anomalous frame)."""
+    _, tps, fps = _counts_by_threshold(scores, truth)
+    p = tps[-1] if len(tps) else 0
+    recall = tps / p if p else np.full(len(tps), np.nan)
+    precision = tps / np.maximum(tps + fps, 1)
+    return recall.astype(float), precision.astype(float)

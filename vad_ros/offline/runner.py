@@ -3,27 +3,51 @@
     vad-video INPUT --params config/vad.yaml --out DIR [--rules F] [--scene F] [--topic T] [--annotate]
               [--max-frames N] [--fps F]
 
-INPUT is a video file, a folder of frames, or a rosbag2 (folder, .mcap, .db3) with an image topic. Writes
+INPUT is a video file, a folder of images, or a rosbag2 (folder, .mcap, .db3) with an image topic. Writes
 DIR/frames.csv, DIR/anomalies.jsonl, DIR/events.jsonl and, with --annotate, DIR/annotated.mp4 (H.264).
+Exit status: 0 done, 2 unusable input/params/models (one line on stderr), 130 interrupted (outputs kept).
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vad_ros import params as vparams
 from vad_ros.drawing import draw_result
-from vad_ros.offline.outputs import ResultWriter, VideoWriter
+from vad_ros.offline.outputs import OutputError, ResultWriter, VideoWriter
 from vad_ros.offline.progress import Progress
-from vad_ros.offline.sources import SourceError, open_source
+from vad_ros.offline.sources import BagSource, FolderSource, SourceError, open_source
 from vad_ros.perception.base import PerceptionError
+from vad_ros.reasoning.rules import RuleFileError
+from vad_ros.reasoning.scene_map import SceneMapError
+
+# What a user can cause and fix: reported as one line, exit status 2.
+USER_ERRORS = (vparams.ParamError, SourceError, RuleFileError, SceneMapError, PerceptionError, OutputError)
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    anomalous_frames: int = 0
+    events: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    video_codec: str = ''                                 # of annotated.mp4, '' without --annotate
+    decisions: list[bool] = field(default_factory=list)   # per frame: anomalous
+    scores: list[float] = field(default_factory=list)     # per frame: frame score
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 def load_params(path: str | None, rules: str | None = None, scene: str | None = None) -> dict[str, Any]:
-    """The params file (as the node reads it) with --rules / --scene overrides, checked."""
+    """The params file (read as the node reads it) with --rules / --scene overrides, checked."""
     values = vparams.read_params_file(path) if path else {}
     if rules is not None:
         values['rules_file'] = str(Path(rules).resolve()) if rules else ''
@@ -32,67 +56,118 @@ def load_params(path: str | None, rules: str | None = None, scene: str | None = 
     return vparams.resolve(values)
 
 
-def run(pipeline, source, out_dir: Path, annotate: bool = False, max_frames: int | None = None,
-        progress: Progress | None = None) -> dict[str, float]:
-    """Process every frame of `source`; returns a summary."""
+def run(pipeline, source, out_dir: str | Path, annotate: bool = False, max_frames: int | None = None,
+        progress: Progress | None = None) -> RunSummary:
+    """Every frame of `source` (at most max_frames) through `pipeline`, results written into out_dir.
+    Events still open at the end are flushed. Ctrl-C stops early with the outputs complete so far
+    (summary.interrupted). Raises SourceError when the source yields no frame."""
+    out_dir = Path(out_dir)
     writer = ResultWriter(out_dir)
     video = VideoWriter(out_dir / 'annotated.mp4', source.fps or 10.0) if annotate else None
+    summary = RunSummary()
     started = time.perf_counter()
     try:
-        for frame in source:
-            if max_frames is not None and frame.index >= max_frames:
-                break
-            result = pipeline.process(frame.image, frame_index=frame.index, stamp=frame.timestamp)
-            writer.write_frame(result, frame.timestamp)
-            if video is not None:
-                video.write(draw_result(frame.image, result))
-            if progress is not None:
-                progress.update(frame.index + 1, writer.anomalous_frames)
+        try:
+            for frame in source:
+                if max_frames is not None and writer.frames >= max_frames:
+                    break
+                result = pipeline.process(frame.image, frame_index=frame.index, stamp=frame.timestamp)
+                writer.write_frame(result, frame.timestamp)
+                summary.decisions.append(result.is_anomalous)
+                summary.scores.append(float(result.score))
+                if video is not None:
+                    video.write(draw_result(frame.image, result))
+                if progress is not None:
+                    progress.update(writer.frames, writer.anomalous_frames)
+        except KeyboardInterrupt:
+            summary.interrupted = True
         writer.write_events(pipeline.flush_events())
     finally:
         writer.close()
         if video is not None:
             video.close()
-    elapsed = time.perf_counter() - started
-    return {'frames': writer.frames, 'anomalous_frames': writer.anomalous_frames, 'events': writer.events,
-            'seconds': elapsed, 'fps': writer.frames / elapsed if elapsed > 0 else 0.0}
+            summary.video_codec = video.codec
+    if progress is not None:
+        progress.finish(writer.frames, writer.anomalous_frames)
+    summary.seconds = time.perf_counter() - started
+    summary.frames, summary.anomalous_frames, summary.events = writer.frames, writer.anomalous_frames, writer.events
+    if summary.frames == 0 and not summary.interrupted:
+        raise SourceError(f"no frame could be read from '{getattr(source, 'path', source)}'")
+    return summary
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='vad-video', description=__doc__.split('\n\n')[0])
-    parser.add_argument('input', help='video file, folder of frames, or rosbag2 (folder, .mcap, .db3)')
-    parser.add_argument('--params', default=None, help="the node's params file (default: built-in defaults)")
-    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('input', help='video file, folder of images, or rosbag2 (folder, .mcap, .db3)')
+    parser.add_argument('--params', default=None, help="the node's params file, e.g. config/vad.yaml "
+                        '(default: the built-in defaults)')
+    parser.add_argument('--out', required=True, help='output folder (created; files in it are replaced)')
     parser.add_argument('--rules', default=None, help='rule file (overrides rules_file)')
     parser.add_argument('--scene', default=None, help='static scene map (overrides scene_map_file)')
     parser.add_argument('--topic', default=None, help='rosbag2: the image topic (default: the only one)')
     parser.add_argument('--annotate', action='store_true', help='also write annotated.mp4')
-    parser.add_argument('--max-frames', type=int, default=None, help='stop after N frames')
-    parser.add_argument('--fps', type=float, default=None, help='frame folders: frames per second (default 10)')
+    parser.add_argument('--max-frames', type=positive_int, default=None, help='stop after N frames')
+    parser.add_argument('--fps', type=positive_float, default=None,
+                        help='folder of images: frames per second for the timestamps (default 10)')
     return parser
+
+
+def setup_logging(prog: str) -> None:
+    """Warnings of the pipeline and writers on stderr (no-op when the caller configured logging)."""
+    logging.basicConfig(level=logging.WARNING, format=f'{prog}: %(levelname)s: %(message)s')
+
+
+def open_input(path: str, topic: str | None, fps: float | None):
+    source = open_source(path, topic=topic, fps=fps)
+    if topic is not None and not isinstance(source, BagSource):
+        raise SourceError(f"--topic applies to rosbag2 inputs only; '{path}' is not a rosbag2")
+    if fps is not None and not isinstance(source, FolderSource):
+        raise SourceError(f"--fps applies to folders of images only; '{path}' carries its own timing")
+    return source
+
+
+def format_summary(summary: RunSummary, out: Path, annotate: bool) -> str:
+    files = 'frames.csv, anomalies.jsonl, events.jsonl' + (f', annotated.mp4 ({summary.video_codec})'
+                                                            if annotate else '')
+    state = 'interrupted after ' if summary.interrupted else ''
+    return (f'{state}{summary.frames} frames, {summary.anomalous_frames} anomalous, {summary.events} events, '
+            f'{summary.fps:.1f} fps -> {out}: {files}')
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging('vad-video')
     from vad_ros.factory import build_pipeline
+    out = Path(args.out)
     try:
         params = load_params(args.params, args.rules, args.scene)
-        source = open_source(args.input, topic=args.topic, fps=args.fps)
+        source = open_input(args.input, args.topic, args.fps)
         pipeline = build_pipeline(params)
-    except (vparams.ParamError, SourceError, PerceptionError, ValueError) as e:
-        print(f'vad-video: {e}', file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    total = source.length if args.max_frames is None else min(source.length or args.max_frames, args.max_frames)
-    try:
+        total = source.length if args.max_frames is None else min(source.length or args.max_frames,
+                                                                   args.max_frames)
         summary = run(pipeline, source, out, args.annotate, args.max_frames, Progress(total))
-    except SourceError as e:
+    except USER_ERRORS as e:
         print(f'vad-video: {e}', file=sys.stderr)
         return 2
-    print(f"vad-video: {summary['frames']} frames, {summary['anomalous_frames']} anomalous, {summary['events']} "
-          f"events, {summary['fps']:.1f} fps -> {out}/frames.csv, anomalies.jsonl, events.jsonl"
-          + (', annotated.mp4' if args.annotate else ''))
-    return 0
+    except KeyboardInterrupt:
+        print('vad-video: interrupted', file=sys.stderr)
+        return 130
+    print(f'vad-video: {format_summary(summary, out, args.annotate)}')
+    return 130 if summary.interrupted else 0
 
 
 if __name__ == '__main__':

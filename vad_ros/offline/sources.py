@@ -113,6 +113,7 @@ class BagSource:
                 counts: dict[str, int] = {}
                 for c in reader.connections:
                     counts[c.topic] = counts.get(c.topic, 0) + c.msgcount
+                duration = reader.duration * 1e-9
         except Exception as e:  # noqa: BLE001 - rosbags raises several unrelated types for unusable bags
             raise SourceError(f"cannot read rosbag2 '{path}': {e}") from None
         listed = ', '.join(sorted(image_topics)) or 'none'
@@ -123,7 +124,10 @@ class BagSource:
             topic = next(iter(image_topics))
         elif topic not in image_topics:
             raise SourceError(f"topic '{topic}' is not an image topic of rosbag2 '{path}'; image topics: {listed}")
-        self.topic, self.length, self.fps = topic, counts.get(topic), None
+        self.topic, self.length = topic, counts.get(topic)
+        # Frame rate estimated from the bag's duration (for annotated.mp4 and playback; not for timestamps).
+        enough = self.length is not None and self.length > 1 and duration > 0
+        self.fps = round((self.length - 1) / duration, 3) if enough else None
 
     def _image(self, msg, msgtype: str, index: int) -> np.ndarray:
         where = f"rosbag2 '{self.path}', message {index} on '{self.topic}'"

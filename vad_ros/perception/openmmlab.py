@@ -6,6 +6,10 @@ A model is given as
   config: a model name of the toolbox's model index (e.g. rtmdet_tiny_8xb32-300e_coco) + checkpoint: ''
           -> the toolbox resolves it and downloads the weights (needs the network), or
   config: a model name + checkpoint: a local .pth (config from the installed package, weights local).
+Relative file paths are taken from the current directory (a params file resolves its own relative paths
+against its folder first, see vad_ros.params). Downloaded weights are cached by torch (~/.cache/torch/hub),
+so a model name keeps working offline after one online start. Nothing here reaches the network with local
+files: the pretrained-backbone entries of a config are removed before the model is built.
 """
 from __future__ import annotations
 
@@ -82,7 +86,12 @@ def load_model(toolbox: str, config: str, checkpoint: str, device: str):
             from mmdet.apis import init_detector as init
         else:
             from mmseg.apis import init_model as init
-        model = init(cfg, None, device=device)
+        try:
+            model = init(cfg, None, device=device)
+        except Exception as e:  # noqa: BLE001 - unknown types (another toolbox's config), bad fields
+            raise PerceptionError(f"{what}.config '{config_path}' cannot be built as a {toolbox} model "
+                                  f'({type(e).__name__}: {e}); is it a {toolbox} config?') from None
+    model.dataset_meta = None      # mmdet's init_detector defaults to COCO: the checkpoint or config decides
     _load_weights(model, checkpoint, config_path, what)
     model.cfg = cfg
     model.eval()
@@ -127,7 +136,19 @@ def _load_weights(model, checkpoint: str, config: str, what: str) -> None:
 
 
 def class_names(model, toolbox: str) -> tuple[str, ...]:
-    """The vocabulary: checkpoint metadata first, then the dataset named in the config."""
+    """The vocabulary: checkpoint metadata first, then the dataset named in the config; checked against the
+    number of classes the model's head outputs."""
+    names = _vocabulary(model, toolbox)
+    heads = [getattr(model, 'bbox_head', None), getattr(getattr(model, 'roi_head', None), 'bbox_head', None),
+             getattr(model, 'decode_head', None)]
+    outputs = next((h.num_classes for h in heads if isinstance(getattr(h, 'num_classes', None), int)), None)
+    if outputs is not None and outputs != len(names):
+        raise PerceptionError(f'the model outputs {outputs} classes but its metadata names {len(names)} '
+                              f'({", ".join(names[:3])}, ...): use the checkpoint that belongs to the config')
+    return names
+
+
+def _vocabulary(model, toolbox: str) -> tuple[str, ...]:
     meta = getattr(model, 'dataset_meta', None) or {}
     if meta.get('classes'):
         return tuple(meta['classes'])
@@ -135,10 +156,11 @@ def class_names(model, toolbox: str) -> tuple[str, ...]:
     if dataset.get('metainfo', {}).get('classes'):
         return tuple(dataset['metainfo']['classes'])
     with scope(toolbox):
-        from mmengine.registry import DATASETS
         import importlib
+
+        from mmengine.registry import DATASETS
         importlib.import_module(f'{toolbox}.datasets')
-        cls = DATASETS.get(dataset.get('type', ''))
+        cls = DATASETS.get(dataset.get('type', '')) if dataset.get('type') else None
     if cls is not None and getattr(cls, 'METAINFO', {}).get('classes'):
         return tuple(cls.METAINFO['classes'])
     raise PerceptionError('the model has no class names: save the checkpoint with meta.dataset_meta.classes or '

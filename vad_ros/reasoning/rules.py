@@ -311,7 +311,7 @@ class _Parser:
         line = _key_line(raw, 'sentence', raw.line)
         if not isinstance(sentence, str) or not sentence.strip():
             self.fail(line, f"rule '{rule_id}': 'sentence' must be a non-empty string that explains the rule "
-                            f"to an operator")
+                            f"to an operator, got {sentence!r} (quote it if YAML reads it as a number or yes/no)")
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(sentence) if f is not None]
         except ValueError as e:
