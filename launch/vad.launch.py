@@ -1,9 +1,9 @@
 """ros2 launch vad_ros vad.launch.py image:=/my/camera/image_raw [params_file:=...] [namespace:=cam_front]
-[device:=cuda:0] [debug_image:=false]
+[device:=cuda:0] [debug_image:=false] [cameras:=front=/front/image_raw,rear=/rear/image_raw]
 
-One vad_node watching one camera. For several cameras, include this file once per camera with its own
-namespace and image topic. The graph is described in vad_ros/graph.py, which `vad-launch` also starts where
-ros2 launch is not installed, so both stay the same.
+One vad_node per camera (`image`, or each name=topic of `cameras`). For cameras with different parameters,
+include this file once per camera with its own namespace. The graph is described in vad_ros/graph.py, which
+`vad-launch` also starts where ros2 launch is not installed, so both stay the same.
 """
 from pathlib import Path
 

@@ -107,6 +107,7 @@ def command_of_launch_node(node: StubLaunch.Node) -> list[str]:
 @pytest.mark.parametrize('given', [
     {},
     {'image': '/front/image_raw', 'namespace': 'front', 'device': 'cpu', 'debug_image': 'false'},
+    {'cameras': 'front=/front/image_raw,rear=/rear/image_raw', 'namespace': 'robot'},
 ])
 def test_vad_launch_file_matches_vad_launch(monkeypatch, given):
     declared, nodes, _ = run_launch_file(REPO / 'launch' / 'vad.launch.py', monkeypatch, given)
@@ -123,6 +124,20 @@ def test_vad_graph_arguments_reach_the_node():
     assert ['-r', 'image:=/cam/image'] == args[args.index('image:=/cam/image') - 1:args.index('image:=/cam/image') + 1]
     assert '__ns:=/cam' in args and 'detector.device:=cuda:1' in args and 'publish_debug_image:=false' in args
     assert spec.params_files == [str(share_dir() / 'config' / 'vad.yaml')]
+
+
+def test_several_cameras_get_one_node_each_in_their_namespace():
+    specs = graph.vad_nodes({'cameras': 'front=/front/image_raw, rear=/rear/image_raw', 'device': 'cpu'},
+                            share_dir())
+    assert [(s.namespace, s.name, s.remappings) for s in specs] == [
+        ('front', 'vad_node', [('image', '/front/image_raw')]), ('rear', 'vad_node', [('image', '/rear/image_raw')])]
+    assert all(s.params['detector.device'] == 'cpu' for s in specs)
+    (inner,) = graph.vad_nodes({'cameras': 'front=/f', 'namespace': 'robot1'}, share_dir())
+    assert '__ns:=/robot1/front' in inner.ros_arguments()
+    for bad, why in [('front', 'is not name=topic'), ('front=/a,front=/b', 'given twice'),
+                     ('2nd=/a', 'must be a ROS name'), ('fr-ont=/a', 'must be a ROS name')]:
+        with pytest.raises(ValueError, match=f"'cameras'.*{why}"):
+            graph.vad_nodes({'cameras': bad}, share_dir())
 
 
 def test_bad_launch_arguments_are_named():

@@ -75,6 +75,9 @@ VAD_ARGS = (
               'empty = as in the params file'),
     LaunchArg('debug_image', 'true', 'publish ~/debug_image for rviz (true/false)'),
     LaunchArg('log_level', 'info', 'ROS log level (debug, info, warn, error)'),
+    LaunchArg('cameras', '', 'several cameras at once: comma-separated name=topic pairs, e.g. '
+              "'front=/front/image_raw,rear=/rear/image_raw'; one vad_node per camera in namespace <name> "
+              '(each loads its own models); empty = the one camera of image and namespace'),
 )
 
 DEMO_ARGS = (
@@ -96,17 +99,37 @@ def with_defaults(spec: tuple[LaunchArg, ...], given: dict[str, str]) -> dict[st
     return {a.name: given.get(a.name, a.default) for a in spec}
 
 
+def _cameras(text: str) -> list[tuple[str, str]]:
+    """'front=/front/image_raw,rear=/rear/image_raw' -> [('front', '/front/image_raw'), ...]."""
+    pairs: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in text.split(','))):
+        name, sep, topic = (x.strip() for x in item.partition('='))
+        if not sep or not name or not topic:
+            raise ValueError(f"launch argument 'cameras': '{item}' is not name=topic "
+                             "(e.g. cameras:=front=/front/image_raw,rear=/rear/image_raw)")
+        if not name.replace('_', 'a').isalnum() or name[0].isdigit():
+            raise ValueError(f"launch argument 'cameras': camera name '{name}' must be a ROS name "
+                             '(letters, digits, underscores; not starting with a digit)')
+        if name in (n for n, _ in pairs):
+            raise ValueError(f"launch argument 'cameras': camera name '{name}' is given twice")
+        pairs.append((name, topic))
+    return pairs
+
+
 def vad_nodes(args: dict[str, str], share: Path) -> list[NodeSpec]:
-    """The detection graph: one vad_node watching one camera topic."""
+    """The detection graph: one vad_node per camera (the `image` topic, or each camera of `cameras`)."""
     a = with_defaults(VAD_ARGS, args)
     params: dict[str, object] = {'publish_debug_image': _truthy(a['debug_image'], 'debug_image')}
     if a['device']:
         params['detector.device'] = a['device']
         params['segmenter.device'] = a['device']
+    cameras = _cameras(a['cameras']) or [(a['namespace'], a['image'])]
+    base = a['namespace'].strip('/') if a['cameras'] else ''
     return [NodeSpec(
-        executable='vad_node', name=a['node_name'], namespace=a['namespace'],
+        executable='vad_node', name=a['node_name'], namespace='/'.join(filter(None, (base, ns.strip('/')))),
         params_files=[a['params_file'] or str(share / 'config' / 'vad.yaml')],
-        params=params, remappings=[('image', a['image'])], log_level=a['log_level'])]
+        params=dict(params), remappings=[('image', topic)], log_level=a['log_level'])
+        for ns, topic in cameras]
 
 
 def demo_nodes(args: dict[str, str], share: Path, default_video: Path) -> list[NodeSpec]:

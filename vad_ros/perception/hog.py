@@ -4,7 +4,7 @@ Limits: people only, upright, at least ~93 px tall after `upscale` (the 64x128 w
 that height), no vehicles, weaker than a CNN on crowds and occlusions. Needs OpenCV 4.x (OpenCV 5 has no
 HOGDescriptor).
 
-What `detect` does with OpenCV's raw windows (all constants measured on vtest.avi, see bench/bench_hog.py):
+What `detect` does with OpenCV's raw windows (constants tuned on vtest.avi; speed per setting: bench/bench_hog.py):
 - Box: the window inset to the person (left/right 22 %, top 12 %, bottom 15 % of the window; the median
   margins between the window and the moving person's silhouette), so that the bottom edge is at the feet,
   where `background.region: footprint` samples the ground.
