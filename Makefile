@@ -22,7 +22,7 @@ test: setup
 	bash -c 'source tools/env.sh && pytest test'
 
 bench: setup
-	bash -c 'source tools/env.sh && python bench/bench_pipeline.py'
+	bash -c 'source tools/env.sh && tools/setup.sh data && python bench/bench_hog.py && python bench/bench_pipeline.py'
 
 clean:
 	rm -rf build install log log_colcon.txt

@@ -5,7 +5,7 @@ vtest.avi (768x576, every 10th frame) and on those frames resized to 640x480; re
 milliseconds per frame, and mean people found per frame at score >= 0.3 (the pipeline's threshold).
 The demo's setting is upscale 1.5, scale 1.1, stride 8 (config/demo_vtest.yaml).
 
-    python bench/bench_hog.py [--frames 30] [--out bench/hog_results.md]
+    python bench/bench_hog.py [--frames 30] [--out bench/results_hog.md]
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def time_setting(frames: list[np.ndarray], upscale: float, scale: float, stride:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--frames', type=int, default=30)
-    ap.add_argument('--out', default=str(REPO / 'bench' / 'hog_results.md'))
+    ap.add_argument('--out', default=str(REPO / 'bench' / 'results_hog.md'))
     args = ap.parse_args(argv)
     cv2.setNumThreads(cv2.getNumberOfCPUs())
     native = vtest_frames(args.frames)

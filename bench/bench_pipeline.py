@@ -7,7 +7,7 @@ OpenMMLab backends (default: RTMDet-tiny + SegFormer-B0 with random weights, bui
 at 640x480 and 1920x1080, with segmentation_interval 1 and 10.
 
     python bench/bench_pipeline.py [--frames 10] [--device cpu|cuda:0] [--det-config NAME --seg-config NAME]
-                                   [--out bench/results.json]
+                                   [--out bench/results_pipeline.json]
 
 On a GPU machine, pass real-size configs (e.g. --det-config rtmdet_l_8xb32-300e_coco --seg-config
 segformer_mit-b5_8xb2-160k_ade20k-640x640); random weights are fine for timing.
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seg-config', default=None, help='shipped mmseg model name (default SegFormer-B0)')
     parser.add_argument('--half', action='store_true')
     parser.add_argument('--skip-hog', action='store_true')
-    parser.add_argument('--out', default=str(REPO / 'bench' / 'results.json'))
+    parser.add_argument('--out', default=str(REPO / 'bench' / 'results_pipeline.json'))
     args = parser.parse_args(argv)
 
     from vad_ros.perception.random_checkpoints import make_random_checkpoint
