@@ -4,8 +4,8 @@ Speed: the class logits never leave the device and are never upsampled. For the 
 EncoderDecoder with a plain decode head, test mode 'whole') the argmax is taken on the device at the decode
 head's own resolution (1/4 or 1/8 of the network input), and only that small uint8 label map is copied to
 the host and resized to the frame with nearest-neighbour. The toolbox instead resizes the 150-channel
-logits bilinearly to the input and then to the frame: on 2 CPU cores that costs ~200 ms of a ~550 ms
-SegFormer-B0 frame at 640x480. Labels differ from the toolbox's only in a band of about one decode-head
+logits bilinearly to the input and then to the frame: on 2 CPU cores SegFormer-B0 at 640x480 takes 308 ms
+this way and 461 ms the toolbox's way (bench/RESULTS.md). Labels differ from the toolbox's only in a band of about one decode-head
 pixel (4-8 input pixels) along class borders; the background vote over a box or footprint is insensitive to
 that. Other models (slide inference, cascade or mask-classification heads) go through the toolbox's
 `inference` and the argmax is taken on the device at the network input's resolution.
