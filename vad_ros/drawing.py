@@ -9,6 +9,7 @@ each class in a colour derived from its name, with a legend of the largest class
 from __future__ import annotations
 
 import zlib
+from datetime import datetime, timezone
 from functools import lru_cache
 
 import cv2
@@ -52,6 +53,15 @@ def put_label(img: np.ndarray, text: str, x: int, y: int, colour, scale: float) 
     cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), DARK, -1)
     cv2.putText(img, text, (x + pad, y + pad + th), FONT, scale, colour, thickness, cv2.LINE_AA)
     return bw, bh
+
+
+def stamp_text(stamp: float) -> str:
+    """A frame time for people: clock time (UTC) for stamps since 1970 (live cameras), seconds into the
+    recording otherwise (video files, image folders)."""
+    if stamp >= 1e9:
+        clock = datetime.fromtimestamp(stamp, timezone.utc)
+        return clock.strftime('%Y-%m-%d %H:%M:%S.') + f'{clock.microsecond // 10000:02d} UTC'
+    return f't {stamp:.2f} s'
 
 
 def class_colour(name: str) -> tuple[int, int, int]:
@@ -117,7 +127,7 @@ def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: flo
                   scale * 0.75)
 
     verdict = 'ANOMALY' if result.is_anomalous else 'normal'
-    stamp = f'  t {result.stamp:.2f} s' if result.stamp is not None else ''
+    stamp = f'  {stamp_text(result.stamp)}' if result.stamp is not None else ''
     banner = f'frame {result.frame_index}{stamp}  {verdict}  score {result.score:.2f}'
     y = 2 + put_label(out, banner, 2, 2, RED if result.is_anomalous else WHITE, scale)[1]
     sentences = [a.sentence for a in result.anomalies]
