@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from vad_ros.reasoning.tracker import IouTracker, iou_matrix
+from vad_ros.boxes import iou_matrix
+from vad_ros.reasoning.tracker import IouTracker
 
 PERSON, CAR = 0, 2
 

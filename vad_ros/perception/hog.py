@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vad_ros.boxes import intersection_areas, iou_matrix
 from vad_ros.perception.base import PerceptionError
 from vad_ros.types import Detections
 
@@ -38,20 +39,6 @@ CONTAINED_HEIGHT = 0.75                     # ... when it is also shorter than t
 def margin_to_score(margin: np.ndarray) -> np.ndarray:
     """SVM margins -> scores in (0, 1) (the logistic above), float32."""
     return (1.0 / (1.0 + np.exp(-SCORE_SLOPE * (np.asarray(margin, np.float64) - SCORE_MIDPOINT)))).astype(np.float32)
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box of `a` with every box of `b`: (len(a), len(b))."""
-    inter = _intersection(a, b)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
-def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    return np.clip(w, 0, None) * np.clip(h, 0, None)
 
 
 def greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -72,7 +59,7 @@ def drop_group_boxes(boxes: np.ndarray) -> np.ndarray:
     """Mask of the boxes to keep: False for a box that contains two smaller boxes."""
     if len(boxes) < 3:
         return np.ones(len(boxes), bool)
-    inter = _intersection(boxes, boxes)
+    inter = intersection_areas(boxes, boxes)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     height = boxes[:, 3] - boxes[:, 1]
     inside = (inter >= CONTAINED * area[None, :]) & (height[None, :] < CONTAINED_HEIGHT * height[:, None])
