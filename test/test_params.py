@@ -57,10 +57,13 @@ def test_params_file_forms_and_relative_paths(tmp_path):
     ('/**: [x', 'not valid YAML'),
     ('- a\n- b\n', 'expected a mapping'),
     ('/**:\n  score_threshold: 0.3\n', "needs a 'ros__parameters' mapping"),
+    (b'\xff\xfe/**: {}\n', "p.yaml' cannot be read: 'utf-8' codec"),
 ])
 def test_unusable_files_are_file_errors(tmp_path, content, error):
     f = tmp_path / 'p.yaml'
-    if content is not None:
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    elif content is not None:
         f.write_text(content)
     with pytest.raises(params.ParamFileError, match=error):
         params.read_params_file(str(f))

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import yaml
+from vad_ros.text_files import read_yaml
 
 
 class ParamError(ValueError):
@@ -165,13 +165,7 @@ def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
     checked; entries for other nodes are ignored. Relative file paths (PATH_PARAMS) are resolved against the
     file's folder. Raises ParamFileError for an unusable file, ParamError naming the file and the parameter
     for a bad value."""
-    if not os.path.isfile(path):
-        raise ParamFileError(f"params file '{path}' does not exist (pass an existing YAML file, e.g. config/vad.yaml)")
-    try:
-        with open(path, encoding='utf-8') as f:
-            doc = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise ParamFileError(f"params file '{path}' is not valid YAML: {e}") from None
+    doc = read_yaml(path, 'params file', 'pass an existing YAML file, e.g. config/vad.yaml', ParamFileError)
     if doc is None:
         return {}
     if not isinstance(doc, dict):

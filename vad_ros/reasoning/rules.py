@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.text_files import read_text
 
 PAPER_RULES_PATH = Path(__file__).resolve().parents[1] / 'data' / 'rules_paper.yaml'
 SEVERITY_WEIGHTS = {'info': 0.5, 'warning': 0.75, 'critical': 1.0}
@@ -162,14 +163,8 @@ def load_rules(path: str | os.PathLike, object_vocab=None, background_vocab=None
     """Read and check a rule file against the object (detector) and background (segmenter + scene map)
     vocabularies; None = do not check that side. Raises RuleFileError naming the file and line."""
     path = str(path)
-    if not os.path.isfile(path):
-        raise RuleFileError(f"rule file '{path}' does not exist (set rules_file to an existing YAML file, or "
-                            f"to '' for the paper's rules)")
-    try:
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise RuleFileError(f"rule file '{path}' cannot be read: {e}") from None
+    text = read_text(path, 'rule file', "set rules_file to an existing YAML file, or to '' for the paper's rules",
+                     RuleFileError)
     return parse_rules(text, path, object_vocab, background_vocab)
 
 

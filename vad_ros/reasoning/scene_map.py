@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import yaml
 
+from vad_ros.text_files import read_yaml
 from vad_ros.types import NO_CLASS, ClassMap
 
 _SHIFT = 4          # fractional bits of the vertex coordinates given to cv2.fillPoly (1/16 px)
@@ -68,15 +68,7 @@ class SceneMap:
 def load_scene_map(path: str | os.PathLike) -> SceneMap:
     """Read a scene map file; raises SceneMapError naming the file (and region index) and the fix."""
     path = str(path)
-    if not os.path.isfile(path):
-        raise SceneMapError(f"scene map '{path}' does not exist (set scene_map_file to an existing YAML file or '')")
-    try:
-        with open(path, encoding='utf-8') as f:
-            doc = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise SceneMapError(f"scene map '{path}' is not valid YAML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneMapError(f"scene map '{path}' cannot be read: {e}") from None
+    doc = read_yaml(path, 'scene map', "set scene_map_file to an existing YAML file or ''", SceneMapError)
     if not isinstance(doc, dict):
         raise SceneMapError(f"scene map '{path}': expected a mapping with 'image_size' and 'regions'")
     for key in doc:
