@@ -123,10 +123,11 @@ def vad_nodes(args: dict[str, str], share: Path) -> list[NodeSpec]:
     if a['device']:
         params['detector.device'] = a['device']
         params['segmenter.device'] = a['device']
-    cameras = _cameras(a['cameras']) or [(a['namespace'], a['image'])]
-    base = a['namespace'].strip('/') if a['cameras'] else ''
+    outer = a['namespace'].strip('/')
+    cameras = [(f'{outer}/{name}' if outer else name, topic) for name, topic in _cameras(a['cameras'])] \
+        or [(a['namespace'], a['image'])]
     return [NodeSpec(
-        executable='vad_node', name=a['node_name'], namespace='/'.join(filter(None, (base, ns.strip('/')))),
+        executable='vad_node', name=a['node_name'], namespace=ns,
         params_files=[a['params_file'] or str(share / 'config' / 'vad.yaml')],
         params=dict(params), remappings=[('image', topic)], log_level=a['log_level'])
         for ns, topic in cameras]
