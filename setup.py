@@ -24,8 +24,8 @@ setup(
         'console_scripts': [
             'vad-video = vad_ros.offline.runner:main',
             'vad-eval = vad_ros.offline.evaluate:main',
-            'vad-launch = vad_ros.launcher:main',
-            'vad-demo = vad_ros.demo:main',
+            'vad-launch = vad_ros.launching.launcher:main',
+            'vad-demo = vad_ros.launching.demo:main',
         ],
     },
 )

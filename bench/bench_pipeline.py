@@ -29,8 +29,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vad_ros import image_codec, params as vparams  # noqa: E402
-from vad_ros.drawing import draw_result  # noqa: E402
+from vad_ros import params as vparams  # noqa: E402
+from vad_ros.media import image_codec  # noqa: E402
+from vad_ros.rendering.drawing import draw_result  # noqa: E402
 from vad_ros.perception.factory import build_detector, build_segmenter  # noqa: E402
 from vad_ros.pipeline import Pipeline  # noqa: E402
 from vad_ros.types import Detections  # noqa: E402
@@ -55,7 +56,7 @@ def frames_of(n: int, size: tuple[int, int]) -> list[np.ndarray]:
 def message_builder():
     try:
         from std_msgs.msg import Header
-        from vad_ros.message_builder import anomaly_array
+        from vad_ros.ros.messages import anomaly_array
         return lambda result: anomaly_array(result, Header())
     except ImportError:        # messages not built: report n/a
         return None
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', default=str(REPO / 'bench' / 'results_pipeline.json'))
     args = parser.parse_args(argv)
 
-    from vad_ros.perception.random_checkpoints import make_random_checkpoint
+    from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     models = tempfile.mkdtemp()
     dc, dk = make_random_checkpoint('det', models, args.det_config)
     sc, sk = make_random_checkpoint('seg', models, args.seg_config)

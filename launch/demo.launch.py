@@ -13,8 +13,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventH
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 
-from vad_ros import graph
-from vad_ros.launch_actions import launch_node
+from vad_ros.launching import graph
+from vad_ros.launching.launch_actions import launch_node
 
 OPENCV_DOC_VTEST = Path('/usr/share/doc/opencv-doc/examples/data/vtest.avi')
 

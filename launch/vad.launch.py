@@ -12,8 +12,8 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
-from vad_ros import graph
-from vad_ros.launch_actions import launch_node
+from vad_ros.launching import graph
+from vad_ros.launching.launch_actions import launch_node
 
 
 def _nodes(context, *args, **kwargs):

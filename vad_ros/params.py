@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vad_ros.text_files import read_yaml
+from vad_ros.files import read_yaml
 
 
 class ParamError(ValueError):

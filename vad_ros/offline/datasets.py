@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vad_ros.offline.sources import IMAGE_SUFFIXES, SourceError, natural_key, open_source
+from vad_ros.media.sources import IMAGE_SUFFIXES, SourceError, natural_key, open_source
 
 DATASETS = ('shanghaitech', 'nwpu')
 VIDEO_SUFFIXES = ('.avi', '.mp4', '.mkv', '.mov')

@@ -28,7 +28,7 @@ from vad_ros.offline import metrics
 from vad_ros.offline.datasets import DATASETS, DatasetVideo, list_videos, parse_video_list
 from vad_ros.offline.progress import Progress
 from vad_ros.offline.runner import USER_ERRORS, positive_int, load_params, run, setup_logging
-from vad_ros.offline.sources import SourceError
+from vad_ros.media.sources import SourceError
 
 log = logging.getLogger('vad_ros.evaluate')
 COLUMNS = ('video', 'frames', 'accuracy', 'recall', 'precision', 'f1', 'auc')

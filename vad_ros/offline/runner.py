@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from vad_ros import params as vparams
-from vad_ros.drawing import draw_result
-from vad_ros.offline.outputs import OutputError, ResultWriter, VideoWriter
+from vad_ros.rendering.drawing import draw_result
+from vad_ros.media.writers import OutputError, ResultWriter, VideoWriter
 from vad_ros.offline.progress import Progress
-from vad_ros.offline.sources import BagSource, FolderSource, SourceError, open_source
+from vad_ros.media.sources import BagSource, FolderSource, SourceError, open_source
 from vad_ros.perception.base import PerceptionError
 from vad_ros.reasoning.rules import RuleFileError
 from vad_ros.reasoning.scene_map import SceneMapError

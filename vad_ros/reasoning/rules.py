@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
-from vad_ros.text_files import read_text
+from vad_ros.files import read_text
 
 PAPER_RULES_PATH = Path(__file__).resolve().parents[1] / 'data' / 'rules_paper.yaml'
 SEVERITY_WEIGHTS = {'info': 0.5, 'warning': 0.75, 'critical': 1.0}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from vad_ros.text_files import read_yaml
+from vad_ros.files import read_yaml
 from vad_ros.types import NO_CLASS, ClassMap
 
 _SHIFT = 4          # fractional bits of the vertex coordinates given to cv2.fillPoly (1/16 px)

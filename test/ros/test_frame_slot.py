@@ -1,7 +1,7 @@
 """The worker always gets the newest frame; replaced frames are counted as dropped."""
 import threading
 
-from vad_ros.frame_slot import LatestFrameSlot, RateMeter
+from vad_ros.ros.frame_slot import LatestFrameSlot, RateMeter
 
 
 def test_newest_frame_wins_and_drops_are_counted():

@@ -14,9 +14,9 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from vad_ros.image_codec import from_bgr
-from vad_ros.offline.sources import SourceError, open_source
-from vad_ros.ros_main import run_node
+from vad_ros.media.image_codec import from_bgr
+from vad_ros.media.sources import SourceError, open_source
+from vad_ros.ros.node_main import run_node
 
 
 class ImagePublisher(Node):

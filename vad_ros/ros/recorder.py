@@ -16,11 +16,11 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from vad_ros.image_codec import ImageFormatError, to_bgr
+from vad_ros.media.image_codec import ImageFormatError, to_bgr
 from vad_ros.msg import AnomalyArray
-from vad_ros.offline.outputs import VideoWriter, anomaly_record, event_record
+from vad_ros.media.writers import VideoWriter, anomaly_record, event_record
 from vad_ros.reasoning.persistence import Persistence
-from vad_ros.ros_main import run_node
+from vad_ros.ros.node_main import run_node
 from vad_ros.types import Anomaly
 
 

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from vad_ros import params as vparams  # noqa: E402
 from vad_ros.perception.base import PerceptionError  # noqa: E402
 from vad_ros.perception.factory import build_detector, build_segmenter  # noqa: E402
-from vad_ros.perception.random_checkpoints import make_random_checkpoint  # noqa: E402
+from vad_ros.devtools.random_checkpoints import make_random_checkpoint  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import cv2
 
-from vad_ros import graph
-from vad_ros.launcher import DEFAULT_VIDEO, GraphProcesses
+from vad_ros.launching import graph
+from vad_ros.launching.launcher import DEFAULT_VIDEO, GraphProcesses
 from vad_ros.paths import share_dir
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vad_ros.image_codec import ImageFormatError, from_bgr, to_bgr
+from vad_ros.media.image_codec import ImageFormatError, from_bgr, to_bgr
 
 
 @pytest.mark.parametrize('encoding', ['bgr8', 'rgb8', 'bgra8', 'rgba8'])

@@ -1,7 +1,7 @@
 """The debug drawing: colours of normal and anomalous boxes, the banner, the class-map overlay, time stamps."""
 import numpy as np
 
-from vad_ros.drawing import GREEN, RED, class_colour, draw_result, stamp_text
+from vad_ros.rendering.drawing import GREEN, RED, class_colour, draw_result, stamp_text
 from vad_ros.types import Anomaly, ClassMap, FrameResult, ObjectReport
 
 

@@ -1,4 +1,4 @@
-"""`vad-launch`: start the graphs of vad_ros.graph as processes, for machines without ros2 launch.
+"""`vad-launch`: start the graphs of vad_ros.launching.graph as processes, for machines without ros2 launch.
 
     vad-launch image:=/camera/image_raw params_file:=config/vad.yaml      # like: ros2 launch vad_ros vad.launch.py ...
     vad-launch demo video:=data/vtest.avi out:=out/demo                 # like: ros2 launch vad_ros demo.launch.py ...
@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from vad_ros import graph
+from vad_ros.launching import graph
 from vad_ros.paths import SOURCE_ROOT, share_dir
 
-MODULES = {'vad_node': 'vad_ros.node', 'image_publisher': 'vad_ros.image_publisher', 'recorder': 'vad_ros.recorder'}
+MODULES = {'vad_node': 'vad_ros.ros.node', 'image_publisher': 'vad_ros.ros.image_publisher', 'recorder': 'vad_ros.ros.recorder'}
 DEFAULT_VIDEO = SOURCE_ROOT / 'data' / 'vtest.avi'
 
 

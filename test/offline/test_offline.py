@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vad_ros.image_codec import from_bgr
+from vad_ros.media.image_codec import from_bgr
 from vad_ros.offline import evaluate, runner
 from vad_ros.offline.metrics import binary_metrics, roc_auc
-from vad_ros.offline.sources import SourceError, open_source
+from vad_ros.media.sources import SourceError, open_source
 from test_demo import cut
 
 START, STOP = 640, 664     # a person crosses the foreground lawn

@@ -14,7 +14,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from ros_helpers import RosPeer, isolated_env
-from vad_ros import demo, image_codec
+from vad_ros.launching import demo
+from vad_ros.media import image_codec
 from vad_ros.reasoning.scene_map import load_scene_map
 
 
@@ -70,7 +71,7 @@ def test_image_publisher_plays_a_video(vtest_path, tmp_path):
     peer = RosPeer(env)
     received: list[Image] = []
     peer.node.create_subscription(Image, '/cam/image', received.append, qos_profile_sensor_data)
-    proc = subprocess.Popen([sys.executable, '-m', 'vad_ros.image_publisher', '--ros-args', '-p', f'path:={path}',
+    proc = subprocess.Popen([sys.executable, '-m', 'vad_ros.ros.image_publisher', '--ros-args', '-p', f'path:={path}',
                              '-p', 'fps:=20.0', '-p', 'wait_for_subscribers:=1', '-p', 'frame_id:=cam_optical',
                              '-r', 'image:=/cam/image'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -93,7 +94,7 @@ def test_image_publisher_plays_a_video(vtest_path, tmp_path):
                                             (None, "parameter 'path' is empty")])
 def test_image_publisher_refuses_a_bad_path(path, expected):
     args = ['--ros-args', '-p', f'path:={path}'] if path else []
-    proc = subprocess.run([sys.executable, '-m', 'vad_ros.image_publisher', *args],
+    proc = subprocess.run([sys.executable, '-m', 'vad_ros.ros.image_publisher', *args],
                           env=isolated_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert expected in proc.stderr + proc.stdout

@@ -1,7 +1,7 @@
 """The node graphs of vad_ros, described once and started two ways.
 
 `launch/vad.launch.py` and `launch/demo.launch.py` turn these NodeSpecs into launch_ros Node actions on a
-real ROS 2 install; `vad-launch` (vad_ros.launcher) starts the same NodeSpecs as processes where the launch
+real ROS 2 install; `vad-launch` (vad_ros.launching.launcher) starts the same NodeSpecs as processes where the launch
 packages are not available. Both read the same launch arguments (name:=value).
 """
 from __future__ import annotations

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from vad_ros import graph, launcher
+from vad_ros.launching import graph, launcher
 from vad_ros.paths import share_dir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class StubLaunch:

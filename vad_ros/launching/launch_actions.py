@@ -1,7 +1,7 @@
-"""NodeSpec (vad_ros.graph) -> launch_ros Node action, for the launch files of a real ROS 2 install."""
+"""NodeSpec (vad_ros.launching.graph) -> launch_ros Node action, for the launch files of a real ROS 2 install."""
 from __future__ import annotations
 
-from vad_ros.graph import NodeSpec
+from vad_ros.launching.graph import NodeSpec
 
 
 def launch_node(spec: NodeSpec):

@@ -2,7 +2,7 @@
 from std_msgs.msg import Header
 
 import vad_ros.pipeline  # noqa: F401  (the pure-Python core and the messages in one process)
-from vad_ros.message_builder import anomaly_array
+from vad_ros.ros.messages import anomaly_array
 from vad_ros.msg import Anomaly, AnomalyArray
 from vad_ros.types import Anomaly as AnomalyResult, FrameResult, ObjectReport
 

@@ -18,8 +18,9 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from ros_helpers import RosPeer, isolated_env
-from vad_ros import graph, image_codec
-from vad_ros.launcher import GraphProcesses
+from vad_ros.launching import graph
+from vad_ros.media import image_codec
+from vad_ros.launching.launcher import GraphProcesses
 from vad_ros.msg import AnomalyArray
 from vad_ros.paths import share_dir
 

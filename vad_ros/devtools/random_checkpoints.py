@@ -3,7 +3,7 @@
 For tests, benchmarks and smoke tests of a deployment (does the loader, the device, the node work?) where no
 trained weights can be downloaded. The outputs are meaningless; the files are real:
 
-    python -m vad_ros.perception.random_checkpoints --kind det --out /tmp/models
+    python -m vad_ros.devtools.random_checkpoints --kind det --out /tmp/models
     -> /tmp/models/rtmdet_tiny_8xb32-300e_coco.py + .pth (80 COCO classes in meta.dataset_meta)
 
 Weights: the toolbox's own initialisation (model.init_weights()) after removing the pretrained-backbone

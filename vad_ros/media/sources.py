@@ -15,7 +15,7 @@ from typing import Iterator, NamedTuple
 import cv2
 import numpy as np
 
-from vad_ros.image_codec import SUPPORTED_ENCODINGS, ImageFormatError, to_bgr
+from vad_ros.media.image_codec import SUPPORTED_ENCODINGS, ImageFormatError, to_bgr
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 BAG_SUFFIXES = ('.mcap', '.db3')

@@ -5,7 +5,7 @@ Publishes   ~/anomalies         vad_ros/AnomalyArray, one per processed frame, h
             ~/debug_image       sensor_msgs/Image bgr8, annotated frame (when publish_debug_image and subscribed)
             /diagnostics        diagnostic_msgs/DiagnosticArray (rates, latency, drops, models, rules)
 
-Perception runs on a worker thread on the newest frame only (vad_ros.frame_slot); frames that arrive while it
+Perception runs on a worker thread on the newest frame only (vad_ros.ros.frame_slot); frames that arrive while it
 is busy replace the waiting one and are counted as dropped. Parameters: vad_ros/params.py, config/vad.yaml.
 """
 from __future__ import annotations
@@ -23,17 +23,18 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from vad_ros import image_codec, params as vparams
-from vad_ros.drawing import draw_result
-from vad_ros.frame_slot import LatestFrameSlot, RateMeter
-from vad_ros.message_builder import anomaly_array
+from vad_ros import params as vparams
+from vad_ros.media import image_codec
+from vad_ros.rendering.drawing import draw_result
+from vad_ros.ros.frame_slot import LatestFrameSlot, RateMeter
+from vad_ros.ros.messages import anomaly_array
 from vad_ros.msg import AnomalyArray
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.factory import build_detector, build_segmenter
 from vad_ros.pipeline import Pipeline
 from vad_ros.reasoning.rules import RuleFileError, RuleFileWatcher
 from vad_ros.reasoning.scene_map import SceneMapError
-from vad_ros.ros_main import run_node
+from vad_ros.ros.node_main import run_node
 
 try:  # cv_bridge is used where it is installed (a ROS 2 desktop install); the package's own codec otherwise.
     from cv_bridge import CvBridge

@@ -1,0 +1,4 @@
+"""Drawing results onto frames (debug image, annotated video)."""
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)  # source folder + colcon install folder, see vad_ros/__init__.py
