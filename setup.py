@@ -13,7 +13,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=['vad_ros', 'vad_ros.*']),
-    package_data={'vad_ros': ['data/*']},
+    package_data={'vad_ros': ['data/*', 'scene_tools/web/*']},
     install_requires=['numpy', 'opencv-python-headless<5', 'pyyaml'],
     extras_require={
         'models': ['torch', 'onedl-mmengine', 'onedl-mmcv', 'onedl-mmdetection', 'onedl-mmsegmentation'],
@@ -26,6 +26,7 @@ setup(
             'vad-eval = vad_ros.offline.evaluate:main',
             'vad-launch = vad_ros.launching.launcher:main',
             'vad-demo = vad_ros.launching.demo:main',
+            'vad-scene = vad_ros.scene_tools.cli:main',
         ],
     },
 )
