@@ -1,0 +1,147 @@
+"""Detector backend on an exported network (vad-export detector ...) in ONNX Runtime, decoding in numpy.
+
+The graph gives, per feature level, class scores after the head's activation and decoded boxes in network-input
+pixels (decoder 'dense', see vad_ros.perception.onnx_export). Here, as MMDetection's dense heads do it: per
+level the candidates scoring above the score threshold, at most `nms_pre` of them by score; all levels
+together: boxes clipped to the pipeline's image, scaled back to the frame, boxes not wider and taller than
+`min_bbox_size` dropped, greedy NMS per class (suppressed at IoU >= iou_threshold, as mmcv), the best
+`max_per_img` kept. The test settings are the config's (stored in the metadata); for deployment the score
+threshold is the pipeline's (see `min_score`) and the candidates per level are capped (network_io.DEPLOY_NMS_PRE).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.network_io import capped_nms_pre, score_floor
+from vad_ros.perception.onnx_runtime import OnnxBackend
+from vad_ros.types import Detections
+
+
+@dataclass(frozen=True)
+class DenseTestCfg:
+    score_thr: float = 0.05
+    nms_pre: int = 1000            # per level; <= 0: no cap
+    iou_threshold: float = 0.5
+    max_per_img: int = 100
+    min_bbox_size: float = -1.0    # < 0: no size check
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], source: str) -> 'DenseTestCfg':
+        try:
+            return cls(**meta['test_cfg'])
+        except (KeyError, TypeError) as e:
+            raise PerceptionError(f"detector: '{source}' has no usable test_cfg ({e}): export it again") from None
+
+    def for_deployment(self, min_score: float | None) -> 'DenseTestCfg':
+        """The config's settings with the pipeline's score threshold (None: keep the config's, for evaluation)
+        and at most network_io.DEPLOY_NMS_PRE candidates per level."""
+        if min_score is None:
+            return self
+        return replace(self, score_thr=max(self.score_thr, score_floor(min_score)),
+                       nms_pre=capped_nms_pre(self.nms_pre))
+
+
+def level_candidates(scores: np.ndarray, score_thr: float, nms_pre: int) -> tuple[np.ndarray, ...]:
+    """(scores, labels, rows) of the (row, class) pairs scoring > score_thr, best first, at most nms_pre."""
+    rows, labels = np.nonzero(scores > score_thr)
+    values = scores[rows, labels]
+    order = np.argsort(-values, kind='stable')
+    if nms_pre > 0:
+        order = order[:nms_pre]
+    return values[order], labels[order], rows[order]
+
+
+def nms_per_class(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float,
+                  max_keep: int) -> np.ndarray:
+    """Indices kept by greedy NMS within each class, best score first, at most max_keep. Compares the best
+    remaining box with the others of its class only (memory O(N), so thousands of candidates are fine)."""
+    order = np.argsort(-scores, kind='stable')
+    boxes, labels = boxes[order].astype(np.float32), labels[order]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    alive = np.ones(len(boxes), bool)
+    keep: list[int] = []
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        if len(keep) == max_keep:
+            break
+        rest = i + 1 + np.flatnonzero(alive[i + 1:] & (labels[i + 1:] == labels[i]))
+        alive[rest[_iou(boxes[i], areas[i], boxes[rest], areas[rest]) >= iou_threshold]] = False
+    return order[np.asarray(keep, np.int64)]
+
+
+def _iou(box: np.ndarray, area: float, others: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    w = np.maximum(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0)
+    h = np.maximum(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0)
+    inter = w * h
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return inter / (area + areas - inter)
+
+
+def decode_dense(outputs: list[np.ndarray], cfg: DenseTestCfg, image_shape: tuple[int, int],
+                 scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes in frame pixels, scores, labels) from the graph's [scores_0, boxes_0, scores_1, ...].
+    image_shape: (w, h) the boxes are clipped to (the toolbox's img_shape); scale: frame -> network (sx, sy)."""
+    picked = []
+    for scores, boxes in zip(outputs[0::2], outputs[1::2]):
+        values, labels, rows = level_candidates(scores, cfg.score_thr, cfg.nms_pre)
+        picked.append((boxes[rows], values, labels))
+    boxes = np.concatenate([p[0] for p in picked]).astype(np.float32)
+    scores = np.concatenate([p[1] for p in picked]).astype(np.float32)
+    labels = np.concatenate([p[2] for p in picked]).astype(np.int64)
+    np.clip(boxes, 0, np.asarray(image_shape * 2, np.float32), out=boxes)
+    boxes /= np.asarray(scale * 2, np.float32)
+    if cfg.min_bbox_size >= 0:
+        size_ok = ((boxes[:, 2] - boxes[:, 0]) > cfg.min_bbox_size) & ((boxes[:, 3] - boxes[:, 1]) > cfg.min_bbox_size)
+        boxes, scores, labels = boxes[size_ok], scores[size_ok], labels[size_ok]
+    keep = nms_per_class(boxes, scores, labels, cfg.iou_threshold, cfg.max_per_img)
+    return boxes[keep], scores[keep], labels[keep]
+
+
+class OnnxDetector(OnnxBackend):
+    """Detector protocol on an exported dense detector; see the module doc."""
+
+    role = 'detector'
+
+    def __init__(self, checkpoint: str, config: str = '', device: str = 'auto', half: bool = False,
+                 allow_cpu_fallback: bool = False, min_score: float | None = None):
+        """min_score: the pipeline's score threshold, applied before NMS (None: the config's own threshold
+        and candidate count, for evaluations that need low scores)."""
+        super().__init__(checkpoint, config, device, half, allow_cpu_fallback)
+        if self.meta.get('decoder') != 'dense':
+            raise PerceptionError(f"detector: '{checkpoint}' needs decoder '{self.meta.get('decoder')}', which "
+                                  "this version does not have (it has 'dense'): update vad_ros or re-export")
+        self.config_test_cfg = DenseTestCfg.from_meta(self.meta, config or checkpoint)
+        self.test_cfg = self.config_test_cfg.for_deployment(min_score)
+        shape = self.meta.get('input_shape') or [None] * 4
+        self.input_hw = tuple(shape[2:4]) if all(isinstance(v, int) for v in shape[2:4]) else None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **extra):
+        keep_low = params.get('detector.keep_low_scores', False)
+        return super().from_params(params, min_score=None if keep_low else params['score_threshold'], **extra)
+
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
+        blob = self.preprocess(image_bgr)
+        if self.input_hw is not None and blob.shape[2:] != self.input_hw:
+            height, width = image_bgr.shape[:2]
+            raise PerceptionError(f'detector: a {width}x{height} frame gives a {blob.shape[3]}x{blob.shape[2]} '
+                                  f'network input, but the model was exported for {self.input_hw[1]}x'
+                                  f'{self.input_hw[0]}: export it again with --frame-size {width}x{height}')
+        return blob
+
+    def decode(self, outputs: list[np.ndarray], image_bgr: np.ndarray) -> Detections:
+        height, width = image_bgr.shape[:2]
+        new_w, new_h = self.preprocess.resized_size(width, height)
+        boxes, scores, labels = decode_dense(outputs, self.test_cfg, self.preprocess.image_shape(width, height),
+                                             (new_w / width, new_h / height))
+        boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+        return Detections(boxes, labels, scores, self.class_names)
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        return self.decode(self.run(self.prepare(image_bgr)), image_bgr)

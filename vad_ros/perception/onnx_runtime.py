@@ -1,0 +1,154 @@
+"""What the ONNX Runtime backends share: the metadata file written by vad-export, the execution providers for
+a device, the session, the vocabulary and the pre-processing. Needs onnxruntime, numpy and OpenCV only.
+
+Devices (`detector.device` / `segmenter.device`):
+  auto   -> the CUDA execution provider (TensorRT first when its provider is present) on GPU 0 when
+            onnxruntime offers it, else the CPU;
+  cpu    -> the CPU execution provider;
+  cuda, cuda:N -> TensorRT (when present), CUDA, on GPU N; without them a start-up error, or the CPU with a
+            warning when allow_cpu_fallback is true.
+`half` asks TensorRT for float16 engines; the CUDA and CPU providers run the float32 graph as exported.
+TensorRT engines are cached next to the ONNX file (<name>.trt/), so only the first start builds them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.network_io import Preprocess
+
+log = logging.getLogger('vad_ros.perception')
+
+FORMAT = 'vad_ros-onnx/1'          # the metadata format vad-export writes (vad_ros.perception.onnx_export)
+GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
+
+
+def providers_for(device: str, available: list[str] | tuple[str, ...], half: bool = False,
+                  cache_dir: str = '') -> tuple[str, list]:
+    """(device actually used, providers for InferenceSession) for a device parameter and the providers
+    onnxruntime offers. Raises PerceptionError for a GPU that is asked for but not offered."""
+    if device not in ('auto', 'cpu') and device != 'cuda' and not device.startswith('cuda:'):
+        raise PerceptionError(f"device '{device}' is not one of auto, cpu, cuda, cuda:N")
+    gpu = [p for p in GPU_PROVIDERS if p in available]
+    if device == 'cpu' or (device == 'auto' and not gpu):
+        return 'cpu', ['CPUExecutionProvider']
+    if not gpu:
+        raise PerceptionError(f"device '{device}' was asked for but onnxruntime offers no GPU provider "
+                              f"(available: {', '.join(available)}): install onnxruntime-gpu, or set the "
+                              'device to auto or cpu, or allow_cpu_fallback: true')
+    index = int(device.partition(':')[2] or 0)
+    providers: list = []
+    if 'TensorrtExecutionProvider' in gpu:
+        providers.append(('TensorrtExecutionProvider', {
+            'device_id': index, 'trt_fp16_enable': bool(half), 'trt_engine_cache_enable': bool(cache_dir),
+            'trt_engine_cache_path': cache_dir}))
+    if 'CUDAExecutionProvider' in gpu:
+        providers.append(('CUDAExecutionProvider', {'device_id': index}))
+    return f'cuda:{index}', providers + ['CPUExecutionProvider']
+
+
+def load_metadata(onnx_path: str, meta_path: str, role: str) -> dict[str, Any]:
+    """The metadata of an exported model, checked: PerceptionError naming the file and the fix."""
+    if not onnx_path:
+        raise PerceptionError(f'{role}.checkpoint is empty: give the .onnx file written by vad-export')
+    if not os.path.isfile(onnx_path):
+        raise PerceptionError(f"{role}.checkpoint '{onnx_path}' does not exist (export one with vad-export)")
+    if not meta_path:
+        meta_path = os.path.splitext(onnx_path)[0] + '.json'
+    try:
+        with open(meta_path, encoding='utf-8') as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise PerceptionError(f"{role}: the metadata file '{meta_path}' of '{onnx_path}' does not exist: keep "
+                              f'the .json that vad-export wrote next to the .onnx file, or name it in '
+                              f'{role}.config') from None
+    except (OSError, ValueError) as e:
+        raise PerceptionError(f"{role}.config '{meta_path}' cannot be read as JSON: {e}") from None
+    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+        raise PerceptionError(f"{role}.config '{meta_path}' is not a vad-export metadata file (format "
+                              f"{FORMAT}): export the model again with vad-export")
+    if meta.get('role') != role:
+        raise PerceptionError(f"{role}.checkpoint '{onnx_path}' is an exported {meta.get('role')}, not a {role}")
+    return meta
+
+
+def _session(onnx_path: str, providers: list):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise PerceptionError('the onnx backends need onnxruntime: pip install onnxruntime (or onnxruntime-gpu)'
+                              ) from None
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(onnx_path, sess_options=options, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+        raise PerceptionError(f"'{onnx_path}' cannot be loaded by onnxruntime ({type(e).__name__}: "
+                              f'{str(e)[:300]}): export it again with vad-export') from None
+
+
+def available_providers() -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise PerceptionError('the onnx backends need onnxruntime: pip install onnxruntime (or onnxruntime-gpu)'
+                              ) from None
+    return list(ort.get_available_providers())
+
+
+class OnnxBackend:
+    """An exported network in an onnxruntime session, with its vocabulary and pre-processing."""
+
+    role = ''          # 'detector' or 'segmenter' (parameter prefix)
+
+    def __init__(self, checkpoint: str, config: str = '', device: str = 'auto', half: bool = False,
+                 allow_cpu_fallback: bool = False):
+        self.meta = load_metadata(checkpoint, config, self.role)
+        source = config or checkpoint
+        self.class_names = tuple(self.meta.get('class_names') or ())
+        if not self.class_names:
+            raise PerceptionError(f"{self.role}: '{source}' names no classes: export the model again")
+        self.preprocess = Preprocess.from_dict(self.meta.get('preprocess') or {}, source)
+        self.device, providers = self._providers(device, half, allow_cpu_fallback, checkpoint)
+        self.session = _session(checkpoint, providers)
+        used = self.session.get_providers()
+        if self.device != 'cpu' and not any(p in used for p in GPU_PROVIDERS):
+            self._gpu_missing(device, used, allow_cpu_fallback)
+        self.providers = tuple(used)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.name = f"onnx:{self.meta.get('source', {}).get('model', os.path.basename(checkpoint))}"
+
+    def _providers(self, device: str, half: bool, allow_cpu_fallback: bool, checkpoint: str):
+        cache = os.path.splitext(checkpoint)[0] + '.trt'
+        try:
+            return providers_for(device, available_providers(), half, cache)
+        except PerceptionError as e:
+            if not allow_cpu_fallback or device in ('auto', 'cpu'):
+                raise PerceptionError(f'{self.role}.device: {e}') from None
+            log.warning('%s.device: %s; running on cpu because allow_cpu_fallback is true', self.role, e)
+            return 'cpu', ['CPUExecutionProvider']
+
+    def _gpu_missing(self, device: str, used: list[str], allow_cpu_fallback: bool) -> None:
+        reason = (f"{self.role}.device '{device}': onnxruntime could not start a GPU provider (running "
+                  f"{', '.join(used)}; see its log for the missing CUDA/TensorRT library)")
+        if not allow_cpu_fallback:
+            raise PerceptionError(f'{reason}: fix the GPU libraries, or set the device to cpu, or '
+                                  'allow_cpu_fallback: true')
+        log.warning('%s; running on cpu because allow_cpu_fallback is true', reason)
+        self.device = 'cpu'
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **extra):
+        r = cls.role
+        return cls(params[f'{r}.checkpoint'], params[f'{r}.config'], params[f'{r}.device'], params[f'{r}.half'],
+                   params['allow_cpu_fallback'], **extra)
+
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        """The network's outputs for a (1, 3, H, W) float32 input."""
+        return self.session.run(self.output_names, {self.input_name: blob})
