@@ -71,24 +71,36 @@ class ObjectReport:
 
 @dataclass(frozen=True)
 class Anomaly:
-    """An object that breaks a rule (and, with persistence, has done so long enough)."""
+    """An object (or, for count rules, a group of objects) that breaks a rule, long enough to be raised."""
 
     object_class: str
     object_score: float
-    background_class: str
+    background_class: str            # '' when the rule does not look at the background and none is known
     background_fraction: float
     box: tuple[float, float, float, float]
     rule_id: str
     severity: str
     sentence: str
-    track_id: int = 0
+    track_id: int = 0                # 0 when untracked, and for count rules (a group, see members)
     duration_frames: int = 1
-    score: float = 0.0               # this anomaly's contribution to the frame score, in [0, 1]
+    score: float = 0.0               # this anomaly's own score (its contribution to the frame score), in [0, 1]
+    event_id: int = 0                # the Event this anomaly belongs to (0: not raised by a Persistence)
+    duration: float = 0.0            # seconds the rule has held in this episode (from image stamps; 0 unknown)
+    members: tuple[int, ...] = ()    # count rules: track ids of the objects counted
+
+
+EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED = 'started', 'ongoing', 'ended'
+EVENT_STATES = (EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED)
 
 
 @dataclass(frozen=True)
 class Event:
-    """An anomaly episode of one track under one rule, from its first to its last anomalous frame."""
+    """An anomaly episode of one track under one rule, from its first to its last anomalous frame.
+
+    Each value is a snapshot: the persistence emits one per frame in which the event starts (state
+    'started'), goes on with its anomaly reported ('ongoing') and ends ('ended', after the grace frames;
+    end_frame / end_stamp are then the last frame in which the anomaly was reported). event_id is the same in
+    every snapshot of one episode and unique among the events of one Persistence (from 1, increasing)."""
 
     rule_id: str
     track_id: int
@@ -96,10 +108,44 @@ class Event:
     background_class: str
     start_frame: int
     end_frame: int
-    start_stamp: float | None
-    end_stamp: float | None
+    start_stamp: float | None        # image stamp of the first anomalous frame
+    end_stamp: float | None          # image stamp of the latest anomalous frame
     peak_score: float
-    sentence: str
+    sentence: str                    # the sentence of the best anomaly so far
+    event_id: int = 0
+    state: str = EVENT_STARTED
+    severity: str = 'warning'
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)   # at the latest anomalous frame
+    onset_stamp: float | None = None  # when the rule began to hold (before start_stamp with min_duration)
+    score: float = 0.0               # score of the latest anomalous frame
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the latest anomalous frame (0 without stamps)."""
+        if self.start_stamp is None or self.end_stamp is None:
+            return 0.0
+        return max(0.0, self.end_stamp - self.start_stamp)
+
+
+@dataclass(frozen=True)
+class DwellTimer:
+    """A (track, rule) whose min_duration is running or has been reached: for the debug drawing."""
+
+    track_id: int
+    rule_id: str
+    held: float                      # seconds the rule has held
+    needed: float                    # the rule's min_duration
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class SceneOverlay:
+    """Scene geometry in frame pixels and rule state, for the debug drawing (lightly drawn)."""
+
+    zones: tuple[tuple[str, np.ndarray], ...] = ()                 # (name, (N, 2) polygon)
+    tripwires: tuple[tuple[str, np.ndarray, int, int], ...] = ()   # (name, (M, 2) points, crossings in, out)
+    ignore: tuple[np.ndarray, ...] = ()                            # (N, 2) polygons
+    timers: tuple[DwellTimer, ...] = ()
 
 
 @dataclass
@@ -111,10 +157,12 @@ class FrameResult:
     objects: list[ObjectReport]
     anomalies: list[Anomaly]
     score: float                                   # frame score in [0, 1]
-    events_started: list[Event] = field(default_factory=list)
-    events_ended: list[Event] = field(default_factory=list)
+    events_started: list[Event] = field(default_factory=list)   # snapshots with state 'started'
+    events_ended: list[Event] = field(default_factory=list)     # snapshots with state 'ended'
     timings_ms: dict[str, float] = field(default_factory=dict)   # per stage, e.g. 'detect', 'segment'
     class_map: ClassMap | None = None              # background map used (for drawing), if any
+    events: list[Event] = field(default_factory=list)   # every event update of this frame: started, ongoing, ended
+    overlay: SceneOverlay | None = None            # zones, tripwires, ignore masks, dwell timers (drawing)
 
     @property
     def is_anomalous(self) -> bool:
