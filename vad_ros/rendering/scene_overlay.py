@@ -2,9 +2,9 @@
 
 Regions are tinted with their class colour (the same colours as drawing.py's class-map overlay) where the
 node would see them (the map's own rasterisation, SceneMap.class_map, so later regions cover earlier ones),
-outlined, and labelled once per visible piece at its most inner point. Layers of the format beyond
-regions (zones, tripwires, masks) are drawn when the loaded map has them: zones as white outlines with their
-name, tripwires as yellow polylines with an arrow for their direction, masks hatched in grey.
+outlined, and labelled once per visible piece at its most inner point. The scene's places are drawn when
+the map has them: zones as white outlines with their name, tripwires as yellow polylines with an arrow to
+their "in" side, ignore masks hatched in grey.
 
 SceneOverlay caches everything that depends only on the frame size, so drawing per frame costs a blend and
 a few polylines (about 2 ms at 768x576).
@@ -60,8 +60,8 @@ def _label_points(labels: np.ndarray, names: tuple[str, ...]) -> list[tuple[str,
 def _layer_extras(scene_map: SceneMap, scale: np.ndarray) -> list:
     """Drawing steps for zones, tripwires and masks, for the layers the scene map has."""
     steps = []
-    for mask in getattr(scene_map, 'masks', None) or ():
-        steps.append(('mask', _shape_name(mask), _scaled(_shape_points(mask), scale)))
+    for mask in getattr(scene_map, 'ignore', None) or ():
+        steps.append(('ignore', _shape_name(mask), _scaled(_shape_points(mask), scale)))
     for zone in getattr(scene_map, 'zones', None) or ():
         steps.append(('zone', _shape_name(zone), _scaled(_shape_points(zone), scale)))
     for wire in getattr(scene_map, 'tripwires', None) or ():
@@ -141,14 +141,15 @@ def _hatch(out: np.ndarray, polyline: np.ndarray, line: int) -> None:
 
 
 def _arrow(out: np.ndarray, polyline: np.ndarray, line: int) -> None:
-    """Direction of a tripwire: an arrow from the middle of its first segment, to its left-hand side
-    (image coordinates: x right, y down), i.e. the side a crossing in the wire's direction goes to."""
+    """Direction of a tripwire: an arrow from the middle of its first segment towards its "in" side (the
+    right-hand side walking from the first point to the last as seen in the image: a wire drawn left to
+    right points down)."""
     a, b = polyline[0, 0].astype(float), polyline[1, 0].astype(float)
     d = b - a
     length = float(np.hypot(*d))
     if length == 0:
         return
-    normal = np.array([d[1], -d[0]]) / length
+    normal = np.array([-d[1], d[0]]) / length
     mid = (a + b) / 2
     tip = mid + normal * max(20.0, out.shape[0] / 20)
     cv2.arrowedLine(out, tuple(int(v) for v in mid), tuple(int(v) for v in tip), YELLOW, line + 1,
@@ -158,7 +159,7 @@ def _arrow(out: np.ndarray, polyline: np.ndarray, line: int) -> None:
 def _draw_extras(out: np.ndarray, extras: list, line: int) -> None:
     scale = text_scale(out.shape[0]) * 0.6
     for kind, name, polyline in extras:
-        if kind == 'mask':
+        if kind == 'ignore':
             _hatch(out, polyline, line)
         elif kind == 'zone':
             cv2.polylines(out, [polyline], True, WHITE, line + 1, cv2.LINE_AA)
@@ -168,7 +169,7 @@ def _draw_extras(out: np.ndarray, extras: list, line: int) -> None:
                 _arrow(out, polyline, line)
         if name:
             x, y = polyline[:, 0].min(axis=0)
-            put_label(out, f'{kind} {name}', int(x), int(y) - label_size(name, scale)[1], WHITE, scale)
+            put_label(out, f'{kind}: {name}', int(x), int(y) - label_size(name, scale)[1], WHITE, scale)
 
 
 def draw_scene_map(image_bgr: np.ndarray, scene_map: SceneMap, alpha: float = 0.35,

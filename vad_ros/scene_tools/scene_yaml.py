@@ -74,21 +74,27 @@ def _suggest(name: str, vocabulary: Iterable[str]) -> str:
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ''
 
 
+def _crossing_error(where: str, polygon) -> None:
+    crossing = crossing_edges(polygon)
+    if crossing is not None:
+        a, b = crossing
+        n = len(polygon)
+        raise SceneEditError(f"{where}: the polygon crosses itself (edge {a}-{(a + 1) % n} crosses edge "
+                             f"{b}-{(b + 1) % n}); move or delete vertices so that the outline does not cross")
+
+
 def check_regions(scene: SceneMap, vocabulary: Iterable[str] | None = None) -> None:
-    """What the loader lets through but an editor should not: a polygon that crosses itself, and (with a
-    vocabulary) a label that no model and no rule knows."""
+    """What the loader lets through but an editor should not: a polygon (region, zone, ignore mask) that
+    crosses itself, and (with a vocabulary) a region label that no model knows."""
     known = None if vocabulary is None else {v.strip() for v in vocabulary}
     for i, (label, polygon) in enumerate(scene.regions):
-        crossing = crossing_edges(polygon)
-        if crossing is not None:
-            a, b = crossing
-            n = len(polygon)
-            raise SceneEditError(f"region {i} ('{label}'): the polygon crosses itself (edge {a}-{(a + 1) % n} "
-                                 f"crosses edge {b}-{(b + 1) % n}); move or delete vertices so that the outline "
-                                 'does not cross')
+        _crossing_error(f"region {i} ('{label}')", polygon)
         if known is not None and label not in known:
             raise SceneEditError(f"region {i}: unknown label '{label}'{_suggest(label, known)}; pick a class of "
                                  "the models' vocabularies (or start the editor with --labels to add one)")
+    for what, key in (('zone', 'zones'), ('ignore mask', 'ignore')):
+        for i, place in enumerate(getattr(scene, key, None) or ()):
+            _crossing_error(f"{what} {i} ('{place.name}')", place.polygon)
 
 
 def validate_text(text: str, target: str | os.PathLike, vocabulary: Iterable[str] | None = None) -> SceneMap:
