@@ -1,8 +1,8 @@
 # The two commands of README.md:  make demo  (main job)   and   make test  (test suite).
-.PHONY: setup setup-ros setup-models setup-data demo test bench clean
+.PHONY: setup setup-ros setup-models setup-data setup-browser demo test bench clean
 
 setup:
-	tools/setup.sh ros models data
+	tools/setup.sh ros models data browser
 
 setup-ros:
 	tools/setup.sh ros
@@ -12,6 +12,10 @@ setup-models:
 
 setup-data:
 	tools/setup.sh data
+
+# Chromium + chromedriver (Debian) and selenium, for the scene editor's browser tests.
+setup-browser:
+	tools/setup.sh browser
 
 # The demo needs no torch and no model weights: HOG people detector + static scene map on vtest.avi.
 demo:

@@ -8,6 +8,8 @@
 #   models  torch==2.13.0 (CPU) and the OpenMMLab forks; onedl-mmcv compiles its ops (~12 min once,
 #           pip caches the wheel afterwards).
 #   data    OpenCV's sample video vtest.avi from Debian's opencv-doc package into data/.
+#   browser Debian's chromium + chromium-driver (apt-get, as root) and selenium: the scene editor's
+#           browser tests (test/scene_tools).                                    ~1 min
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -113,11 +115,27 @@ stage_data() {
   log "data: $dest"
 }
 
+stage_browser() {
+  ensure_venv
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+      echo "browser: run 'sudo apt-get install chromium chromium-driver', then 'tools/setup.sh browser'" >&2
+      exit 1
+    fi
+    log "installing chromium and chromium-driver from Debian"
+    apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+  fi
+  "$VENV/bin/python" -c "import selenium" 2>/dev/null || { log "installing selenium"; pip_install "selenium>=4.10"; }
+  log "browser: $(chromium --version 2>/dev/null), selenium with /usr/bin/chromedriver"
+}
+
 for s in "${stages[@]}"; do
   case "$s" in
     ros) stage_ros ;;
     models) stage_models ;;
     data) stage_data ;;
+    browser) stage_browser ;;
     *) echo "unknown stage '$s' (expected: ros, models, data)" >&2; exit 2 ;;
   esac
 done
