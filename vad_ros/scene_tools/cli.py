@@ -20,6 +20,7 @@ import numpy as np
 
 from vad_ros.errors import VadError
 from vad_ros.media.sources import open_source
+from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.scene_tools.errors import SceneToolError
 from vad_ros.scene_tools.polygons import DEFAULT_MIN_AREA, DEFAULT_TOLERANCE
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except VadError as e:
+    except (VadError, SceneMapError) as e:
         print(f'vad-scene {args.command}: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
