@@ -194,3 +194,25 @@ def test_pixels_outside_the_region_do_not_matter(fill, seed, region):
     outside[rows, cols] = False
     changed[outside] = fill
     assert vote(changed, box, 4, region, 0.3) == before
+
+
+# ---------------------------------------------------------------- many boxes at once
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from vad_ros.reasoning.background import BackgroundVoter, IntegralCounts  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 31), st.sampled_from(['box', 'footprint']), st.floats(0.05, 1.0))
+def test_property_integral_counts_equal_the_box_by_box_vote(seed, region, footprint):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 6, (40, 50)).astype(np.uint16)
+    labels[rng.random((40, 50)) < 0.1] = NO_CLASS
+    lut = voting_mask_lut(6, [int(rng.integers(0, 6))])
+    xy = rng.uniform(-20, 60, (30, 2))
+    boxes = np.column_stack([xy, xy + rng.uniform(-2, 40, (30, 2))])
+    expected = [vote(labels, b, 6, region, footprint, lut) for b in boxes]
+    assert IntegralCounts(labels, 6, lut).votes(boxes, region, footprint) == expected
+    voter = BackgroundVoter()
+    assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected        # first frame: box by box
+    assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected        # reused map: integrals

@@ -1,4 +1,5 @@
 """Persistence per (track, rule): min_frames, grace frames, event start and end, flushing."""
+import pytest
 from vad_ros.reasoning.persistence import Persistence
 from vad_ros.types import Anomaly
 
@@ -83,3 +84,89 @@ def test_flush_closes_open_events_only():
     (event,) = p.flush()                             # track 2 never reached min_frames: no event
     assert (event.track_id, event.start_frame, event.end_frame) == (1, 1, 1)
     assert p.flush() == [] and p.open_events == []
+
+
+# ---------------------------------------------------------------- time, events with ids and states
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from vad_ros.reasoning.persistence import Candidate  # noqa: E402
+
+
+def dwell(track=7, min_duration=0.0, cooldown=0.0, min_frames=None):
+    return Candidate(anomaly(track), min_frames, min_duration, cooldown,
+                     lambda a: f'on grass for {a.duration:.1f} s')
+
+
+def steps(p, frames, stamps):
+    return [p.step(i, t, c) for i, (c, t) in enumerate(zip(frames, stamps))]
+
+
+def test_min_duration_waits_for_seconds_of_stamps_and_says_how_long():
+    p = Persistence(min_frames=1, grace_frames=0)
+    out = steps(p, [[dwell(min_duration=1.0)]] * 13, [i * 0.1 for i in range(13)])
+    assert [len(s.reported) for s in out] == [0] * 10 + [1] * 3       # 1.0 s after the first frame
+    a = out[10].reported[0]
+    assert (a.duration, a.duration_frames, a.sentence, a.event_id) == (1.0, 11, 'on grass for 1.0 s', 1)
+    assert out[10].events[0].state == 'started' and out[10].events[0].onset_stamp == 0.0
+    assert [e.state for e in out[11].events] == ['ongoing']
+
+
+def test_min_duration_never_reached_without_stamps():
+    p = Persistence()
+    assert [len(s.reported) for s in steps(p, [[dwell(min_duration=0.5)]] * 20, [None] * 20)] == [0] * 20
+
+
+def test_a_dwell_timer_survives_grace_frames_but_not_longer():
+    p = Persistence(grace_frames=2)
+    c = [dwell(min_duration=0.5)]
+    out = steps(p, [c, c, [], [], c, c, c, c], [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    assert [len(s.reported) for s in out] == [0, 0, 0, 0, 0, 1, 1, 1]     # 0.5 s from frame 0
+    p = Persistence(grace_frames=1)
+    out = steps(p, [c, c, [], [], c, c, c, c, c, c, c], [i / 10 for i in range(11)])
+    assert [len(s.reported) for s in out].index(1) == 9                  # restarted at frame 4: 0.4 + 0.5
+
+
+def test_event_ids_are_unique_increasing_and_shared_by_the_snapshots_of_one_event():
+    p = Persistence(grace_frames=0)
+    a, b = (anomaly(1), None), (anomaly(2), None)
+    out = [p.step(i, i / 10, c) for i, c in enumerate([[a, b], [a], [], [a]])]
+    assert [(e.event_id, e.state) for e in out[0].events] == [(1, 'started'), (2, 'started')]
+    assert [(e.event_id, e.state) for e in out[1].events] == [(1, 'ongoing'), (2, 'ended')]
+    assert [(e.event_id, e.state) for e in out[2].events] == [(1, 'ended')]
+    assert [(e.event_id, e.state) for e in out[3].events] == [(3, 'started')]
+    assert [x.event_id for x in out[1].reported] == [1]
+    assert out[2].events[0].duration == pytest.approx(0.1) and out[2].events[0].box == (0, 0, 1, 1)
+
+
+def test_cooldown_holds_back_a_new_event_of_the_same_track_and_rule():
+    p = Persistence(grace_frames=0)
+    c = [dwell(cooldown=1.0)]
+    other = [dwell(track=8, cooldown=1.0)]
+    frames = [c, [], c + other, c, [], c]
+    out = steps(p, frames, [0.0, 0.1, 0.5, 0.9, 1.0, 1.05])
+    assert [[a.track_id for a in s.reported] for s in out] == [[7], [], [8], [], [], [7]]
+    assert [e.event_id for e in out[5].started] == [3]
+
+
+def test_flush_ends_open_events_as_ended_snapshots_and_clears_cooldowns():
+    p = Persistence(grace_frames=5)
+    p.step(0, 0.0, [dwell(cooldown=100.0)])
+    (e,) = p.flush()
+    assert e.state == 'ended' and e.event_id == 1
+    assert len(p.step(1, 0.1, [dwell(cooldown=100.0)]).reported) == 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(0, 3), st.integers(1, 4))
+def test_property_every_started_event_ends_exactly_once_with_its_id(pattern, grace, min_frames):
+    p = Persistence(min_frames=min_frames, grace_frames=grace)
+    started, ended = [], []
+    for i, on in enumerate(pattern):
+        s = p.step(i, i / 10, [(anomaly(), None)] if on else [])
+        started += [e.event_id for e in s.started]
+        ended += [e.event_id for e in s.ended]
+        for a in s.reported:
+            assert a.event_id in started and a.event_id not in ended
+    ended += [e.event_id for e in p.flush()]
+    assert sorted(started) == sorted(ended) == sorted(set(started))
+    assert started == sorted(started)

@@ -1,0 +1,84 @@
+"""Tripwire crossings of ground points: exactly on the line, jitter, vanishing tracks, directions, polylines."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from vad_ros.reasoning.geometry import crossing_sides, polyline_distance
+from vad_ros.reasoning.scene_map import Tripwire
+from vad_ros.reasoning.tripwires import CrossingDetector
+
+# A line drawn left to right at y = 100: "in" is a move up the image (to the line's left-hand side).
+LINE = Tripwire('gate', np.array([[0.0, 100.0], [200.0, 100.0]]), tolerance=2.0)
+
+
+def walk(ys, x=50.0, track=1, wires=(LINE,), detector=None):
+    """Crossing values per frame for a track whose ground point goes through the y positions (None = not
+    seen in that frame)."""
+    detector = detector or CrossingDetector()
+    out = []
+    for y in ys:
+        if y is None:
+            detector.update([], np.zeros((0, 2)), wires)
+            out.append(None)
+            continue
+        out.append(int(detector.update([track], np.array([[x, y]]), wires)[0, 0]))
+    return out
+
+
+def test_walking_up_across_is_in_and_down_is_out():
+    assert walk([130, 110, 90, 70]) == [0, 0, 1, 0]
+    assert walk([70, 90, 110, 130]) == [0, 0, -1, 0]
+
+
+def test_a_point_exactly_on_the_line_does_not_cross_and_does_not_move_the_anchor():
+    assert walk([110, 100, 90]) == [0, 0, 1]        # crosses once, when it is clear of the line again
+    assert walk([110, 100, 110]) == [0, 0, 0]       # onto the line and back: no crossing
+    assert walk([100, 100, 90]) == [0, 0, 0]        # appears on the line: nowhere to cross from
+
+
+def test_jitter_within_the_tolerance_never_counts():
+    assert walk([110, 101, 99, 101.5, 98.5, 100, 110]) == [0] * 7
+
+
+def test_a_track_that_vanishes_and_comes_back_crosses_from_its_last_anchor():
+    assert walk([120, 110, None, None, 80]) == [0, 0, None, None, 1]
+
+
+def test_outside_the_segment_ends_is_no_crossing():
+    assert walk([120, 80], x=250.0) == [0, 0]
+
+
+def test_untracked_objects_never_cross():
+    assert walk([120, 80], track=0) == [0, 0]
+
+
+def test_tracks_are_independent():
+    d = CrossingDetector()
+    d.update([1, 2], np.array([[50.0, 120.0], [60.0, 80.0]]), (LINE,))
+    out = d.update([1, 2], np.array([[50.0, 80.0], [60.0, 70.0]]), (LINE,))
+    assert out[:, 0].tolist() == [1, 0]
+
+
+def test_through_a_vertex_of_a_polyline_counts_once():
+    bent = np.array([[0.0, 100.0], [100.0, 100.0], [200.0, 50.0]])
+    assert crossing_sides(np.array([[100.0, 130.0]]), np.array([[100.0, 70.0]]), bent).tolist() == [-1]
+    assert polyline_distance(np.array([[100.0, 90.0]]), bent)[0] > 0
+
+
+def test_a_u_shaped_line_crossed_in_and_out_again_is_no_crossing():
+    u = np.array([[0.0, 0.0], [0.0, 100.0], [100.0, 100.0], [100.0, 0.0]])
+    assert crossing_sides(np.array([[-10.0, 50.0]]), np.array([[110.0, 50.0]]), u).tolist() == [0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1.9, 1.9), min_size=1, max_size=30), st.floats(0, 200))
+def test_property_jitter_on_the_line_never_crosses(offsets, x):
+    assert walk([100 + d for d in offsets], x=x) == [0] * len(offsets)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(2.5, 40), min_size=1, max_size=10), st.lists(st.floats(-1.9, 1.9), max_size=5),
+       st.lists(st.floats(2.5, 40), min_size=1, max_size=10))
+def test_property_below_then_jitter_then_above_is_exactly_one_crossing_in(below, jitter, above):
+    ys = [100 + b for b in below] + [100 + j for j in jitter] + [100 - a for a in above]
+    values = walk(ys)
+    assert sum(values) == 1 and values.count(1) == 1 and values[len(below) + len(jitter)] == 1
