@@ -40,7 +40,8 @@ def regions_document(image_size: tuple[int, int], regions: Iterable[tuple[str, n
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)     # '  - label: ...' under 'regions:'
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list):
