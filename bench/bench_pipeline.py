@@ -33,7 +33,7 @@ from vad_ros import params as vparams  # noqa: E402
 from vad_ros.media import image_codec  # noqa: E402
 from vad_ros.rendering.drawing import draw_result  # noqa: E402
 from vad_ros.perception.factory import build_detector, build_segmenter  # noqa: E402
-from vad_ros.pipeline import Pipeline  # noqa: E402
+from vad_ros.pipeline import Pipeline, build_pipeline  # noqa: E402
 from vad_ros.types import Detections  # noqa: E402
 
 SIZES = {'640x480': (640, 480), '1920x1080': (1920, 1080)}
@@ -115,7 +115,7 @@ def reasoning_only(size: tuple[int, int], objects: int = 20, repeats: int = 50) 
     rules = Path(tempfile.mkdtemp()) / 'r.yaml'
     rules.write_text('rules:\n  - {id: g, objects: [person], forbidden: [grass], sentence: keep off}\n')
     p['rules_file'] = str(rules)
-    pipeline = Pipeline.from_params(p, Fixed())
+    pipeline = build_pipeline(p, Fixed())
     image = np.zeros((h, w, 3), np.uint8)
     times = []
     for _ in range(repeats):
@@ -152,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     for size_name, size in SIZES.items():
         frames = frames_of(args.frames + 2, size)
         if not args.skip_hog:
-            pipeline = Pipeline.from_params(hog_params, hog)
+            pipeline = build_pipeline(hog_params, hog)
             results.append({'config': 'hog + scene map', 'size': size_name, 'interval': '-',
                             **time_config(pipeline, frames)})
         for interval in (1, 10):
-            pipeline = Pipeline.from_params({**mm, 'segmentation_interval': interval}, detector, segmenter)
+            pipeline = build_pipeline({**mm, 'segmentation_interval': interval}, detector, segmenter)
             results.append({'config': f'{detector.name} + {segmenter.name}', 'size': size_name,
                             'interval': interval, **time_config(pipeline, frames)})
         print(f'{size_name}: done', file=sys.stderr)

@@ -75,3 +75,26 @@ def test_bad_value_in_file_names_file_and_parameter(tmp_path):
     with pytest.raises(params.ParamError, match=r"p\.yaml.*'segmentation_interval': 0 must be >= 1") as info:
         params.read_params_file(str(f))
     assert not isinstance(info.value, params.ParamFileError)
+
+
+def test_a_bool_is_refused_for_an_int_parameter_and_an_int_is_taken_for_a_float():
+    with pytest.raises(params.ParamError, match="'segmentation_interval': expected int, got bool True"):
+        params.check_value('segmentation_interval', True)
+    assert params.check_value('diagnostics_period', 2) == 2.0
+
+
+def test_who_applies_each_parameter_is_stated_once_and_everything_derives_from_it():
+    from vad_ros.pipeline import RUNTIME_PARAMS
+    owners = {name: spec.applies for name, spec in params.SPECS.items()}
+    assert set(owners.values()) == {params.STARTUP, params.PIPELINE, params.NODE}
+    assert set(RUNTIME_PARAMS) == {n for n, o in owners.items() if o == params.PIPELINE}
+    assert {n for n, s in params.SPECS.items() if s.read_only} == set(params.applied_by(params.STARTUP))
+    assert set(params.applied_by(params.NODE)) == {'rules_file', 'publish_debug_image', 'diagnostics_period'}
+    assert {'detector.backend', 'scene_map_file'} <= set(params.applied_by(params.STARTUP))
+
+
+def test_params_file_errors_name_the_line(tmp_path):
+    f = tmp_path / 'p.yaml'
+    f.write_text('/**:\n  ros__parameters:\n    score_threshold: 0.5\n    background:\n      region: middle\n')
+    with pytest.raises(params.ParamError, match=r"p.yaml:5'.*'background.region': 'middle' is not one of"):
+        params.read_params_file(str(f))

@@ -10,8 +10,8 @@ import pytest
 
 from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
-from vad_ros.pipeline import Pipeline
-from vad_ros.reasoning.rules import RuleFileError, parse_rules
+from vad_ros.pipeline import Pipeline, build_pipeline
+from vad_ros.reasoning.rules import RuleFileError, empty_rules, parse_rules
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.types import ClassMap, Detections
@@ -59,7 +59,7 @@ def street() -> np.ndarray:
 
 def pipeline(objects, labels=None, **overrides):
     seg = FixedSegmenter(street() if labels is None else labels)
-    p = Pipeline.from_params(vparams.resolve({**PAPER, **overrides}), FixedDetector(objects), seg)
+    p = build_pipeline(vparams.resolve({**PAPER, **overrides}), FixedDetector(objects), seg)
     return p, seg
 
 
@@ -149,7 +149,7 @@ def test_no_objects_and_empty_rules():
     r = p.process(IMAGE)
     assert (r.objects, r.anomalies, r.score, r.is_anomalous) == ([], [], 0.0, False)
     p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))])
-    p.replace_rules(p.empty_rules())
+    p.replace_rules(empty_rules())
     assert p.rules.is_empty and not p.process(IMAGE).is_anomalous
 
 
@@ -230,7 +230,7 @@ def test_scene_map_alone_without_a_segmenter(tmp_path):
                                          'sentence: stay off the tracks}\n')
     params = vparams.resolve({**PAPER, 'scene_map_file': str(tmp_path / 'scene.yaml'),
                               'rules_file': str(tmp_path / 'rules.yaml')})
-    p = Pipeline.from_params(params, FixedDetector([('person', 0.8, (0, 0, 30, 30)),
+    p = build_pipeline(params, FixedDetector([('person', 0.8, (0, 0, 30, 30)),
                                                     ('person', 0.8, (150, 0, 180, 30))]))
     assert p.background_vocab == ('railway',)
     r = p.process(IMAGE)                                     # 200x100 frame: the map is scaled by 10
@@ -250,14 +250,14 @@ def test_bad_files_are_refused_at_build(tmp_path):
 
 def test_paper_rules_with_a_person_only_detector(caplog):
     with caplog.at_level(logging.WARNING, logger='vad_ros.pipeline'):
-        p = Pipeline.from_params(vparams.resolve(PAPER), FixedDetector([], ('person',)),
+        p = build_pipeline(vparams.resolve(PAPER), FixedDetector([], ('person',)),
                                  FixedSegmenter(street()))
     assert len(p.rules) == 7 and "cannot produce 'car'" in caplog.text
 
 
 def test_no_background_source_warns_and_reports_objects_without_background(caplog):
     with caplog.at_level(logging.WARNING, logger='vad_ros.pipeline'):
-        p = Pipeline.from_params(vparams.resolve(PAPER), FixedDetector([('person', 0.9, (0, 0, 30, 30))]))
+        p = build_pipeline(vparams.resolve(PAPER), FixedDetector([('person', 0.9, (0, 0, 30, 30))]))
         results = [p.process(IMAGE) for _ in range(3)]
     assert caplog.text.count('no background source') == 1
     assert all(r.objects[0].background_class is None and not r.is_anomalous and r.class_map is None
@@ -294,14 +294,18 @@ def test_replacing_rules_at_runtime(tmp_path):
     p.replace_rules(parse_rules('rules:\n  - {id: s, objects: [person], forbidden: [sidewalk], sentence: x}\n',
                                 'new.yaml', COCO_CLASSES, ADE20K_CLASSES))
     assert not p.process(IMAGE).is_anomalous
+    with pytest.raises(TypeError, match='expects a RuleSet'):
+        p.replace_rules(['r'])
+
+
+def test_switching_rule_files_through_the_rule_source(tmp_path):
+    p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))])
     good = tmp_path / 'good.yaml'
     good.write_text('rules:\n  - {id: r, objects: [person], forbidden: [road], sentence: off the road}\n')
-    p.replace_rules(good)
+    p.rule_source.switch(str(good))
     assert [a.rule_id for a in p.process(IMAGE).anomalies] == ['r']
     bad = tmp_path / 'bad.yaml'
     bad.write_text('rules:\n  - {id: w, objects: [person], forbidden: [raod], sentence: x}\n')
     with pytest.raises(RuleFileError, match=r"bad.yaml:2: .*'raod' \(closest known: road"):
-        p.replace_rules(bad)
+        p.rule_source.switch(str(bad))                                   # checked against the vocabularies
     assert [a.rule_id for a in p.process(IMAGE).anomalies] == ['r']      # the old rules stay
-    with pytest.raises(TypeError, match='RuleSet or a rule file path'):
-        p.replace_rules(['r'])

@@ -50,6 +50,8 @@ stage_ros() {
       (ls "$ROOT/scripts" "$ROOT/launch" "$ROOT/config"; cd "$ROOT" && find vad_ros -name "*.py" | sort) | sha256sum | cut -c1-16)
   if ! stamp_ok ros-build "$h" || [ ! -f "$ROOT/install/setup.bash" ]; then
     log "building the package with colcon (messages + executables)"
+    # A symlink install keeps links to files that moved or were removed: start from a clean install space.
+    rm -rf "$ROOT/install" "$ROOT/build"
     cat > "$VENV/colcon_defaults.yaml" <<YAML
 build:
   symlink-install: true

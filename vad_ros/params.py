@@ -1,7 +1,12 @@
-"""The parameters of vad_ros: one table with type, default, check and meaning of each.
+"""The parameters of vad_ros: one table with type, default, check, meaning and owner of each.
 
 Used by the node (declared as ROS parameters, validated in the set-parameters callback) and by the offline
 tools (read from the same YAML file). config/vad.yaml documents every parameter for users.
+
+Each parameter says when a new value applies (`applies`), and everything else derives from that:
+- STARTUP: read when the models and files are loaded; read-only while running (restart to change);
+- PIPELINE: applied by Pipeline.update_params on the next frame;
+- NODE: applied by the ROS node itself (rule file switch, debug image, diagnostics period).
 """
 from __future__ import annotations
 
@@ -10,10 +15,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vad_ros.files import read_yaml
+from vad_ros.errors import VadError
+from vad_ros.files import key_line, read_yaml
+
+STARTUP, PIPELINE, NODE = 'startup', 'pipeline', 'node'
 
 
-class ParamError(ValueError):
+class ParamError(VadError):
     """A parameter value or a params file is unusable; the message names the parameter/file and the fix."""
 
 
@@ -28,7 +36,12 @@ class ParamSpec:
     description: str
     choices: tuple[Any, ...] | None = None
     check: Callable[[Any], str | None] | None = None   # returns a reason when the value is bad
-    read_only: bool = False                             # True: needs a restart (models are built once)
+    applies: str = PIPELINE                             # STARTUP, PIPELINE or NODE (see the module doc)
+
+    @property
+    def read_only(self) -> bool:
+        """True: needs a restart (models and files are loaded once)."""
+        return self.applies == STARTUP
 
 
 def _at_least(lo: float) -> Callable[[Any], str | None]:
@@ -48,42 +61,43 @@ def _device(v: str) -> str | None:
 _SPECS = [
     # Perception backends. Models are built at start-up: these need a restart.
     ParamSpec('detector.backend', 'hog', 'object detector: hog (built-in OpenCV people detector, no download) '
-              'or mmdet (any MMDetection COCO model)', choices=('hog', 'mmdet'), read_only=True),
+              'or mmdet (any MMDetection COCO model)', choices=('hog', 'mmdet'), applies=STARTUP),
     ParamSpec('detector.config', '', 'mmdet: config file, or a model name that MMDetection downloads when online',
-              read_only=True),
+              applies=STARTUP),
     ParamSpec('detector.checkpoint', '', 'mmdet: checkpoint file (.pth); empty with a model name = download',
-              read_only=True),
+              applies=STARTUP),
     ParamSpec('detector.device', 'auto', "auto (cuda:0 if available, else cpu), cpu, cuda or cuda:N",
-              check=_device, read_only=True),
+              check=_device, applies=STARTUP),
     ParamSpec('detector.half', False, 'mmdet on GPU: run in half precision (faster, scores may shift ~1e-3)',
-              read_only=True),
+              applies=STARTUP),
     ParamSpec('detector.hog.win_stride', 8, 'hog: window stride in pixels (smaller = slower, more recall)',
-              check=_at_least(1), read_only=True),
+              check=_at_least(1), applies=STARTUP),
     ParamSpec('detector.hog.scale', 1.05, 'hog: image pyramid scale step (> 1; smaller = slower, more recall)',
-              check=lambda v: None if v > 1.0 else 'must be > 1.0', read_only=True),
+              check=lambda v: None if v > 1.0 else 'must be > 1.0', applies=STARTUP),
     ParamSpec('detector.hog.upscale', 1.0, 'hog: resize the frame by this factor before detection (people '
-              'smaller than 128 px need > 1)', check=_between(0.25, 4.0), read_only=True),
+              'smaller than 128 px need > 1)', check=_between(0.25, 4.0), applies=STARTUP),
     ParamSpec('detector.hog.hit_threshold', 0.3, 'hog: SVM margin a window needs to count as a person (higher = '
-              'fewer false alarms, less recall)', check=_between(-2.0, 3.0), read_only=True),
+              'fewer false alarms, less recall)', check=_between(-2.0, 3.0), applies=STARTUP),
     ParamSpec('detector.hog.nms_iou', 0.4, 'hog: overlap above which the weaker of two boxes is dropped',
-              check=_between(0.0, 1.0), read_only=True),
+              check=_between(0.0, 1.0), applies=STARTUP),
     ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only) or mmseg (any '
-              'MMSegmentation ADE20K model)', choices=('none', 'mmseg'), read_only=True),
+              'MMSegmentation ADE20K model)', choices=('none', 'mmseg'), applies=STARTUP),
     ParamSpec('segmenter.config', '', 'mmseg: config file, or a model name that MMSegmentation downloads',
-              read_only=True),
-    ParamSpec('segmenter.checkpoint', '', 'mmseg: checkpoint file (.pth)', read_only=True),
-    ParamSpec('segmenter.device', 'auto', 'as detector.device', check=_device, read_only=True),
-    ParamSpec('segmenter.half', False, 'mmseg on GPU: half precision', read_only=True),
+              applies=STARTUP),
+    ParamSpec('segmenter.checkpoint', '', 'mmseg: checkpoint file (.pth)', applies=STARTUP),
+    ParamSpec('segmenter.device', 'auto', 'as detector.device', check=_device, applies=STARTUP),
+    ParamSpec('segmenter.half', False, 'mmseg on GPU: half precision', applies=STARTUP),
     ParamSpec('allow_cpu_fallback', False, 'when a cuda device is asked for and none is available: true = warn '
-              'and run on cpu, false = refuse to start', read_only=True),
+              'and run on cpu, false = refuse to start', applies=STARTUP),
     ParamSpec('segmentation_interval', 1, 'run the segmenter every N frames and reuse its map in between '
               '(static cameras: 10-30)', check=_at_least(1)),
     # Reasoning.
     ParamSpec('score_threshold', 0.3, 'detections below this score are ignored (paper: 0.3)',
               check=_between(0.0, 1.0)),
-    ParamSpec('rules_file', '', "rule file (YAML); empty = the paper's rule set. Re-read when changed",),
+    ParamSpec('rules_file', '', "rule file (YAML); empty = the paper's rule set. Re-read when changed",
+              applies=NODE),
     ParamSpec('scene_map_file', '', 'static scene map (YAML polygons labelled with background classes); '
-              'empty = none', read_only=True),
+              'empty = none', applies=STARTUP),
     ParamSpec('background.region', 'footprint', 'where the background is sampled: box (whole box, paper) or '
               'footprint (bottom strip of the box, where the object touches the ground)',
               choices=('box', 'footprint')),
@@ -100,11 +114,17 @@ _SPECS = [
     ParamSpec('persistence.grace_frames', 3, 'frames an anomaly event stays open after the rule stops holding',
               check=_at_least(0)),
     # Outputs.
-    ParamSpec('publish_debug_image', True, 'publish ~/debug_image (annotated frame for rviz)'),
-    ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_at_least(0.1)),
+    ParamSpec('publish_debug_image', True, 'publish ~/debug_image (annotated frame for rviz)', applies=NODE),
+    ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_at_least(0.1),
+              applies=NODE),
 ]
 
 SPECS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
+
+
+def applied_by(owner: str) -> tuple[str, ...]:
+    """Names of the parameters whose new values `owner` (STARTUP, PIPELINE or NODE) applies."""
+    return tuple(name for name, spec in SPECS.items() if spec.applies == owner)
 
 # Parameters that name files. A relative value is looked up next to the params file that set it first,
 # then in the current directory; a value that names no file is kept (e.g. a model name to download).
@@ -160,6 +180,18 @@ def flatten(tree: dict[str, Any], prefix: str = '') -> dict[str, Any]:
     return out
 
 
+def _key_lines(tree: dict, prefix: str = '') -> dict[str, int]:
+    """Dotted name -> line of its key, for a mapping read with line numbers (see flatten)."""
+    out: dict[str, int] = {}
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, dict):
+            out.update(_key_lines(value, name + '.'))
+        else:
+            out[name] = key_line(tree, key, getattr(tree, 'line', 1))
+    return out
+
+
 def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
     """The parameters of `node_name` in a ROS 2 params file (keys `/**`, `node_name` or `/ns/node_name`),
     checked; entries for other nodes are ignored. Relative file paths (PATH_PARAMS) are resolved against the
@@ -171,20 +203,22 @@ def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ParamFileError(f"params file '{path}': expected a mapping like '/**: {{ros__parameters: ...}}'")
     values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
     for key, section in doc.items():
-        key = str(key)
-        if key not in ('/**', node_name) and not key.endswith('/' + node_name):
+        if str(key) not in ('/**', node_name) and not str(key).endswith('/' + node_name):
             continue
         if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
-            raise ParamFileError(f"params file '{path}': section '{key}' needs a 'ros__parameters' mapping")
+            raise ParamFileError(f"params file '{path}:{key_line(doc, key, 1)}': section '{key}' needs a "
+                                 f"'ros__parameters' mapping")
         values.update(flatten(section['ros__parameters']))
+        lines.update(_key_lines(section['ros__parameters']))
     checked = {}
     base = os.path.dirname(os.path.abspath(path))
     for name, value in values.items():
         try:
             checked[name] = check_value(name, value)
         except ParamError as e:
-            raise ParamError(f"params file '{path}': {e}") from None
+            raise ParamError(f"params file '{path}:{lines.get(name, 1)}': {e}") from None
         if name in PATH_PARAMS:
             checked[name] = resolve_path(checked[name], [base])
     return checked

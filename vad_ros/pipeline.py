@@ -14,7 +14,6 @@ rule firing on any object, closed after persistence.grace_frames frames without 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -24,32 +23,54 @@ from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.reasoning.background import vote, voting_mask_lut
 from vad_ros.reasoning.persistence import Persistence
-from vad_ros.reasoning.rules import PAPER_RULES_PATH, RuleSet, empty_rules, load_rules
+from vad_ros.reasoning.rules import RuleSet
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
+from vad_ros.rule_source import RuleSource
 from vad_ros.reasoning.tracker import IouTracker
 from vad_ros.reasoning.vocabulary import THING_CLASSES
 from vad_ros.types import Anomaly, ClassMap, Detections, Event, FrameResult, ObjectReport
 
 log = logging.getLogger('vad_ros.pipeline')
 
-RUNTIME_PARAMS = ('score_threshold', 'segmentation_interval', 'background.region', 'background.footprint_height',
-                  'background.exclude_things', 'tracking.enabled', 'tracking.iou_threshold', 'tracking.max_missed',
-                  'persistence.min_frames', 'persistence.grace_frames')
+RUNTIME_PARAMS = vparams.applied_by(vparams.PIPELINE)
+
+
+def build_pipeline(params: dict[str, Any], detector: Detector | None = None, segmenter: Segmenter | None = None,
+                   strict_rules: bool = True, base_dirs: tuple[str, ...] = ()) -> 'Pipeline':
+    """The one way from params to a ready pipeline, used by the node, the offline tools and the benchmarks.
+
+    Builds the detector and segmenter unless a detector is given (callers that run many pipelines build the
+    models once; with a given detector, `segmenter` is used as given, None = no segmenter),
+    loads scene_map_file and the rule source (rules_file checked against the models' vocabularies; see
+    vad_ros.rule_source; strict_rules=False keeps running with no rules while a bad file is fixed). Raises
+    PerceptionError, SceneMapError or RuleFileError (all VadError) with a clear message."""
+    from vad_ros.perception.factory import build_detector, build_segmenter   # toolboxes only when asked for
+    params = vparams.resolve(params)
+    if detector is None:      # models given: the segmenter is as given (None = none)
+        detector, segmenter = build_detector(params), build_segmenter(params)
+    scene_map = load_scene_map(params['scene_map_file']) if params['scene_map_file'] else None
+    background_vocab = MapCombiner(scene_map).vocabulary(segmenter.class_names if segmenter else None)
+    rules = RuleSource(params['rules_file'], detector.class_names, background_vocab, base_dirs, strict_rules)
+    for warning in rules.warnings:
+        log.warning(warning)
+    return Pipeline(detector, segmenter, rules, scene_map, params)
 
 
 class Pipeline:
-    default_rules_path = str(PAPER_RULES_PATH)
-
-    def __init__(self, detector: Detector, segmenter: Segmenter | None = None, rules: RuleSet | None = None,
-                 scene_map: SceneMap | None = None, params: dict[str, Any] | None = None):
+    def __init__(self, detector: Detector, segmenter: Segmenter | None = None,
+                 rules: RuleSource | RuleSet | None = None, scene_map: SceneMap | None = None,
+                 params: dict[str, Any] | None = None):
         """params: a full or partial params dict (dotted names, see vad_ros/params.py); missing = defaults.
-        rules None = the paper's rules (unchecked; use from_params to check them against the models)."""
+        rules: a RuleSource, a fixed RuleSet, or None = the paper's rules (unchecked; build_pipeline checks
+        them against the models)."""
         self.detector = detector
         self.segmenter = segmenter
         self.scene_map = scene_map
         self._combiner = MapCombiner(scene_map)
         self.params = vparams.resolve(params or {})
-        self.rules = rules if rules is not None else load_rules(PAPER_RULES_PATH)
+        if rules is None:
+            rules = RuleSource('')
+        self.rule_source = rules if isinstance(rules, RuleSource) else RuleSource.fixed(rules)
         self._frame_index = -1
         self._segmented: ClassMap | None = None
         self._frames_since_segment = 0
@@ -63,20 +84,6 @@ class Pipeline:
                         'background is unknown and no rule can fire')
         self._configure()
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any], detector: Detector, segmenter: Segmenter | None = None
-                    ) -> 'Pipeline':
-        """Loads scene_map_file and rules_file ('' = the paper's rules), checking the rules' class names
-        against the detector's and the background vocabularies. Raises SceneMapError / RuleFileError;
-        logs the rule set's warnings."""
-        params = vparams.resolve(params)
-        scene_map = load_scene_map(params['scene_map_file']) if params['scene_map_file'] else None
-        background_vocab = MapCombiner(scene_map).vocabulary(segmenter.class_names if segmenter else None)
-        rules = load_rules(params['rules_file'] or PAPER_RULES_PATH, detector.class_names, background_vocab)
-        for warning in rules.warnings:
-            log.warning(warning)
-        return cls(detector, segmenter, rules, scene_map, params)
-
     # ---------------------------------------------------------------- configuration
     @property
     def object_vocab(self) -> tuple[str, ...]:
@@ -88,22 +95,20 @@ class Pipeline:
         """Background class names: the segmenter's, then the scene-map labels it lacks."""
         return self._combiner.vocabulary(self.segmenter.class_names if self.segmenter else None)
 
-    @staticmethod
-    def empty_rules() -> RuleSet:
-        return empty_rules()
+    @property
+    def rules(self) -> RuleSet:
+        """The rules in force (the rule source's; it may reload them between frames)."""
+        return self.rule_source.rules
 
-    def load_rules(self, path: str | os.PathLike) -> RuleSet:
-        """A rule file checked against this pipeline's vocabularies (RuleFileError when bad)."""
-        return load_rules(path, self.object_vocab, self.background_vocab)
-
-    def replace_rules(self, rules: RuleSet | str | os.PathLike) -> None:
-        """Put new rules in force: a RuleSet, or a rule file path that is loaded and checked first. A bad
-        file raises RuleFileError and the old rules stay."""
-        if isinstance(rules, (str, os.PathLike)):
-            rules = self.load_rules(rules)
+    def replace_rules(self, rules: RuleSet) -> None:
+        """Put a fixed rule set in force (no file watched from now on)."""
         if not isinstance(rules, RuleSet):
-            raise TypeError(f'replace_rules expects a RuleSet or a rule file path, got {type(rules).__name__}')
-        self.rules = rules
+            raise TypeError(f'replace_rules expects a RuleSet, got {type(rules).__name__}')
+        self.rule_source = RuleSource.fixed(rules)
+        self.rules_changed()
+
+    def rules_changed(self) -> None:
+        """Call after the rule source put new rules in force (re-checks min_frames against tracking)."""
         self._warned_min_frames = False
         self._check_min_frames()
 

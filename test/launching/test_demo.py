@@ -14,23 +14,10 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from ros_helpers import RosPeer, isolated_env
+from video_helpers import cut
 from vad_ros.launching import demo
 from vad_ros.media import image_codec
 from vad_ros.reasoning.scene_map import load_scene_map
-
-
-def cut(vtest_path, tmp_path, start: int, stop: int) -> str:
-    cap = cv2.VideoCapture(str(vtest_path))
-    path = str(tmp_path / f'cut_{start}_{stop}.avi')
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 10, (768, 576))
-    for i in range(stop):
-        ok, frame = cap.read()
-        assert ok
-        if i >= start:
-            writer.write(frame)
-    writer.release()
-    cap.release()
-    return path
 
 
 def test_demo_flags_the_lawn_walker_and_not_the_road(vtest_path, tmp_path, repo_root, capsys):

@@ -34,7 +34,7 @@ def test_mono16_big_endian():
 
 
 @pytest.mark.parametrize('args, cause, text', [
-    (('yuv422', 2, 2, 4, bytes(8)), 'encoding:yuv422', "unsupported encoding 'yuv422'"),
+    (('yuv422', 2, 2, 4, bytes(8)), 'encoding', "unsupported encoding 'yuv422'"),
     (('bgr8', 0, 0, 0, b''), 'empty', 'empty image'),
     (('bgr8', 2, 2, 6, bytes(5)), 'size', 'truncated'),
     (('bgr8', 2, 2, 6, bytes(13)), 'size', 'truncated'),

@@ -15,7 +15,7 @@ from vad_ros.media.image_codec import from_bgr
 from vad_ros.offline import evaluate, runner
 from vad_ros.offline.metrics import binary_metrics, roc_auc
 from vad_ros.media.sources import SourceError, open_source
-from test_demo import cut
+from video_helpers import cut
 
 START, STOP = 640, 664     # a person crosses the foreground lawn
 

@@ -142,7 +142,7 @@ def test_label_map_matches_the_toolbox_on_both_paths(models, vtest_frames):
 
 
 def test_the_pipeline_runs_on_the_mm_backends(checkpoints, vtest_frames, monkeypatch):
-    from vad_ros.factory import build_pipeline
+    from vad_ros.pipeline import build_pipeline
     pipeline = build_pipeline(mm_params(checkpoints, segmentation_interval=2))
     segmented = []
     segment = pipeline.segmenter.segment

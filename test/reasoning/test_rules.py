@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from vad_ros.reasoning.rules import (PAPER_RULES_PATH, RuleFileError, RuleFileWatcher, load_rules,
+from vad_ros.reasoning.rules import (PAPER_RULES_PATH, RuleFileError, load_rules,
                                      parse_rules)
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 
@@ -77,7 +77,7 @@ def test_sentence_templates():
         ''').rules
     assert rule.explain('dog', 'road') == 'no dog on the road'
     with pytest.raises(RuleFileError, match=r"site.yaml:2: rule 'a': 'sentence' uses \{who\}; only \{object\}, "
-                                            r"\{background\} can be filled in"):
+                                            r"\{background\}, \{zone\}, \{line\}, \{count\} can be filled in"):
         parse("rules:\n  - {id: a, objects: [person], forbidden: [road], sentence: 'no {who}'}\n")
 
 
@@ -192,43 +192,66 @@ def test_missing_file_is_named(tmp_path):
         load_rules(tmp_path)                       # a folder is not a rule file
 
 
-def touch(path, second: int) -> None:
-    os.utime(path, ns=(second * 10**9, second * 10**9))
+# ---------------------------------------------------------------- the newer keys
+def rule_line(extra: str) -> str:
+    return 'rules:\n  - id: a\n    objects: [person]\n    sentence: s\n' + ''.join(f'    {x}\n' for x in extra.split(';'))
 
 
-def test_watcher_reloads_on_change_and_keeps_rules_on_a_bad_file(tmp_path):
-    path = tmp_path / 'rules.yaml'
-    path.write_text('rules:\n  - {id: a, objects: [person], forbidden: [road], sentence: s}\n')
-    touch(path, 1000)
-    watcher = RuleFileWatcher(path, COCO_CLASSES, ADE20K_CLASSES)
-    assert watcher.poll() is None and [r.id for r in watcher.current] == ['a']
-    path.write_text('rules:\n  - {id: b, objects: [person], forbidden: [grass], sentence: keep off}\n')
-    touch(path, 2000)
-    assert [r.id for r in watcher.poll()] == ['b']
-    assert watcher.poll() is None
-    path.write_text('rules:\n  - {id: c, objects: [persn], forbidden: [grass], sentence: x}\n')
-    touch(path, 3000)
-    with pytest.raises(RuleFileError, match=r"rules.yaml:2: .*'persn'"):
-        watcher.poll()
-    assert [r.id for r in watcher.current] == ['b']
-    assert watcher.poll() is None            # the bad version is not re-read until it changes again
-    path.unlink()
-    with pytest.raises(RuleFileError, match='does not exist'):
-        watcher.poll()
-    assert [r.id for r in watcher.current] == ['b']
-    path.write_text('rules: []\n')
-    touch(path, 4000)
-    assert watcher.poll().is_empty
+@pytest.mark.parametrize('extra, error', [
+    ('forbidden: [road];allowed: [road, grass]', r"^r.yaml:6: rule 'a': 'road' is both allowed and forbidden"),
+    ('forbidden: [road];allowed: [grass]', r"r.yaml:6: rule 'a': give either 'allowed' or 'forbidden'"),
+    ("active: ['7-19']", r"r.yaml:5: rule 'a': 'active': '7' is not a time of day"),
+    ("active: {hours: ['07:00-19:00'], timezone: Mars/Base}", r"r.yaml:5: .*unknown time zone 'Mars/Base'"),
+    ('in_zone: bay;not_in_zone: [bay]', r"r.yaml:6: rule 'a': zone 'bay' is in both in_zone and not_in_zone"),
+    ('in_zone: bay;min_count: 5;max_count: 2', r"r.yaml:7: rule 'a': min_count 5 is above max_count 2"),
+    ('in_zone: bay;min_area: 500;max_area: 100', r"min_area 500 is above max_area 100"),
+    ('min_speed: 3', r"'min_speed' must be a speed .*got 3 \(a speed needs a unit"),
+    ("min_speed: '2 m/s';max_speed: '50 px/s'", r"min_speed is in m/s and max_speed in px/s"),
+    ("min_speed: '20 px/s';max_speed: '10 px/s'", r"min_speed is above max_speed"),
+    ('direction: in', r"r.yaml:5: rule 'a': direction 'in' applies to tripwires: add 'crossing"),
+    ('direction: [10]', r"'direction' must be a compass range"),
+    ('crossing: gate;direction: north', r"with 'crossing', 'direction' is one of in, out, any"),
+    ('crossing: gate;min_count: 3', r"r.yaml:5: rule 'a': counting crossings needs 'window'"),
+    ('in_zone: bay;min_count: 3;window: 10', r"'window' is the time over which crossings are counted"),
+    ('crossing: gate;min_duration: 3', r"a crossing happens in one frame"),
+    ("min_duration: 'ten s'", r"'min_duration' must be a duration"),
+    ('cooldown: -1;in_zone: bay', r"'cooldown' must be a duration"),
+    ('in_zon: bay', r"unknown rule key 'in_zon' \(did you mean 'in_zone'\?\)"),
+    ('in_zone: []', r"'in_zone' must be a zone name or a list"),
+])
+def test_newer_keys_contradictions_and_typos_are_clear_errors(extra, error):
+    with pytest.raises(RuleFileError, match=error):
+        parse_rules(rule_line(extra), 'r.yaml')
 
 
-def test_watcher_refuses_a_bad_file_unless_given_the_rules_in_force(tmp_path):
-    path = tmp_path / 'rules.yaml'
-    path.write_text('rules: [')
-    with pytest.raises(RuleFileError, match='not valid YAML'):
-        RuleFileWatcher(path)
-    in_force = load_rules(PAPER_RULES_PATH)
-    watcher = RuleFileWatcher(path, current=in_force)
-    assert watcher.current is in_force and watcher.poll() is None
-    path.write_text('rules:\n  - {id: fixed, objects: [person], forbidden: [road], sentence: s}\n')
-    touch(path, 5000)
-    assert [r.id for r in watcher.poll()] == ['fixed']
+def test_newer_keys_are_parsed_with_units():
+    (r,) = parse_rules(rule_line("allowed: [road];in_zone: [bay, dock];min_duration: '2 min';cooldown: 500 ms;"
+                                 "max_speed: '18 km/h';direction: [300, 60];active: {days: [mon-fri], "
+                                 "hours: ['22:00-06:00']}"), 'r.yaml')
+    assert (r.allowed, r.in_zone, r.min_duration, r.cooldown) == ({'road'}, ('bay', 'dock'), 120.0, 0.5)
+    assert (r.max_speed, r.speed_unit, r.heading) == (pytest.approx(5.0), 'm/s', (300.0, 60.0))
+    assert r.schedule.days == frozenset(range(5)) and r.schedule.text == '22:00-06:00 on mon, tue, wed, thu, fri'
+    assert not r.is_paper_rule
+    (t,) = parse_rules(rule_line('crossing: gate;direction: out;min_count: 3;window: 60'), 'r.yaml')
+    assert (t.crossing, t.crossing_direction, t.min_count, t.window, t.is_count) == ('gate', 'out', 3, 60.0, True)
+    (m,) = parse_rules(rule_line('direction: away from loading bay'), 'r.yaml')
+    assert m.away_from == 'loading bay' and m.uses_motion
+
+
+def test_the_paper_rules_are_paper_rules():
+    assert all(r.is_paper_rule for r in load_rules(PAPER_RULES_PATH))
+
+
+def test_load_rules_with_a_scene_checks_places(tmp_path):
+    from vad_ros.reasoning.scene_map import scene_map_from_dict
+    scene = scene_map_from_dict({'image_size': [10, 10], 'zones': [{'name': 'bay', 'polygon': [[0, 0], [5, 0],
+                                                                                               [5, 5]]}]}, 's.yaml')
+    path = tmp_path / 'r.yaml'
+    path.write_text('rules:\n  - {id: a, objects: [person], in_zone: bay, sentence: s}\n')
+    assert load_rules(path, scene=scene).rules[0].in_zone == ('bay',)
+    path.write_text('rules:\n  - {id: a, objects: [person], in_zone: bya, sentence: s}\n')
+    assert load_rules(path).rules[0].in_zone == ('bya',)                 # no scene given: not checked
+    with pytest.raises(RuleFileError, match=r"r.yaml:2: rule 'a': unknown zone 'bya'.*closest known: bay"):
+        load_rules(path, scene=scene)
+    with pytest.raises(RuleFileError, match="set scene_map_file to a scene map with zones"):
+        load_rules(path, scene=None)

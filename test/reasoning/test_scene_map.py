@@ -122,7 +122,7 @@ def test_vocabulary_without_a_scene_map_or_segmenter():
     ('image_size: [10, 10]\nregions:\n  - {label: a, polgon: [[0, 0], [1, 1], [2, 0]]}\n',
      r"region 0: unknown key 'polgon' \(did you mean 'polygon'\?\)"),
     ('image_size: [10, 10]\nregions:\n  - [0, 0]\n', r"region 0: expected a mapping"),
-    ('image_size: [10, 10\n', 'is not valid YAML'),
+    ('image_size: [10, 10\n', r'scene.yaml:2: not valid YAML'),
     ('- 1\n', "expected a mapping with 'image_size' and 'regions'"),
 ])
 def test_bad_scene_maps_are_clear_errors(tmp_path, body, error):

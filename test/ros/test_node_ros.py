@@ -252,3 +252,20 @@ def test_rule_file_changes_are_picked_up_and_bad_versions_rejected(tmp_path, nod
     still = g.send_and_wait(image_msg(vtest_frames[1], 2))
     assert still is not None and not still.is_anomalous          # the grass rule is still the one in force
     assert g.procs.exited() == {}
+
+
+def test_diagnostics_period_set_at_runtime_changes_the_rate(tmp_path, node_graph):
+    g = node_graph(write_config(tmp_path))                # diagnostics every 0.5 s
+
+    def rate_over(seconds: float) -> float:
+        start = len(g.diagnostics)
+        g.peer.spin_for(seconds)
+        return (len(g.diagnostics) - start) / seconds
+
+    assert g.peer.spin_until(lambda: len(g.diagnostics) >= 2, 10)
+    assert 1.0 <= rate_over(3.0) <= 3.0                   # ~2 Hz
+    ok = g.set_parameter('diagnostics_period', ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                              double_value=0.1))
+    assert ok.successful, ok.reason
+    assert rate_over(3.0) >= 6.0                          # ~10 Hz: the timer was recreated
+    assert g.procs.exited() == {}

@@ -1,13 +1,17 @@
 """sensor_msgs/Image raw buffers <-> OpenCV BGR arrays, without cv_bridge and without ROS types.
 
-The node uses cv_bridge when it can be imported and falls back to these functions; the image publisher and
-the offline rosbag reader use them directly. Every rejection is an ImageFormatError whose `cause` is a
-short stable key (for "log once per cause") and whose message says what is wrong and what is expected.
+The node decodes the encodings listed here itself (each frame once) and hands other encodings to cv_bridge
+where it is installed; the image publisher and the offline rosbag reader use these functions directly. Every
+rejection is an ImageFormatError whose `cause` is one of a few fixed keys (CAUSES, for "log once per cause"
+and bounded counters) and whose message says what is wrong and what is expected; an offending value from the
+input appears in the message only, truncated.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from vad_ros.errors import VadError
 
 # encoding -> (channels, numpy dtype, conversion to BGR or None)
 _ENCODINGS: dict[str, tuple[int, type, int | None]] = {
@@ -25,16 +29,25 @@ _ENCODINGS: dict[str, tuple[int, type, int | None]] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
-class ImageFormatError(ValueError):
+CAUSES = ('encoding', 'empty', 'step', 'size', 'array')
+
+
+class ImageFormatError(VadError):
     def __init__(self, cause: str, message: str):
         super().__init__(message)
-        self.cause = cause
+        self.cause = cause          # one of CAUSES
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """repr of a value from the input, cut to `limit` characters (messages stay small whatever arrives)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def to_bgr(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False) -> np.ndarray:
     """A (height, width, 3) uint8 BGR array (a copy) from the fields of a sensor_msgs/Image."""
     if encoding not in _ENCODINGS:
-        raise ImageFormatError(f'encoding:{encoding}', f"unsupported encoding '{encoding}': publish one of "
+        raise ImageFormatError('encoding', f"unsupported encoding {shown(encoding)}: publish one of "
                                f"{', '.join(SUPPORTED_ENCODINGS)} (or convert with image_proc)")
     if height <= 0 or width <= 0:
         raise ImageFormatError('empty', f'empty image ({width}x{height}): width and height must be > 0')
@@ -64,7 +77,7 @@ def from_bgr(image: np.ndarray, encoding: str = 'bgr8') -> tuple[int, int, int, 
     conversions = {'bgr8': None, 'rgb8': cv2.COLOR_BGR2RGB, 'mono8': cv2.COLOR_BGR2GRAY,
                    'bgra8': cv2.COLOR_BGR2BGRA, 'rgba8': cv2.COLOR_BGR2RGBA}
     if encoding not in conversions:
-        raise ImageFormatError(f'encoding:{encoding}', f"cannot encode '{encoding}': use one of "
+        raise ImageFormatError('encoding', f"cannot encode {shown(encoding)}: use one of "
                                f"{', '.join(conversions)}")
     out = image if conversions[encoding] is None else cv2.cvtColor(image, conversions[encoding])
     out = np.ascontiguousarray(out)

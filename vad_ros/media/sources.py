@@ -15,6 +15,7 @@ from typing import Iterator, NamedTuple
 import cv2
 import numpy as np
 
+from vad_ros.errors import VadError
 from vad_ros.media.image_codec import SUPPORTED_ENCODINGS, ImageFormatError, to_bgr
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -23,7 +24,7 @@ IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 DEFAULT_FOLDER_FPS = 10.0
 
 
-class SourceError(ValueError):
+class SourceError(VadError):
     """The input cannot be read; the message names it and says what is expected."""
 
 

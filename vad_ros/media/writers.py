@@ -18,13 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vad_ros.errors import VadError
 from vad_ros.types import Anomaly, Event, FrameResult
 
 log = logging.getLogger('vad_ros.outputs')
 FRAME_COLUMNS = ('frame_index', 'timestamp', 'anomalous', 'score', 'num_objects', 'num_anomalies')
 
 
-class OutputError(OSError):
+class OutputError(VadError):
     """An output file cannot be written; the message names it."""
 
 

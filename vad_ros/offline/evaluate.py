@@ -27,7 +27,8 @@ import numpy as np
 from vad_ros.offline import metrics
 from vad_ros.offline.datasets import DATASETS, DatasetVideo, list_videos, parse_video_list
 from vad_ros.offline.progress import Progress
-from vad_ros.offline.runner import USER_ERRORS, positive_int, load_params, run, setup_logging
+from vad_ros.errors import VadError
+from vad_ros.offline.runner import positive_int, load_params, run, setup_logging
 from vad_ros.media.sources import SourceError
 
 log = logging.getLogger('vad_ros.evaluate')
@@ -81,14 +82,14 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
     """Run the pipeline on each test video and score it; writes the outputs into `out` and returns the
     report (also in metrics.json). Raises SourceError & co for unusable inputs, Interrupted on Ctrl-C."""
     from vad_ros.perception.factory import build_detector, build_segmenter
-    from vad_ros.pipeline import Pipeline
+    from vad_ros.pipeline import build_pipeline
 
     test_videos = list_videos(dataset, root, videos)
     check_lengths(test_videos)
     detector, segmenter = build_detector(params), build_segmenter(params)       # built once, reused
     rows, pooled, curves, notes = [], {'pred': [], 'score': [], 'truth': []}, {}, {}
     for i, video in enumerate(test_videos, 1):
-        pipeline = Pipeline.from_params(params, detector, segmenter)          # fresh tracker and events
+        pipeline = build_pipeline(params, detector, segmenter)          # fresh tracker and events
         source = video.source()
         expected = _expected_frames(video, max_frames)
         progress = Progress(expected, label=f'[{i}/{len(test_videos)}] {video.name}', stream=progress_stream)
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params, args.rules, args.scene)
         report = evaluate(args.dataset, args.root, params, Path(args.out), parse_video_list(args.videos),
                           args.max_frames, args.annotate)
-    except USER_ERRORS as e:
+    except VadError as e:
         print(f'vad-eval: {e}', file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as e:

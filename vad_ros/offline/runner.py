@@ -18,16 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from vad_ros import params as vparams
-from vad_ros.rendering.drawing import draw_result
+from vad_ros.errors import VadError
+from vad_ros.media.sources import BagSource, FolderSource, SourceError, open_source
 from vad_ros.media.writers import OutputError, ResultWriter, VideoWriter
 from vad_ros.offline.progress import Progress
-from vad_ros.media.sources import BagSource, FolderSource, SourceError, open_source
-from vad_ros.perception.base import PerceptionError
-from vad_ros.reasoning.rules import RuleFileError
-from vad_ros.reasoning.scene_map import SceneMapError
-
-# What a user can cause and fix: reported as one line, exit status 2.
-USER_ERRORS = (vparams.ParamError, SourceError, RuleFileError, SceneMapError, PerceptionError, OutputError)
+from vad_ros.rendering.drawing import draw_result
 
 
 @dataclass
@@ -151,7 +146,7 @@ def format_summary(summary: RunSummary, out: Path, annotate: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging('vad-video')
-    from vad_ros.factory import build_pipeline
+    from vad_ros.pipeline import build_pipeline
     out = Path(args.out)
     try:
         params = load_params(args.params, args.rules, args.scene)
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         total = source.length if args.max_frames is None else min(source.length or args.max_frames,
                                                                    args.max_frames)
         summary = run(pipeline, source, out, args.annotate, args.max_frames, Progress(total))
-    except USER_ERRORS as e:
+    except VadError as e:          # what a user can cause and fix: one line, exit status 2
         print(f'vad-video: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,10 +9,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vad_ros.errors import VadError
 from vad_ros.types import ClassMap, Detections
 
 
-class PerceptionError(RuntimeError):
+class PerceptionError(VadError):
     """A backend cannot be built or run; the message names the file/parameter and what to do."""
 
 

@@ -63,7 +63,7 @@ class ImagePublisher(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node('image_publisher', ImagePublisher, argv, fatal=(SourceError,), done=lambda n: n.finished)
+    return run_node('image_publisher', ImagePublisher, argv, done=lambda n: n.finished)
 
 
 if __name__ == '__main__':

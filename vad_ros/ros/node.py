@@ -25,25 +25,22 @@ from sensor_msgs.msg import Image
 
 from vad_ros import params as vparams
 from vad_ros.media import image_codec
+from vad_ros.msg import AnomalyArray
+from vad_ros.pipeline import Pipeline, build_pipeline
+from vad_ros.reasoning.rules import RuleFileError
+from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.rendering.drawing import draw_result
 from vad_ros.ros.frame_slot import LatestFrameSlot, RateMeter
 from vad_ros.ros.messages import anomaly_array
-from vad_ros.msg import AnomalyArray
-from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.factory import build_detector, build_segmenter
-from vad_ros.pipeline import Pipeline
-from vad_ros.reasoning.rules import RuleFileError, RuleFileWatcher
-from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.ros.node_main import run_node
+from vad_ros.rule_source import ERROR, OK, WARN
 
 try:  # cv_bridge is used where it is installed (a ROS 2 desktop install); the package's own codec otherwise.
     from cv_bridge import CvBridge
 except ImportError:  # pragma: no cover - depends on the machine
     CvBridge = None
 
-
-class StartupError(RuntimeError):
-    """The node cannot start (e.g. a model cannot be loaded); the message says why and what to do."""
+_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 
 
 class VadNode(Node):
@@ -53,10 +50,8 @@ class VadNode(Node):
         self._params = self._declare_parameters()
         self._bridge = CvBridge() if CvBridge is not None else None
         self._lock = threading.Lock()          # guards the pipeline against parameter updates
-        self._rules_status = (DiagnosticStatus.OK, 'rules loaded')
-        self._broken_rules_file: str | None = None
+        self._scene_map_status = 'none'
         self._pipeline = self._build_pipeline()
-        self._watcher = self._make_watcher()
 
         self._slot = LatestFrameSlot()
         self._skipped: dict[str, int] = {}
@@ -79,32 +74,30 @@ class VadNode(Node):
         self.get_logger().info(
             f"watching '{self._sub.topic_name}': detector {det.name} on {det.device}, segmenter "
             f"{seg.name + ' on ' + seg.device if seg else 'none'}, scene map "
-            f"{self._params['scene_map_file'] or 'none'}, {len(self._pipeline.rules)} rule(s); "
+            f"{self._scene_map_status}, {self._pipeline.rule_source.status.message}; "
             f"publishing '{self._pub.topic_name}'")
 
     def _build_pipeline(self) -> Pipeline:
-        """Models are built once. A bad rule file or scene map is reported and left out (empty rule set /
-        no scene map) so that the node runs; the rule file is watched and picked up once fixed."""
-        try:
-            detector, segmenter = build_detector(self._params), build_segmenter(self._params)
-        except PerceptionError as e:
-            raise StartupError(str(e)) from None
+        """Models are built once (a failure stops the start-up with a VadError). A bad rule file or scene map
+        is reported and left out (empty rule set / no scene map) so that the node runs; the rule source
+        watches the rule file and picks it up once fixed."""
         params = dict(self._params)
+        if params['scene_map_file']:
+            self._scene_map_status = params['scene_map_file']
         while True:
             try:
-                pipeline = Pipeline.from_params(params, detector, segmenter)
+                pipeline = build_pipeline(params, strict_rules=False)
                 break
             except SceneMapError as e:
                 self.get_logger().error(f'{e} -- running without a scene map')
+                self._scene_map_status = f"missing: {params['scene_map_file']} could not be used"
                 params['scene_map_file'] = ''
-            except RuleFileError as e:
-                self.get_logger().error(f'{e} -- running with an empty rule set until the file is fixed')
-                self._rules_status = (DiagnosticStatus.ERROR, str(e))
-                self._broken_rules_file = params['rules_file']
-                params['rules_file'] = ''
-        if self._broken_rules_file is not None:
-            pipeline.replace_rules(pipeline.empty_rules())
-        for warning in pipeline.rules.warnings:
+        status = pipeline.rule_source.status
+        if status.level == ERROR:
+            self.get_logger().error(f'{status.message} -- running with an empty rule set until the file is fixed')
+        elif status.level == WARN:
+            self.get_logger().warn(status.message)
+        for warning in pipeline.rule_source.warnings:
             self.get_logger().warn(warning)
         return pipeline
 
@@ -134,16 +127,8 @@ class VadNode(Node):
                 self.get_logger().warn(f'{e}: ignored')
         return values
 
-    def _make_watcher(self) -> RuleFileWatcher:
-        vocabs = (self._pipeline.object_vocab, self._pipeline.background_vocab)
-        if self._broken_rules_file is not None:   # watched, and loaded once it is fixed
-            return RuleFileWatcher(self._broken_rules_file, *vocabs, current=self._pipeline.rules)
-        return RuleFileWatcher(self._rules_path(), *vocabs, current=self._pipeline.rules)
-
-    def _rules_path(self) -> str:
-        return self._broken_rules_file or self._params['rules_file'] or self._pipeline.default_rules_path
-
     def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Check every value first; then the pipeline applies its own parameters and the node its own."""
         changed = {}
         for p in parameters:
             spec = vparams.SPECS.get(p.name)
@@ -156,42 +141,44 @@ class VadNode(Node):
                 changed[p.name] = vparams.check_value(p.name, p.value)
             except vparams.ParamError as e:
                 return SetParametersResult(successful=False, reason=str(e))
-        new_rules = None
-        if 'rules_file' in changed:
-            path = vparams.resolve_path(changed['rules_file'], self._param_dirs) or \
-                self._pipeline.default_rules_path
-            try:
-                watcher = RuleFileWatcher(path, self._pipeline.object_vocab, self._pipeline.background_vocab)
-                new_rules = watcher.current
-            except ValueError as e:
-                return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
         with self._lock:
-            if new_rules is not None:
-                self._pipeline.replace_rules(new_rules)
-                self._watcher = watcher
-                self._broken_rules_file = None
-                self._rules_status = (DiagnosticStatus.OK, f'rules loaded from {path}')
-                self.get_logger().info(f'{len(new_rules)} rule(s) now in force from {path}')
-            runtime = {k: v for k, v in changed.items() if k not in ('rules_file', 'diagnostics_period',
-                                                                     'publish_debug_image')}
-            if runtime:
-                self._pipeline.update_params(runtime)
-            self._params.update(changed)
+            if 'rules_file' in changed:
+                try:
+                    self._switch_rules(changed['rules_file'])
+                except RuleFileError as e:
+                    return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
+            pipeline_params = {k: v for k, v in changed.items() if k in vparams.applied_by(vparams.PIPELINE)}
+            if pipeline_params:
+                self._pipeline.update_params(pipeline_params)
+            if 'diagnostics_period' in changed:
+                self._set_diagnostics_period(changed['diagnostics_period'])
+            self._params.update(changed)          # publish_debug_image is read from here for every frame
         return SetParametersResult(successful=True)
 
+    def _switch_rules(self, value: str) -> None:
+        """rules_file through the parameter API; RuleFileError leaves the rules in force."""
+        rules = self._pipeline.rule_source.switch(value)
+        self._pipeline.rules_changed()
+        self.get_logger().info(f'{len(rules)} rule(s) now in force from {self._pipeline.rule_source.path}')
+
+    def _set_diagnostics_period(self, period: float) -> None:
+        self._diag_timer.cancel()
+        self.destroy_timer(self._diag_timer)
+        self._diag_timer = self.create_timer(period, self._publish_diagnostics)
+
     def _poll_rule_file(self) -> None:
-        try:
-            rules = self._watcher.poll()
-        except ValueError as e:
-            if self._rules_status[1] != str(e):
-                self.get_logger().error(f'rule file change rejected, the previous rules stay in force: {e}')
-            self._rules_status = (DiagnosticStatus.ERROR, str(e))
-            return
-        if rules is not None:
-            with self._lock:
-                self._pipeline.replace_rules(rules)
-            self._rules_status = (DiagnosticStatus.OK, f'rules reloaded from {self._watcher.path}')
-            self.get_logger().info(f'rule file changed: {len(rules)} rule(s) now in force')
+        with self._lock:
+            change = self._pipeline.rule_source.poll()
+            if change is None:
+                return
+            if change.level != ERROR:
+                self._pipeline.rules_changed()
+        if change.level == ERROR:       # one call site per severity: rclpy's logger requires it
+            self.get_logger().error(change.message)
+        elif change.level == WARN:
+            self.get_logger().warn(change.message)
+        else:
+            self.get_logger().info(change.message)
 
     # ---------------------------------------------------------------- frames
     def _on_image(self, msg: Image) -> None:
@@ -199,11 +186,15 @@ class VadNode(Node):
         self._slot.put(msg)
 
     def _to_bgr(self, msg: Image):
-        if self._bridge is not None and msg.encoding in image_codec.SUPPORTED_ENCODINGS:
-            # Validate first: cv_bridge's own errors for truncated buffers are less clear than ours.
-            image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+        """Decoded once: the package's codec for the encodings it knows, cv_bridge (where installed) for others."""
+        if self._bridge is None or msg.encoding in image_codec.SUPPORTED_ENCODINGS:
+            return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                                      bool(msg.is_bigendian))
+        try:
             return self._bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8')
-        return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+        except Exception as e:  # noqa: BLE001 - cv_bridge raises its own and OpenCV's error types
+            raise image_codec.ImageFormatError('encoding', f'cv_bridge cannot convert '
+                                                           f'{image_codec.shown(msg.encoding)} to bgr8: {e}') from None
 
     def _work(self) -> None:
         while rclpy.ok():
@@ -252,8 +243,9 @@ class VadNode(Node):
         det, seg = self._pipeline.detector, self._pipeline.segmenter
         status = DiagnosticStatus(name=f'vad_ros: {self.get_fully_qualified_name()}', hardware_id=det.device)
         level, message = DiagnosticStatus.OK, 'ok'
-        if self._rules_status[0] != DiagnosticStatus.OK:
-            level, message = self._rules_status
+        rules = self._pipeline.rule_source.status
+        if rules.level != OK:
+            level, message = _LEVELS[rules.level], rules.message
         elif self._slot.received == 0:
             level, message = DiagnosticStatus.WARN, f"no image received yet on '{self._sub.topic_name}'"
         elif self._skipped:
@@ -270,8 +262,8 @@ class VadNode(Node):
             'frames_skipped_bad_input': str(sum(self._skipped.values())),
             'detector': f'{det.name} on {det.device}',
             'segmenter': f'{seg.name} on {seg.device}' if seg else 'none',
-            'scene_map': self._params['scene_map_file'] or 'none',
-            'rules': f'{len(self._pipeline.rules)} from {self._rules_path()}',
+            'scene_map': self._scene_map_status,
+            'rules': rules.message,
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
@@ -316,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             node.get_logger().error(p)
         return node
 
-    return run_node('vad_node', make, args, fatal=(StartupError,))
+    return run_node('vad_node', make, args)
 
 
 if __name__ == '__main__':

@@ -8,17 +8,19 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
+from vad_ros.errors import VadError
+
 
 def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = None,
-             fatal: tuple[type[Exception], ...] = (), done: Callable[[Node], bool] | None = None) -> int:
-    """Build the node and spin it until Ctrl-C, an external shutdown or `done(node)`. An exception of a
-    `fatal` type while building is logged as one line and gives exit code 1."""
+             done: Callable[[Node], bool] | None = None) -> int:
+    """Build the node and spin it until Ctrl-C, an external shutdown or `done(node)`. A VadError while
+    building (something the user can fix) is logged as one line and gives exit code 1."""
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     try:
         try:
             node = make_node()
-        except fatal as e:
+        except VadError as e:
             rclpy.logging.get_logger(name).fatal(f'cannot start: {e}')
             return 1
         if done is None:
