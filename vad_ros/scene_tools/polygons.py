@@ -11,8 +11,9 @@ Scene-map regions are single polygons without holes, drawn in order, later ones 
 4. each piece's outline is traced around the piece together with the adjoining pieces painted after it
    (they cover that part again), which leaves no gaps between neighbours and gives simpler shapes; where
    that outline would enclose a piece painted earlier, the piece's own outline is used;
-5. outlines are simplified (Douglas-Peucker, `tolerance` pixels); a simplification that makes the polygon
-   cross itself is redone with half the tolerance. Vertices on the far image border move onto the border
+5. outlines are simplified (Douglas-Peucker, `tolerance` pixels, each edge then moved onto the mean of the
+   contour points it replaces so that bends are not all cut inward); a simplification that makes the
+   polygon cross itself is redone with half the tolerance. Vertices on the far image border move onto the border
    line (x = width, y = height), as the scene-map format wants for rescaling.
 """
 from __future__ import annotations
@@ -156,7 +157,7 @@ def _centred(contour: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     (through them rather than beside them), and the vertices become the crossings of neighbouring moved
     edges (an edge's own moved end where neighbours are nearly parallel or the crossing is far away)."""
     index = _vertex_indices(contour, vertices)
-    n, count = len(vertices), len(contour)
+    n = len(vertices)
     points = vertices.astype(np.float64)
     shifts = np.zeros((n, 2))
     for k in range(n):
@@ -186,7 +187,6 @@ def _centred(contour: np.ndarray, vertices: np.ndarray) -> np.ndarray:
         crossing = a0 + t * da
         far = np.hypot(*(crossing - points[k])) > 2 * (np.hypot(*shifts[prev]) + np.hypot(*shifts[k])) + 1
         out[k] = fallback if far else crossing
-    del count
     return out
 
 
