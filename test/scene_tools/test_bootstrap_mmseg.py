@@ -1,7 +1,6 @@
 """vad-scene bootstrap with the real MMSegmentation backend (SegFormer-B0, random weights from the shipped
 config, no network): the user's path params file -> factory -> segmenter -> scene map file."""
 import cv2
-import numpy as np
 import pytest
 import yaml
 
