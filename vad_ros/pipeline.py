@@ -1,7 +1,8 @@
 """The per-frame pipeline: detections + background map -> explained anomalies (pure Python, no ROS).
 
 process(image): detect -> segment (every segmentation_interval frames, map reused in between) -> scene map
-laid over it -> score threshold -> tracker -> background vote per object -> rules -> persistence -> FrameResult.
+laid over it -> score threshold -> ignore masks -> tracker -> background vote per object -> rule engine (zones,
+tripwires, counts, motion, schedules; persistence and events: vad_ros/reasoning/engine.py) -> FrameResult.
 
 Scores: an anomaly's score = object score x background fraction x severity weight (info 0.5, warning 0.75,
 critical 1), in [0, 1] and increasing with the detector's confidence and the background's share; the frame
@@ -21,14 +22,14 @@ import numpy as np
 
 from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
-from vad_ros.reasoning.background import vote, voting_mask_lut
-from vad_ros.reasoning.persistence import Persistence
+from vad_ros.reasoning.background import BackgroundVoter, voting_mask_lut
+from vad_ros.reasoning.engine import EngineResult, RuleEngine
 from vad_ros.reasoning.rules import RuleSet
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
 from vad_ros.rule_source import RuleSource
 from vad_ros.reasoning.tracker import IouTracker
 from vad_ros.reasoning.vocabulary import THING_CLASSES
-from vad_ros.types import Anomaly, ClassMap, Detections, Event, FrameResult, ObjectReport
+from vad_ros.types import EVENT_ENDED, EVENT_STARTED, ClassMap, Detections, Event, FrameResult, ObjectReport
 
 log = logging.getLogger('vad_ros.pipeline')
 
@@ -50,7 +51,8 @@ def build_pipeline(params: dict[str, Any], detector: Detector | None = None, seg
         detector, segmenter = build_detector(params), build_segmenter(params)
     scene_map = load_scene_map(params['scene_map_file']) if params['scene_map_file'] else None
     background_vocab = MapCombiner(scene_map).vocabulary(segmenter.class_names if segmenter else None)
-    rules = RuleSource(params['rules_file'], detector.class_names, background_vocab, base_dirs, strict_rules)
+    rules = RuleSource(params['rules_file'], detector.class_names, background_vocab, base_dirs, strict_rules,
+                       scene=scene_map)
     for warning in rules.warnings:
         log.warning(warning)
     return Pipeline(detector, segmenter, rules, scene_map, params)
@@ -77,7 +79,9 @@ class Pipeline:
         self._lut_key = None
         self._lut: np.ndarray | None = None
         self._tracker = IouTracker(self.params['tracking.iou_threshold'], self.params['tracking.max_missed'])
-        self._persistence = Persistence(self.params['persistence.min_frames'], self.params['persistence.grace_frames'])
+        self._voter = BackgroundVoter()
+        self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
+                                  self.params['persistence.grace_frames'], self.params['background.region'])
         self._warned_min_frames = False
         if segmenter is None and scene_map is None:
             log.warning('no background source (segmenter.backend is none and scene_map_file is empty): every '
@@ -104,6 +108,7 @@ class Pipeline:
         """Put a fixed rule set in force (no file watched from now on)."""
         if not isinstance(rules, RuleSet):
             raise TypeError(f'replace_rules expects a RuleSet, got {type(rules).__name__}')
+        self._engine.replace_rules(rules)           # checks zone and tripwire names first
         self.rule_source = RuleSource.fixed(rules)
         self.rules_changed()
 
@@ -134,8 +139,10 @@ class Pipeline:
         p = self.params
         self._tracker.iou_threshold = p['tracking.iou_threshold']
         self._tracker.max_missed = p['tracking.max_missed']
-        self._persistence.min_frames = p['persistence.min_frames'] if p['tracking.enabled'] else 1
-        self._persistence.grace_frames = p['persistence.grace_frames']
+        self._engine.min_frames = p['persistence.min_frames'] if p['tracking.enabled'] else 1
+        self._engine.grace_frames = p['persistence.grace_frames']
+        self._engine.tracking = p['tracking.enabled']
+        self._engine.region = p['background.region']
         self._lut_key = None   # exclude_things may have changed
         self._check_min_frames()
 
@@ -192,48 +199,50 @@ class Pipeline:
         class_map = self.background_map(image_bgr)
         timings['segment'] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
-        objects, anomalies, started, ended = self.reason(detections, class_map, self._frame_index, stamp)
+        objects, judged = self.reason(detections, class_map, self._frame_index, stamp, image_bgr.shape[1::-1])
         timings['reason'] = (time.perf_counter() - t) * 1e3
-        score = max((a.score for a in anomalies), default=0.0)
-        return FrameResult(self._frame_index, stamp, objects, anomalies, score, started, ended, timings, class_map)
+        score = max((a.score for a in judged.anomalies), default=0.0)
+        return FrameResult(self._frame_index, stamp, objects, judged.anomalies, score,
+                           [e for e in judged.events if e.state == EVENT_STARTED],
+                           [e for e in judged.events if e.state == EVENT_ENDED], timings, class_map,
+                           judged.events, judged.overlay)
 
     def reason(self, detections: Detections, class_map: ClassMap | None, frame_index: int,
-               stamp: float | None = None) -> tuple[list[ObjectReport], list[Anomaly], list[Event], list[Event]]:
-        """Threshold, track, background vote, rules and persistence for one frame's detections (also for
-        callers with their own perception). Returns (objects, anomalies, events started, events ended)."""
+               stamp: float | None = None, frame_size: tuple[int, int] | None = None
+               ) -> tuple[list[ObjectReport], EngineResult]:
+        """Threshold, ignore masks, track, background vote and the rule engine for one frame's detections
+        (also for callers with their own perception). frame_size (width, height) places the scene map's
+        zones, lines and masks (default: the class map's size). Returns (objects, the engine's result:
+        anomalies, event updates, overlay)."""
         p = self.params
         names = detections.class_names
         if len(detections) and (detections.labels.min() < 0 or detections.labels.max() >= len(names)):
             raise PerceptionError(f'detector returned label {int(detections.labels.max())} outside its '
                                   f'{len(names)} class names')
-        keep = np.flatnonzero(detections.scores >= p['score_threshold'])
+        if frame_size is None and class_map is not None:
+            frame_size = class_map.shape[::-1]
+        keep = detections.scores >= p['score_threshold']
+        if frame_size is not None:
+            keep &= ~self._engine.ignored(detections.boxes, *frame_size)
+        keep = np.flatnonzero(keep)
         boxes, labels, scores = detections.boxes[keep], detections.labels[keep], detections.scores[keep]
         tracking = p['tracking.enabled']
         track_ids = self._tracker.update(boxes, labels) if tracking else np.zeros(len(keep), np.int64)
-        region, footprint = p['background.region'], p['background.footprint_height']
-        lut = self._voting_lut(class_map) if class_map is not None else None
+        votes = [None] * len(keep)
+        if class_map is not None:
+            votes = self._voter.votes(class_map.labels, boxes, len(class_map.class_names), p['background.region'],
+                                      p['background.footprint_height'], self._voting_lut(class_map))
         objects: list[ObjectReport] = []
-        candidates: list[tuple[Anomaly, int | None]] = []
-        for box, label, score, track_id in zip(boxes, labels, scores, track_ids):
-            name, score, track_id = names[int(label)], float(score), int(track_id)
+        for box, label, score, track_id, v in zip(boxes.tolist(), labels.tolist(), scores.tolist(),
+                                                  track_ids.tolist(), votes):
             background, fraction = None, 0.0
-            if class_map is not None:
-                v = vote(class_map.labels, box, len(class_map.class_names), region, footprint, lut)
-                if v.class_index is not None:
-                    background, fraction = class_map.class_names[v.class_index], v.fraction
-            box_t = tuple(float(c) for c in box)
-            objects.append(ObjectReport(name, score, box_t, background, fraction, track_id))
-            if background is None:
-                continue
-            for rule in self.rules.matching(name, background, score, fraction):
-                sentence = (f'{name} ({score:.2f}) on {background} ({fraction * 100:.0f}% of {region}): '
-                            f'{rule.explain(name, background)}')
-                anomaly = Anomaly(name, score, background, fraction, box_t, rule.id, rule.severity, sentence,
-                                  track_id, 1, score * fraction * rule.weight)
-                candidates.append((anomaly, rule.min_frames if tracking else 1))
-        anomalies, started, ended = self._persistence.update(frame_index, stamp, candidates)
-        return objects, anomalies, started, ended
+            if v is not None and v.class_index is not None:
+                background, fraction = class_map.class_names[v.class_index], v.fraction
+            objects.append(ObjectReport(names[label], score, tuple(box), background, fraction, track_id))
+        if self._engine.rules is not self.rules:          # the rule source reloaded its file
+            self._engine.replace_rules(self.rules)
+        return objects, self._engine.evaluate(objects, frame_index, stamp, frame_size)
 
     def flush_events(self) -> list[Event]:
         """Close the events still open (end of a video)."""
-        return self._persistence.flush()
+        return self._engine.flush()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from vad_ros.params import resolve_path
-from vad_ros.reasoning.rules import PAPER_RULES_PATH, RuleFileError, RuleSet, empty_rules, load_rules
+from vad_ros.reasoning.rules import PAPER_RULES_PATH, UNCHECKED, RuleFileError, RuleSet, empty_rules, load_rules
 
 OK, WARN, ERROR = 'ok', 'warn', 'error'
 
@@ -46,15 +46,17 @@ class RuleSource:
 
     def __init__(self, value: str, object_vocab: Iterable[str] | None = None,
                  background_vocab: Iterable[str] | None = None, base_dirs: Iterable[str] = (),
-                 strict: bool = True):
+                 strict: bool = True, scene=UNCHECKED):
+        """scene: the SceneMap (or None: no scene map) whose zones and tripwires the rules may name."""
         self._vocabs = (None if object_vocab is None else tuple(object_vocab),
                         None if background_vocab is None else tuple(background_vocab))
+        self._scene = scene
         self._base_dirs = tuple(base_dirs)
         self.path = rules_path(value, self._base_dirs)
         self._watched = True
         self._stamp = _file_stamp(self.path)
         try:
-            self.rules = load_rules(self.path, *self._vocabs)
+            self.rules = load_rules(self.path, *self._vocabs, scene=self._scene)
             self._error: str | None = None
         except RuleFileError as e:
             if strict:
@@ -65,7 +67,7 @@ class RuleSource:
     def fixed(cls, rules: RuleSet) -> 'RuleSource':
         """A source that holds `rules` and watches no file (tests, callers with their own rules)."""
         source = cls.__new__(cls)
-        source._vocabs, source._base_dirs = (None, None), ()
+        source._vocabs, source._base_dirs, source._scene = (None, None), (), UNCHECKED
         source.path, source._stamp, source._error, source._watched = rules.source, None, None, False
         source.rules = rules
         return source
@@ -92,7 +94,7 @@ class RuleSource:
             return None
         self._stamp = stamp
         try:
-            rules = load_rules(self.path, *self._vocabs)
+            rules = load_rules(self.path, *self._vocabs, scene=self._scene)
         except RuleFileError as e:
             self._error = str(e)
             return RuleChange(ERROR, f'rule file change rejected, the previous rules stay in force: {e}')
@@ -103,7 +105,7 @@ class RuleSource:
     def switch(self, value: str) -> RuleSet:
         """Put another file's rules in force ('' = the paper's). Raises RuleFileError (nothing changes)."""
         path = rules_path(value, self._base_dirs)
-        rules = load_rules(path, *self._vocabs)
+        rules = load_rules(path, *self._vocabs, scene=self._scene)
         self.path, self._stamp, self.rules, self._error = path, _file_stamp(path), rules, None
         self._watched = True
         return rules

@@ -139,7 +139,7 @@ class DwellTimer:
 
 
 @dataclass(frozen=True)
-class SceneOverlay:
+class RuleOverlay:
     """Scene geometry in frame pixels and rule state, for the debug drawing (lightly drawn)."""
 
     zones: tuple[tuple[str, np.ndarray], ...] = ()                 # (name, (N, 2) polygon)
@@ -162,7 +162,7 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)   # per stage, e.g. 'detect', 'segment'
     class_map: ClassMap | None = None              # background map used (for drawing), if any
     events: list[Event] = field(default_factory=list)   # every event update of this frame: started, ongoing, ended
-    overlay: SceneOverlay | None = None            # zones, tripwires, ignore masks, dwell timers (drawing)
+    overlay: RuleOverlay | None = None            # zones, tripwires, ignore masks, dwell timers (drawing)
 
     @property
     def is_anomalous(self) -> bool:

@@ -56,7 +56,7 @@ CROSSING_DIRECTIONS = ('in', 'out', 'any')
 _DURATION_UNITS = {'ms': 0.001, 's': 1.0, 'sec': 1.0, 'min': 60.0, 'h': 3600.0}
 _SPEED_UNITS = {'px/s': ('px/s', 1.0), 'm/s': ('m/s', 1.0), 'km/h': ('m/s', 1 / 3.6)}
 EMPTY_WARNING = 'the rule set is empty: nothing will be flagged'
-_UNCHECKED = object()        # load_rules(scene=...) not given: zone and tripwire names are not checked
+UNCHECKED = _UNCHECKED = object()   # load_rules(scene=...) not given: zone and tripwire names are not checked
 
 
 class RuleFileError(VadError):

@@ -104,6 +104,33 @@ def _overlay_class_map(out: np.ndarray, result: FrameResult, alpha: float) -> np
     return out
 
 
+LIGHT, YELLOW, GREY = (215, 215, 215), (0, 215, 255), (140, 140, 140)
+
+
+def _draw_rule_overlay(out: np.ndarray, overlay, scale: float) -> None:
+    """Zones (thin light outlines), tripwires (yellow, with their in/out counts), ignore masks (grey outlines)
+    and dwell timers (seconds held / needed, above the object)."""
+    small = scale * 0.6
+    for polygon in overlay.ignore:
+        cv2.polylines(out, [np.round(polygon).astype(np.int32)], True, GREY, 1, cv2.LINE_AA)
+    for name, polygon in overlay.zones:
+        pts = np.round(polygon).astype(np.int32)
+        cv2.polylines(out, [pts], True, LIGHT, 1, cv2.LINE_AA)
+        put_label(out, name, int(pts[:, 0].min()) + 2, int(pts[:, 1].min()) + 2, LIGHT, small)
+    for name, points, crossed_in, crossed_out in overlay.tripwires:
+        pts = np.round(points).astype(np.int32)
+        cv2.polylines(out, [pts], False, YELLOW, 2, cv2.LINE_AA)
+        put_label(out, f'{name} in {crossed_in} out {crossed_out}', int(pts[-1, 0]), int(pts[-1, 1]) + 2, YELLOW,
+                  small)
+    for timer in overlay.timers:
+        if timer.box is None:
+            continue
+        done = timer.held >= timer.needed
+        text = f'{timer.rule_id} {timer.held:.1f}/{timer.needed:g} s'
+        x0, y0 = int(round(timer.box[0])), int(round(timer.box[1]))
+        put_label(out, text, x0, y0 - label_size(text, small)[1] - 1, RED if done else YELLOW, small)
+
+
 def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: float = 0.0) -> np.ndarray:
     """A new image (the input is not modified): every object boxed (green normal, red anomalous) with its
     background class, the anomalies' sentences in red, a banner with frame index, verdict and score;
@@ -114,11 +141,17 @@ def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: flo
         out = _overlay_class_map(out, result, min(float(class_map_alpha), 1.0))
     scale = text_scale(h)
     box_width = max(2, int(round(h / 300)))
+    if result.overlay is not None:
+        _draw_rule_overlay(out, result.overlay, scale)
     flagged = {(a.box, a.track_id) for a in result.anomalies}
+    members = {t for a in result.anomalies for t in a.members if t}       # objects counted by count rules
+
+    def is_bad(o):
+        return (o.box, o.track_id) in flagged or o.track_id in members
     # Normal objects first so that anomalous boxes and labels are drawn on top.
-    objects = sorted(result.objects, key=lambda o: (o.box, o.track_id) in flagged)
+    objects = sorted(result.objects, key=is_bad)
     for obj in objects:
-        bad = (obj.box, obj.track_id) in flagged
+        bad = is_bad(obj)
         colour = RED if bad else GREEN
         x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
         cv2.rectangle(out, (x0, y0), (x1, y1), colour, box_width + (1 if bad else 0))
