@@ -70,3 +70,15 @@ def test_zones_tripwires_and_ignore_masks_are_drawn(tmp_path):
                              labels=False)
     assert not np.any(reverse != bare, axis=2)[84:95, 95:105].any()    # drawn right to left: it points up
     assert changed[12:38, 152:188].any()              # hatched ignore mask
+
+
+def test_regions_only_for_the_debug_image(tmp_path):
+    body = REGIONS.rstrip(' ') + '''\
+    zones:
+      - name: bay
+        polygon: [[10, 10], [60, 10], [60, 60], [10, 60]]
+    '''
+    frame = np.zeros((100, 200, 3), np.uint8)
+    regions_only = SceneOverlay(scene(tmp_path, body), labels=False, places=False).draw(frame)
+    assert np.array_equal(regions_only, SceneOverlay(scene(tmp_path, REGIONS), labels=False).draw(frame))
+    assert not np.array_equal(regions_only, SceneOverlay(scene(tmp_path, body), labels=False).draw(frame))

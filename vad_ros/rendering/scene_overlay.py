@@ -90,8 +90,10 @@ def _shape_points(shape) -> np.ndarray:
 class SceneOverlay:
     """Draws one scene map over frames of any size (rescaled like the node rescales it)."""
 
-    def __init__(self, scene_map: SceneMap, alpha: float = 0.35, labels: bool = True):
-        self.scene_map, self.alpha, self.show_labels = scene_map, float(alpha), labels
+    def __init__(self, scene_map: SceneMap, alpha: float = 0.35, labels: bool = True, places: bool = True):
+        """places=False draws the regions only (the debug image already shows zones, tripwires and ignore
+        masks with their live counts, drawing.draw_result)."""
+        self.scene_map, self.alpha, self.show_labels, self.places = scene_map, float(alpha), labels, places
         self._layers: dict[tuple[int, int], _Layer] = {}
 
     def _layer(self, width: int, height: int) -> _Layer:
@@ -106,7 +108,7 @@ class SceneOverlay:
         outlines = [(_scaled(polygon, scale), class_colour(label)) for label, polygon in self.scene_map.regions]
         names = _label_points(class_map.labels, class_map.class_names) if self.show_labels else []
         layer = _Layer(lut[class_map.labels], class_map.labels != NO_CLASS, outlines, names,
-                       _layer_extras(self.scene_map, scale))
+                       _layer_extras(self.scene_map, scale) if self.places else [])
         self._layers[(width, height)] = layer
         return layer
 
@@ -173,6 +175,6 @@ def _draw_extras(out: np.ndarray, extras: list, line: int) -> None:
 
 
 def draw_scene_map(image_bgr: np.ndarray, scene_map: SceneMap, alpha: float = 0.35,
-                   labels: bool = True) -> np.ndarray:
+                   labels: bool = True, places: bool = True) -> np.ndarray:
     """One-off drawing (use SceneOverlay to draw many frames of one map)."""
-    return SceneOverlay(scene_map, alpha, labels).draw(image_bgr)
+    return SceneOverlay(scene_map, alpha, labels, places).draw(image_bgr)
