@@ -228,17 +228,17 @@ class Pipeline:
         boxes, labels, scores = detections.boxes[keep], detections.labels[keep], detections.scores[keep]
         tracking = p['tracking.enabled']
         track_ids = self._tracker.update(boxes, labels) if tracking else np.zeros(len(keep), np.int64)
-        votes = [None] * len(keep)
+        backgrounds, fractions = [None] * len(keep), [0.0] * len(keep)
         if class_map is not None:
-            votes = self._voter.votes(class_map.labels, boxes, len(class_map.class_names), p['background.region'],
-                                      p['background.footprint_height'], self._voting_lut(class_map))
-        objects: list[ObjectReport] = []
-        for box, label, score, track_id, v in zip(boxes.tolist(), labels.tolist(), scores.tolist(),
-                                                  track_ids.tolist(), votes):
-            background, fraction = None, 0.0
-            if v is not None and v.class_index is not None:
-                background, fraction = class_map.class_names[v.class_index], v.fraction
-            objects.append(ObjectReport(names[label], score, tuple(box), background, fraction, track_id))
+            index, fraction = self._voter.winners(class_map.labels, boxes, len(class_map.class_names),
+                                                  p['background.region'], p['background.footprint_height'],
+                                                  self._voting_lut(class_map))
+            backgrounds = [class_map.class_names[i] if i >= 0 else None for i in index.tolist()]
+            fractions = fraction.tolist()
+        objects = [ObjectReport(names[label], score, tuple(box), background, frac, track_id)
+                   for box, label, score, track_id, background, frac in
+                   zip(boxes.tolist(), labels.tolist(), scores.tolist(), track_ids.tolist(), backgrounds,
+                       fractions)]
         if self._engine.rules is not self.rules:          # the rule source reloaded its file
             self._engine.replace_rules(self.rules)
         return objects, self._engine.evaluate(objects, frame_index, stamp, frame_size)

@@ -216,3 +216,20 @@ def test_property_integral_counts_equal_the_box_by_box_vote(seed, region, footpr
     voter = BackgroundVoter()
     assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected        # first frame: box by box
     assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected        # reused map: integrals
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 31), st.sampled_from(['box', 'footprint']))
+def test_property_winners_as_arrays_equal_the_votes(seed, region):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, (30, 40)).astype(np.uint16)
+    labels[rng.random((30, 40)) < 0.3] = NO_CLASS
+    lut = voting_mask_lut(4)
+    xy = rng.uniform(-10, 45, (20, 2))
+    boxes = np.column_stack([xy, xy + rng.uniform(-2, 20, (20, 2))])
+    votes = [vote(labels, b, 4, region, 0.2, lut) for b in boxes]
+    voter = BackgroundVoter()
+    for _ in range(2):                           # box by box, then integrals
+        index, fraction = voter.winners(labels, boxes, 4, region, 0.2, lut)
+        assert index.tolist() == [-1 if v.class_index is None else v.class_index for v in votes]
+        assert fraction.tolist() == [v.fraction for v in votes]

@@ -94,7 +94,7 @@ from vad_ros.reasoning.persistence import Candidate  # noqa: E402
 
 def dwell(track=7, min_duration=0.0, cooldown=0.0, min_frames=None):
     return Candidate(anomaly(track), min_frames, min_duration, cooldown,
-                     lambda a: f'on grass for {a.duration:.1f} s')
+                     lambda held: f'on grass for {held:.1f} s')
 
 
 def steps(p, frames, stamps):

@@ -107,22 +107,38 @@ class IntegralCounts:
             if len(self.classes) else np.zeros((0, labels.shape[0] + 1, labels.shape[1] + 1), np.int32)
         self.shape = labels.shape
 
-    def votes(self, boxes, region: str, footprint_height: float) -> list[Vote]:
-        out = [NO_VOTE] * len(boxes)
+    def _counts(self, boxes, region: str, footprint_height: float):
+        """(non-empty regions (N,) bool, winner index among self.classes, winner's count, total), the last three
+        for the non-empty regions only."""
         keep, r0, r1, c0, c1 = region_bounds(boxes, self.shape, region, footprint_height)
         if not keep.any() or not len(self.classes):
-            return out
+            empty = np.zeros(0, np.int64)
+            return np.zeros(len(keep), bool), empty, empty, empty
         ii = self.integrals
         r0, r1, c0, c1 = r0[keep], r1[keep], c0[keep], c1[keep]
         counts = ii[:, r1, c1] - ii[:, r0, c1] - ii[:, r1, c0] + ii[:, r0, c0]     # (K, n)
-        totals = counts.sum(axis=0)
-        winners = counts.argmax(axis=0)
-        best = counts[winners, np.arange(len(winners))]
+        winners = counts.argmax(axis=0)                    # the first maximum: ties to the lowest class index
+        return keep, winners, counts[winners, np.arange(len(winners))], counts.sum(axis=0)
+
+    def votes(self, boxes, region: str, footprint_height: float) -> list[Vote]:
+        out = [NO_VOTE] * len(boxes)
+        keep, winners, best, totals = self._counts(boxes, region, footprint_height)
         classes = self.classes[winners]
         for k, i in enumerate(np.flatnonzero(keep)):
             if totals[k]:
                 out[i] = Vote(int(classes[k]), float(best[k]) / float(totals[k]), int(totals[k]))
         return out
+
+    def winners(self, boxes, region: str, footprint_height: float) -> tuple[np.ndarray, np.ndarray]:
+        """votes() as arrays: (class index, -1 where no pixel votes; fraction)."""
+        keep, winners, best, totals = self._counts(boxes, region, footprint_height)
+        index = np.full(len(keep), -1, np.int64)
+        fraction = np.zeros(len(keep))
+        voted = totals > 0
+        where = np.flatnonzero(keep)[voted]
+        index[where] = self.classes[winners[voted]]
+        fraction[where] = best[voted] / totals[voted]
+        return index, fraction
 
 
 def region_bounds(boxes, shape: tuple[int, int], region: str = 'box', footprint_height: float = 0.2):
@@ -168,3 +184,16 @@ class BackgroundVoter:
             return self._counts.votes(boxes, region, footprint_height)
         self._labels, self._lut, self._counts = labels, lut, None
         return [vote(labels, b, num_classes, region, footprint_height, lut) for b in boxes]
+
+    def winners(self, labels: np.ndarray, boxes, num_classes: int, region: str = 'box',
+                footprint_height: float = 0.2, lut: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """votes() as arrays: (class index (N,) int64, -1 where no pixel votes; fraction (N,) float64)."""
+        if lut is None:
+            lut = voting_mask_lut(num_classes)
+        if labels is self._labels and lut is self._lut:
+            if self._counts is None:
+                self._counts = IntegralCounts(labels, num_classes, lut)
+            return self._counts.winners(boxes, region, footprint_height)
+        votes = self.votes(labels, boxes, num_classes, region, footprint_height, lut)
+        return (np.array([-1 if v.class_index is None else v.class_index for v in votes], np.int64),
+                np.array([v.fraction for v in votes], np.float64))

@@ -60,6 +60,14 @@ class _Facts:
     motion: Motion | None = None
     crossed: np.ndarray | None = None  # (N, tripwires) int8
     _area: np.ndarray | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def cached(self, key, compute):
+        """A per-frame value shared by the rules that ask for the same thing."""
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = compute()
+        return value
 
     @property
     def area(self) -> np.ndarray:
@@ -220,26 +228,33 @@ class RuleEngine:
 
     # ---------------------------------------------------------------- conditions
     def _object_mask(self, rule: Rule, f: _Facts) -> np.ndarray:
-        """(N,) bool: the objects for which every per-object condition of the rule holds."""
+        """(N,) bool: the objects for which every per-object condition of the rule holds. The parts that rules
+        share (classes, backgrounds, zones) are computed once per frame."""
         if not f.class_vocab:
             return np.zeros(0, bool)
-        m = np.array([c in rule.objects for c in f.class_vocab])[f.class_idx]
+        m = f.cached(('objects', rule.objects),
+                     lambda: np.array([c in rule.objects for c in f.class_vocab])[f.class_idx]).copy()
         if rule.min_score > 0:
             m &= f.scores >= rule.min_score
         if rule.uses_background:
-            names = rule.forbidden or rule.allowed
-            lut = np.array([(b in names) == bool(rule.forbidden) for b in f.bg_vocab] + [False])
-            m &= lut[f.bg_idx] & (f.fractions >= rule.min_fraction)
+            m &= f.cached(('background', rule.forbidden, rule.allowed, rule.min_fraction),
+                          lambda: self._background(rule, f))
         if rule.min_area is not None or rule.max_area is not None or rule.min_ratio is not None \
                 or rule.max_ratio is not None:
             m &= self._filters(rule, f)
         if rule.in_zone or rule.not_in_zone:
-            m &= self._zones(rule, f)
+            m &= f.cached(('zones', rule.in_zone, rule.not_in_zone), lambda: self._zones(rule, f))
         if rule.uses_motion:
             m &= self._moving(rule, f)
         if rule.crossing:
             m &= self._crossing(rule, f) != 0
         return m
+
+    @staticmethod
+    def _background(rule: Rule, f: _Facts) -> np.ndarray:
+        names = rule.forbidden or rule.allowed
+        lut = np.array([(b in names) == bool(rule.forbidden) for b in f.bg_vocab] + [False])
+        return lut[f.bg_idx] & (f.fractions >= rule.min_fraction)
 
     @staticmethod
     def _filters(rule: Rule, f: _Facts) -> np.ndarray:
@@ -303,12 +318,12 @@ class RuleEngine:
         out = []
         for i in np.flatnonzero(self._object_mask(rule, f)):
             o = f.objects[i]
-            why = self._why(rule, f, i)
             score = o.score * (o.background_fraction if rule.uses_background else 1.0) * rule.weight
             anomaly = Anomaly(o.object_class, o.score, o.background_class or '', o.background_fraction, o.box,
                               rule.id, rule.severity, '', o.track_id, 1, score)
             out.append(Candidate(anomaly, self._min_frames(rule), rule.min_duration, rule.cooldown,
-                                 lambda a, rule=rule, why=why: sentences.object_sentence(rule, why, a.duration)))
+                                 lambda held, rule=rule, i=i: sentences.object_sentence(rule, self._why(rule, f, i),
+                                                                                       held)))
         return out
 
     def _why(self, rule: Rule, f: _Facts, i: int) -> sentences.Why:
@@ -352,8 +367,8 @@ class RuleEngine:
         anomaly = Anomaly(name, max((f.objects[i].score for i in members), default=0.0), '', 0.0, box, rule.id,
                           rule.severity, '', 0, 1, score, members=tracks)
         return [Candidate(anomaly, self._min_frames(rule), rule.min_duration, rule.cooldown,
-                          lambda a, rule=rule, name=name, count=count, zone=zone:
-                          sentences.count_sentence(rule, name, count, zone, a.duration))]
+                          lambda held, rule=rule, name=name, count=count, zone=zone:
+                          sentences.count_sentence(rule, name, count, zone, held))]
 
     @staticmethod
     def _group_class(rule: Rule, classes: list[str]) -> str:

@@ -31,11 +31,11 @@ class IouTracker:
             iou[labels[:, None] != self._labels[None, :]] = 0.0
         matched_tracks = set()
         if iou.size:
-            order = np.argsort(-iou, axis=None, kind='stable')
-            for flat in order:
-                d, t = divmod(int(flat), iou.shape[1])
-                if iou[d, t] < self.iou_threshold or iou[d, t] <= 0:
-                    break
+            # the pairs that may match, best first (ties in index order): sorting only these, not all N x T
+            flat = np.flatnonzero((iou >= self.iou_threshold) & (iou > 0))
+            order = flat[np.argsort(-iou.ravel()[flat], kind='stable')]
+            for flat_index in order.tolist():
+                d, t = divmod(flat_index, iou.shape[1])
                 if ids[d] or t in matched_tracks:
                     continue
                 ids[d] = self._ids[t]

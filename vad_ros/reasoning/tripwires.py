@@ -13,49 +13,108 @@ from __future__ import annotations
 
 import numpy as np
 
-from vad_ros.reasoning.geometry import crossing_sides, polyline_distance
+from vad_ros.reasoning.geometry import cross2
 
 IN, OUT = 1, -1
 
 
 class CrossingDetector:
+    """The anchors of all tracks in arrays (ids sorted), so that a frame costs a few numpy calls over all
+    objects and all segments of all tripwires at once."""
+
     def __init__(self, forget_after_frames: int = 300):
         self.forget_after_frames = forget_after_frames
-        self._anchors: dict[int, np.ndarray] = {}       # track id -> (L, 2), nan = no anchor yet
-        self._last_seen: dict[int, int] = {}
-        self._frames = 0
+        self.clear()
 
     def clear(self) -> None:
-        self._anchors.clear()
-        self._last_seen.clear()
+        self._ids = np.zeros(0, np.int64)              # sorted track ids
+        self._anchors = np.zeros((0, 0, 2))             # (T, L, 2), nan = no anchor yet
+        self._last_seen = np.zeros(0, np.int64)
+        self._frames = 0
+        self._wires_key = None
 
     def update(self, track_ids, points: np.ndarray, tripwires) -> np.ndarray:
         """(N, L) int8 for this frame's ground points (N, 2) and the tripwires (each with .points in frame
         pixels and .tolerance): +1 crossed in, -1 crossed out, 0 not crossed."""
         n, count = len(points), len(tripwires)
-        crossed = np.zeros((n, count), np.int8)
         self._frames += 1
         if n == 0 or count == 0:
-            return crossed
-        ids = [int(t) for t in track_ids]
-        anchors = np.stack([self._anchors.get(t, np.full((count, 2), np.nan)) for t in ids])
-        tracked = np.array([t != 0 for t in ids])
-        for k, wire in enumerate(tripwires):
-            clear_of_line = polyline_distance(points, wire.points) > wire.tolerance
-            test = clear_of_line & tracked & ~np.isnan(anchors[:, k, 0])
-            if test.any():
-                crossed[test, k] = -crossing_sides(anchors[test, k], points[test], wire.points)
-            anchors[clear_of_line, k] = points[clear_of_line]
-        for i, t in enumerate(ids):
-            if t:
-                self._anchors[t] = anchors[i]
-                self._last_seen[t] = self._frames
+            return np.zeros((n, count), np.int8)
+        self._layout(tripwires)
+        ids = np.asarray(track_ids, np.int64).reshape(-1)
+        tracked = ids != 0
+        rows = self._rows(ids[tracked])
+        anchors = np.full((n, count, 2), np.nan)
+        anchors[tracked] = self._anchors[rows]
+        seg_a, seg_b, wire_of, starts, tolerance = self._segments
+        # distance of each point to each segment, then to each wire (the nearest of its segments)
+        ab = seg_b - seg_a
+        t = np.clip(((points[:, None, :] - seg_a) * ab).sum(-1) / np.maximum((ab ** 2).sum(-1), 1e-12), 0, 1)
+        gap = points[:, None, :] - (seg_a + t[..., None] * ab)
+        distance = np.minimum.reduceat(np.hypot(gap[..., 0], gap[..., 1]), starts, axis=1)
+        clear_of_line = distance > tolerance                                  # (N, L)
+        start = anchors[:, wire_of, :]                                        # (N, S, 2)
+        sides = _segment_sides(start, points, seg_a, seg_b)                   # (N, S): +1 to the right, -1, 0
+        right = np.logical_or.reduceat(sides > 0, starts, axis=1)
+        left = np.logical_or.reduceat(sides < 0, starts, axis=1)
+        test = clear_of_line & tracked[:, None] & ~np.isnan(anchors[..., 0])
+        crossed = np.where(test, left.astype(np.int8) - right.astype(np.int8), 0).astype(np.int8)
+        anchors = np.where(clear_of_line[..., None], points[:, None, :], anchors)
+        self._anchors[rows] = anchors[tracked]
+        self._last_seen[rows] = self._frames
         self._forget()
         return crossed
+
+    # ---------------------------------------------------------------- helpers
+    def _layout(self, tripwires) -> None:
+        if tripwires is self._wires_key:           # the scene geometry is cached: the same tuple every frame
+            return
+        self._wires_key = tripwires
+        seg_a = np.concatenate([w.points[:-1] for w in tripwires])
+        seg_b = np.concatenate([w.points[1:] for w in tripwires])
+        lengths = [len(w.points) - 1 for w in tripwires]
+        wire_of = np.repeat(np.arange(len(tripwires)), lengths)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        tolerance = np.array([w.tolerance for w in tripwires])
+        self._segments = (seg_a, seg_b, wire_of, starts, tolerance)
+        if self._anchors.shape[1] != len(tripwires):
+            self._anchors = np.full((len(self._ids), len(tripwires), 2), np.nan)
+
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of these track ids in the arrays, adding rows for new ids (kept sorted)."""
+        rows = np.searchsorted(self._ids, ids)
+        known = rows < len(self._ids)
+        known[known] = self._ids[rows[known]] == ids[known]
+        if known.all():
+            return rows
+        new = np.unique(ids[~known])
+        if len(new):
+            merged = np.concatenate([self._ids, new])
+            order = np.argsort(merged, kind='stable')
+            blank = np.full((len(new),) + self._anchors.shape[1:], np.nan)
+            self._ids = merged[order]
+            self._anchors = np.concatenate([self._anchors, blank])[order]
+            self._last_seen = np.concatenate([self._last_seen, np.zeros(len(new), np.int64)])[order]
+        return np.searchsorted(self._ids, ids)
 
     def _forget(self) -> None:
         if self._frames % 50:
             return
-        old = [t for t, seen in self._last_seen.items() if self._frames - seen > self.forget_after_frames]
-        for t in old:
-            del self._anchors[t], self._last_seen[t]
+        keep = self._frames - self._last_seen <= self.forget_after_frames
+        self._ids, self._anchors, self._last_seen = self._ids[keep], self._anchors[keep], self._last_seen[keep]
+
+
+def _segment_sides(start: np.ndarray, end: np.ndarray, seg_a: np.ndarray, seg_b: np.ndarray) -> np.ndarray:
+    """(N, S): for the move start[n, s] -> end[n] and segment s: +1 when it crosses the segment to its right
+    side (as seen in the image, walking from seg_a to seg_b), -1 to its left side, 0 when it does not cross
+    (geometry.crossing_sides for one segment; nan starts never cross)."""
+    e = end[:, None, :]
+    abx, aby = (seg_b - seg_a)[..., 0], (seg_b - seg_a)[..., 1]
+    d_start = cross2(abx, aby, start[..., 0] - seg_a[..., 0], start[..., 1] - seg_a[..., 1])
+    d_end = cross2(abx, aby, e[..., 0] - seg_a[..., 0], e[..., 1] - seg_a[..., 1])
+    mx, my = e[..., 0] - start[..., 0], e[..., 1] - start[..., 1]
+    d_a = cross2(mx, my, seg_a[..., 0] - start[..., 0], seg_a[..., 1] - start[..., 1])
+    d_b = cross2(mx, my, seg_b[..., 0] - start[..., 0], seg_b[..., 1] - start[..., 1])
+    with np.errstate(invalid='ignore'):
+        crosses = (d_start * d_end < 0) & (d_a * d_b <= 0)
+    return np.where(crosses, np.sign(d_end), 0.0)
