@@ -64,3 +64,22 @@ def test_class_colours_are_stable_and_never_the_box_colours():
 def test_stamps_read_as_clock_time_or_seconds_into_the_recording():
     assert stamp_text(12.345) == 't 12.35 s'
     assert stamp_text(1795572190.8) == '2026-11-25 02:03:10.80 UTC'
+
+
+def test_rule_overlay_zones_tripwires_masks_timers_and_group_members():
+    from vad_ros.rendering.drawing import DARK, GREY, LIGHT, YELLOW
+    from vad_ros.types import DwellTimer, RuleOverlay
+    image = np.full((480, 640, 3), 128, np.uint8)
+    member, other = report((400.0, 300.0, 460.0, 400.0), 5), report((50.0, 300.0, 110.0, 400.0), 6)
+    group = Anomaly('person', 0.9, '', 0.0, (400.0, 300.0, 460.0, 400.0), 'crowd', 'warning', '2 people', 0, 1, 0.7,
+                    members=(5,))
+    overlay = RuleOverlay(zones=(('bay', np.array([[300.0, 100.0], [600.0, 100.0], [600.0, 250.0]])),),
+                          tripwires=(('gate', np.array([[20.0, 440.0], [620.0, 440.0]]), 3, 1),),
+                          ignore=(np.array([[10.0, 100.0], [60.0, 100.0], [60.0, 150.0]]),),
+                          timers=(DwellTimer(6, 'lawn', 4.2, 10.0, other.box),))
+    out = draw_result(image, FrameResult(0, 1.0, [member, other], [group], 0.7, overlay=overlay))
+    assert (out[320:380, 400] == RED).all(axis=1).all()          # counted by the group anomaly: red
+    assert (out[320:380, 50] == GREEN).all(axis=1).all()
+    assert count(out, LIGHT) > 0 and count(out, GREY) > 0
+    assert (out[440, 200:400] == YELLOW).all(axis=1).any()       # the tripwire
+    assert count(out[250:300, 40:200], DARK) > 0                 # the timer's label above the box

@@ -112,14 +112,14 @@ def _draw_rule_overlay(out: np.ndarray, overlay, scale: float) -> None:
     and dwell timers (seconds held / needed, above the object)."""
     small = scale * 0.6
     for polygon in overlay.ignore:
-        cv2.polylines(out, [np.round(polygon).astype(np.int32)], True, GREY, 1, cv2.LINE_AA)
+        cv2.polylines(out, [np.round(polygon).astype(np.int32)], True, GREY, 1, cv2.LINE_8)
     for name, polygon in overlay.zones:
         pts = np.round(polygon).astype(np.int32)
-        cv2.polylines(out, [pts], True, LIGHT, 1, cv2.LINE_AA)
+        cv2.polylines(out, [pts], True, LIGHT, 1, cv2.LINE_8)
         put_label(out, name, int(pts[:, 0].min()) + 2, int(pts[:, 1].min()) + 2, LIGHT, small)
     for name, points, crossed_in, crossed_out in overlay.tripwires:
         pts = np.round(points).astype(np.int32)
-        cv2.polylines(out, [pts], False, YELLOW, 2, cv2.LINE_AA)
+        cv2.polylines(out, [pts], False, YELLOW, 2, cv2.LINE_8)
         put_label(out, f'{name} in {crossed_in} out {crossed_out}', int(pts[-1, 0]), int(pts[-1, 1]) + 2, YELLOW,
                   small)
     for timer in overlay.timers:
