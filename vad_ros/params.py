@@ -60,8 +60,9 @@ def _device(v: str) -> str | None:
 
 _SPECS = [
     # Perception backends. Models are built at start-up: these need a restart.
-    ParamSpec('detector.backend', 'hog', 'object detector: hog (built-in OpenCV people detector, no download) '
-              'or mmdet (any MMDetection COCO model)', choices=('hog', 'mmdet'), applies=STARTUP),
+    ParamSpec('detector.backend', 'hog', 'object detector: hog (built-in OpenCV people detector, no download), '
+              'nanodet (COCO, 80 classes; tools/setup.sh nanodet) or mmdet (any MMDetection COCO model)',
+              choices=('hog', 'nanodet', 'mmdet'), applies=STARTUP),
     ParamSpec('detector.config', '', 'mmdet: config file, or a model name that MMDetection downloads when online',
               applies=STARTUP),
     ParamSpec('detector.checkpoint', '', 'mmdet: checkpoint file (.pth); empty with a model name = download',
@@ -80,6 +81,11 @@ _SPECS = [
               'fewer false alarms, less recall)', check=_between(-2.0, 3.0), applies=STARTUP),
     ParamSpec('detector.hog.nms_iou', 0.4, 'hog: overlap above which the weaker of two boxes is dropped',
               check=_between(0.0, 1.0), applies=STARTUP),
+    ParamSpec('detector.nanodet.model', '', 'nanodet: the TF.js graph model (nanodet.json, nanodet.bin next to '
+              'it); empty = the one tools/setup.sh nanodet fetched (falls back to hog, with a warning, when absent)',
+              applies=STARTUP),
+    ParamSpec('detector.nanodet.nms_iou', 0.6, 'nanodet: overlap above which the weaker of two boxes of one class '
+              'is dropped', check=_between(0.0, 1.0), applies=STARTUP),
     ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only) or mmseg (any '
               'MMSegmentation ADE20K model)', choices=('none', 'mmseg'), applies=STARTUP),
     ParamSpec('segmenter.config', '', 'mmseg: config file, or a model name that MMSegmentation downloads',
@@ -128,7 +134,7 @@ def applied_by(owner: str) -> tuple[str, ...]:
 
 # Parameters that name files. A relative value is looked up next to the params file that set it first,
 # then in the current directory; a value that names no file is kept (e.g. a model name to download).
-PATH_PARAMS = ('rules_file', 'scene_map_file', 'detector.config', 'detector.checkpoint',
+PATH_PARAMS = ('rules_file', 'scene_map_file', 'detector.config', 'detector.checkpoint', 'detector.nanodet.model',
                'segmenter.config', 'segmenter.checkpoint')
 
 

