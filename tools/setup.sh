@@ -70,6 +70,9 @@ YAML
         --install-base "$ROOT/install" --event-handlers console_cohesion- summary+ > "$ROOT/log_colcon.txt" 2>&1 \
         || { tail -n 60 "$ROOT/log_colcon.txt"; echo "colcon build failed: full log in log_colcon.txt" >&2; exit 1; }
     )
+    # rosidl leaves metadata of the generated Python package (no entry points) in the install space, which is
+    # first on PYTHONPATH and would hide the console scripts' metadata of the pip install (vad-demo, vad-video).
+    rm -rf "$ROOT"/install/vad_ros/lib/python*/site-packages/vad_ros-*.egg-info
     stamp_set ros-build "$h"
   fi
   log "ros: ready (source tools/env.sh to use it)"
@@ -134,12 +137,14 @@ stage_models() {
     log "onedl-mmcv: compiling ops on first install (~12 min on 2 cores; cached afterwards)"
     MAX_JOBS="${MAX_JOBS:-2}" FORCE_CUDA="${FORCE_CUDA:-0}" pip_install --no-build-isolation onedl-mmcv
     pip_install onedl-mmdetection onedl-mmsegmentation
+    # ONNX Runtime backends (detector/segmenter.backend: onnx) and vad-export (onnx).
+    pip_install onnxruntime onnx
     # mmdet pulls the GUI opencv-python next to the headless one (both own cv2/); keep the headless build
     # in place so that cv2 does not need libGL.
     local v
     v=$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))")
     pip_install --force-reinstall --no-deps "opencv-python-headless==$v"
-    "$VENV/bin/python" -c "import mmcv._ext, mmdet.models, mmseg.models" \
+    "$VENV/bin/python" -c "import mmcv._ext, mmdet.models, mmseg.models, onnxruntime, onnx" \
       || { echo "models: the OpenMMLab stack does not import (see above)" >&2; exit 1; }
     stamp_set models "$h"
   fi

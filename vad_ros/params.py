@@ -119,7 +119,24 @@ _SPECS = [
               'anomaly is raised (1 = paper); a rule may set its own', check=_at_least(1)),
     ParamSpec('persistence.grace_frames', 3, 'frames an anomaly event stays open after the rule stops holding',
               check=_at_least(0)),
+    # Node: life cycle and input.
+    ParamSpec('autostart', True, 'configure and activate on start (false: wait for a lifecycle manager or '
+              '`ros2 lifecycle set`)', applies=STARTUP),
+    ParamSpec('transport', 'raw', "input transport: raw (sensor_msgs/Image on 'image') or compressed "
+              "(sensor_msgs/CompressedImage, jpeg/png, on '<image>/compressed')", choices=('raw', 'compressed'),
+              applies=STARTUP),
+    ParamSpec('input.reliability', 'best_effort', 'QoS reliability of the image subscription: best_effort '
+              '(sensor data; matches every publisher) or reliable (matches reliable publishers only)',
+              choices=('best_effort', 'reliable'), applies=STARTUP),
+    ParamSpec('input.depth', 5, 'QoS history depth of the image subscription (the node works on the newest '
+              'frame anyway)', check=_at_least(1), applies=STARTUP),
     # Outputs.
+    ParamSpec('events.snapshot', False, 'attach a JPEG of the frame with the box to each started event '
+              '(AnomalyEvent.snapshot)', applies=NODE),
+    ParamSpec('publish_detections', True, 'publish ~/detections (vision_msgs/Detection2DArray) where vision_msgs '
+              'is installed', applies=NODE),
+    ParamSpec('publish_class_map', False, 'publish ~/class_map (mono16 class ids of the background map) and '
+              '~/class_names (latched)', applies=NODE),
     ParamSpec('publish_debug_image', True, 'publish ~/debug_image (annotated frame for rviz)', applies=NODE),
     ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_at_least(0.1),
               applies=NODE),

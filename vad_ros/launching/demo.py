@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                         'data/vtest.avi, fetched by tools/setup.sh data)')
     parser.add_argument('--out', default='out/demo', help='output folder (default: out/demo)')
     parser.add_argument('--params', default='', help='vad_node params file (default: config/demo_vtest.yaml)')
-    parser.add_argument('--fps', default='7', help='playback rate (default 7: the CPU detector keeps up)')
+    parser.add_argument('--fps', default='0', help="highest playback rate (default 0: the file's own); each frame "
+                        "waits for vad_node's result, so none is dropped")
     args = parser.parse_args(argv)
     if not Path(args.video).exists():
         print(f"vad-demo: video '{args.video}' not found: run `tools/setup.sh data` (fetches vtest.avi from "

@@ -74,6 +74,8 @@ VAD_ARGS = (
     LaunchArg('device', '', 'override detector.device and segmenter.device (auto, cpu, cuda, cuda:N); '
               'empty = as in the params file'),
     LaunchArg('debug_image', 'true', 'publish ~/debug_image for rviz (true/false)'),
+    LaunchArg('autostart', 'true', 'configure and activate the (lifecycle) node at start; false = leave it '
+              'unconfigured for a lifecycle manager or `ros2 lifecycle set`'),
     LaunchArg('log_level', 'info', 'ROS log level (debug, info, warn, error)'),
     LaunchArg('cameras', '', 'several cameras at once: comma-separated name=topic pairs, e.g. '
               "'front=/front/image_raw,rear=/rear/image_raw'; one vad_node per camera in namespace <name> "
@@ -85,8 +87,9 @@ DEMO_ARGS = (
     LaunchArg('out', 'out/demo', 'folder for annotated.mp4 and events.jsonl'),
     LaunchArg('params_file', '', 'parameters YAML; empty = share/vad_ros/config/demo_vtest.yaml'),
     LaunchArg('loop', 'false', 'play the video in a loop (true/false)'),
-    LaunchArg('fps', '7', 'playback rate in frames per second; 0 = the file\'s own rate (vtest.avi: 10). The '
-              'default leaves the CPU-only detector time for every frame'),
+    LaunchArg('fps', '0', "highest playback rate in frames per second; 0 = the file's own rate (vtest.avi: 10). "
+              'The publisher waits for vad_node\'s result for each frame, so every frame is processed and the '
+              'outputs equal vad-video\'s on the same file'),
     LaunchArg('log_level', 'info', 'ROS log level'),
 )
 
@@ -119,7 +122,8 @@ def _cameras(text: str) -> list[tuple[str, str]]:
 def vad_nodes(args: dict[str, str], share: Path) -> list[NodeSpec]:
     """The detection graph: one vad_node per camera (the `image` topic, or each camera of `cameras`)."""
     a = with_defaults(VAD_ARGS, args)
-    params: dict[str, object] = {'publish_debug_image': _truthy(a['debug_image'], 'debug_image')}
+    params: dict[str, object] = {'publish_debug_image': _truthy(a['debug_image'], 'debug_image'),
+                                 'autostart': _truthy(a['autostart'], 'autostart')}
     if a['device']:
         params['detector.device'] = a['device']
         params['segmenter.device'] = a['device']
@@ -141,13 +145,14 @@ def demo_nodes(args: dict[str, str], share: Path, default_video: Path) -> list[N
         NodeSpec(executable='image_publisher', name='image_publisher',
                  params={'path': a['video'] or str(default_video), 'loop': _truthy(a['loop'], 'loop'),
                          'fps': _number(a['fps'], 'fps'), 'frame_id': 'camera_optical_frame',
-                         'wait_for_subscribers': 1},
-                 remappings=[('image', camera_topic)], log_level=a['log_level']),
+                         'wait_for_subscribers': 1, 'stamps': 'source', 'pace_by_results': True},
+                 remappings=[('image', camera_topic), ('results', '/vad_node/anomalies')], log_level=a['log_level']),
         NodeSpec(executable='vad_node', name='vad_node',
                  params_files=[a['params_file'] or str(share / 'config' / 'demo_vtest.yaml')],
                  remappings=[('image', camera_topic)], log_level=a['log_level']),
         NodeSpec(executable='recorder', name='recorder',
                  params={'out_dir': a['out'], 'fps': _number(a['fps'], 'fps') or 10.0},
-                 remappings=[('anomalies', '/vad_node/anomalies'), ('debug_image', '/vad_node/debug_image')],
+                 remappings=[('anomalies', '/vad_node/anomalies'), ('debug_image', '/vad_node/debug_image'),
+                             ('events', '/vad_node/events')],
                  log_level=a['log_level']),
     ]

@@ -83,3 +83,22 @@ def from_bgr(image: np.ndarray, encoding: str = 'bgr8') -> tuple[int, int, int, 
     out = np.ascontiguousarray(out)
     height, width = out.shape[:2]
     return height, width, out.strides[0], out.tobytes()
+
+
+COMPRESSED_FORMATS = ('jpeg', 'png')
+
+
+def decode_compressed(fmt: str, data) -> np.ndarray:
+    """A (H, W, 3) uint8 BGR array from a sensor_msgs/CompressedImage payload (jpeg or png; the format
+    string may carry more, e.g. 'bgr8; jpeg compressed bgr8', as image_transport writes it)."""
+    lowered = fmt.lower()
+    if lowered and not any(f in lowered for f in COMPRESSED_FORMATS + ('jpg',)):
+        raise ImageFormatError('encoding', f"compressed format {shown(fmt)} is not jpeg or png")
+    buf = np.frombuffer(bytes(data), np.uint8)
+    if buf.size == 0:
+        raise ImageFormatError('empty', 'empty compressed image: no bytes')
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageFormatError('size', f'compressed image ({buf.size} bytes, format {shown(fmt)}) cannot be '
+                                       'decoded: corrupt or truncated payload')
+    return image

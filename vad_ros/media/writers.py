@@ -29,21 +29,27 @@ class OutputError(VadError):
     """An output file cannot be written; the message names it."""
 
 
+def _time(stamp: float | None) -> float | None:
+    return None if stamp is None else round(stamp, 6)
+
+
 def anomaly_record(frame_index: int, timestamp: float | None, a: Anomaly) -> dict:
     """One line of anomalies.jsonl."""
-    return {'frame_index': frame_index, 'timestamp': timestamp, 'track_id': a.track_id,
+    return {'frame_index': frame_index, 'timestamp': _time(timestamp), 'track_id': a.track_id,
             'object_class': a.object_class, 'object_score': round(a.object_score, 4),
             'background_class': a.background_class, 'background_fraction': round(a.background_fraction, 4),
             'box': [round(v, 1) for v in a.box], 'rule_id': a.rule_id, 'severity': a.severity,
-            'duration_frames': a.duration_frames, 'score': round(a.score, 4), 'sentence': a.sentence}
+            'duration_frames': a.duration_frames, 'duration': round(a.duration, 3), 'score': round(a.score, 4),
+            'event_id': a.event_id, 'sentence': a.sentence}
 
 
 def event_record(e: Event) -> dict:
-    """One line of events.jsonl."""
-    return {'rule_id': e.rule_id, 'track_id': e.track_id, 'object_class': e.object_class,
-            'background_class': e.background_class, 'start_frame': e.start_frame, 'end_frame': e.end_frame,
-            'start_time': e.start_stamp, 'end_time': e.end_stamp, 'peak_score': round(e.peak_score, 4),
-            'sentence': e.sentence}
+    """One line of events.jsonl (an ended event; the same record from vad-video and from the recorder)."""
+    return {'event_id': e.event_id, 'rule_id': e.rule_id, 'severity': e.severity, 'track_id': e.track_id,
+            'object_class': e.object_class, 'background_class': e.background_class,
+            'start_frame': e.start_frame, 'end_frame': e.end_frame, 'start_time': _time(e.start_stamp),
+            'end_time': _time(e.end_stamp), 'duration': round(e.duration, 3), 'peak_score': round(e.peak_score, 4),
+            'box': [round(v, 1) for v in e.box], 'sentence': e.sentence}
 
 
 def find_ffmpeg() -> str | None:
@@ -55,9 +61,15 @@ def find_ffmpeg() -> str | None:
         return shutil.which('ffmpeg')
 
 
+# Fragmented MP4: the file is playable up to its last complete fragment (one per key frame) even when the
+# writer is killed, unlike a plain MP4 whose index is written at the end.
+FRAGMENTED_MP4 = 'frag_keyframe+empty_moov+default_base_moof'
+
+
 class VideoWriter:
     """Frames (BGR uint8) to an mp4 file at `fps`; the size is set by the first frame (later frames of
-    another size are resized). `codec` says what was used: 'h264' (ffmpeg), 'avc1' (OpenCV) or 'mp4v'."""
+    another size are resized). `codec` says what was used: 'h264' (ffmpeg, fragmented MP4: a killed run
+    leaves a playable file), 'avc1' (OpenCV) or 'mp4v'."""
 
     def __init__(self, path: str | os.PathLike, fps: float, ffmpeg: str | None = 'auto'):
         self.path, self.fps = str(path), float(fps) if fps and fps > 0 else 10.0
@@ -76,7 +88,7 @@ class VideoWriter:
                 [self._ffmpeg, '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24',
                  '-s', f'{width}x{height}', '-r', f'{self.fps}', '-i', '-',
                  '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23',
-                 '-pix_fmt', 'yuv420p', '-movflags', '+faststart', self.path],
+                 '-pix_fmt', 'yuv420p', '-movflags', FRAGMENTED_MP4, self.path],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.codec = 'h264'
             return
@@ -131,7 +143,10 @@ class VideoWriter:
 
 
 class ResultWriter:
-    """frames.csv, anomalies.jsonl and events.jsonl of one run in `out_dir` (created if needed)."""
+    """frames.csv, anomalies.jsonl and events.jsonl of one run in `out_dir` (created if needed).
+
+    Durable: every frame's row and records are flushed to the operating system before write_frame returns,
+    and events are also fsynced, so a crash (even kill -9) loses nothing already reported."""
 
     def __init__(self, out_dir: str | os.PathLike):
         self.out_dir = Path(out_dir)
@@ -144,6 +159,7 @@ class ResultWriter:
             raise OutputError(f"cannot write results into '{self.out_dir}': {e.strerror or e}") from None
         self._frames = csv.writer(self._frames_file)
         self._frames.writerow(FRAME_COLUMNS)
+        self._frames_file.flush()
         self.frames = self.anomalous_frames = self.events = 0
 
     def write_frame(self, result: FrameResult, timestamp: float | None = None) -> None:
@@ -153,14 +169,25 @@ class ResultWriter:
                                f'{result.score:.6f}', len(result.objects), len(result.anomalies)])
         for a in result.anomalies:
             self._anomalies.write(json.dumps(anomaly_record(result.frame_index, ts, a)) + '\n')
+        self._write(self._anomalies.flush, self._frames_file.flush)
         self.write_events(result.events_ended)
         self.frames += 1
         self.anomalous_frames += int(result.is_anomalous)
 
     def write_events(self, events: list[Event]) -> None:
+        if not events:
+            return
         for e in events:
             self._events.write(json.dumps(event_record(e)) + '\n')
             self.events += 1
+        self._write(self._events.flush, lambda: os.fsync(self._events.fileno()))
+
+    def _write(self, *steps) -> None:
+        try:
+            for step in steps:
+                step()
+        except OSError as e:
+            raise OutputError(f"cannot write results into '{self.out_dir}': {e.strerror or e}") from None
 
     def close(self) -> None:
         for f in (self._frames_file, self._anomalies, self._events):

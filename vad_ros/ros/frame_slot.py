@@ -29,6 +29,10 @@ class LatestFrameSlot:
             item, self._item = self._item, None
             return item
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

@@ -1,29 +1,120 @@
-"""FrameResult -> vad_ros/AnomalyArray (needs the built messages)."""
+"""Core results <-> ROS messages (needs the built messages): AnomalyArray, AnomalyEvent, the class map image,
+and vision_msgs/Detection2DArray where vision_msgs is installed."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header, String
+
 from vad_ros.msg import Anomaly as AnomalyMsg
-from vad_ros.msg import AnomalyArray
-from vad_ros.types import FrameResult
+from vad_ros.msg import AnomalyArray, AnomalyEvent, DetectedObject
+from vad_ros.types import (EVENT_ENDED, EVENT_ONGOING, EVENT_STARTED, Anomaly, ClassMap, Event, FrameResult,
+                           ObjectReport)
+
+try:  # optional: a normal ROS install has vision_msgs; the PyPI wheels do not
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+except ImportError:  # pragma: no cover - depends on the machine
+    Detection2DArray = None
+
+STATES = {EVENT_STARTED: AnomalyEvent.STATE_STARTED, EVENT_ONGOING: AnomalyEvent.STATE_ONGOING,
+          EVENT_ENDED: AnomalyEvent.STATE_ENDED}
+STATE_NAMES = {v: k for k, v in STATES.items()}
 
 
 def anomaly_array(result: FrameResult, header) -> AnomalyArray:
     """The message for one processed frame; `header` is the input image's header."""
-    msg = AnomalyArray()
-    msg.header = header
-    msg.is_anomalous = result.is_anomalous
-    msg.score = float(result.score)
-    msg.num_objects = len(result.objects)
+    msg = AnomalyArray(header=header, is_anomalous=result.is_anomalous, score=float(result.score),
+                       num_objects=len(result.objects))
+    for o in result.objects:
+        msg.objects.append(DetectedObject(
+            object_class=o.object_class, score=float(o.score), background_class=o.background_class or '',
+            background_fraction=float(o.background_fraction), x_min=float(o.box[0]), y_min=float(o.box[1]),
+            x_max=float(o.box[2]), y_max=float(o.box[3]), track_id=int(o.track_id)))
     for a in result.anomalies:
-        m = AnomalyMsg()
-        m.object_class = a.object_class
-        m.object_score = float(a.object_score)
-        m.background_class = a.background_class
-        m.background_fraction = float(a.background_fraction)
-        m.x_min, m.y_min, m.x_max, m.y_max = (float(v) for v in a.box)
-        m.rule_id = a.rule_id
-        m.severity = a.severity
-        m.sentence = a.sentence
-        m.track_id = int(a.track_id)
-        m.duration_frames = int(a.duration_frames)
-        msg.anomalies.append(m)
+        msg.anomalies.append(AnomalyMsg(
+            object_class=a.object_class, object_score=float(a.object_score), background_class=a.background_class,
+            background_fraction=float(a.background_fraction), x_min=float(a.box[0]), y_min=float(a.box[1]),
+            x_max=float(a.box[2]), y_max=float(a.box[3]), rule_id=a.rule_id, severity=a.severity,
+            sentence=a.sentence, track_id=int(a.track_id), duration_frames=int(a.duration_frames),
+            duration=float(a.duration), score=float(a.score), event_id=int(a.event_id)))
     return msg
+
+
+def result_from_msg(msg: AnomalyArray, frame_index: int) -> FrameResult:
+    """The core FrameResult of an AnomalyArray (objects, anomalies, score; events travel on ~/events)."""
+    box = lambda m: (float(m.x_min), float(m.y_min), float(m.x_max), float(m.y_max))  # noqa: E731
+    objects = [ObjectReport(o.object_class, float(o.score), box(o), o.background_class or None,
+                            float(o.background_fraction), int(o.track_id)) for o in msg.objects]
+    anomalies = [Anomaly(a.object_class, float(a.object_score), a.background_class, float(a.background_fraction),
+                         box(a), a.rule_id, a.severity, a.sentence, int(a.track_id), int(a.duration_frames),
+                         float(a.score), int(a.event_id), float(a.duration)) for a in msg.anomalies]
+    return FrameResult(frame_index, from_time(msg.header.stamp), objects, anomalies, float(msg.score))
+
+
+def to_time(stamp: float | None) -> Time:
+    if stamp is None:
+        return Time()
+    sec = int(np.floor(stamp))
+    return Time(sec=sec, nanosec=min(int(round((stamp - sec) * 1e9)), 999_999_999))
+
+
+def from_time(t: Time) -> float:
+    return t.sec + t.nanosec * 1e-9
+
+
+def anomaly_event(event: Event, header, snapshot_jpeg: bytes | None = None) -> AnomalyEvent:
+    """One event update; `header` is the image header of the frame that caused it."""
+    msg = AnomalyEvent(
+        header=header, event_id=int(event.event_id), state=STATES[event.state], rule_id=event.rule_id,
+        severity=event.severity, track_id=int(event.track_id), object_class=event.object_class,
+        background_class=event.background_class, x_min=float(event.box[0]), y_min=float(event.box[1]),
+        x_max=float(event.box[2]), y_max=float(event.box[3]), first_stamp=to_time(event.start_stamp),
+        last_stamp=to_time(event.end_stamp), duration=float(event.duration), first_frame=int(event.start_frame),
+        last_frame=int(event.end_frame), peak_score=float(event.peak_score), score=float(event.score),
+        sentence=event.sentence)
+    if snapshot_jpeg is not None:
+        msg.snapshot = CompressedImage(header=header, format='jpeg', data=snapshot_jpeg)
+    return msg
+
+
+def event_from_msg(msg: AnomalyEvent) -> Event:
+    """The core Event of a message (the recorder writes events.jsonl with the same code as vad-video)."""
+    return Event(msg.rule_id, int(msg.track_id), msg.object_class, msg.background_class, int(msg.first_frame),
+                 int(msg.last_frame), from_time(msg.first_stamp), from_time(msg.last_stamp), float(msg.peak_score),
+                 msg.sentence,
+                 event_id=int(msg.event_id), state=STATE_NAMES[msg.state], severity=msg.severity,
+                 box=(float(msg.x_min), float(msg.y_min), float(msg.x_max), float(msg.y_max)), score=float(msg.score))
+
+
+def detections(result: FrameResult, header):
+    """vision_msgs/Detection2DArray of every checked object (class id = class name, as vision_msgs allows);
+    None where vision_msgs is not installed."""
+    if Detection2DArray is None:
+        return None
+    out = Detection2DArray(header=header)
+    for o in result.objects:
+        d = Detection2D(header=header, id=str(o.track_id) if o.track_id else '')
+        x0, y0, x1, y1 = (float(v) for v in o.box)
+        d.bbox.center.position.x, d.bbox.center.position.y = (x0 + x1) / 2, (y0 + y1) / 2
+        d.bbox.size_x, d.bbox.size_y = x1 - x0, y1 - y0
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = o.object_class, float(o.score)
+        d.results.append(hypothesis)
+        out.detections.append(d)
+    return out
+
+
+def class_map_image(class_map: ClassMap, header) -> Image:
+    """The background map as mono16 class ids (65535 = no class); names on ~/class_names."""
+    labels = np.ascontiguousarray(class_map.labels, dtype='<u2')
+    h, w = labels.shape
+    return Image(header=header, height=h, width=w, encoding='mono16', is_bigendian=0, step=2 * w,
+                 data=labels.tobytes())
+
+
+def class_names_msg(class_map: ClassMap) -> String:
+    """JSON list: index i of the list is class id i of ~/class_map."""
+    return String(data=json.dumps(list(class_map.class_names)))

@@ -1,96 +1,198 @@
-"""vad_node: watches one camera topic and publishes what is anomalous in it.
+"""vad_node: a managed (lifecycle) node that watches one camera topic and says what is anomalous in it.
 
-Subscribes  image               sensor_msgs/Image (sensor-data QoS; remap to the camera topic)
-Publishes   ~/anomalies         vad_ros/AnomalyArray, one per processed frame, header copied from the image
+Life cycle (rclpy lifecycle; `autostart: true` runs configure + activate at start):
+  configure   build the models, scene map and rules (a failure is reported; the node stays unconfigured)
+  activate    subscribe to the camera and publish; deactivate: unsubscribe, close open events
+  cleanup     free the models (GPU memory back); shutdown: clean exit
+Subscribes  image               sensor_msgs/Image (transport raw), or <image>/compressed sensor_msgs/CompressedImage
+                                (transport compressed); QoS input.reliability / input.depth (sensor data default)
+Publishes   ~/anomalies         vad_ros/AnomalyArray, one per processed frame (objects + anomalies), image header
+            ~/events            vad_ros/AnomalyEvent, every event update (started / ongoing / ended), reliable
+            ~/detections        vision_msgs/Detection2DArray, where vision_msgs is installed (publish_detections)
+            ~/class_map         sensor_msgs/Image mono16 class ids, ~/class_names (latched JSON), publish_class_map
             ~/debug_image       sensor_msgs/Image bgr8, annotated frame (when publish_debug_image and subscribed)
-            /diagnostics        diagnostic_msgs/DiagnosticArray (rates, latency, drops, models, rules)
+            /diagnostics        diagnostic_msgs/DiagnosticArray (state, rates, latency, drops, models, rules)
+Services    ~/enable            std_srvs/SetBool: pause / resume processing without unloading the models
 
 Perception runs on a worker thread on the newest frame only (vad_ros.ros.frame_slot); frames that arrive while it
-is busy replace the waiting one and are counted as dropped. Parameters: vad_ros/params.py, config/vad.yaml.
+is busy replace the waiting one and are counted as dropped. Parameter changes are queued and applied between
+frames, so the parameter service never waits for a frame. Parameters: vad_ros/params.py, config/vad.yaml.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
 import time
 from typing import Any
 
+import cv2
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
 
 from vad_ros import params as vparams
+from vad_ros.errors import VadError
 from vad_ros.media import image_codec
-from vad_ros.msg import AnomalyArray
+from vad_ros.msg import AnomalyArray, AnomalyEvent
 from vad_ros.pipeline import Pipeline, build_pipeline
 from vad_ros.reasoning.rules import RuleFileError
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.rendering.drawing import draw_result
-from vad_ros.ros.frame_slot import LatestFrameSlot, RateMeter
-from vad_ros.ros.messages import anomaly_array
+from vad_ros.ros import messages
+from vad_ros.ros.diagnostics import NodeCounters, diagnostic_status
+from vad_ros.ros.frame_slot import LatestFrameSlot
+from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.ros.node_main import run_node
-from vad_ros.rule_source import ERROR, OK, WARN
+from vad_ros.rule_source import ERROR, WARN
+from vad_ros.types import EVENT_STARTED
 
-try:  # cv_bridge is used where it is installed (a ROS 2 desktop install); the package's own codec otherwise.
+try:  # cv_bridge is used for encodings the package's codec lacks, where it is installed (a ROS 2 desktop).
     from cv_bridge import CvBridge
 except ImportError:  # pragma: no cover - depends on the machine
     CvBridge = None
 
-_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
+EVENTS_QOS = rclpy.qos.QoSProfile(depth=1000, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE)
+LATCHED_QOS = rclpy.qos.QoSProfile(depth=1, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE,
+                                   durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class VadNode(Node):
+class VadNode(LifecycleNode):
     def __init__(self, params_file_dirs: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__('vad_node', **kwargs)
         self._param_dirs = params_file_dirs or []
         self._params = self._declare_parameters()
         self._bridge = CvBridge() if CvBridge is not None else None
-        self._lock = threading.Lock()          # guards the pipeline against parameter updates
+        self._pipeline: Pipeline | None = None
         self._scene_map_status = 'none'
-        self._pipeline = self._build_pipeline()
-
-        self._slot = LatestFrameSlot()
-        self._skipped: dict[str, int] = {}
-        self._in_rate, self._out_rate = RateMeter(), RateMeter()
-        self._latency_ms = 0.0
-        self._processing_ms = 0.0
-        self._frames_done = 0
-
-        self._pub = self.create_publisher(AnomalyArray, '~/anomalies', 10)
-        self._debug_pub = self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._sub = self.create_subscription(Image, 'image', self._on_image, qos_profile_sensor_data)
+        self._rules_lock = threading.Lock()        # rule source: parameter API vs file polling
+        self._pending_lock = threading.Lock()      # parameter changes waiting for the worker
+        self._pending: dict[str, Any] = {}
+        self._enabled = True
+        self._active = False
+        self._slot: LatestFrameSlot | None = None
+        self._worker: threading.Thread | None = None
+        self._sub = None
+        self._qos_watch: QosWatch | None = None
+        self._class_names_sent: tuple[str, ...] | None = None
+        self.counters = NodeCounters()
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diag_timer = self.create_timer(self._params['diagnostics_period'], self._publish_diagnostics)
-        self._rules_timer = self.create_timer(1.0, self._poll_rule_file)
+        self._enable_srv = self.create_service(SetBool, '~/enable', self._on_enable)
 
-        self._worker = threading.Thread(target=self._work, name='vad_perception', daemon=True)
-        self._worker.start()
+    # ---------------------------------------------------------------- life cycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._pipeline = self._build_pipeline()
+        except VadError as e:
+            self.get_logger().error(f'configure failed: {e}')
+            self.startup_error = str(e)
+            return TransitionCallbackReturn.FAILURE
+        self._pub = self.create_lifecycle_publisher(AnomalyArray, '~/anomalies', 10)
+        self._events_pub = self.create_lifecycle_publisher(AnomalyEvent, '~/events', EVENTS_QOS)
+        self._debug_pub = self.create_lifecycle_publisher(Image, '~/debug_image', rclpy.qos.qos_profile_sensor_data)
+        self._class_map_pub = self.create_lifecycle_publisher(Image, '~/class_map', rclpy.qos.qos_profile_sensor_data)
+        self._class_names_pub = self.create_lifecycle_publisher(String, '~/class_names', LATCHED_QOS)
+        self._detections_pub = None
+        if messages.Detection2DArray is not None:
+            self._detections_pub = self.create_lifecycle_publisher(messages.Detection2DArray, '~/detections', 10)
+        self._rules_timer = self.create_timer(1.0, self._poll_rule_file)
         det, seg = self._pipeline.detector, self._pipeline.segmenter
         self.get_logger().info(
-            f"watching '{self._sub.topic_name}': detector {det.name} on {det.device}, segmenter "
-            f"{seg.name + ' on ' + seg.device if seg else 'none'}, scene map "
-            f"{self._scene_map_status}, {self._pipeline.rule_source.status.message}; "
-            f"publishing '{self._pub.topic_name}'")
+            f"configured: detector {det.name} on {det.device}, segmenter "
+            f"{seg.name + ' on ' + seg.device if seg else 'none'}, scene map {self._scene_map_status}, "
+            f"{self._pipeline.rule_source.status.message}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._slot = LatestFrameSlot()
+        self._worker = threading.Thread(target=self._work, args=(self._slot,), name='vad_perception', daemon=True)
+        self._worker.start()
+        self._subscribe()
+        self._active = True
+        result = super().on_activate(state)          # activates the lifecycle publishers
+        self.get_logger().info(f"active: watching '{self._sub.topic_name}', publishing '{self._pub.topic_name}'")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._stop_input()
+        self._close_events()
+        result = super().on_deactivate(state)
+        self.get_logger().info('inactive: not subscribed, not publishing')
+        return result
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info('cleaned up: models freed')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self._active = False
+            self._stop_input()
+            self._close_events()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _subscribe(self) -> None:
+        qos = image_qos(self._params['input.reliability'], self._params['input.depth'])
+        compressed = self._params['transport'] == 'compressed'
+        topic = self.resolve_topic_name('image') + '/compressed' if compressed else 'image'
+        self._qos_watch = QosWatch(self, self._params['input.reliability'])
+        self._sub = self.create_subscription(CompressedImage if compressed else Image, topic, self._on_image, qos,
+                                             event_callbacks=self._qos_watch.callbacks())
+        self._qos_watch.start(self._sub)
+
+    def _stop_input(self) -> None:
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
+            self._sub = None
+        if self._qos_watch is not None:
+            self._qos_watch.stop()
+        if self._slot is not None:
+            self._slot.close()
+            self.counters.dropped_before += self._slot.dropped
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        self._slot = self._worker = None
+
+    def _release(self) -> None:
+        """Drop the pipeline and its models, and give GPU memory back."""
+        if getattr(self, '_rules_timer', None) is not None:
+            self.destroy_timer(self._rules_timer)
+            self._rules_timer = None
+        for name in ('_pub', '_events_pub', '_debug_pub', '_class_map_pub', '_class_names_pub', '_detections_pub'):
+            pub = getattr(self, name, None)
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+                setattr(self, name, None)
+        self._pipeline = None
+        self._class_names_sent = None
+        gc.collect()
+        torch = sys.modules.get('torch')
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _build_pipeline(self) -> Pipeline:
-        """Models are built once (a failure stops the start-up with a VadError). A bad rule file or scene map
-        is reported and left out (empty rule set / no scene map) so that the node runs; the rule source
-        watches the rule file and picks it up once fixed."""
+        """Models are built once per configure (a failure raises VadError). A bad rule file or scene map is
+        reported and left out (empty rule set / no scene map) so that the node runs; the rule source watches
+        the rule file and picks it up once fixed."""
         params = dict(self._params)
-        if params['scene_map_file']:
-            self._scene_map_status = params['scene_map_file']
+        self._scene_map_status = params['scene_map_file'] or 'none'
         while True:
             try:
-                pipeline = build_pipeline(params, strict_rules=False)
+                pipeline = build_pipeline(params, strict_rules=False, base_dirs=tuple(self._param_dirs))
                 break
             except SceneMapError as e:
                 self.get_logger().error(f'{e} -- running without a scene map')
-                self._scene_map_status = f"missing: {params['scene_map_file']} could not be used"
+                self._scene_map_status = f"missing ({params['scene_map_file']} could not be used)"
                 params['scene_map_file'] = ''
         status = pipeline.rule_source.status
         if status.level == ERROR:
@@ -128,7 +230,7 @@ class VadNode(Node):
         return values
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        """Check every value first; then the pipeline applies its own parameters and the node its own."""
+        """Check every value first; the rule file is switched at once, the rest is applied between frames."""
         changed = {}
         for p in parameters:
             spec = vparams.SPECS.get(p.name)
@@ -141,33 +243,33 @@ class VadNode(Node):
                 changed[p.name] = vparams.check_value(p.name, p.value)
             except vparams.ParamError as e:
                 return SetParametersResult(successful=False, reason=str(e))
-        with self._lock:
-            if 'rules_file' in changed:
-                try:
-                    self._switch_rules(changed['rules_file'])
-                except RuleFileError as e:
-                    return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
-            pipeline_params = {k: v for k, v in changed.items() if k in vparams.applied_by(vparams.PIPELINE)}
-            if pipeline_params:
-                self._pipeline.update_params(pipeline_params)
-            if 'diagnostics_period' in changed:
-                self._set_diagnostics_period(changed['diagnostics_period'])
-            self._params.update(changed)          # publish_debug_image is read from here for every frame
+        if 'rules_file' in changed and self._pipeline is not None:
+            try:
+                self._switch_rules(changed['rules_file'])
+            except RuleFileError as e:
+                return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
+        if 'diagnostics_period' in changed:
+            self._set_diagnostics_period(changed['diagnostics_period'])
+        with self._pending_lock:
+            self._pending.update({k: v for k, v in changed.items() if k in vparams.applied_by(vparams.PIPELINE)})
+        self._params.update(changed)        # node outputs (debug image, snapshots, ...) are read from here
         return SetParametersResult(successful=True)
 
     def _switch_rules(self, value: str) -> None:
         """rules_file through the parameter API; RuleFileError leaves the rules in force."""
-        rules = self._pipeline.rule_source.switch(value)
-        self._pipeline.rules_changed()
+        with self._rules_lock:
+            rules = self._pipeline.rule_source.switch(value)
+            self._pipeline.rules_changed()
         self.get_logger().info(f'{len(rules)} rule(s) now in force from {self._pipeline.rule_source.path}')
 
     def _set_diagnostics_period(self, period: float) -> None:
-        self._diag_timer.cancel()
         self.destroy_timer(self._diag_timer)
         self._diag_timer = self.create_timer(period, self._publish_diagnostics)
 
     def _poll_rule_file(self) -> None:
-        with self._lock:
+        if self._pipeline is None:
+            return
+        with self._rules_lock:
             change = self._pipeline.rule_source.poll()
             if change is None:
                 return
@@ -180,13 +282,29 @@ class VadNode(Node):
         else:
             self.get_logger().info(change.message)
 
-    # ---------------------------------------------------------------- frames
-    def _on_image(self, msg: Image) -> None:
-        self._in_rate.tick(time.monotonic())
-        self._slot.put(msg)
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self._enabled = bool(request.data)
+        if not self._enabled:
+            self._close_events()
+        response.success = True
+        response.message = ('processing' if self._enabled else 'paused (models stay loaded)') + \
+            ('' if self._active else '; the node is not active: activate it to process frames')
+        self.get_logger().info(f'~/enable: {response.message}')
+        return response
 
-    def _to_bgr(self, msg: Image):
-        """Decoded once: the package's codec for the encodings it knows, cv_bridge (where installed) for others."""
+    # ---------------------------------------------------------------- frames
+    def _on_image(self, msg) -> None:
+        self.counters.received(time.monotonic())
+        if self._enabled and self._slot is not None:
+            self._slot.put(msg)
+        else:
+            self.counters.paused += 1
+
+    def _to_bgr(self, msg):
+        """Decoded once: compressed payloads with OpenCV, raw images with the package's codec for the
+        encodings it knows and with cv_bridge (where installed) for others."""
+        if isinstance(msg, CompressedImage):
+            return image_codec.decode_compressed(msg.format, msg.data)
         if self._bridge is None or msg.encoding in image_codec.SUPPORTED_ENCODINGS:
             return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                                       bool(msg.is_bigendian))
@@ -196,85 +314,94 @@ class VadNode(Node):
             raise image_codec.ImageFormatError('encoding', f'cv_bridge cannot convert '
                                                            f'{image_codec.shown(msg.encoding)} to bgr8: {e}') from None
 
-    def _work(self) -> None:
+    def _work(self, slot: LatestFrameSlot) -> None:
         while rclpy.ok():
-            msg = self._slot.take(timeout=0.5)
+            msg = slot.take(timeout=0.5)
             if msg is None:
-                if self._slot_closed:
+                if slot.closed:
                     return
                 continue
             try:
+                self._apply_pending()
                 self._process(msg)
             except image_codec.ImageFormatError as e:
-                count = self._skipped.get(e.cause, 0)
-                if count == 0:
-                    self.get_logger().warn(f"skipping frames from '{self._sub.topic_name}': {e} "
-                                           '(logged once for this cause; counted in diagnostics)')
-                self._skipped[e.cause] = count + 1
+                if self.counters.skip(e.cause):
+                    self.get_logger().warn(f"skipping frames from '{self._sub.topic_name if self._sub else 'image'}'"
+                                           f': {e} (logged once per cause; counted in diagnostics)')
             except Exception as e:  # noqa: BLE001 - a frame must never take the node down
                 self.get_logger().error(f'frame skipped, processing failed: {type(e).__name__}: {e}')
-                self._skipped['processing'] = self._skipped.get('processing', 0) + 1
+                self.counters.skip('processing')
 
-    _slot_closed = False
+    def _apply_pending(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        if pending:
+            self._pipeline.update_params(pending)
 
-    def _process(self, msg: Image) -> None:
+    def _process(self, msg) -> None:
         t0 = time.perf_counter()
         image = self._to_bgr(msg)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        with self._lock:
-            result = self._pipeline.process(image, stamp=stamp)
-        out = anomaly_array(result, msg.header)
-        self._pub.publish(out)
+        result = self._pipeline.process(image, stamp=stamp)
+        self._pub.publish(messages.anomaly_array(result, msg.header))
+        self._publish_events(result.events, msg.header, image)
+        self._publish_extras(result, msg.header, image)
+        self.counters.processed(time.monotonic(), (time.perf_counter() - t0) * 1e3,
+                                self.get_clock().now().nanoseconds * 1e-9 - stamp)
+
+    def _publish_events(self, events, header, image) -> None:
+        for event in events:
+            snapshot = None
+            if self._params['events.snapshot'] and event.state == EVENT_STARTED and image is not None:
+                snapshot = snapshot_jpeg(image, event.box)
+            self._events_pub.publish(messages.anomaly_event(event, header, snapshot))
+            self.counters.events += 1
+
+    def _publish_extras(self, result, header, image) -> None:
+        if self._detections_pub is not None and self._params['publish_detections']:
+            self._detections_pub.publish(messages.detections(result, header))
+        if self._params['publish_class_map'] and result.class_map is not None:
+            if result.class_map.class_names != self._class_names_sent:
+                self._class_names_pub.publish(messages.class_names_msg(result.class_map))
+                self._class_names_sent = result.class_map.class_names
+            self._class_map_pub.publish(messages.class_map_image(result.class_map, header))
         if self._params['publish_debug_image'] and self._debug_pub.get_subscription_count() > 0:
-            drawn = draw_result(image, result)
-            h, w, step, data = image_codec.from_bgr(drawn)
-            self._debug_pub.publish(Image(header=msg.header, height=h, width=w, encoding='bgr8', is_bigendian=0,
+            h, w, step, data = image_codec.from_bgr(draw_result(image, result))
+            self._debug_pub.publish(Image(header=header, height=h, width=w, encoding='bgr8', is_bigendian=0,
                                           step=step, data=data))
-        now = time.monotonic()
-        self._out_rate.tick(now)
-        self._frames_done += 1
-        self._processing_ms = (time.perf_counter() - t0) * 1e3
-        age = self.get_clock().now().nanoseconds * 1e-9 - stamp
-        self._latency_ms = age * 1e3 if 0 <= age < 3600 else float('nan')
+
+    def _close_events(self) -> None:
+        """Events still open end now (deactivate, pause, shutdown); their ended updates are published."""
+        if self._pipeline is None:
+            return
+        header = messages.Header(stamp=self.get_clock().now().to_msg())
+        ended = self._pipeline.flush_events()
+        if ended and self._events_pub is not None and self._events_pub.is_activated:
+            self._publish_events(ended, header, None)
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
-        det, seg = self._pipeline.detector, self._pipeline.segmenter
-        status = DiagnosticStatus(name=f'vad_ros: {self.get_fully_qualified_name()}', hardware_id=det.device)
-        level, message = DiagnosticStatus.OK, 'ok'
-        rules = self._pipeline.rule_source.status
-        if rules.level != OK:
-            level, message = _LEVELS[rules.level], rules.message
-        elif self._slot.received == 0:
-            level, message = DiagnosticStatus.WARN, f"no image received yet on '{self._sub.topic_name}'"
-        elif self._skipped:
-            level, message = DiagnosticStatus.WARN, f'skipped frames: {self._skipped}'
-        status.level, status.message = level, message
-        values = {
-            'input_rate_hz': f'{self._in_rate.rate(now):.2f}',
-            'processing_rate_hz': f'{self._out_rate.rate(now):.2f}',
-            'latency_ms': f'{self._latency_ms:.1f}',
-            'processing_ms': f'{self._processing_ms:.1f}',
-            'frames_received': str(self._slot.received),
-            'frames_processed': str(self._frames_done),
-            'frames_dropped_busy': str(self._slot.dropped),
-            'frames_skipped_bad_input': str(sum(self._skipped.values())),
-            'detector': f'{det.name} on {det.device}',
-            'segmenter': f'{seg.name} on {seg.device}' if seg else 'none',
-            'scene_map': self._scene_map_status,
-            'rules': rules.message,
-        }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
+        state = 'active' if self._active else ('inactive' if self._pipeline is not None else 'unconfigured')
+        if self._active and not self._enabled:
+            state = 'paused (~/enable false)'
+        array = DiagnosticArray(status=[diagnostic_status(self, state)])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
-        self._slot_closed = True
-        self._slot.close()
-        self._worker.join(timeout=5)
+        if self._active:
+            self._active = False
+            self._stop_input()
         super().destroy_node()
+
+
+def snapshot_jpeg(image, box) -> bytes:
+    """The frame with the event's box drawn, as JPEG bytes (for AnomalyEvent.snapshot)."""
+    drawn = image.copy()
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    cv2.rectangle(drawn, (x0, y0), (x1, y1), (0, 0, 255), 2)
+    ok, data = cv2.imencode('.jpg', drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return data.tobytes() if ok else b''
 
 
 def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -299,6 +426,10 @@ def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
     return out, problems, dirs
 
 
+class StartupFailed(VadError):
+    """autostart could not configure or activate the node."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args, problems, dirs = _checked_args(list(sys.argv if argv is None else argv))
 
@@ -306,9 +437,22 @@ def main(argv: list[str] | None = None) -> int:
         node = VadNode(params_file_dirs=dirs + [os.getcwd()])
         for p in problems:
             node.get_logger().error(p)
+        if node._params['autostart']:
+            autostart(node)
         return node
 
     return run_node('vad_node', make, args)
+
+
+def autostart(node: VadNode) -> None:
+    """configure + activate, as a lifecycle manager would; raises StartupFailed (exit code 1) on failure."""
+    node.startup_error = ''
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        node.destroy_node()
+        raise StartupFailed(node.startup_error or 'configure failed')
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        node.destroy_node()
+        raise StartupFailed('activate failed')
 
 
 if __name__ == '__main__':

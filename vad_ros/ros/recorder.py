@@ -1,14 +1,15 @@
-"""recorder: writes what vad_node publishes to a folder.
+"""recorder: writes what vad_node publishes to a folder, with the same writers as vad-video.
 
-Subscribes  debug_image  sensor_msgs/Image (-> out_dir/annotated.mp4, H.264)
-            anomalies    vad_ros/AnomalyArray (-> out_dir/anomalies.jsonl, out_dir/events.jsonl)
-Parameters  out_dir, fps (of the written video, default 10), event_gap (frames without the anomaly after
-            which an event ends, default 5)
-Events: consecutive anomalous reports of one track under one rule; files are closed on shutdown.
+Subscribes  debug_image  sensor_msgs/Image (-> out_dir/annotated.mp4, H.264, fragmented: playable after a crash)
+            anomalies    vad_ros/AnomalyArray (-> out_dir/frames.csv, out_dir/anomalies.jsonl)
+            events       vad_ros/AnomalyEvent, reliable (-> out_dir/events.jsonl, one line per ended event)
+Parameters  out_dir, fps (of the written video, default 10)
+Events are the node's own (its persistence decided them); events still open when the recorder stops are
+written as they were at their last update. Every record is on disk before the next message is handled.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -17,17 +18,12 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from vad_ros.media.image_codec import ImageFormatError, to_bgr
-from vad_ros.msg import AnomalyArray
-from vad_ros.media.writers import VideoWriter, anomaly_record, event_record
-from vad_ros.reasoning.persistence import Persistence
+from vad_ros.media.writers import ResultWriter, VideoWriter
+from vad_ros.msg import AnomalyArray, AnomalyEvent
+from vad_ros.ros.messages import event_from_msg, result_from_msg
+from vad_ros.ros.node import EVENTS_QOS
 from vad_ros.ros.node_main import run_node
-from vad_ros.types import Anomaly
-
-
-def anomalies_of(msg: AnomalyArray) -> list[Anomaly]:
-    return [Anomaly(a.object_class, a.object_score, a.background_class, a.background_fraction,
-                    (a.x_min, a.y_min, a.x_max, a.y_max), a.rule_id, a.severity, a.sentence, a.track_id,
-                    a.duration_frames, float(msg.score)) for a in msg.anomalies]
+from vad_ros.types import EVENT_ENDED, Event
 
 
 class Recorder(Node):
@@ -35,15 +31,13 @@ class Recorder(Node):
         super().__init__('recorder')
         self.out_dir = Path(self.declare_parameter('out_dir', 'out').value)
         fps = float(self.declare_parameter('fps', 10.0).value)
-        gap = int(self.declare_parameter('event_gap', 5).value)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = ResultWriter(self.out_dir)
         self.video = VideoWriter(self.out_dir / 'annotated.mp4', fps)
-        self.anomalies_file = open(self.out_dir / 'anomalies.jsonl', 'w', encoding='utf-8')
-        self.events_file = open(self.out_dir / 'events.jsonl', 'w', encoding='utf-8')
-        self.events = Persistence(min_frames=1, grace_frames=gap)
-        self.frames = self.results = self.anomalous = self.event_count = 0
+        self.open_events: dict[int, Event] = {}
+        self.frames = 0
         self.create_subscription(Image, 'debug_image', self._on_image, qos_profile_sensor_data)
         self.create_subscription(AnomalyArray, 'anomalies', self._on_anomalies, 50)
+        self.create_subscription(AnomalyEvent, 'events', self._on_event, EVENTS_QOS)
         self.get_logger().info(f'recording into {self.out_dir}')
 
     def _on_image(self, msg: Image) -> None:
@@ -54,33 +48,29 @@ class Recorder(Node):
             self.get_logger().warn(f'debug image skipped: {e}', throttle_duration_sec=10.0)
 
     def _on_anomalies(self, msg: AnomalyArray) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        index = self.results
-        self.results += 1
-        anomalies = anomalies_of(msg)
-        self.anomalous += int(msg.is_anomalous)
-        for a in anomalies:
-            self.anomalies_file.write(json.dumps(anomaly_record(index, stamp, a)) + '\n')
-        _, _, ended = self.events.update(index, stamp, [(a, None) for a in anomalies])
-        self._write_events(ended)
+        self.writer.write_frame(result_from_msg(msg, self.writer.frames))
 
-    def _write_events(self, events) -> None:
-        for e in events:
-            self.events_file.write(json.dumps(event_record(e)) + '\n')
-            self.event_count += 1
-        self.events_file.flush()
+    def _on_event(self, msg: AnomalyEvent) -> None:
+        event = event_from_msg(msg)
+        if event.state == EVENT_ENDED:
+            self.open_events.pop(event.event_id, None)
+            self.writer.write_events([event])
+        else:
+            self.open_events[event.event_id] = event
 
     def destroy_node(self) -> None:
         self.close()
         super().destroy_node()
 
     def close(self) -> None:
-        self._write_events(self.events.flush())
+        still_open = sorted(self.open_events.values(), key=lambda e: e.event_id)
+        self.writer.write_events([dataclasses.replace(e, state=EVENT_ENDED) for e in still_open])
+        self.open_events.clear()
         self.video.close()
-        self.anomalies_file.close()
-        self.events_file.close()
-        self.get_logger().info(f'wrote {self.frames} annotated frames, {self.results} results '
-                               f'({self.anomalous} anomalous), {self.event_count} events into {self.out_dir}')
+        self.writer.close()
+        self.get_logger().info(f'wrote {self.frames} annotated frames, {self.writer.frames} results '
+                               f'({self.writer.anomalous_frames} anomalous), {self.writer.events} events into '
+                               f'{self.out_dir}')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,89 @@
+"""What vad_node counts, and its /diagnostics status. Every table is bounded: skip causes are the fixed keys
+of ImageFormatError (plus 'processing'), so a stream of odd inputs cannot grow the message."""
+from __future__ import annotations
+
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from vad_ros.media.image_codec import CAUSES
+from vad_ros.ros.frame_slot import RateMeter
+from vad_ros.rule_source import ERROR, OK, WARN
+
+SKIP_CAUSES = CAUSES + ('processing',)
+_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
+
+
+class NodeCounters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.frames_received = self.frames_processed = self.paused = self.events = 0
+        self.dropped_before = 0                  # busy drops of earlier activations' frame slots
+        self.skipped = {cause: 0 for cause in SKIP_CAUSES}
+        self.in_rate, self.out_rate = RateMeter(), RateMeter()
+        self.latency_ms = self.processing_ms = 0.0
+
+    def received(self, now: float) -> None:
+        self.in_rate.tick(now)
+        with self._lock:
+            self.frames_received += 1
+
+    def processed(self, now: float, processing_ms: float, age_s: float) -> None:
+        self.out_rate.tick(now)
+        with self._lock:
+            self.frames_processed += 1
+            self.processing_ms = processing_ms
+            self.latency_ms = age_s * 1e3 if 0 <= age_s < 3600 else float('nan')
+
+    def skip(self, cause: str) -> bool:
+        """Count a skipped frame; True the first time for this cause (log it once)."""
+        cause = cause if cause in self.skipped else 'processing'
+        with self._lock:
+            self.skipped[cause] += 1
+            return self.skipped[cause] == 1
+
+
+def diagnostic_status(node, state: str) -> DiagnosticStatus:
+    """The node's one status entry: level and message, then the counters as key/values."""
+    c, pipeline = node.counters, node._pipeline
+    slot = node._slot
+    dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
+    level, message = DiagnosticStatus.OK, state
+    rules = pipeline.rule_source.status if pipeline is not None else None
+    skipped = {k: v for k, v in c.skipped.items() if v}
+    if state == 'unconfigured':
+        level, message = DiagnosticStatus.WARN, 'unconfigured: ' + (getattr(node, 'startup_error', '') or
+                                                                     'waiting for configure')
+    elif rules is not None and rules.level != OK:
+        level, message = _LEVELS[rules.level], rules.message
+    elif node._qos_watch is not None and node._qos_watch.warning and c.frames_received == 0:
+        level, message = DiagnosticStatus.WARN, node._qos_watch.warning
+    elif state == 'active' and c.frames_received == 0:
+        level, message = DiagnosticStatus.WARN, f"no image received yet on '{node._sub.topic_name}'"
+    elif skipped:
+        level, message = DiagnosticStatus.WARN, f'skipped frames: {skipped}'
+    det = pipeline.detector if pipeline is not None else None
+    seg = pipeline.segmenter if pipeline is not None else None
+    mono = time.monotonic()
+    values = {
+        'state': state,
+        'input_rate_hz': f'{c.in_rate.rate(mono):.2f}',
+        'processing_rate_hz': f'{c.out_rate.rate(mono):.2f}',
+        'latency_ms': f'{c.latency_ms:.1f}',
+        'processing_ms': f'{c.processing_ms:.1f}',
+        'frames_received': str(c.frames_received),
+        'frames_processed': str(c.frames_processed),
+        'frames_dropped_busy': str(dropped),
+        'frames_skipped_bad_input': str(sum(c.skipped.values())),
+        'frames_ignored_paused': str(c.paused),
+        'events_published': str(c.events),
+        'detector': f'{det.name} on {det.device}' if det else 'not loaded',
+        'segmenter': f'{seg.name} on {seg.device}' if seg else 'none',
+        'scene_map': node._scene_map_status,
+        'rules': rules.message if rules is not None else 'not loaded',
+    }
+    values.update({f'skipped_{k}': str(v) for k, v in c.skipped.items()})
+    return DiagnosticStatus(name=f'vad_ros: {node.get_fully_qualified_name()}', hardware_id=det.device if det else '',
+                            level=level, message=message,
+                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
