@@ -44,3 +44,24 @@ def test_bad_buffers_name_the_cause(args, cause, text):
     with pytest.raises(ImageFormatError, match=text) as info:
         to_bgr(*args)
     assert info.value.cause == cause
+
+
+def test_compressed_payloads_decode_or_name_the_cause():
+    import cv2
+    from vad_ros.media.image_codec import decode_compressed
+    frame = np.zeros((6, 8, 3), np.uint8)
+    frame[:, :4] = (0, 0, 255)
+    png = cv2.imencode('.png', frame)[1].tobytes()
+    assert np.array_equal(decode_compressed('png', png), frame)
+    assert decode_compressed('bgr8; jpeg compressed bgr8', cv2.imencode('.jpg', frame)[1].tobytes()).shape == (6, 8, 3)
+    for fmt, data, cause, text in [('jpeg', b'', 'empty', 'no bytes'), ('jpeg', png[:20], 'size', 'cannot be decoded'),
+                                   ('tiff', png, 'encoding', "'tiff' is not jpeg or png")]:
+        with pytest.raises(ImageFormatError, match=text) as info:
+            decode_compressed(fmt, data)
+        assert info.value.cause == cause
+
+
+def test_odd_encodings_keep_one_cause_and_a_short_message():
+    with pytest.raises(ImageFormatError) as info:
+        to_bgr('x' * 5000, 2, 2, 6, bytes(12))
+    assert info.value.cause == 'encoding' and len(str(info.value)) < 300

@@ -30,3 +30,25 @@ def test_frame_result_to_message_keeps_header_and_content():
     assert m.sentence.startswith('person (0.87) on road')
     normal = anomaly_array(FrameResult(4, 13.0, [], [], 0.0), header)
     assert not normal.is_anomalous and normal.anomalies == [] and normal.score == 0.0
+
+
+def test_the_recorder_reads_back_what_the_node_sent():
+    """FrameResult -> AnomalyArray -> FrameResult and Event -> AnomalyEvent -> Event keep what the writers use, so
+    the recorder's files equal vad-video's."""
+    from vad_ros.media.writers import anomaly_record, event_record
+    from vad_ros.ros.messages import anomaly_event, event_from_msg, result_from_msg
+    from vad_ros.types import EVENT_ENDED, Event
+    header = Header(frame_id='cam')
+    header.stamp.sec, header.stamp.nanosec = 1, 500_000_000
+    anomaly = AnomalyResult('person', 0.87, 'grass', 1.0, (1.5, 2.25, 30.0, 80.0), 'r1', 'warning', 's', track_id=7,
+                            duration_frames=3, score=0.6525, event_id=4, duration=0.2)
+    obj = ObjectReport('person', 0.87, (1.5, 2.25, 30.0, 80.0), None, 0.0, 7)
+    back = result_from_msg(anomaly_array(FrameResult(3, 1.5, [obj], [anomaly], 0.6525), header), 3)
+    assert back.stamp == 1.5 and back.objects[0].background_class is None and back.objects[0].track_id == 7
+    assert anomaly_record(3, back.stamp, back.anomalies[0]) == anomaly_record(3, 1.5, anomaly)
+    event = Event('r1', 7, 'person', 'grass', 10, 14, 0.0, 0.4, 0.6525, 's', event_id=4, state=EVENT_ENDED,
+                  severity='critical', box=(1.5, 2.25, 30.0, 80.0), score=0.5)
+    msg = anomaly_event(event, header, b'\xff\xd8jpeg')
+    assert msg.state == msg.STATE_ENDED and msg.snapshot.format == 'jpeg' and bytes(msg.snapshot.data) == b'\xff\xd8jpeg'
+    assert msg.first_stamp.sec == 0 and msg.last_stamp.nanosec == 400_000_000 and abs(msg.duration - 0.4) < 1e-6
+    assert event_record(event_from_msg(msg)) == event_record(event)

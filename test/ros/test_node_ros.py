@@ -5,125 +5,13 @@ image `road`, and a rule (person, {road}), so every person the detector finds is
 """
 from __future__ import annotations
 
-import subprocess
-import textwrap
-import time
-
 import numpy as np
 import pytest
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import qos_profile_sensor_data
+from rcl_interfaces.msg import ParameterType, ParameterValue
 from sensor_msgs.msg import Image
 
-from ros_helpers import RosPeer, isolated_env
-from vad_ros.launching import graph
+from node_graph import image_msg, write_config
 from vad_ros.media import image_codec
-from vad_ros.launching.launcher import GraphProcesses
-from vad_ros.msg import AnomalyArray
-from vad_ros.paths import share_dir
-
-CAMERA = '/test_cam/image_raw'
-
-
-def write_config(tmp_path, extra: str = '') -> str:
-    (tmp_path / 'scene.yaml').write_text(textwrap.dedent('''\
-        image_size: [768, 576]
-        regions:
-          - label: road
-            polygon: [[0, 0], [768, 0], [768, 576], [0, 576]]
-        '''))
-    (tmp_path / 'rules.yaml').write_text(textwrap.dedent('''\
-        rules:
-          - id: no-people-on-road
-            objects: [person]
-            forbidden: [road]
-            sentence: pedestrians must not enter the road
-            severity: critical
-        '''))
-    params = tmp_path / 'params.yaml'
-    params.write_text(textwrap.dedent(f'''\
-        /**:
-          ros__parameters:
-            scene_map_file: scene.yaml
-            rules_file: rules.yaml
-            diagnostics_period: 0.5
-        ''') + textwrap.indent(extra, ' ' * 4))
-    return str(params)
-
-
-def image_msg(frame: np.ndarray, index: int, encoding: str = 'bgr8') -> Image:
-    h, w, step, data = image_codec.from_bgr(frame, encoding)
-    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=step, data=data)
-    msg.header.stamp.sec = 1000 + index
-    msg.header.frame_id = 'test_camera_optical_frame'
-    return msg
-
-
-class Graph:
-    """The node started exactly as `vad-launch` starts it, plus a test peer on the same isolated domain."""
-
-    def __init__(self, tmp_path, params_file: str):
-        self.env = isolated_env()
-        self.log_path = tmp_path / 'node.log'
-        self._log = open(self.log_path, 'w')
-        nodes = graph.vad_nodes({'image': CAMERA, 'params_file': params_file, 'namespace': 'cam'}, share_dir())
-        self.procs = GraphProcesses(nodes, env=self.env, stdout=self._log, stderr=subprocess.STDOUT).start()
-        self.peer = RosPeer(self.env)
-        node = self.peer.node
-        self.pub = node.create_publisher(Image, CAMERA, qos_profile_sensor_data)
-        self.results: list[AnomalyArray] = []
-        self.debug: list[Image] = []
-        self.diagnostics: list[DiagnosticArray] = []
-        self.sub = node.create_subscription(AnomalyArray, '/cam/vad_node/anomalies', self.results.append, 10)
-        node.create_subscription(Image, '/cam/vad_node/debug_image', self.debug.append, qos_profile_sensor_data)
-        node.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
-        assert self.peer.spin_until(
-            lambda: self.pub.get_subscription_count() > 0 and self.sub.get_publisher_count() > 0, 40), \
-            f'vad_node did not connect to {CAMERA}:\n{self.log()}'
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def send_and_wait(self, msg: Image, timeout: float = 20.0) -> AnomalyArray | None:
-        """Publish one frame (again every 2 s: the image topic is best effort, and the first messages after
-        discovery can be lost) and wait for the AnomalyArray whose header is that frame's."""
-        match = lambda: next((r for r in self.results if r.header.stamp == msg.header.stamp), None)  # noqa: E731
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.pub.publish(msg)
-            if self.peer.spin_until(lambda: match() is not None, min(2.0, deadline - time.monotonic())):
-                break
-        return match()
-
-    def set_parameter(self, name: str, value: ParameterValue):
-        client = self.peer.node.create_client(SetParameters, '/cam/vad_node/set_parameters')
-        assert client.wait_for_service(timeout_sec=10)
-        future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)]))
-        self.peer.spin_until(future.done, 10)
-        return future.result().results[0]
-
-    def close(self) -> dict[str, int]:
-        self.peer.close()
-        codes = self.procs.stop()
-        self._log.close()
-        return codes
-
-
-@pytest.fixture
-def node_graph(tmp_path):
-    graphs = []
-
-    def start(params_file: str) -> Graph:
-        g = Graph(tmp_path, params_file)
-        graphs.append(g)
-        return g
-
-    yield start
-    for g in graphs:
-        g.close()
 
 
 def test_real_frames_give_anomaly_arrays_with_the_image_headers(tmp_path, node_graph, vtest_frames):
