@@ -148,16 +148,18 @@ class RuleEngine:
         the scene map's zones and lines; without it (or a scene map) zone and line conditions do not hold."""
         events = self._check_clock(stamp)
         facts = self._facts(objects, stamp, frame_size)
-        candidates: list[Candidate] = []
+        keyed: list[tuple[int, int, Candidate]] = []
         clocks: dict[str, tuple[int, float]] = {}
-        for rule in self.rules:
+        for r, rule in enumerate(self.rules):
             if rule.schedule is not None and not self._active(rule, stamp, clocks):
                 continue
             if rule.is_count:
-                candidates.extend(self._count_candidates(rule, facts, stamp))
+                keyed.extend((len(objects), r, c) for c in self._count_candidates(rule, facts, stamp))
             else:
-                candidates.extend(self._object_candidates(rule, facts))
-        step = self.persistence.step(frame_index, stamp, candidates)
+                keyed.extend((i, r, c) for i, c in self._object_candidates(rule, facts))
+        # object by object, each in rule order (groups after the objects): the order of the paper-mode pipeline
+        keyed.sort(key=lambda k: (k[0], k[1]))
+        step = self.persistence.step(frame_index, stamp, [c for _, _, c in keyed])
         return EngineResult(step.reported, events + step.events, self._overlay(facts, stamp))
 
     def flush(self) -> list[Event]:
@@ -314,16 +316,17 @@ class RuleEngine:
     def _min_frames(self, rule: Rule) -> int | None:
         return rule.min_frames if self.tracking else 1
 
-    def _object_candidates(self, rule: Rule, f: _Facts) -> list[Candidate]:
+    def _object_candidates(self, rule: Rule, f: _Facts) -> list[tuple[int, Candidate]]:
+        """(object index, candidate) for the objects the rule holds for."""
         out = []
-        for i in np.flatnonzero(self._object_mask(rule, f)):
+        for i in np.flatnonzero(self._object_mask(rule, f)).tolist():
             o = f.objects[i]
             score = o.score * (o.background_fraction if rule.uses_background else 1.0) * rule.weight
             anomaly = Anomaly(o.object_class, o.score, o.background_class or '', o.background_fraction, o.box,
                               rule.id, rule.severity, '', o.track_id, 1, score)
-            out.append(Candidate(anomaly, self._min_frames(rule), rule.min_duration, rule.cooldown,
-                                 lambda held, rule=rule, i=i: sentences.object_sentence(rule, self._why(rule, f, i),
-                                                                                       held)))
+            out.append((i, Candidate(anomaly, self._min_frames(rule), rule.min_duration, rule.cooldown,
+                                     lambda held, rule=rule, i=i: sentences.object_sentence(
+                                         rule, self._why(rule, f, i), held))))
         return out
 
     def _why(self, rule: Rule, f: _Facts, i: int) -> sentences.Why:
