@@ -130,6 +130,9 @@ _SPECS = [
               choices=('best_effort', 'reliable'), applies=STARTUP),
     ParamSpec('input.depth', 5, 'QoS history depth of the image subscription (the node works on the newest '
               'frame anyway)', check=_at_least(1), applies=STARTUP),
+    ParamSpec('max_image_pixels', 3840 * 2160, 'frames with more pixels (width x height) are skipped before '
+              'decoding and counted in diagnostics (skipped_too_large); default 4K UHD; 0 = no limit',
+              check=_at_least(0), applies=NODE),
     # Outputs.
     ParamSpec('events.snapshot', False, 'attach a JPEG of the frame with the box to each started event '
               '(AnomalyEvent.snapshot)', applies=NODE),
@@ -138,6 +141,8 @@ _SPECS = [
     ParamSpec('publish_class_map', False, 'publish ~/class_map (mono16 class ids of the background map) and '
               '~/class_names (latched)', applies=NODE),
     ParamSpec('publish_debug_image', True, 'publish ~/debug_image (annotated frame for rviz)', applies=NODE),
+    ParamSpec('debug_image_scene_map', False, 'draw the scene map (labelled regions) under the results on '
+              '~/debug_image, to check where the node thinks the road is', applies=NODE),
     ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_at_least(0.1),
               applies=NODE),
 ]

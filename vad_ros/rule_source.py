@@ -54,7 +54,7 @@ class RuleSource:
         self._base_dirs = tuple(base_dirs)
         self.path = rules_path(value, self._base_dirs)
         self._watched = True
-        self._stamp = _file_stamp(self.path)
+        self._stamp = file_stamp(self.path)
         try:
             self.rules = load_rules(self.path, *self._vocabs, scene=self._scene)
             self._error: str | None = None
@@ -89,7 +89,7 @@ class RuleSource:
         """Reload the file if it changed on disk since it was last read; None when nothing changed."""
         if not self._watched:
             return None
-        stamp = _file_stamp(self.path)
+        stamp = file_stamp(self.path)
         if stamp == self._stamp:
             return None
         self._stamp = stamp
@@ -106,12 +106,13 @@ class RuleSource:
         """Put another file's rules in force ('' = the paper's). Raises RuleFileError (nothing changes)."""
         path = rules_path(value, self._base_dirs)
         rules = load_rules(path, *self._vocabs, scene=self._scene)
-        self.path, self._stamp, self.rules, self._error = path, _file_stamp(path), rules, None
+        self.path, self._stamp, self.rules, self._error = path, file_stamp(path), rules, None
         self._watched = True
         return rules
 
 
-def _file_stamp(path: str) -> tuple[int, int] | None:
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """(mtime, size) of a file, None when it does not exist: a change of either means "read it again"."""
     try:
         st = os.stat(path)
         return st.st_mtime_ns, st.st_size

@@ -161,3 +161,42 @@ def test_qos_mismatch_is_reported_with_the_setting_to_change(tmp_path, node_grap
         g.log()
     assert g.peer.spin_until(lambda: 'input.reliability' in (g.diagnostics[-1].status[0].message
                                                                if g.diagnostics else ''), 10)
+
+
+def test_snapshots_and_the_class_map_when_asked_for(tmp_path, node_graph, vtest_frames):
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+    from node_graph import LATCHED_QOS
+    g = node_graph(write_config(tmp_path, 'events:\n  snapshot: true\npublish_class_map: true\n'))
+    maps, names = [], []
+    from rclpy.qos import qos_profile_sensor_data
+    g.peer.node.create_subscription(Image, f'{NODE}/class_map', maps.append, qos_profile_sensor_data)
+    g.peer.node.create_subscription(String, f'{NODE}/class_names', names.append, LATCHED_QOS)
+    assert g.peer.spin_until(lambda: g.peer.node.count_publishers(f'{NODE}/class_map') > 0, 10)
+    for i in range(3):              # frames until the best-effort class map has arrived too
+        assert g.send_and_wait(image_msg(vtest_frames[2], i)) is not None
+        if g.peer.spin_until(lambda: g.events and maps and names, 3):
+            break
+    assert g.events and maps and names, g.log()
+    started = [e for e in g.events if e.state == AnomalyEvent.STATE_STARTED]
+    assert started and all(e.snapshot.format == 'jpeg' for e in started)
+    jpeg = cv2.imdecode(np.frombuffer(bytes(started[0].snapshot.data), np.uint8), cv2.IMREAD_COLOR)
+    assert jpeg.shape == (576, 768, 3) and started[0].snapshot.header.stamp.sec == 1000
+    class_map = maps[-1]
+    assert (class_map.encoding, class_map.width, class_map.height) == ('mono16', 768, 576)
+    ids = np.frombuffer(bytes(class_map.data), '<u2')
+    assert __import__('json').loads(names[-1].data)[int(ids[0])] == 'road'   # the scene map: road everywhere
+
+
+def test_a_saved_scene_map_is_picked_up_and_a_bad_one_rejected(tmp_path, node_graph, vtest_frames):
+    g = node_graph(write_config(tmp_path, 'persistence:\n  grace_frames: 0\n'))
+    assert g.send_and_wait(image_msg(vtest_frames[2], 0)).anomalies, g.log()      # people on the road
+    scene = tmp_path / 'scene.yaml'
+    scene.write_text('image_size: [768, 576]\nregions:\n  - {label: road, polygon: [[0, 0], [10, 0], [10, 10]]}\n'
+                     '  - label: grass\n    polygon: [[0, 0], [768, 0], [768, 576], [0, 576]]\n')
+    assert g.peer.spin_until(lambda: 'scene map changed' in g.log(), 10), g.log()
+    assert g.send_and_wait(image_msg(vtest_frames[2], 1)).anomalies == []         # now they stand on grass
+    scene.write_text('image_size: [768, 576]\nregions: [oops]\n')
+    assert g.peer.spin_until(lambda: 'scene map change rejected' in g.log(), 10), g.log()
+    assert g.send_and_wait(image_msg(vtest_frames[2], 2)).anomalies == []         # the good map stays
+    assert g.procs.exited() == {}

@@ -44,12 +44,13 @@ from vad_ros.pipeline import Pipeline, build_pipeline
 from vad_ros.reasoning.rules import RuleFileError
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.rendering.drawing import draw_result
+from vad_ros.rendering.scene_overlay import SceneOverlay
 from vad_ros.ros import messages
 from vad_ros.ros.diagnostics import NodeCounters, diagnostic_status
 from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.ros.node_main import run_node
-from vad_ros.rule_source import ERROR, WARN
+from vad_ros.rule_source import ERROR, WARN, file_stamp
 from vad_ros.types import EVENT_STARTED
 
 try:  # cv_bridge is used for encodings the package's codec lacks, where it is installed (a ROS 2 desktop).
@@ -73,6 +74,7 @@ class VadNode(LifecycleNode):
         self._rules_lock = threading.Lock()        # rule source: parameter API vs file polling
         self._pending_lock = threading.Lock()      # parameter changes waiting for the worker
         self._pending: dict[str, Any] = {}
+        self._pending_pipeline: Pipeline | None = None
         self._enabled = True
         self._active = False
         self._slot: LatestFrameSlot | None = None
@@ -80,6 +82,7 @@ class VadNode(LifecycleNode):
         self._sub = None
         self._qos_watch: QosWatch | None = None
         self._class_names_sent: tuple[str, ...] | None = None
+        self._overlay: SceneOverlay | None = None
         self.counters = NodeCounters()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -102,7 +105,8 @@ class VadNode(LifecycleNode):
         self._detections_pub = None
         if messages.Detection2DArray is not None:
             self._detections_pub = self.create_lifecycle_publisher(messages.Detection2DArray, '~/detections', 10)
-        self._rules_timer = self.create_timer(1.0, self._poll_rule_file)
+        self._scene_stamp = file_stamp(self._params['scene_map_file'])
+        self._rules_timer = self.create_timer(1.0, self._poll_files)
         det, seg = self._pipeline.detector, self._pipeline.segmenter
         self.get_logger().info(
             f"configured: detector {det.name} on {det.device}, segmenter "
@@ -266,9 +270,32 @@ class VadNode(LifecycleNode):
         self.destroy_timer(self._diag_timer)
         self._diag_timer = self.create_timer(period, self._publish_diagnostics)
 
-    def _poll_rule_file(self) -> None:
+    def _poll_files(self) -> None:
         if self._pipeline is None:
             return
+        self._poll_rule_file()
+        self._poll_scene_map()
+
+    def _poll_scene_map(self) -> None:
+        """A changed scene map (e.g. saved by `vad-scene edit`) is loaded and checked here; the worker puts the
+        new pipeline (same models, new map, rules re-checked against it) in force between two frames."""
+        path = self._params['scene_map_file']
+        stamp = file_stamp(path)
+        if not path or stamp == self._scene_stamp:
+            return
+        self._scene_stamp = stamp
+        try:
+            pipeline = build_pipeline(self._params, self._pipeline.detector, self._pipeline.segmenter,
+                                      strict_rules=False, base_dirs=tuple(self._param_dirs))
+        except SceneMapError as e:
+            self.get_logger().error(f'scene map change rejected, the previous map stays in force: {e}')
+            return
+        with self._pending_lock:
+            self._pending_pipeline = pipeline
+        self._scene_map_status = path
+        self.get_logger().info(f'scene map changed: {len(pipeline.scene_map.regions)} region(s) from {path}')
+
+    def _poll_rule_file(self) -> None:
         with self._rules_lock:
             change = self._pipeline.rule_source.poll()
             if change is None:
@@ -302,9 +329,14 @@ class VadNode(LifecycleNode):
 
     def _to_bgr(self, msg):
         """Decoded once: compressed payloads with OpenCV, raw images with the package's codec for the
-        encodings it knows and with cv_bridge (where installed) for others."""
+        encodings it knows and with cv_bridge (where installed) for others. Frames above max_image_pixels
+        are skipped (ImageFormatError 'too_large'), raw ones before decoding."""
+        limit = self._params['max_image_pixels']
         if isinstance(msg, CompressedImage):
-            return image_codec.decode_compressed(msg.format, msg.data)
+            image = image_codec.decode_compressed(msg.format, msg.data)
+            image_codec.check_pixels(image.shape[1], image.shape[0], limit)
+            return image
+        image_codec.check_pixels(msg.width, msg.height, limit)    # before decoding: too big = skipped
         if self._bridge is None or msg.encoding in image_codec.SUPPORTED_ENCODINGS:
             return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                                       bool(msg.is_bigendian))
@@ -335,6 +367,11 @@ class VadNode(LifecycleNode):
     def _apply_pending(self) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, {}
+            pipeline, self._pending_pipeline = self._pending_pipeline, None
+        if pipeline is not None:
+            self._close_events()            # tracks and events start afresh on the new map
+            self._pipeline = pipeline
+            self._overlay = None
         if pending:
             self._pipeline.update_params(pending)
 
@@ -366,9 +403,18 @@ class VadNode(LifecycleNode):
                 self._class_names_sent = result.class_map.class_names
             self._class_map_pub.publish(messages.class_map_image(result.class_map, header))
         if self._params['publish_debug_image'] and self._debug_pub.get_subscription_count() > 0:
-            h, w, step, data = image_codec.from_bgr(draw_result(image, result))
+            h, w, step, data = image_codec.from_bgr(draw_result(self._under_results(image), result))
             self._debug_pub.publish(Image(header=header, height=h, width=w, encoding='bgr8', is_bigendian=0,
                                           step=step, data=data))
+
+    def _under_results(self, image):
+        """The frame, with the scene map drawn on it when debug_image_scene_map is set."""
+        scene_map = self._pipeline.scene_map
+        if not self._params['debug_image_scene_map'] or scene_map is None:
+            return image
+        if self._overlay is None or self._overlay.scene_map is not scene_map:
+            self._overlay = SceneOverlay(scene_map, places=False)   # zones/lines/masks: drawn by draw_result
+        return self._overlay.draw(image)
 
     def _close_events(self) -> None:
         """Events still open end now (deactivate, pause, shutdown); their ended updates are published."""
