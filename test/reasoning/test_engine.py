@@ -309,3 +309,13 @@ def test_no_stamp_warns_once_for_time_rules(caplog):
         e.evaluate([obj(50, 50)], 0, None, SIZE)
         e.evaluate([obj(50, 50)], 1, None, SIZE)
     assert caplog.text.count('without a stamp') == 1
+
+
+def test_scene_map_errors_name_the_line(tmp_path):
+    from vad_ros.reasoning.scene_map import load_scene_map
+    path = tmp_path / 'site.yaml'
+    path.write_text('image_size: [10, 10]\nzones:\n  - name: a\n    polygon: [[0, 0], [1, 0], [1, 1]]\n'
+                    'tripwires:\n  - name: g\n    points: [[0, 0]]\n')
+    with pytest.raises(SceneMapError, match=r"site.yaml' line 6, tripwire 0 \('g'\): 'points' must be a list of at "
+                                            r"least 2"):
+        load_scene_map(path)

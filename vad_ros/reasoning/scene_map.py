@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vad_ros.errors import VadError
-from vad_ros.files import read_yaml
+from vad_ros.files import line_of, read_yaml
 from vad_ros.reasoning import geometry
 from vad_ros.types import NO_CLASS, ClassMap
 
@@ -253,6 +253,12 @@ def scene_map_from_dict(doc, path: str = '(scene map)') -> SceneMap:
                     ignore, calibration)
 
 
+def _where(path: str, what: str, item) -> str:
+    """"scene map 'site.yaml' line 12, zone 0": the line where the item starts, when the loader kept it."""
+    line = line_of(item)
+    return f"scene map '{path}'{f' line {line}' if line else ''}, {what}"
+
+
 def _section(path: str, doc: dict, key: str) -> list:
     value = doc.get(key)
     if value is None:
@@ -300,7 +306,7 @@ def _name(where: str, item: dict, required: bool, default: str) -> str:
 
 
 def _named_polygon(path: str, what: str, i: int, item, cls, name_required: bool = True):
-    where = f"scene map '{path}', {what} {i}"
+    where = _where(path, f'{what} {i}', item)
     _check_keys(where, item, ('name', 'polygon'))
     name = _name(where, item, name_required, f'{what} {i}')
     polygon = _points(item.get('polygon'), 3)
@@ -311,7 +317,7 @@ def _named_polygon(path: str, what: str, i: int, item, cls, name_required: bool 
 
 
 def _tripwire(path: str, i: int, item) -> Tripwire:
-    where = f"scene map '{path}', tripwire {i}"
+    where = _where(path, f'tripwire {i}', item)
     _check_keys(where, item, ('name', 'points', 'tolerance'))
     name = _name(where, item, True, '')
     points = _points(item.get('points'), 2)
@@ -329,7 +335,7 @@ def _tripwire(path: str, i: int, item) -> Tripwire:
 def _calibration(path: str, value) -> Calibration | None:
     if value is None:
         return None
-    where = f"scene map '{path}', calibration"
+    where = _where(path, 'calibration', value)
     if not isinstance(value, list) or len(value) < 4:
         raise SceneMapError(f"{where}: needs a list of at least 4 {{image: [x, y], ground: [x, y]}} pairs (image "
                             f"pixels and metres on the ground), got {value!r}")
@@ -346,7 +352,7 @@ def _calibration(path: str, value) -> Calibration | None:
 
 
 def _region(path: str, i: int, region) -> tuple[str, np.ndarray]:
-    where = f"scene map '{path}', region {i}"
+    where = _where(path, f'region {i}', region)
     if not isinstance(region, dict):
         raise SceneMapError(f"{where}: expected a mapping with 'label' and 'polygon', got {region!r}")
     for key in region:
