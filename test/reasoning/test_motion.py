@@ -61,3 +61,17 @@ def test_clear_forgets_the_history():
     run(h, [(0, 0), (50, 0)], [0.0, 1.0])
     h.clear()
     assert np.isnan(run(h, [(60, 0)], [1.1]).speed_px[0])
+
+
+def test_tracks_not_seen_for_a_while_are_forgotten():
+    h = MotionHistory(min_span=0.1, forget_after=5.0)
+    run(h, [(0, 0), (10, 0)], [0.0, 0.5], track=1)
+    for i in range(60):                                   # 6 s of another track only
+        h.update([2], np.array([[50.0, 50.0]]), 1.0 + i * 0.1)
+    assert np.isnan(run(h, [(20, 0)], [7.1], track=1).speed_px[0])    # its old samples are gone
+
+
+def test_a_long_history_keeps_the_window():
+    h = MotionHistory(window=1.0, min_span=0.3, samples=8)  # 8 samples at 10 fps: 0.7 s of history
+    m = run(h, [(10 * i, 0) for i in range(20)], [i / 10 for i in range(20)])
+    assert m.speed_px[0] == pytest.approx(100.0)

@@ -82,3 +82,11 @@ def test_property_below_then_jitter_then_above_is_exactly_one_crossing_in(below,
     ys = [100 + b for b in below] + [100 + j for j in jitter] + [100 - a for a in above]
     values = walk(ys)
     assert sum(values) == 1 and values.count(1) == 1 and values[len(below) + len(jitter)] == 1
+
+
+def test_several_tracks_appear_and_vanish_in_any_order():
+    d = CrossingDetector()
+    d.update([5, 3], np.array([[50.0, 120.0], [60.0, 80.0]]), (LINE,))
+    d.update([9], np.array([[70.0, 120.0]]), (LINE,))
+    out = d.update([9, 3, 5], np.array([[70.0, 80.0], [60.0, 120.0], [50.0, 121.0]]), (LINE,))
+    assert out[:, 0].tolist() == [1, -1, 0]
