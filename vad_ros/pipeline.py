@@ -5,8 +5,9 @@ laid over it -> score threshold -> ignore masks -> tracker -> background vote pe
 tripwires, counts, motion, schedules; persistence and events: vad_ros/reasoning/engine.py) -> FrameResult.
 
 Scores: an anomaly's score = object score x background fraction x severity weight (info 0.5, warning 0.75,
-critical 1), in [0, 1] and increasing with the detector's confidence and the background's share; the frame
-score is the highest score of the frame's reported anomalies, 0 for a normal frame (grace frames included).
+critical 1), in [0, 1] and increasing with the detector's confidence and the background's share; rules without
+a background condition leave the fraction out, count rules use their best member's score; the frame score is
+the highest score of the frame's reported anomalies, 0 for a normal frame (grace frames included).
 
 Without tracking (tracking.enabled false) every object has track id 0 and each frame stands alone: rules fire
 at once (min_frames is taken as 1, with a warning if a larger value is set); events are then episodes of a
@@ -56,6 +57,15 @@ def build_pipeline(params: dict[str, Any], detector: Detector | None = None, seg
     for warning in rules.warnings:
         log.warning(warning)
     return Pipeline(detector, segmenter, rules, scene_map, params)
+
+
+def detect_all(detector: Detector, images: list[np.ndarray]) -> list[Detections]:
+    """Detections for several images (one per camera): one batched forward pass where the detector has
+    `detect_batch`, else one call per image."""
+    batch = getattr(detector, 'detect_batch', None)
+    if batch is not None and len(images) > 1:
+        return list(batch(images))
+    return [detector.detect(image) for image in images]
 
 
 class Pipeline:
@@ -144,6 +154,9 @@ class Pipeline:
         self._engine.tracking = p['tracking.enabled']
         self._engine.region = p['background.region']
         self._lut_key = None   # exclude_things may have changed
+        lower = getattr(self.detector, 'lower_min_score', None)   # detectors that drop low scores in the model
+        if lower is not None:
+            lower(p['score_threshold'])
         self._check_min_frames()
 
     def _check_min_frames(self) -> None:
@@ -182,9 +195,10 @@ class Pipeline:
             self._frames_since_segment += 1
         return self._combiner.combine(self._segmented, width, height)
 
-    def process(self, image_bgr: np.ndarray, frame_index: int | None = None, stamp: float | None = None
-                ) -> FrameResult:
-        """One frame. frame_index None = the previous index + 1 (from 0)."""
+    def process(self, image_bgr: np.ndarray, frame_index: int | None = None, stamp: float | None = None,
+                detections: Detections | None = None) -> FrameResult:
+        """One frame. frame_index None = the previous index + 1 (from 0). detections: already found by the
+        detector for this image (a batch over several cameras, see detect_all); None = detect here."""
         if (not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3
                 or image_bgr.dtype != np.uint8 or image_bgr.size == 0):
             raise ValueError(f'Pipeline.process expects a non-empty (H, W, 3) uint8 BGR image, got '
@@ -193,7 +207,8 @@ class Pipeline:
         self._frame_index = self._frame_index + 1 if frame_index is None else int(frame_index)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        detections = self.detector.detect(image_bgr)
+        if detections is None:
+            detections = self.detector.detect(image_bgr)
         timings['detect'] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         class_map = self.background_map(image_bgr)
