@@ -62,8 +62,11 @@ def find_ffmpeg() -> str | None:
 
 
 # Fragmented MP4: the file is playable up to its last complete fragment (one per key frame) even when the
-# writer is killed, unlike a plain MP4 whose index is written at the end.
+# writer is killed, unlike a plain MP4 whose index is written at the end. A key frame every KEYFRAME_S seconds
+# bounds what a crash of ffmpeg itself loses (x264's default is one per 250 frames); -flush_packets puts the
+# header and each fragment on disk as soon as they are complete.
 FRAGMENTED_MP4 = 'frag_keyframe+empty_moov+default_base_moof'
+KEYFRAME_S = 2.0
 
 
 class VideoWriter:
@@ -88,7 +91,8 @@ class VideoWriter:
                 [self._ffmpeg, '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24',
                  '-s', f'{width}x{height}', '-r', f'{self.fps}', '-i', '-',
                  '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23',
-                 '-pix_fmt', 'yuv420p', '-movflags', FRAGMENTED_MP4, self.path],
+                 '-g', str(max(1, round(self.fps * KEYFRAME_S))),
+                 '-pix_fmt', 'yuv420p', '-movflags', FRAGMENTED_MP4, '-flush_packets', '1', self.path],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.codec = 'h264'
             return

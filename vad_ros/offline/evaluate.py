@@ -9,7 +9,9 @@ decision) and the field's (ROC AUC of the frame score). Row "overall" pools the 
 (micro average: what the paper's tables report); row "mean" averages the per-video values, leaving out
 videos where a value is undefined (macro average). Writes DIR/metrics.csv, DIR/metrics.json,
 DIR/plots.png and, per video, DIR/<video>/frames.csv, anomalies.jsonl, events.jsonl (+ annotated.mp4).
-Exit status: 0 done, 2 unusable dataset/params/models (one line on stderr), 130 interrupted.
+Exit status: 0 done, 2 unusable dataset/params/models (one line on stderr), 3 a video ended early (fewer frames
+decoded than it announces or than its labels: truncated or damaged; the metrics cover the decoded frames and
+metrics.json names the videos; --allow-partial accepts it with a warning and exit 0), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -87,7 +89,7 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
     test_videos = list_videos(dataset, root, videos)
     check_lengths(test_videos)
     detector, segmenter = build_detector(params), build_segmenter(params)       # built once, reused
-    rows, pooled, curves, notes = [], {'pred': [], 'score': [], 'truth': []}, {}, {}
+    rows, pooled, curves, notes, partial = [], {'pred': [], 'score': [], 'truth': []}, {}, {}, []
     for i, video in enumerate(test_videos, 1):
         pipeline = build_pipeline(params, detector, segmenter)          # fresh tracker and events
         source = video.source()
@@ -98,6 +100,10 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
             raise Interrupted(f'interrupted in video {video.name} ({summary.frames} frames done)')
         pred, score = np.array(summary.decisions, bool), np.array(summary.scores, float)
         truth = video.labels[:expected]
+        if summary.partial or len(pred) < len(truth):
+            partial.append(video.name)
+            if summary.partial:
+                log.warning('video %s: %s', video.name, summary.partial_message(str(video.path)))
         if len(pred) != len(truth):
             n = min(len(pred), len(truth))
             notes[video.name] = f'{len(pred)} frames decoded, {len(truth)} labels: scored the first {n}'
@@ -110,7 +116,7 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
     pred, score, truth = (np.concatenate(pooled[k]) for k in ('pred', 'score', 'truth'))
     report = {'dataset': dataset, 'root': str(root), 'conventions': CONVENTIONS, 'videos': rows,
               'overall': score_video('overall', pred, score, truth), 'mean': macro_mean(rows),
-              'notes': notes, 'max_frames': max_frames, 'params': dict(params)}
+              'notes': notes, 'partial_videos': partial, 'max_frames': max_frames, 'params': dict(params)}
     write_reports(report, out, curves)
     return report
 
@@ -217,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='score only the first N frames of each video (quick checks)')
     parser.add_argument('--annotate', action='store_true', help='also write DIR/<video>/annotated.mp4')
     parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='accept videos that end before the frames they announce or their labels: warn and '
+                        'exit 0 instead of exit status 3')
     return parser
 
 
@@ -236,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     print(f'vad-eval: {len(report["videos"])} videos, {report["overall"]["frames"]} frames; metrics in percent; '
           f'"overall" pools all frames, "mean" averages videos -> {args.out}: metrics.csv, metrics.json, plots.png')
+    if report['partial_videos']:
+        accepted = ' (accepted: --allow-partial)' if args.allow_partial else '; pass --allow-partial to accept it'
+        print(f"vad-eval: warning: video(s) {', '.join(report['partial_videos'])} ended early (truncated or "
+              f'damaged): scored on the frames decoded{accepted}', file=sys.stderr)
+        if not args.allow_partial:
+            return 3
     return 0
 
 

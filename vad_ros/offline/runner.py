@@ -1,11 +1,15 @@
 """`vad-video`: the node's pipeline on recorded footage, without ROS.
 
     vad-video INPUT --params config/vad.yaml --out DIR [--rules F] [--scene F] [--topic T] [--annotate]
-              [--max-frames N] [--fps F]
+              [--max-frames N] [--fps F] [--allow-partial] [--progress-period S]
 
 INPUT is a video file, a folder of images, or a rosbag2 (folder, .mcap, .db3) with an image topic. Writes
 DIR/frames.csv, DIR/anomalies.jsonl, DIR/events.jsonl and, with --annotate, DIR/annotated.mp4 (H.264).
-Exit status: 0 done, 2 unusable input/params/models (one line on stderr), 130 interrupted (outputs kept).
+Every frame's results are on disk before the next frame is read (a killed run keeps what it reported), and
+annotated.mp4 is a fragmented MP4 that plays up to the last complete fragment after a crash.
+Exit status: 0 done, 2 unusable input/params/models (one line on stderr), 3 the input ended early (fewer
+frames decoded than the file announces: truncated or damaged; the outputs hold the frames that were decoded;
+--allow-partial accepts it with the warning and exit 0), 130 interrupted (outputs kept).
 """
 from __future__ import annotations
 
@@ -35,10 +39,20 @@ class RunSummary:
     video_codec: str = ''                                 # of annotated.mp4, '' without --annotate
     decisions: list[bool] = field(default_factory=list)   # per frame: anomalous
     scores: list[float] = field(default_factory=list)     # per frame: frame score
+    expected_frames: int | None = None    # what the input announces (at most max_frames); None when unknown
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def partial(self) -> bool:
+        """The input ended before the frames it announces (truncated or undecodable), not interrupted."""
+        return not self.interrupted and self.expected_frames is not None and self.frames < self.expected_frames
+
+    def partial_message(self, source: str) -> str:
+        return (f"input '{source}' ended early: {self.frames} of the {self.expected_frames} frames it announces "
+                'were decoded (truncated or damaged file); the outputs hold those frames')
 
 
 def load_params(path: str | None, rules: str | None = None, scene: str | None = None) -> dict[str, Any]:
@@ -55,7 +69,8 @@ def run(pipeline, source, out_dir: str | Path, annotate: bool = False, max_frame
         progress: Progress | None = None) -> RunSummary:
     """Every frame of `source` (at most max_frames) through `pipeline`, results written into out_dir.
     Events still open at the end are flushed. Ctrl-C stops early with the outputs complete so far
-    (summary.interrupted). Raises SourceError when the source yields no frame."""
+    (summary.interrupted). A source that ends before the frames it announces (source.length) gives
+    summary.partial. Raises SourceError when the source yields no frame."""
     out_dir = Path(out_dir)
     writer = ResultWriter(out_dir)
     video = VideoWriter(out_dir / 'annotated.mp4', source.fps or 10.0) if annotate else None
@@ -86,6 +101,10 @@ def run(pipeline, source, out_dir: str | Path, annotate: bool = False, max_frame
         progress.finish(writer.frames, writer.anomalous_frames)
     summary.seconds = time.perf_counter() - started
     summary.frames, summary.anomalous_frames, summary.events = writer.frames, writer.anomalous_frames, writer.events
+    expected = getattr(source, 'length', None)
+    if expected is not None and max_frames is not None:
+        expected = min(expected, max_frames)
+    summary.expected_frames = expected
     if summary.frames == 0 and not summary.interrupted:
         raise SourceError(f"no frame could be read from '{getattr(source, 'path', source)}'")
     return summary
@@ -118,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-frames', type=positive_int, default=None, help='stop after N frames')
     parser.add_argument('--fps', type=positive_float, default=None,
                         help='folder of images: frames per second for the timestamps (default 10)')
+    parser.add_argument('--progress-period', type=positive_float, default=10.0,
+                        help='seconds between progress lines when stderr is not a terminal (default 10)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='accept an input that ends before the frames it announces (truncated or damaged '
+                        'file): warn and exit 0 instead of exit status 3')
     return parser
 
 
@@ -154,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = build_pipeline(params)
         total = source.length if args.max_frames is None else min(source.length or args.max_frames,
                                                                    args.max_frames)
-        summary = run(pipeline, source, out, args.annotate, args.max_frames, Progress(total))
+        summary = run(pipeline, source, out, args.annotate, args.max_frames,
+                      Progress(total, period=args.progress_period))
     except VadError as e:          # what a user can cause and fix: one line, exit status 2
         print(f'vad-video: {e}', file=sys.stderr)
         return 2
@@ -162,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         print('vad-video: interrupted', file=sys.stderr)
         return 130
     print(f'vad-video: {format_summary(summary, out, args.annotate)}')
+    if summary.partial:
+        accepted = ' (accepted: --allow-partial)' if args.allow_partial else '; pass --allow-partial to accept it'
+        print(f'vad-video: warning: {summary.partial_message(args.input)}{accepted}', file=sys.stderr)
+        if not args.allow_partial:
+            return 3
     return 130 if summary.interrupted else 0
 
 
