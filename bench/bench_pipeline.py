@@ -54,12 +54,19 @@ def frames_of(n: int, size: tuple[int, int]) -> list[np.ndarray]:
 
 
 def message_builder():
+    """Everything vad_node publishes per frame: the AnomalyArray (objects + anomalies) and the event updates."""
     try:
         from std_msgs.msg import Header
-        from vad_ros.ros.messages import anomaly_array
-        return lambda result: anomaly_array(result, Header())
+        from vad_ros.ros.messages import anomaly_array, anomaly_event
     except ImportError:        # messages not built: report n/a
         return None
+
+    def build(result):
+        header = Header()
+        anomaly_array(result, header)
+        for event in result.events:
+            anomaly_event(event, header)
+    return build
 
 
 def time_config(pipeline: Pipeline, frames: list[np.ndarray], warmup: int = 2) -> dict[str, float]:

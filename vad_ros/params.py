@@ -61,12 +61,16 @@ def _device(v: str) -> str | None:
 _SPECS = [
     # Perception backends. Models are built at start-up: these need a restart.
     ParamSpec('detector.backend', 'hog', 'object detector: hog (built-in OpenCV people detector, no download), '
-              'nanodet (COCO, 80 classes; tools/setup.sh nanodet) or mmdet (any MMDetection COCO model)',
-              choices=('hog', 'nanodet', 'mmdet'), applies=STARTUP),
-    ParamSpec('detector.config', '', 'mmdet: config file, or a model name that MMDetection downloads when online',
-              applies=STARTUP),
-    ParamSpec('detector.checkpoint', '', 'mmdet: checkpoint file (.pth); empty with a model name = download',
-              applies=STARTUP),
+              'nanodet (COCO, 80 classes; tools/setup.sh nanodet), mmdet (any MMDetection COCO model) or onnx '
+              '(an mmdet model exported with vad-export, run by onnxruntime without torch)',
+              choices=('hog', 'nanodet', 'mmdet', 'onnx'), applies=STARTUP),
+    ParamSpec('detector.config', '', 'mmdet: config file, or a model name that MMDetection downloads when online; '
+              'onnx: the metadata .json (empty = next to the .onnx file)', applies=STARTUP),
+    ParamSpec('detector.checkpoint', '', 'mmdet: checkpoint file (.pth); empty with a model name = download; '
+              'onnx: the .onnx file', applies=STARTUP),
+    ParamSpec('detector.keep_low_scores', False, 'mmdet/onnx: false = score_threshold is applied inside the model '
+              'before NMS (fast); true = the config\'s own test settings (scores down to ~0.001, for frame AUC in '
+              'evaluations)', applies=STARTUP),
     ParamSpec('detector.device', 'auto', "auto (cuda:0 if available, else cpu), cpu, cuda or cuda:N",
               check=_device, applies=STARTUP),
     ParamSpec('detector.half', False, 'mmdet on GPU: run in half precision (faster, scores may shift ~1e-3)',
@@ -86,11 +90,12 @@ _SPECS = [
               applies=STARTUP),
     ParamSpec('detector.nanodet.nms_iou', 0.6, 'nanodet: overlap above which the weaker of two boxes of one class '
               'is dropped', check=_between(0.0, 1.0), applies=STARTUP),
-    ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only) or mmseg (any '
-              'MMSegmentation ADE20K model)', choices=('none', 'mmseg'), applies=STARTUP),
-    ParamSpec('segmenter.config', '', 'mmseg: config file, or a model name that MMSegmentation downloads',
-              applies=STARTUP),
-    ParamSpec('segmenter.checkpoint', '', 'mmseg: checkpoint file (.pth)', applies=STARTUP),
+    ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only), mmseg (any '
+              'MMSegmentation ADE20K model) or onnx (an mmseg model exported with vad-export)',
+              choices=('none', 'mmseg', 'onnx'), applies=STARTUP),
+    ParamSpec('segmenter.config', '', 'mmseg: config file, or a model name that MMSegmentation downloads; onnx: '
+              'the metadata .json (empty = next to the .onnx file)', applies=STARTUP),
+    ParamSpec('segmenter.checkpoint', '', 'mmseg: checkpoint file (.pth); onnx: the .onnx file', applies=STARTUP),
     ParamSpec('segmenter.device', 'auto', 'as detector.device', check=_device, applies=STARTUP),
     ParamSpec('segmenter.half', False, 'mmseg on GPU: half precision', applies=STARTUP),
     ParamSpec('allow_cpu_fallback', False, 'when a cuda device is asked for and none is available: true = warn '
@@ -120,6 +125,10 @@ _SPECS = [
     ParamSpec('persistence.grace_frames', 3, 'frames an anomaly event stays open after the rule stops holding',
               check=_at_least(0)),
     # Node: life cycle and input.
+    ParamSpec('cameras', '', "several cameras served by one set of models: comma-separated names, e.g. "
+              "'front,rear'; camera <name> reads <name>/image, publishes under <name>/<node name>/ and may have "
+              "its own <name>.rules_file and <name>.scene_map_file. Empty = one camera on 'image'",
+              applies=STARTUP),
     ParamSpec('autostart', True, 'configure and activate on start (false: wait for a lifecycle manager or '
               '`ros2 lifecycle set`)', applies=STARTUP),
     ParamSpec('transport', 'raw', "input transport: raw (sensor_msgs/Image on 'image') or compressed "

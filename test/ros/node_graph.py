@@ -19,7 +19,7 @@ from vad_ros.launching.launcher import GraphProcesses
 from vad_ros.media import image_codec
 from vad_ros.msg import AnomalyArray, AnomalyEvent
 from vad_ros.paths import share_dir
-from vad_ros.ros.node import EVENTS_QOS, LATCHED_QOS  # noqa: F401 (used by the tests)
+from vad_ros.ros.camera import EVENTS_QOS, LATCHED_QOS  # noqa: F401 (used by the tests)
 
 CAMERA = '/test_cam/image_raw'
 

@@ -78,8 +78,8 @@ VAD_ARGS = (
               'unconfigured for a lifecycle manager or `ros2 lifecycle set`'),
     LaunchArg('log_level', 'info', 'ROS log level (debug, info, warn, error)'),
     LaunchArg('cameras', '', 'several cameras at once: comma-separated name=topic pairs, e.g. '
-              "'front=/front/image_raw,rear=/rear/image_raw'; one vad_node per camera in namespace <name> "
-              '(each loads its own models); empty = the one camera of image and namespace'),
+              "'front=/front/image_raw,rear=/rear/image_raw'; one vad_node serves them all with one set of "
+              'models, publishing under <namespace>/<name>/<node_name>/; empty = the one camera of image'),
 )
 
 DEMO_ARGS = (
@@ -120,21 +120,22 @@ def _cameras(text: str) -> list[tuple[str, str]]:
 
 
 def vad_nodes(args: dict[str, str], share: Path) -> list[NodeSpec]:
-    """The detection graph: one vad_node per camera (the `image` topic, or each camera of `cameras`)."""
+    """The detection graph: one vad_node for the `image` topic, or one vad_node serving every camera of
+    `cameras` with one set of models (camera <name> reads <name>/image, remapped to its topic, and publishes
+    under <namespace>/<name>/<node_name>/)."""
     a = with_defaults(VAD_ARGS, args)
     params: dict[str, object] = {'publish_debug_image': _truthy(a['debug_image'], 'debug_image'),
                                  'autostart': _truthy(a['autostart'], 'autostart')}
     if a['device']:
         params['detector.device'] = a['device']
         params['segmenter.device'] = a['device']
-    outer = a['namespace'].strip('/')
-    cameras = [(f'{outer}/{name}' if outer else name, topic) for name, topic in _cameras(a['cameras'])] \
-        or [(a['namespace'], a['image'])]
-    return [NodeSpec(
-        executable='vad_node', name=a['node_name'], namespace=ns,
-        params_files=[a['params_file'] or str(share / 'config' / 'vad.yaml')],
-        params=dict(params), remappings=[('image', topic)], log_level=a['log_level'])
-        for ns, topic in cameras]
+    cameras = _cameras(a['cameras'])
+    if cameras:
+        params['cameras'] = ','.join(name for name, _ in cameras)
+    remappings = [(f'{name}/image', topic) for name, topic in cameras] or [('image', a['image'])]
+    return [NodeSpec(executable='vad_node', name=a['node_name'], namespace=a['namespace'],
+                     params_files=[a['params_file'] or str(share / 'config' / 'vad.yaml')],
+                     params=params, remappings=remappings, log_level=a['log_level'])]
 
 
 def demo_nodes(args: dict[str, str], share: Path, default_video: Path) -> list[NodeSpec]:

@@ -44,23 +44,22 @@ class NodeCounters:
             return self.skipped[cause] == 1
 
 
-def diagnostic_status(node, state: str) -> DiagnosticStatus:
-    """The node's one status entry: level and message, then the counters as key/values."""
-    c, pipeline = node.counters, node._pipeline
-    slot = node._slot
+def diagnostic_status(camera, state: str, startup_error: str = '') -> DiagnosticStatus:
+    """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters."""
+    c, pipeline = camera.counters, camera.pipeline
+    slot = camera.slot
     dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
     level, message = DiagnosticStatus.OK, state
     rules = pipeline.rule_source.status if pipeline is not None else None
     skipped = {k: v for k, v in c.skipped.items() if v}
     if state == 'unconfigured':
-        level, message = DiagnosticStatus.WARN, 'unconfigured: ' + (getattr(node, 'startup_error', '') or
-                                                                     'waiting for configure')
+        level, message = DiagnosticStatus.WARN, 'unconfigured: ' + (startup_error or 'waiting for configure')
     elif rules is not None and rules.level != OK:
         level, message = _LEVELS[rules.level], rules.message
-    elif node._qos_watch is not None and node._qos_watch.warning and c.frames_received == 0:
-        level, message = DiagnosticStatus.WARN, node._qos_watch.warning
-    elif state == 'active' and c.frames_received == 0:
-        level, message = DiagnosticStatus.WARN, f"no image received yet on '{node._sub.topic_name}'"
+    elif camera.qos_watch is not None and camera.qos_watch.warning and c.frames_received == 0:
+        level, message = DiagnosticStatus.WARN, camera.qos_watch.warning
+    elif state == 'active' and c.frames_received == 0 and camera.sub is not None:
+        level, message = DiagnosticStatus.WARN, f"no image received yet on '{camera.sub.topic_name}'"
     elif skipped:
         level, message = DiagnosticStatus.WARN, f'skipped frames: {skipped}'
     det = pipeline.detector if pipeline is not None else None
@@ -80,10 +79,10 @@ def diagnostic_status(node, state: str) -> DiagnosticStatus:
         'events_published': str(c.events),
         'detector': f'{det.name} on {det.device}' if det else 'not loaded',
         'segmenter': f'{seg.name} on {seg.device}' if seg else 'none',
-        'scene_map': node._scene_map_status,
+        'scene_map': camera.scene_map_status,
         'rules': rules.message if rules is not None else 'not loaded',
     }
     values.update({f'skipped_{k}': str(v) for k, v in c.skipped.items()})
-    return DiagnosticStatus(name=f'vad_ros: {node.get_fully_qualified_name()}', hardware_id=det.device if det else '',
+    return DiagnosticStatus(name=f'vad_ros: {camera.label}', hardware_id=det.device if det else '',
                             level=level, message=message,
                             values=[KeyValue(key=k, value=v) for k, v in values.items()])

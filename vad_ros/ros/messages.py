@@ -7,7 +7,7 @@ import json
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header, String
+from std_msgs.msg import String
 
 from vad_ros.msg import Anomaly as AnomalyMsg
 from vad_ros.msg import AnomalyArray, AnomalyEvent, DetectedObject

@@ -1,22 +1,29 @@
-"""vad_node: a managed (lifecycle) node that watches one camera topic and says what is anomalous in it.
+"""vad_node: a managed (lifecycle) node that watches camera topics and says what is anomalous in them.
 
 Life cycle (rclpy lifecycle; `autostart: true` runs configure + activate at start):
-  configure   build the models, scene map and rules (a failure is reported; the node stays unconfigured)
-  activate    subscribe to the camera and publish; deactivate: unsubscribe, close open events
+  configure   build the models once, then each camera's scene map and rules (a model failure is reported and
+              the node stays unconfigured)
+  activate    subscribe to the cameras and publish; deactivate: unsubscribe, close open events
   cleanup     free the models (GPU memory back); shutdown: clean exit
-Subscribes  image               sensor_msgs/Image (transport raw), or <image>/compressed sensor_msgs/CompressedImage
-                                (transport compressed); QoS input.reliability / input.depth (sensor data default)
-Publishes   ~/anomalies         vad_ros/AnomalyArray, one per processed frame (objects + anomalies), image header
+Cameras     one unnamed camera (parameter cameras: ''), or several named ones (cameras: 'front,rear') served by
+            the same models, each with its own input, outputs, scene map, rules and diagnostics (ros/camera.py)
+Subscribes  image (camera `front`: front/image)   sensor_msgs/Image (transport raw), or <image>/compressed
+            sensor_msgs/CompressedImage (transport compressed); QoS input.reliability / input.depth
+Publishes   ~/anomalies  (camera `front`: front/<node name>/anomalies, and so on for every output)
+                                vad_ros/AnomalyArray, one per processed frame (objects + anomalies), image header
             ~/events            vad_ros/AnomalyEvent, every event update (started / ongoing / ended), reliable
             ~/detections        vision_msgs/Detection2DArray, where vision_msgs is installed (publish_detections)
             ~/class_map         sensor_msgs/Image mono16 class ids, ~/class_names (latched JSON), publish_class_map
             ~/debug_image       sensor_msgs/Image bgr8, annotated frame (when publish_debug_image and subscribed)
-            /diagnostics        diagnostic_msgs/DiagnosticArray (state, rates, latency, drops, models, rules)
+            /diagnostics        diagnostic_msgs/DiagnosticArray, one status per camera
 Services    ~/enable            std_srvs/SetBool: pause / resume processing without unloading the models
 
-Perception runs on a worker thread on the newest frame only (vad_ros.ros.frame_slot); frames that arrive while it
-is busy replace the waiting one and are counted as dropped. Parameter changes are queued and applied between
-frames, so the parameter service never waits for a frame. Parameters: vad_ros/params.py, config/vad.yaml.
+One worker thread runs perception. Each camera keeps only its newest frame (ros/frame_slot.py; a frame replaced
+before it was taken counts as dropped for that camera). Each round the worker takes the newest frame of every
+camera that has one, at most one per camera, runs the detector once over that batch (detect_batch where the
+backend has it), then each camera's pipeline. A fast or bursty camera therefore cannot starve the others: every
+camera with a frame waiting is served in every round. Parameter changes are queued and applied between rounds,
+so the parameter service never waits for a frame. Parameters: vad_ros/params.py, config/vad.yaml.
 """
 from __future__ import annotations
 
@@ -27,105 +34,118 @@ import threading
 import time
 from typing import Any
 
-import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
 from vad_ros import params as vparams
 from vad_ros.errors import VadError
 from vad_ros.media import image_codec
-from vad_ros.msg import AnomalyArray, AnomalyEvent
-from vad_ros.pipeline import Pipeline, build_pipeline
+from vad_ros.perception.factory import build_detector, build_segmenter
+from vad_ros.pipeline import detect_all
 from vad_ros.reasoning.rules import RuleFileError
-from vad_ros.reasoning.scene_map import SceneMapError
-from vad_ros.rendering.drawing import draw_result
-from vad_ros.rendering.scene_overlay import SceneOverlay
-from vad_ros.ros import messages
-from vad_ros.ros.diagnostics import NodeCounters, diagnostic_status
+from vad_ros.ros.camera import PER_CAMERA_PARAMS, Camera
+from vad_ros.ros.diagnostics import diagnostic_status
 from vad_ros.ros.frame_slot import LatestFrameSlot
-from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.ros.node_main import run_node
-from vad_ros.rule_source import ERROR, WARN, file_stamp
-from vad_ros.types import EVENT_STARTED
 
 try:  # cv_bridge is used for encodings the package's codec lacks, where it is installed (a ROS 2 desktop).
     from cv_bridge import CvBridge
 except ImportError:  # pragma: no cover - depends on the machine
     CvBridge = None
 
-EVENTS_QOS = rclpy.qos.QoSProfile(depth=1000, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE)
-LATCHED_QOS = rclpy.qos.QoSProfile(depth=1, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE,
-                                   durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)
+
+def camera_names(value: str) -> list[str]:
+    """'front, rear' -> ['front', 'rear']; raises ParamError for a name that is not a ROS name or repeats."""
+    names = [n.strip() for n in value.split(',') if n.strip()]
+    for name in names:
+        if not name.replace('_', 'a').isalnum() or name[0].isdigit():
+            raise vparams.ParamError(f"parameter 'cameras': '{name}' is not a ROS name (letters, digits, "
+                                     f"underscores; not starting with a digit)")
+    if len(set(names)) != len(names):
+        raise vparams.ParamError(f"parameter 'cameras': a camera is named twice in '{value}'")
+    return names
 
 
 class VadNode(LifecycleNode):
     def __init__(self, params_file_dirs: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__('vad_node', **kwargs)
-        self._param_dirs = params_file_dirs or []
+        self._param_dirs = tuple(params_file_dirs or [])
         self._params = self._declare_parameters()
+        self.cameras = [self._camera(name) for name in self._camera_names()]
         self._bridge = CvBridge() if CvBridge is not None else None
-        self._pipeline: Pipeline | None = None
-        self._scene_map_status = 'none'
-        self._rules_lock = threading.Lock()        # rule source: parameter API vs file polling
+        self._models = None                        # (detector, segmenter), shared by the cameras
+        self.startup_error = ''
+        self._files_lock = threading.Lock()        # rule sources and scene maps: parameter API vs file polling
         self._pending_lock = threading.Lock()      # parameter changes waiting for the worker
         self._pending: dict[str, Any] = {}
-        self._pending_pipeline: Pipeline | None = None
+        self._wake = threading.Event()             # a frame arrived for some camera
         self._enabled = True
         self._active = False
-        self._slot: LatestFrameSlot | None = None
         self._worker: threading.Thread | None = None
-        self._sub = None
-        self._qos_watch: QosWatch | None = None
-        self._class_names_sent: tuple[str, ...] | None = None
-        self._overlay: SceneOverlay | None = None
-        self.counters = NodeCounters()
+        self._files_timer = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diag_timer = self.create_timer(self._params['diagnostics_period'], self._publish_diagnostics)
         self._enable_srv = self.create_service(SetBool, '~/enable', self._on_enable)
 
+    def _camera_names(self) -> list[str]:
+        try:
+            return camera_names(self._params['cameras']) or ['']
+        except vparams.ParamError as e:
+            self.get_logger().error(f'{e}; serving one camera on \'image\'')
+            return ['']
+
+    def _camera(self, name: str) -> Camera:
+        """A camera with the node's parameters and, for a named camera, its own files where the params file
+        gives them (<name>.rules_file, <name>.scene_map_file; declared read-only, the files are watched)."""
+        params, own = dict(self._params), set()
+        for key in PER_CAMERA_PARAMS if name else ():
+            override = self._parameter_overrides.get(f'{name}.{key}')
+            value = str(override.value) if override is not None else params[key]
+            self.declare_parameter(f'{name}.{key}', value, ParameterDescriptor(
+                description=f'camera {name}: {vparams.SPECS[key].description}', read_only=True),
+                ignore_override=True)
+            if override is not None:
+                params[key] = vparams.resolve_path(value, list(self._param_dirs))
+                own.add(key)
+        return Camera(self, name, params, own)
+
     # ---------------------------------------------------------------- life cycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            self._pipeline = self._build_pipeline()
+            self._models = (build_detector(self._params), build_segmenter(self._params))
+            for camera in self.cameras:
+                camera.build(*self._models, self._param_dirs)
         except VadError as e:
             self.get_logger().error(f'configure failed: {e}')
             self.startup_error = str(e)
+            self._release()
             return TransitionCallbackReturn.FAILURE
-        self._pub = self.create_lifecycle_publisher(AnomalyArray, '~/anomalies', 10)
-        self._events_pub = self.create_lifecycle_publisher(AnomalyEvent, '~/events', EVENTS_QOS)
-        self._debug_pub = self.create_lifecycle_publisher(Image, '~/debug_image', rclpy.qos.qos_profile_sensor_data)
-        self._class_map_pub = self.create_lifecycle_publisher(Image, '~/class_map', rclpy.qos.qos_profile_sensor_data)
-        self._class_names_pub = self.create_lifecycle_publisher(String, '~/class_names', LATCHED_QOS)
-        self._detections_pub = None
-        if messages.Detection2DArray is not None:
-            self._detections_pub = self.create_lifecycle_publisher(messages.Detection2DArray, '~/detections', 10)
-        self._scene_stamp = file_stamp(self._params['scene_map_file'])
-        self._rules_timer = self.create_timer(1.0, self._poll_files)
-        det, seg = self._pipeline.detector, self._pipeline.segmenter
+        self._files_timer = self.create_timer(1.0, self._poll_files)
+        det, seg = self._models
         self.get_logger().info(
             f"configured: detector {det.name} on {det.device}, segmenter "
-            f"{seg.name + ' on ' + seg.device if seg else 'none'}, scene map {self._scene_map_status}, "
-            f"{self._pipeline.rule_source.status.message}")
+            f"{seg.name + ' on ' + seg.device if seg else 'none'}; " + '; '.join(
+                f"{c.log_prefix()}scene map {c.scene_map_status}, {c.pipeline.rule_source.status.message}"
+                for c in self.cameras))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._slot = LatestFrameSlot()
-        self._worker = threading.Thread(target=self._work, args=(self._slot,), name='vad_perception', daemon=True)
-        self._worker.start()
-        self._subscribe()
+        for camera in self.cameras:
+            camera.subscribe(LatestFrameSlot(), self._on_image)
+        self._worker = threading.Thread(target=self._work, name='vad_perception', daemon=True)
         self._active = True
+        self._worker.start()
         result = super().on_activate(state)          # activates the lifecycle publishers
-        self.get_logger().info(f"active: watching '{self._sub.topic_name}', publishing '{self._pub.topic_name}'")
+        for camera in self.cameras:
+            self.get_logger().info(f"active: watching '{camera.sub.topic_name}', publishing "
+                                   f"'{camera.pubs['anomalies'].topic_name}'")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._active = False
         self._stop_input()
         self._close_events()
         result = super().on_deactivate(state)
@@ -139,73 +159,36 @@ class VadNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self._active:
-            self._active = False
             self._stop_input()
             self._close_events()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
-    def _subscribe(self) -> None:
-        qos = image_qos(self._params['input.reliability'], self._params['input.depth'])
-        compressed = self._params['transport'] == 'compressed'
-        topic = self.resolve_topic_name('image') + '/compressed' if compressed else 'image'
-        self._qos_watch = QosWatch(self, self._params['input.reliability'])
-        self._sub = self.create_subscription(CompressedImage if compressed else Image, topic, self._on_image, qos,
-                                             event_callbacks=self._qos_watch.callbacks())
-        self._qos_watch.start(self._sub)
-
     def _stop_input(self) -> None:
-        if self._sub is not None:
-            self.destroy_subscription(self._sub)
-            self._sub = None
-        if self._qos_watch is not None:
-            self._qos_watch.stop()
-        if self._slot is not None:
-            self._slot.close()
-            self.counters.dropped_before += self._slot.dropped
+        self._active = False
+        for camera in self.cameras:
+            camera.unsubscribe()
+        self._wake.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
-        self._slot = self._worker = None
+        self._worker = None
 
     def _release(self) -> None:
-        """Drop the pipeline and its models, and give GPU memory back."""
-        if getattr(self, '_rules_timer', None) is not None:
-            self.destroy_timer(self._rules_timer)
-            self._rules_timer = None
-        for name in ('_pub', '_events_pub', '_debug_pub', '_class_map_pub', '_class_names_pub', '_detections_pub'):
-            pub = getattr(self, name, None)
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
-                setattr(self, name, None)
-        self._pipeline = None
-        self._class_names_sent = None
+        """Drop the pipelines and the models, and give GPU memory back."""
+        if self._files_timer is not None:
+            self.destroy_timer(self._files_timer)
+            self._files_timer = None
+        for camera in self.cameras:
+            camera.release()
+        self._models = None
         gc.collect()
         torch = sys.modules.get('torch')
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _build_pipeline(self) -> Pipeline:
-        """Models are built once per configure (a failure raises VadError). A bad rule file or scene map is
-        reported and left out (empty rule set / no scene map) so that the node runs; the rule source watches
-        the rule file and picks it up once fixed."""
-        params = dict(self._params)
-        self._scene_map_status = params['scene_map_file'] or 'none'
-        while True:
-            try:
-                pipeline = build_pipeline(params, strict_rules=False, base_dirs=tuple(self._param_dirs))
-                break
-            except SceneMapError as e:
-                self.get_logger().error(f'{e} -- running without a scene map')
-                self._scene_map_status = f"missing ({params['scene_map_file']} could not be used)"
-                params['scene_map_file'] = ''
-        status = pipeline.rule_source.status
-        if status.level == ERROR:
-            self.get_logger().error(f'{status.message} -- running with an empty rule set until the file is fixed')
-        elif status.level == WARN:
-            self.get_logger().warn(status.message)
-        for warning in pipeline.rule_source.warnings:
-            self.get_logger().warn(warning)
-        return pipeline
+    def _close_events(self) -> None:
+        for camera in self.cameras:
+            camera.close_events()
 
     # ---------------------------------------------------------------- parameters
     def _declare_parameters(self) -> dict[str, Any]:
@@ -237,7 +220,7 @@ class VadNode(LifecycleNode):
         """Check every value first; the rule file is switched at once, the rest is applied between frames."""
         changed = {}
         for p in parameters:
-            spec = vparams.SPECS.get(p.name)
+            spec = vparams.SPECS.get(p.name)     # per-camera files are declared read-only: rclpy refuses them
             if spec is None:
                 return SetParametersResult(successful=False, reason=f"unknown parameter '{p.name}'")
             if spec.read_only:
@@ -247,67 +230,47 @@ class VadNode(LifecycleNode):
                 changed[p.name] = vparams.check_value(p.name, p.value)
             except vparams.ParamError as e:
                 return SetParametersResult(successful=False, reason=str(e))
-        if 'rules_file' in changed and self._pipeline is not None:
+        if 'rules_file' in changed and self._models is not None:
             try:
                 self._switch_rules(changed['rules_file'])
             except RuleFileError as e:
                 return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
         if 'diagnostics_period' in changed:
-            self._set_diagnostics_period(changed['diagnostics_period'])
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = self.create_timer(changed['diagnostics_period'], self._publish_diagnostics)
         with self._pending_lock:
             self._pending.update({k: v for k, v in changed.items() if k in vparams.applied_by(vparams.PIPELINE)})
         self._params.update(changed)        # node outputs (debug image, snapshots, ...) are read from here
+        for camera in self.cameras:
+            camera.params.update({k: v for k, v in changed.items() if k not in camera.own_files})
         return SetParametersResult(successful=True)
 
     def _switch_rules(self, value: str) -> None:
-        """rules_file through the parameter API; RuleFileError leaves the rules in force."""
-        with self._rules_lock:
-            rules = self._pipeline.rule_source.switch(value)
-            self._pipeline.rules_changed()
-        self.get_logger().info(f'{len(rules)} rule(s) now in force from {self._pipeline.rule_source.path}')
-
-    def _set_diagnostics_period(self, period: float) -> None:
-        self.destroy_timer(self._diag_timer)
-        self._diag_timer = self.create_timer(period, self._publish_diagnostics)
+        """rules_file through the parameter API, for every camera without a rule file of its own; RuleFileError
+        (from the first camera that rejects it) leaves every camera's rules in force."""
+        cameras = [c for c in self.cameras if 'rules_file' not in c.own_files]
+        with self._files_lock:
+            before = [(c, c.pipeline.rule_source.path) for c in cameras]
+            try:
+                for camera in cameras:
+                    camera.pipeline.rule_source.switch(value)
+                    camera.pipeline.rules_changed()
+            except RuleFileError:
+                for camera, path in before:
+                    if camera.pipeline.rule_source.path != path:
+                        camera.pipeline.rule_source.switch(path)
+                raise
+        for camera in cameras:
+            camera.params['rules_file'] = value
+            self.get_logger().info(f'{camera.log_prefix()}{len(camera.pipeline.rules)} rule(s) now in force from '
+                                   f'{camera.pipeline.rule_source.path}')
 
     def _poll_files(self) -> None:
-        if self._pipeline is None:
-            return
-        self._poll_rule_file()
-        self._poll_scene_map()
-
-    def _poll_scene_map(self) -> None:
-        """A changed scene map (e.g. saved by `vad-scene edit`) is loaded and checked here; the worker puts the
-        new pipeline (same models, new map, rules re-checked against it) in force between two frames."""
-        path = self._params['scene_map_file']
-        stamp = file_stamp(path)
-        if not path or stamp == self._scene_stamp:
-            return
-        self._scene_stamp = stamp
-        try:
-            pipeline = build_pipeline(self._params, self._pipeline.detector, self._pipeline.segmenter,
-                                      strict_rules=False, base_dirs=tuple(self._param_dirs))
-        except SceneMapError as e:
-            self.get_logger().error(f'scene map change rejected, the previous map stays in force: {e}')
-            return
-        with self._pending_lock:
-            self._pending_pipeline = pipeline
-        self._scene_map_status = path
-        self.get_logger().info(f'scene map changed: {len(pipeline.scene_map.regions)} region(s) from {path}')
-
-    def _poll_rule_file(self) -> None:
-        with self._rules_lock:
-            change = self._pipeline.rule_source.poll()
-            if change is None:
-                return
-            if change.level != ERROR:
-                self._pipeline.rules_changed()
-        if change.level == ERROR:       # one call site per severity: rclpy's logger requires it
-            self.get_logger().error(change.message)
-        elif change.level == WARN:
-            self.get_logger().warn(change.message)
-        else:
-            self.get_logger().info(change.message)
+        with self._files_lock:
+            for camera in self.cameras:
+                if camera.pipeline is not None:
+                    camera.poll_rule_file()
+                    camera.poll_scene_map(self._param_dirs)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
@@ -320,134 +283,78 @@ class VadNode(LifecycleNode):
         return response
 
     # ---------------------------------------------------------------- frames
-    def _on_image(self, msg) -> None:
-        self.counters.received(time.monotonic())
-        if self._enabled and self._slot is not None:
-            self._slot.put(msg)
+    def _on_image(self, camera: Camera, msg) -> None:
+        camera.counters.received(time.monotonic())
+        slot = camera.slot
+        if self._enabled and slot is not None:
+            slot.put(msg)
+            self._wake.set()
         else:
-            self.counters.paused += 1
+            camera.counters.paused += 1
 
-    def _to_bgr(self, msg):
-        """Decoded once: compressed payloads with OpenCV, raw images with the package's codec for the
-        encodings it knows and with cv_bridge (where installed) for others. Frames above max_image_pixels
-        are skipped (ImageFormatError 'too_large'), raw ones before decoding."""
-        limit = self._params['max_image_pixels']
-        if isinstance(msg, CompressedImage):
-            image = image_codec.decode_compressed(msg.format, msg.data)
-            image_codec.check_pixels(image.shape[1], image.shape[0], limit)
-            return image
-        image_codec.check_pixels(msg.width, msg.height, limit)    # before decoding: too big = skipped
-        if self._bridge is None or msg.encoding in image_codec.SUPPORTED_ENCODINGS:
-            return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                                      bool(msg.is_bigendian))
-        try:
-            return self._bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8')
-        except Exception as e:  # noqa: BLE001 - cv_bridge raises its own and OpenCV's error types
-            raise image_codec.ImageFormatError('encoding', f'cv_bridge cannot convert '
-                                                           f'{image_codec.shown(msg.encoding)} to bgr8: {e}') from None
-
-    def _work(self, slot: LatestFrameSlot) -> None:
-        while rclpy.ok():
-            msg = slot.take(timeout=0.5)
-            if msg is None:
-                if slot.closed:
-                    return
-                continue
-            try:
-                self._apply_pending()
-                self._process(msg)
-            except image_codec.ImageFormatError as e:
-                if self.counters.skip(e.cause):
-                    self.get_logger().warn(f"skipping frames from '{self._sub.topic_name if self._sub else 'image'}'"
-                                           f': {e} (logged once per cause; counted in diagnostics)')
-            except Exception as e:  # noqa: BLE001 - a frame must never take the node down
-                self.get_logger().error(f'frame skipped, processing failed: {type(e).__name__}: {e}')
-                self.counters.skip('processing')
+    def _work(self) -> None:
+        while rclpy.ok() and self._active:
+            self._wake.wait(timeout=0.5)
+            self._wake.clear()
+            self._apply_pending()
+            batch = [(c, msg) for c in self.cameras if c.slot is not None
+                     for msg in [c.slot.take(timeout=0)] if msg is not None]
+            if batch:
+                self._process_round(batch)
 
     def _apply_pending(self) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, {}
-            pipeline, self._pending_pipeline = self._pending_pipeline, None
-        if pipeline is not None:
-            self._close_events()            # tracks and events start afresh on the new map
-            self._pipeline = pipeline
-            self._overlay = None
-        if pending:
-            self._pipeline.update_params(pending)
+        for camera in self.cameras:
+            camera.take_pending_pipeline()
+            if pending:
+                camera.pipeline.update_params(pending)
 
-    def _process(self, msg) -> None:
+    def _process_round(self, batch: list) -> None:
+        """The newest frame of each camera in `batch`: decode, one detector pass over all, each pipeline."""
         t0 = time.perf_counter()
-        image = self._to_bgr(msg)
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        result = self._pipeline.process(image, stamp=stamp)
-        self._pub.publish(messages.anomaly_array(result, msg.header))
-        self._publish_events(result.events, msg.header, image)
-        self._publish_extras(result, msg.header, image)
-        self.counters.processed(time.monotonic(), (time.perf_counter() - t0) * 1e3,
-                                self.get_clock().now().nanoseconds * 1e-9 - stamp)
-
-    def _publish_events(self, events, header, image) -> None:
-        for event in events:
-            snapshot = None
-            if self._params['events.snapshot'] and event.state == EVENT_STARTED and image is not None:
-                snapshot = snapshot_jpeg(image, event.box)
-            self._events_pub.publish(messages.anomaly_event(event, header, snapshot))
-            self.counters.events += 1
-
-    def _publish_extras(self, result, header, image) -> None:
-        if self._detections_pub is not None and self._params['publish_detections']:
-            self._detections_pub.publish(messages.detections(result, header))
-        if self._params['publish_class_map'] and result.class_map is not None:
-            if result.class_map.class_names != self._class_names_sent:
-                self._class_names_pub.publish(messages.class_names_msg(result.class_map))
-                self._class_names_sent = result.class_map.class_names
-            self._class_map_pub.publish(messages.class_map_image(result.class_map, header))
-        if self._params['publish_debug_image'] and self._debug_pub.get_subscription_count() > 0:
-            h, w, step, data = image_codec.from_bgr(draw_result(self._under_results(image), result))
-            self._debug_pub.publish(Image(header=header, height=h, width=w, encoding='bgr8', is_bigendian=0,
-                                          step=step, data=data))
-
-    def _under_results(self, image):
-        """The frame, with the scene map drawn on it when debug_image_scene_map is set."""
-        scene_map = self._pipeline.scene_map
-        if not self._params['debug_image_scene_map'] or scene_map is None:
-            return image
-        if self._overlay is None or self._overlay.scene_map is not scene_map:
-            self._overlay = SceneOverlay(scene_map, places=False)   # zones/lines/masks: drawn by draw_result
-        return self._overlay.draw(image)
-
-    def _close_events(self) -> None:
-        """Events still open end now (deactivate, pause, shutdown); their ended updates are published."""
-        if self._pipeline is None:
+        decoded = []
+        for camera, msg in batch:
+            try:
+                decoded.append((camera, msg, camera.decode(msg, self._bridge)))
+            except image_codec.ImageFormatError as e:
+                self._skip(camera, e.cause, f'{e} (logged once per cause; counted in diagnostics)')
+        if not decoded:
             return
-        header = messages.Header(stamp=self.get_clock().now().to_msg())
-        ended = self._pipeline.flush_events()
-        if ended and self._events_pub is not None and self._events_pub.is_activated:
-            self._publish_events(ended, header, None)
+        try:
+            detections = detect_all(self._models[0], [image for _, _, image in decoded])
+        except Exception as e:  # noqa: BLE001 - a frame must never take the node down
+            for camera, _, _ in decoded:
+                self._skip(camera, 'processing', f'processing failed: {type(e).__name__}: {e}')
+            return
+        for (camera, msg, image), found in zip(decoded, detections):
+            try:
+                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                result = camera.pipeline.process(image, stamp=stamp, detections=found)
+                camera.publish(result, msg.header, image, self._params)
+                camera.counters.processed(time.monotonic(), (time.perf_counter() - t0) * 1e3,
+                                          self.get_clock().now().nanoseconds * 1e-9 - stamp)
+            except Exception as e:  # noqa: BLE001 - a frame must never take the node down
+                self._skip(camera, 'processing', f'processing failed: {type(e).__name__}: {e}')
+
+    def _skip(self, camera: Camera, cause: str, message: str) -> None:
+        if camera.counters.skip(cause):
+            topic = camera.sub.topic_name if camera.sub is not None else camera.input_topic
+            self.get_logger().warn(f"skipping frames from '{topic}': {message}")
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
-        state = 'active' if self._active else ('inactive' if self._pipeline is not None else 'unconfigured')
+        state = 'active' if self._active else ('inactive' if self._models is not None else 'unconfigured')
         if self._active and not self._enabled:
             state = 'paused (~/enable false)'
-        array = DiagnosticArray(status=[diagnostic_status(self, state)])
+        array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error) for c in self.cameras])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
         if self._active:
-            self._active = False
             self._stop_input()
         super().destroy_node()
-
-
-def snapshot_jpeg(image, box) -> bytes:
-    """The frame with the event's box drawn, as JPEG bytes (for AnomalyEvent.snapshot)."""
-    drawn = image.copy()
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    cv2.rectangle(drawn, (x0, y0), (x1, y1), (0, 0, 255), 2)
-    ok, data = cv2.imencode('.jpg', drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return data.tobytes() if ok else b''
 
 
 def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -492,7 +399,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def autostart(node: VadNode) -> None:
     """configure + activate, as a lifecycle manager would; raises StartupFailed (exit code 1) on failure."""
-    node.startup_error = ''
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
         node.destroy_node()
         raise StartupFailed(node.startup_error or 'configure failed')

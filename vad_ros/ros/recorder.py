@@ -21,7 +21,7 @@ from vad_ros.media.image_codec import ImageFormatError, to_bgr
 from vad_ros.media.writers import ResultWriter, VideoWriter
 from vad_ros.msg import AnomalyArray, AnomalyEvent
 from vad_ros.ros.messages import event_from_msg, result_from_msg
-from vad_ros.ros.node import EVENTS_QOS
+from vad_ros.ros.camera import EVENTS_QOS
 from vad_ros.ros.node_main import run_node
 from vad_ros.types import EVENT_ENDED, Event
 
