@@ -17,6 +17,8 @@ setup(
     install_requires=['numpy', 'opencv-python-headless<5', 'pyyaml'],
     extras_require={
         'models': ['torch', 'onedl-mmengine', 'onedl-mmcv', 'onedl-mmdetection', 'onedl-mmsegmentation'],
+        'onnx': ['onnxruntime'],                 # run exported models (no torch); GPUs: onnxruntime-gpu
+        'export': ['onnx'],                      # vad-export, with the 'models' extra
         'offline': ['rosbags', 'matplotlib', 'imageio-ffmpeg'],
         'test': ['pytest', 'hypothesis'],
     },
@@ -26,6 +28,7 @@ setup(
             'vad-eval = vad_ros.offline.evaluate:main',
             'vad-launch = vad_ros.launching.launcher:main',
             'vad-demo = vad_ros.launching.demo:main',
+            'vad-export = vad_ros.perception.onnx_export:main',
             'vad-scene = vad_ros.scene_tools.cli:main',
         ],
     },

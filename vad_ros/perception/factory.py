@@ -18,7 +18,10 @@ def build_detector(params: dict[str, Any]) -> Detector:
     if backend == 'mmdet':
         from vad_ros.perception.mmdet_detector import MMDetDetector
         return MMDetDetector.from_params(params)
-    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet")
+    if backend == 'onnx':
+        from vad_ros.perception.onnx_detector import OnnxDetector
+        return OnnxDetector.from_params(params)
+    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet, onnx")
 
 
 def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
@@ -28,4 +31,7 @@ def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
     if backend == 'mmseg':
         from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
         return MMSegSegmenter.from_params(params)
-    raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg")
+    if backend == 'onnx':
+        from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+        return OnnxSegmenter.from_params(params)
+    raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")

@@ -1,25 +1,114 @@
-"""Detector backend on MMDetection (any COCO-style model: RTMDet, DINO, InternImage configs, ...)."""
+"""Detector backend on MMDetection (any COCO-style model: RTMDet, DINO, InternImage configs, ...).
+
+Deployment settings: the configs' test settings are made for COCO mAP (RTMDet: score_thr 0.001, up to 30000
+candidates per level before NMS), so NMS sorts and suppresses thousands of boxes that the pipeline then drops
+below score_threshold. With `min_score` (the pipeline's score_threshold; detector.keep_low_scores false)
+the heads' test settings are changed at start-up: score_thr raised to min_score, nms_pre capped at
+network_io.DEPLOY_NMS_PRE. The detections at or above min_score are the same (in greedy NMS
+a box is only suppressed by better ones) unless a level has over DEPLOY_NMS_PRE candidates above min_score. Evaluations that rank frames by low scores (frame AUC) set
+detector.keep_low_scores: true and get the config's settings.
+
+detect() runs in stages that bench/bench_models.py times one by one: prepare (test pipeline + data
+preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
+to_host (copy to numpy). Detectors other than plain single-stage ones run network + decode in one call.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
-from vad_ros.perception.openmmlab import ModelBackend, scope
+from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
+from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
 from vad_ros.types import Detections
 
 
-class MMDetDetector(ModelBackend):
-    toolbox, role = 'mmdet', 'detector'
+def head_test_cfgs(model) -> list:
+    """The test settings the heads read at inference (a single-stage head's, a two-stage model's ROI head's)."""
+    heads = (getattr(model, 'bbox_head', None), getattr(model, 'roi_head', None))
+    return [h.test_cfg for h in heads if getattr(h, 'test_cfg', None) is not None]
 
-    def detect(self, image_bgr: np.ndarray) -> Detections:
+
+def apply_min_score(cfg, config_values: dict, min_score: float | None) -> None:
+    """One head's test settings (in place): the config's values, or, with min_score, score_thr raised to it
+    and nms_pre capped."""
+    for key, value in config_values.items():
+        cfg[key] = value
+    if min_score is None:
+        return
+    if 'score_thr' in cfg:
+        cfg['score_thr'] = max(float(cfg['score_thr']), score_floor(min_score))
+    if 'nms_pre' in cfg:
+        cfg['nms_pre'] = capped_nms_pre(cfg['nms_pre'])
+
+
+def plain_single_stage(model) -> bool:
+    """True for a single-stage detector whose predict is extract_feat -> head forward -> predict_by_feat."""
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+    from mmdet.models.detectors.single_stage import SingleStageDetector
+
+    return (isinstance(model, SingleStageDetector) and type(model).predict is SingleStageDetector.predict
+            and isinstance(getattr(model, 'bbox_head', None), BaseDenseHead)
+            and type(model.bbox_head).predict is BaseDenseHead.predict)
+
+
+class MMDetDetector(MinScore, ModelBackend):
+    toolbox = MMDET
+
+    def __init__(self, *args, min_score: float | None = None, **kwargs):
+        """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
+        settings, e.g. for frame AUC)."""
+        super().__init__(*args, **kwargs)
+        self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
+                           for cfg in head_test_cfgs(self.model)]
+        self.set_min_score(min_score)
+        self.single_stage = plain_single_stage(self.model)
+
+    def set_min_score(self, min_score: float | None) -> None:
+        """The score threshold applied inside the model from now on (None: the config's settings)."""
+        self.min_score = min_score
+        for cfg, config_values in self._test_cfgs:
+            apply_min_score(cfg, config_values, min_score)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]):
+        keep_low = params['detector.keep_low_scores']
+        return cls(params['detector.config'], params['detector.checkpoint'], params['detector.device'],
+                   params['detector.half'], params['allow_cpu_fallback'],
+                   min_score=None if keep_low else params['score_threshold'])
+
+    def prepare(self, image_bgr: np.ndarray):
+        """(network input on the device, data samples) through the test pipeline and the data preprocessor."""
         height, width = image_bgr.shape[:2]
-        with scope('mmdet'):
+        with scope(self.toolbox.name):
             data = self._pipeline(dict(img=image_bgr, img_id=0, img_path='', ori_shape=(height, width),
                                        img_shape=(height, width)))
-            batch = {'inputs': [data['inputs']], 'data_samples': [data['data_samples']]}
-            with self._inference():
-                sample = self.model.test_step(batch)[0]
-        pred = sample.pred_instances
+            batch = self.model.data_preprocessor({'inputs': [data['inputs']],
+                                                  'data_samples': [data['data_samples']]}, False)
+        return batch['inputs'], batch['data_samples']
+
+    def network(self, inputs, samples):
+        """The head's raw outputs (single-stage), or the finished predictions (other detectors)."""
+        with scope(self.toolbox.name), self._inference():
+            if self.single_stage:
+                return self.model.bbox_head(self.model.extract_feat(inputs))
+            return self.model.predict(inputs, samples)
+
+    def decode(self, raw, samples):
+        """InstanceData of the image (boxes in frame pixels, on the device)."""
+        if not self.single_stage:
+            return getattr(raw[0], self.toolbox.sample_field)
+        with scope(self.toolbox.name), self._inference():
+            metas = [s.metainfo for s in samples]
+            return self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True)[0]
+
+    def to_host(self, pred, image_bgr: np.ndarray) -> Detections:
+        height, width = image_bgr.shape[:2]
         boxes = pred.bboxes.float().cpu().numpy()
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
         return Detections(boxes, pred.labels.cpu().numpy().astype(np.int64),
                           pred.scores.float().cpu().numpy().astype(np.float32), self.class_names)
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        inputs, samples = self.prepare(image_bgr)
+        return self.to_host(self.decode(self.network(inputs, samples), samples), image_bgr)

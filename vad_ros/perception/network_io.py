@@ -177,3 +177,19 @@ def score_floor(score: float) -> float:
 def capped_nms_pre(nms_pre: int) -> int:
     """A config's candidates per level before NMS (<= 0: all), capped at DEPLOY_NMS_PRE."""
     return DEPLOY_NMS_PRE if nms_pre <= 0 else min(int(nms_pre), DEPLOY_NMS_PRE)
+
+
+class MinScore:
+    """Mixin of the detectors that apply the pipeline's score threshold inside the model (set_min_score)."""
+
+    min_score: float | None = None
+
+    def set_min_score(self, min_score: float | None) -> None:
+        raise NotImplementedError
+
+    def lower_min_score(self, score: float) -> None:
+        """Called with the pipeline's score_threshold whenever it changes: a lower threshold than the one in
+        the model is applied from the next frame (a higher one only costs time, and a detector shared by
+        cameras with different thresholds must serve the lowest)."""
+        if self.min_score is not None and score < self.min_score:
+            self.set_min_score(score)

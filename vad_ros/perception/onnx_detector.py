@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.network_io import capped_nms_pre, score_floor
+from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.onnx_runtime import OnnxBackend
 from vad_ros.types import Detections
 
@@ -103,7 +103,7 @@ def decode_dense(outputs: list[np.ndarray], cfg: DenseTestCfg, image_shape: tupl
     return boxes[keep], scores[keep], labels[keep]
 
 
-class OnnxDetector(OnnxBackend):
+class OnnxDetector(MinScore, OnnxBackend):
     """Detector protocol on an exported dense detector; see the module doc."""
 
     role = 'detector'
@@ -117,23 +117,16 @@ class OnnxDetector(OnnxBackend):
             raise PerceptionError(f"detector: '{checkpoint}' needs decoder '{self.meta.get('decoder')}', which "
                                   "this version does not have (it has 'dense'): update vad_ros or re-export")
         self.config_test_cfg = DenseTestCfg.from_meta(self.meta, config or checkpoint)
+        self.set_min_score(min_score)
+    def set_min_score(self, min_score: float | None) -> None:
+        """The score threshold applied before NMS from now on (None: the config's settings)."""
+        self.min_score = min_score
         self.test_cfg = self.config_test_cfg.for_deployment(min_score)
-        shape = self.meta.get('input_shape') or [None] * 4
-        self.input_hw = tuple(shape[2:4]) if all(isinstance(v, int) for v in shape[2:4]) else None
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **extra):
-        keep_low = params.get('detector.keep_low_scores', False)
+        keep_low = params['detector.keep_low_scores']
         return super().from_params(params, min_score=None if keep_low else params['score_threshold'], **extra)
-
-    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
-        blob = self.preprocess(image_bgr)
-        if self.input_hw is not None and blob.shape[2:] != self.input_hw:
-            height, width = image_bgr.shape[:2]
-            raise PerceptionError(f'detector: a {width}x{height} frame gives a {blob.shape[3]}x{blob.shape[2]} '
-                                  f'network input, but the model was exported for {self.input_hw[1]}x'
-                                  f'{self.input_hw[0]}: export it again with --frame-size {width}x{height}')
-        return blob
 
     def decode(self, outputs: list[np.ndarray], image_bgr: np.ndarray) -> Detections:
         height, width = image_bgr.shape[:2]

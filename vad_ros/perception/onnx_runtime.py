@@ -123,6 +123,21 @@ class OnnxBackend:
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.name = f"onnx:{self.meta.get('source', {}).get('model', os.path.basename(checkpoint))}"
+        shape = self.meta.get('input_shape') or [None] * 4
+        self.input_hw = tuple(shape[2:4]) if all(isinstance(v, int) for v in shape[2:4]) else None
+
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The network input of a frame; PerceptionError when the frame needs another input size than the
+        one exported."""
+        blob = self.preprocess(image_bgr)
+        if self.input_hw is not None and blob.shape[2:] != self.input_hw:
+            height, width = image_bgr.shape[:2]
+            exported = self.meta.get('frame_size') or ['?', '?']
+            raise PerceptionError(f'{self.role}: a {width}x{height} frame gives a {blob.shape[3]}x{blob.shape[2]} '
+                                  f'network input, but the model was exported for {self.input_hw[1]}x'
+                                  f'{self.input_hw[0]} ({exported[0]}x{exported[1]} frames): export it again '
+                                  f'with vad-export {self.role} ... --frame-size {width}x{height}')
+        return blob
 
     def _providers(self, device: str, half: bool, allow_cpu_fallback: bool, checkpoint: str):
         cache = os.path.splitext(checkpoint)[0] + '.trt'

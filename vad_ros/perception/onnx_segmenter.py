@@ -34,5 +34,5 @@ class OnnxSegmenter(OnnxBackend):
                         self.class_names)
 
     def segment(self, image_bgr: np.ndarray) -> ClassMap:
-        blob = self.preprocess(image_bgr)
+        blob = self.prepare(image_bgr)
         return self.to_frame(self.run(blob)[0], blob, image_bgr)

@@ -14,10 +14,31 @@ files: the pretrained-backbone entries of a config are removed before the model 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from vad_ros.perception.base import PerceptionError
+
+
+@dataclass(frozen=True)
+class Toolbox:
+    """What differs between the MMDetection and the MMSegmentation backends, in one place."""
+    name: str            # package and registry scope: 'mmdet', 'mmseg'
+    role: str            # parameter prefix: 'detector', 'segmenter'
+    init: str            # 'module:function' that builds a model from a config
+    inferencer: str      # 'module:class' that resolves (downloads) a model by name
+    sample_field: str    # the prediction field of the toolbox's data samples
+
+    def load(self, what: str):
+        """`init` or `inferencer` imported (inside this toolbox's registry scope)."""
+        module, _, attr = getattr(self, what).partition(':')
+        return getattr(importlib.import_module(module), attr)
+
+
+MMDET = Toolbox('mmdet', 'detector', 'mmdet.apis:init_detector', 'mmdet.apis:DetInferencer', 'pred_instances')
+MMSEG = Toolbox('mmseg', 'segmenter', 'mmseg.apis:init_model', 'mmseg.apis:MMSegInferencer', 'pred_sem_seg')
 
 
 def scope(name: str):
@@ -28,7 +49,6 @@ def scope(name: str):
 
 def _shipped_config(toolbox: str, name: str) -> str | None:
     """The config file of a model name inside the installed toolbox (.mim/configs/**/<name>.py)."""
-    import importlib
     root = os.path.join(os.path.dirname(importlib.import_module(toolbox).__file__), '.mim', 'configs')
     for folder, _, files in os.walk(root):
         if f'{name}.py' in files:
@@ -36,66 +56,62 @@ def _shipped_config(toolbox: str, name: str) -> str | None:
     return None
 
 
-def _download_model(toolbox: str, name: str, device: str):
+def _download_model(toolbox: Toolbox, name: str, device: str):
     """Resolve a model name through the toolbox's inferencer (downloads weights). Returns the model."""
     try:
-        if toolbox == 'mmdet':
-            from mmdet.apis import DetInferencer as Inferencer
-        else:
-            from mmseg.apis import MMSegInferencer as Inferencer
-        with scope(toolbox):
-            return Inferencer(model=name, device=device).model
+        with scope(toolbox.name):
+            return toolbox.load('inferencer')(model=name, device=device).model
     except Exception as e:  # noqa: BLE001 - network, index or file errors all mean the same to the user
         raise PerceptionError(
-            f"{toolbox} model '{name}' could not be resolved or downloaded ({type(e).__name__}: {e}). Offline, "
-            f"give a config file and a checkpoint file instead (e.g. {'detector' if toolbox == 'mmdet' else 'segmenter'}"
-            f".config: /path/model.py, .checkpoint: /path/model.pth)") from None
+            f"{toolbox.name} model '{name}' could not be resolved or downloaded ({type(e).__name__}: {e}). "
+            f'Offline, give a config file and a checkpoint file instead (e.g. {toolbox.role}.config: '
+            f'/path/model.py, {toolbox.role}.checkpoint: /path/model.pth)') from None
 
 
-def load_model(toolbox: str, config: str, checkpoint: str, device: str):
+def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str):
     """Build the model of `config` on `device` with the weights of `checkpoint` (see module doc)."""
-    from mmengine.config import Config
-
-    what = 'detector' if toolbox == 'mmdet' else 'segmenter'
+    what, name = toolbox.role, toolbox.name
     if not config:
-        raise PerceptionError(f'{what}.config is empty: give a {toolbox} config file (and {what}.checkpoint) or '
+        raise PerceptionError(f'{what}.config is empty: give a {name} config file (and {what}.checkpoint) or '
                               'a model name')
     config_path = config if os.path.isfile(config) else None
     if config_path is None:
         if config.endswith('.py') or os.sep in config:
             raise PerceptionError(f"{what}.config '{config}' does not exist (give an existing config file or a "
-                                  f'{toolbox} model name)')
+                                  f'{name} model name)')
         if not checkpoint:
             return _download_model(toolbox, config, device)
-        config_path = _shipped_config(toolbox, config)
+        config_path = _shipped_config(name, config)
         if config_path is None:
             raise PerceptionError(f"{what}.config '{config}' is neither a file nor a model name shipped with "
-                                  f'{toolbox}')
+                                  f'{name}')
     if not checkpoint:
         raise PerceptionError(f"{what}.checkpoint is empty: give the .pth file for '{config}' (or a model name "
                               'without checkpoint to download it)')
     if not os.path.isfile(checkpoint):
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not exist")
-    try:
-        cfg = Config.fromfile(config_path)
-    except Exception as e:  # noqa: BLE001
-        raise PerceptionError(f"{what}.config '{config_path}' cannot be read: {type(e).__name__}: {e}") from None
+    cfg = read_config(config_path, what)
     strip_pretrained(cfg.model)
-    with scope(toolbox):
-        if toolbox == 'mmdet':
-            from mmdet.apis import init_detector as init
-        else:
-            from mmseg.apis import init_model as init
+    with scope(name):
         try:
-            model = init(cfg, None, device=device)
+            model = toolbox.load('init')(cfg, None, device=device)
         except Exception as e:  # noqa: BLE001 - unknown types (another toolbox's config), bad fields
-            raise PerceptionError(f"{what}.config '{config_path}' cannot be built as a {toolbox} model "
-                                  f'({type(e).__name__}: {e}); is it a {toolbox} config?') from None
+            raise PerceptionError(f"{what}.config '{config_path}' cannot be built as a {name} model "
+                                  f'({type(e).__name__}: {e}); is it a {name} config?') from None
     model.dataset_meta = None      # mmdet's init_detector defaults to COCO: the checkpoint or config decides
     _load_weights(model, checkpoint, config_path, what)
     model.cfg = cfg
     model.eval()
     return model
+
+
+def read_config(path: str, what: str):
+    """An mmengine Config from a file; PerceptionError naming `what`.config when it cannot be read."""
+    from mmengine.config import Config
+    try:
+        return Config.fromfile(path)
+    except Exception as e:  # noqa: BLE001
+        raise PerceptionError(f"{what}.config '{path}' cannot be read: {type(e).__name__}: {e}") from None
 
 
 def strip_pretrained(node: Any) -> None:
@@ -135,7 +151,7 @@ def _load_weights(model, checkpoint: str, config: str, what: str) -> None:
         model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
 
 
-def class_names(model, toolbox: str) -> tuple[str, ...]:
+def class_names(model, toolbox: Toolbox) -> tuple[str, ...]:
     """The vocabulary: checkpoint metadata first, then the dataset named in the config; checked against the
     number of classes the model's head outputs."""
     names = _vocabulary(model, toolbox)
@@ -148,18 +164,16 @@ def class_names(model, toolbox: str) -> tuple[str, ...]:
     return names
 
 
-def _vocabulary(model, toolbox: str) -> tuple[str, ...]:
+def _vocabulary(model, toolbox: Toolbox) -> tuple[str, ...]:
     meta = getattr(model, 'dataset_meta', None) or {}
     if meta.get('classes'):
         return tuple(meta['classes'])
     dataset = model.cfg.get('test_dataloader', {}).get('dataset', {})
     if dataset.get('metainfo', {}).get('classes'):
         return tuple(dataset['metainfo']['classes'])
-    with scope(toolbox):
-        import importlib
-
+    with scope(toolbox.name):
         from mmengine.registry import DATASETS
-        importlib.import_module(f'{toolbox}.datasets')
+        importlib.import_module(f'{toolbox.name}.datasets')
         cls = DATASETS.get(dataset.get('type', '')) if dataset.get('type') else None
     if cls is not None and getattr(cls, 'METAINFO', {}).get('classes'):
         return tuple(cls.METAINFO['classes'])
@@ -167,22 +181,21 @@ def _vocabulary(model, toolbox: str) -> tuple[str, ...]:
                           'name the dataset in the config')
 
 
-def test_pipeline(model, toolbox: str):
+def test_pipeline(model, toolbox: Toolbox):
     """The config's test pipeline without its loading steps; fed dicts with the image already in memory."""
     from mmcv.transforms import Compose
 
     cfg = model.cfg
     steps = cfg.get('test_pipeline') or cfg.test_dataloader.dataset.pipeline
     steps = [dict(s) for s in steps if 'Load' not in s['type']]
-    with scope(toolbox):
+    with scope(toolbox.name):
         return Compose(steps)
 
 
 class ModelBackend:
     """A toolbox model on its device, with its vocabulary and test pipeline; base of the two backends."""
 
-    toolbox = ''       # 'mmdet' or 'mmseg'
-    role = ''          # 'detector' or 'segmenter' (parameter prefix)
+    toolbox: Toolbox   # MMDET or MMSEG
 
     def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
                  allow_cpu_fallback: bool = False):
@@ -195,16 +208,16 @@ class ModelBackend:
         self.device = select_device(device, allow_cpu_fallback)
         if half and not self.device.startswith('cuda'):
             logging.getLogger('vad_ros.perception').warning(
-                '%s.half applies on a GPU only: running in float32 on %s', self.role, self.device)
+                '%s.half applies on a GPU only: running in float32 on %s', self.toolbox.role, self.device)
         self.half = half and self.device.startswith('cuda')
         self.model = load_model(self.toolbox, config, checkpoint, self.device)
         self.class_names = class_names(self.model, self.toolbox)
-        self.name = f'{self.toolbox}:{type(self.model).__name__}'
+        self.name = f'{self.toolbox.name}:{type(self.model).__name__}'
         self._pipeline = test_pipeline(self.model, self.toolbox)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]):
-        r = cls.role
+        r = cls.toolbox.role
         return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
                    params['allow_cpu_fallback'])
 

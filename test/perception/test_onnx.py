@@ -1,0 +1,185 @@
+"""vad-export + the ONNX Runtime backends against the PyTorch backends on the same checkpoints: RTMDet-tiny and
+SegFormer-B0 built from the configs shipped in mmdet / mmseg with random weights, real frames.
+Targets (issue 15): boxes within 1 px, scores within 1e-3, label maps >= 99 % equal."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip('torch', reason='exporting needs torch (tools/setup.sh models)')
+pytest.importorskip('mmdet', reason='needs onedl-mmdetection (tools/setup.sh models)')
+pytest.importorskip('mmseg', reason='needs onedl-mmsegmentation (tools/setup.sh models)')
+pytest.importorskip('onnxruntime', reason='needs onnxruntime (tools/setup.sh models)')
+
+import torch  # noqa: E402
+
+from vad_ros import params as vparams  # noqa: E402
+from vad_ros.devtools.random_checkpoints import make_random_checkpoint  # noqa: E402
+from vad_ros.perception.base import PerceptionError  # noqa: E402
+from vad_ros.perception.factory import build_detector, build_segmenter  # noqa: E402
+from vad_ros.perception.mmdet_detector import MMDetDetector  # noqa: E402
+from vad_ros.perception.mmseg_segmenter import MMSegSegmenter  # noqa: E402
+from vad_ros.perception.onnx_detector import OnnxDetector  # noqa: E402
+from vad_ros.perception.onnx_export import export, main as export_main  # noqa: E402
+from vad_ros.perception.onnx_segmenter import OnnxSegmenter  # noqa: E402
+from vad_ros.pipeline import build_pipeline  # noqa: E402
+
+
+def lively(config: str, checkpoint: str, frame: np.ndarray, out: str) -> str:
+    """The random RTMDet checkpoint with person scores that vary from anchor to anchor (logits about N(-5, 1):
+    thousands of candidates above the config's 0.001, a hundred or so above 0.3) instead of ~0.0015
+    everywhere, so that score filtering and NMS have real work. The random network's features are tiny
+    (1e-7..1e-9), so the classifier weights are scaled by the measured feature size of each level."""
+    detector = MMDetDetector(config, checkpoint, device='cpu')
+    sizes: dict[int, float] = {}
+
+    def measure(level):
+        def hook(module, inputs, output):
+            sizes[level] = inputs[0].std().item()
+        return hook
+
+    hooks = [conv.register_forward_hook(measure(i)) for i, conv in enumerate(detector.model.bbox_head.rtm_cls)]
+    detector.detect(frame)
+    for hook in hooks:
+        hook.remove()
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    gen = torch.Generator().manual_seed(1)
+    for level, size in sizes.items():
+        weight = ckpt['state_dict'][f'bbox_head.rtm_cls.{level}.weight']
+        weight.copy_(torch.randn(weight.shape, generator=gen) / (size * weight[0].numel() ** 0.5))
+        bias = ckpt['state_dict'][f'bbox_head.rtm_cls.{level}.bias']
+        bias.fill_(-12.0)            # every class but the first (person) out of the game
+        bias[0] = -5.0
+    torch.save(ckpt, out)
+    return out
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory, vtest_frames):
+    out = tmp_path_factory.mktemp('onnx_models')
+    dc, dk = make_random_checkpoint('det', str(out))
+    sc, sk = make_random_checkpoint('seg', str(out))
+    dk_lively = lively(dc, dk, vtest_frames[0], str(out / 'rtmdet_lively.pth'))
+    det_onnx, det_meta = export('detector', dc, dk_lively, str(out / 'det.onnx'))
+    seg_onnx, seg_meta = export('segmenter', sc, sk, str(out / 'seg.onnx'))
+    return {'det': (dc, dk_lively), 'seg': (sc, sk), 'det_onnx': det_onnx, 'seg_onnx': seg_onnx,
+            'det_meta': det_meta, 'seg_meta': seg_meta}
+
+
+def assert_same_detections(ours, ref):
+    """Same count and labels; boxes within 1 px, scores within 1e-3 (both sorted by score)."""
+    assert len(ours) == len(ref)
+    a, b = np.argsort(-ours.scores, kind='stable'), np.argsort(-ref.scores, kind='stable')
+    np.testing.assert_allclose(ours.scores[a], ref.scores[b], atol=1e-3)
+    np.testing.assert_allclose(ours.boxes[a], ref.boxes[b], atol=1.0)
+    assert (ours.labels[a] == ref.labels[b]).mean() == 1.0
+
+
+def test_export_writes_the_network_and_its_metadata(models):
+    import json
+    meta = json.loads(open(models['det_meta']).read())
+    assert meta['role'] == 'detector' and meta['decoder'] == 'dense' and len(meta['class_names']) == 80
+    assert meta['input_shape'] == [1, 3, 640, 640] and meta['outputs'][:2] == ['scores_0', 'boxes_0']
+    assert meta['test_cfg']['score_thr'] == 0.001 and meta['test_cfg']['iou_threshold'] == 0.65
+    meta = json.loads(open(models['seg_meta']).read())
+    assert meta['role'] == 'segmenter' and meta['decoder'] == 'label_map' and len(meta['class_names']) == 150
+    assert meta['preprocess']['scale'] == [2048, 512] and meta['preprocess']['bgr_to_rgb'] is True
+
+
+@pytest.mark.parametrize('size', [(640, 480), (768, 576), (500, 333)])
+def test_numpy_preprocessing_equals_the_toolbox_pipeline(models, vtest_frames, size):
+    frame = cv2.resize(vtest_frames[3], size)
+    det = MMDetDetector(*models['det'], device='cpu')
+    onnx_det = OnnxDetector(models['det_onnx'], device='cpu')
+    np.testing.assert_allclose(onnx_det.preprocess(frame), det.prepare(frame)[0].numpy(), atol=1e-4)
+    seg = MMSegSegmenter(*models['seg'], device='cpu')
+    onnx_seg = OnnxSegmenter(models['seg_onnx'], device='cpu')
+    np.testing.assert_allclose(onnx_seg.preprocess(frame), seg.prepare(frame)[0].numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize('min_score', [None, 0.3])
+def test_detections_equal_the_pytorch_path(models, vtest_frames, min_score):
+    """None: the config's COCO settings (hundreds of boxes through NMS); 0.3: the deployment settings."""
+    det = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
+    onnx_det = OnnxDetector(models['det_onnx'], device='cpu', min_score=min_score)
+    counts = []
+    for frame in (vtest_frames[0], cv2.resize(vtest_frames[4], (640, 480))):
+        ref, ours = det.detect(frame), onnx_det.detect(frame)
+        assert_same_detections(ours, ref)
+        counts.append(len(ref))
+    assert min(counts) >= (30 if min_score is None else 3)      # the comparison is not vacuous
+
+
+def test_deployment_settings_keep_every_detection_the_pipeline_uses(models, vtest_frames):
+    """score_threshold inside the model: the detections >= 0.3 are those of the config's settings."""
+    config = MMDetDetector(*models['det'], device='cpu')
+    deploy = MMDetDetector(*models['det'], device='cpu', min_score=0.3)
+    assert deploy.model.bbox_head.test_cfg['nms_pre'] == 1000
+    assert config.model.bbox_head.test_cfg['score_thr'] == 0.001
+    for frame in vtest_frames[:2]:
+        everything, fast = config.detect(frame), deploy.detect(frame)
+        keep = everything.scores >= 0.3
+        assert len(fast) == keep.sum() > 0 and fast.scores.min() >= 0.3
+        np.testing.assert_array_equal(fast.boxes, everything.boxes[keep])
+        np.testing.assert_array_equal(fast.scores, everything.scores[keep])
+
+
+@pytest.mark.parametrize('size', [(640, 480), (768, 576)])
+def test_label_maps_equal_the_pytorch_path(models, vtest_frames, size):
+    """Exported for 640x480 frames: 768x576 gives the same network input (683x512)."""
+    seg = MMSegSegmenter(*models['seg'], device='cpu')
+    onnx_seg = OnnxSegmenter(models['seg_onnx'], device='cpu')
+    frame = cv2.resize(vtest_frames[5], size)
+    ref, ours = seg.segment(frame).labels, onnx_seg.segment(frame).labels
+    assert ours.shape == ref.shape == (size[1], size[0]) and ours.dtype == np.uint16
+    assert len(np.unique(ref)) > 5
+    assert (ours == ref).mean() >= 0.99
+
+
+def test_onnx_backends_through_the_parameters(models, vtest_frames):
+    p = vparams.resolve({'detector.backend': 'onnx', 'detector.checkpoint': models['det_onnx'],
+                         'detector.device': 'auto', 'segmenter.backend': 'onnx',
+                         'segmenter.checkpoint': models['seg_onnx'], 'segmenter.device': 'cpu'})
+    detector, segmenter = build_detector(p), build_segmenter(p)
+    assert detector.name == 'onnx:RTMDet' and segmenter.name == 'onnx:EncoderDecoder'
+    assert detector.device == 'cpu' and 'CPUExecutionProvider' in detector.providers
+    assert detector.test_cfg.score_thr == pytest.approx(0.3) and detector.class_names[0] == 'person'
+    det = detector.detect(vtest_frames[6])
+    assert det.boxes.dtype == np.float32 and det.labels.dtype == np.int64 and (det.scores >= 0.3).all()
+    assert (det.boxes[:, 2] <= 768).all() and (det.boxes[:, 3] <= 576).all()
+    assert segmenter.segment(vtest_frames[6]).labels.shape == (576, 768)
+    pipeline = build_pipeline(p, detector, segmenter)
+    pipeline.update_params({'score_threshold': 0.2})            # lowered at runtime: applied in the model
+    assert detector.test_cfg.score_thr == pytest.approx(0.2)
+    pipeline.update_params({'score_threshold': 0.5})            # raised: the pipeline drops the rest
+    assert detector.test_cfg.score_thr == pytest.approx(0.2)
+    keep_low = build_detector({**p, 'detector.keep_low_scores': True})
+    assert keep_low.test_cfg.score_thr == 0.001 and keep_low.test_cfg.nms_pre == 30000
+
+
+def test_a_frame_that_needs_another_input_size_names_the_fix(models, vtest_frames, tmp_path):
+    segmenter = OnnxSegmenter(models['seg_onnx'], device='cpu')
+    with pytest.raises(PerceptionError, match=r'a 1280x720 frame gives a 910x512 network input, but the model '
+                                              r'was exported for 683x512 \(640x480 frames\).*--frame-size 1280x720'):
+        segmenter.segment(cv2.resize(vtest_frames[0], (1280, 720)))
+    wide, _ = export('segmenter', *models['seg'], str(tmp_path / 'wide.onnx'), frame_size=(1280, 720))
+    assert OnnxSegmenter(wide).segment(cv2.resize(vtest_frames[0], (1280, 720))).labels.shape == (720, 1280)
+    detector = OnnxDetector(models['det_onnx'], device='cpu')    # RTMDet pads every frame to 640x640
+    assert detector.detect(cv2.resize(vtest_frames[0], (1280, 720))).boxes.shape[1] == 4
+
+
+def test_wrong_files_are_named(models, tmp_path):
+    with pytest.raises(PerceptionError, match="is an exported segmenter, not a detector"):
+        OnnxDetector(models['seg_onnx'], config=models['seg_meta'])
+    with pytest.raises(PerceptionError, match="segmenter.config '.*' cannot be read as JSON"):
+        OnnxSegmenter(models['seg_onnx'], config=models['seg'][0])
+    broken = tmp_path / 'broken.onnx'
+    broken.write_bytes(b'not a model')
+    (tmp_path / 'broken.json').write_text(open(models['det_meta']).read())
+    with pytest.raises(PerceptionError, match="'.*broken.onnx' cannot be loaded by onnxruntime"):
+        OnnxDetector(str(broken))
+    with pytest.raises(PerceptionError, match='EncoderDecoder is not a plain single-stage dense detector'):
+        export('detector', *models['seg'], str(tmp_path / 'x.onnx'))
+    assert export_main(['segmenter', '--config', models['det'][0], '--checkpoint', models['det'][1],
+                        '--out', str(tmp_path / 'y.onnx')]) == 1

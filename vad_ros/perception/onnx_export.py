@@ -1,0 +1,195 @@
+"""vad-export: an MMDetection detector or an MMSegmentation segmenter (config + checkpoint) -> an ONNX file of
+its network + a small JSON metadata file, for `detector.backend: onnx` / `segmenter.backend: onnx`
+(vad_ros.perception.onnx_backends), which run them with onnxruntime and need neither torch nor mmcv.
+
+    vad-export detector --config rtmdet_tiny.py --checkpoint rtmdet_tiny.pth --out models/rtmdet_tiny.onnx
+    vad-export segmenter --config segformer_b0.py --checkpoint segformer_b0.pth --out models/segformer_b0.onnx
+    -> models/<name>.onnx + models/<name>.json (class names, input size, pre-processing, decoder, test settings)
+
+What is in the graph and what is not:
+- detector (decoder 'dense'): backbone, neck, head, the head's priors and box decoding; outputs per feature
+  level `scores_<i>` (N_i, classes) after the head's activation and `boxes_<i>` (N_i, 4) xyxy in network-input
+  pixels. Score threshold, top-k per level, clipping, rescaling to the frame and per-class NMS are done by the
+  package in numpy, with the config's test settings (stored in the metadata). Single-stage detectors with
+  a plain dense head (RTMDet, RetinaNet, ...) can be exported (RTMDet's test pipeline pads every frame to
+  640x640, so any frame size fits).
+- segmenter (decoder 'label_map'): backbone + decode head + the argmax over classes, at the decode head's
+  resolution (1/4 or 1/8 of the input), as uint8 (int32 over 256 classes). Encoder-decoder models with a
+  plain decode head and 'whole' test mode (SegFormer, UperNet, ...).
+- The input size is fixed at export: the network input of --frame-size frames (default 640x480; any frame of
+  the same aspect ratio gives the same input, e.g. 768x576 too). The TorchScript-based exporter bakes some
+  shapes of attention layers into the graph, so a dynamic size would give wrong reshapes in SegFormer; a
+  camera has one frame size anyway. Frames that need another input size are refused with the fix.
+The package's numpy pre-processing reproduces the config's test pipeline (vad_ros.perception.network_io).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from typing import Any
+
+from vad_ros.perception.base import PerceptionError
+
+FORMAT = 'vad_ros-onnx/1'
+OPSET = 17
+
+
+def metadata_path(onnx_path: str) -> str:
+    """The metadata file that belongs to an ONNX file: same folder and stem, .json."""
+    return os.path.splitext(onnx_path)[0] + '.json'
+
+
+def _dense_head(model):
+    """The model's dense head when the detector is a plain single-stage one, else PerceptionError."""
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+    from mmdet.models.detectors.single_stage import SingleStageDetector
+
+    head = getattr(model, 'bbox_head', None)
+    plain = (isinstance(model, SingleStageDetector) and type(model).predict is SingleStageDetector.predict
+             and isinstance(head, BaseDenseHead) and type(head).predict_by_feat is BaseDenseHead.predict_by_feat
+             and type(head)._predict_by_feat_single is BaseDenseHead._predict_by_feat_single
+             and hasattr(head, 'prior_generator') and hasattr(head, 'bbox_coder'))
+    if not plain:
+        what = type(model).__name__ + (f' with {type(head).__name__}' if head is not None else '')
+        raise PerceptionError(f'vad-export: {what} is not a plain single-stage dense detector (RTMDet, '
+                              'RetinaNet, ...); run it with detector.backend: mmdet instead')
+    return head
+
+
+def _detector_network(model):
+    import torch
+
+    head = _dense_head(model)
+
+    class DenseDetector(torch.nn.Module):
+        """image -> per level: scores (N, C) after the activation, boxes (N, 4) in input pixels."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, image):
+            outs = head(self.model.extract_feat(image))
+            if len(outs) != 2:
+                raise PerceptionError(f'vad-export: {type(head).__name__} has score factors (objectness or '
+                                      'centerness), which the exported decoder does not apply')
+            cls_scores, bbox_preds = outs
+            sizes = [c.shape[-2:] for c in cls_scores]
+            priors = head.prior_generator.grid_priors(sizes, dtype=image.dtype, device=image.device)
+            results = []
+            for cls, reg, prior in zip(cls_scores, bbox_preds, priors):
+                logits = cls[0].permute(1, 2, 0).reshape(-1, head.cls_out_channels)
+                scores = logits.sigmoid() if head.use_sigmoid_cls else logits.softmax(-1)[:, :-1]
+                deltas = reg[0].permute(1, 2, 0).reshape(-1, head.bbox_coder.encode_size)
+                results += [scores, head.bbox_coder.decode(prior, deltas)]
+            return tuple(results)
+
+    return DenseDetector().eval(), len(head.prior_generator.strides)
+
+
+def _detector_test_cfg(model) -> dict[str, Any]:
+    cfg = dict(model.bbox_head.test_cfg or {})
+    nms = dict(cfg.get('nms') or {})
+    if nms.get('type', 'nms') != 'nms':
+        raise PerceptionError(f"vad-export: the config's NMS is {nms.get('type')}; only plain 'nms' is "
+                              'reproduced by the package')
+    return {'score_thr': float(cfg.get('score_thr', 0.0)), 'nms_pre': int(cfg.get('nms_pre', -1)),
+            'iou_threshold': float(nms.get('iou_threshold', 0.5)), 'max_per_img': int(cfg.get('max_per_img', 100)),
+            'min_bbox_size': float(cfg.get('min_bbox_size', -1))}
+
+
+def _segmenter_network(model, num_classes: int):
+    import torch
+
+    from vad_ros.perception.mmseg_segmenter import plain_decode_head
+    if not plain_decode_head(model):
+        raise PerceptionError(f'vad-export: {type(model).__name__} is not an encoder-decoder with a plain decode '
+                              "head in 'whole' test mode; run it with segmenter.backend: mmseg instead")
+    dtype = torch.uint8 if num_classes <= 256 else torch.int32
+
+    class LabelMap(torch.nn.Module):
+        """image -> (1, h, w) class per pixel at the decode head's resolution."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, image):
+            logits = self.model.decode_head.forward(self.model.extract_feat(image))
+            return logits.argmax(dim=1).to(dtype)
+
+    return LabelMap().eval()
+
+
+def export(role: str, config: str, checkpoint: str, out: str, frame_size: tuple[int, int] = (640, 480),
+           opset: int = OPSET) -> tuple[str, str]:
+    """Export; returns (onnx_path, metadata_path). Raises PerceptionError for what the user can fix."""
+    import torch
+
+    from vad_ros.perception import openmmlab
+    from vad_ros.perception.network_io import from_config
+
+    toolbox = {'detector': openmmlab.MMDET, 'segmenter': openmmlab.MMSEG}[role]
+    model = openmmlab.load_model(toolbox, config, checkpoint, 'cpu')
+    names = openmmlab.class_names(model, toolbox)
+    preprocess = from_config(model.cfg, role)
+    width, height = preprocess.input_shape(*frame_size)
+    meta: dict[str, Any] = {'format': FORMAT, 'role': role, 'class_names': list(names), 'frame_size': list(frame_size),
+                            'preprocess': preprocess.to_dict(), 'input': 'image',
+                            'source': {'config': os.path.abspath(config), 'checkpoint': os.path.abspath(checkpoint),
+                                       'model': type(model).__name__, 'torch': torch.__version__}}
+    if role == 'detector':
+        network, levels = _detector_network(model)
+        outputs = [f'{kind}_{i}' for i in range(levels) for kind in ('scores', 'boxes')]
+        meta.update(decoder='dense', outputs=outputs, input_shape=[1, 3, height, width],
+                    test_cfg=_detector_test_cfg(model))
+    else:
+        network = _segmenter_network(model, len(names))
+        outputs = ['labels']
+        meta.update(decoder='label_map', outputs=outputs, input_shape=[1, 3, height, width])
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with openmmlab.scope(toolbox.name), torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')          # tracer warnings about Python values in the head
+        torch.onnx.export(network, (torch.zeros(1, 3, height, width),), out, input_names=['image'],
+                          output_names=outputs, opset_version=opset, dynamo=False)
+    meta_out = metadata_path(out)
+    with open(meta_out, 'w', encoding='utf-8') as f:
+        json.dump(meta, f, indent=1)
+    return out, meta_out
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split('x'))
+        return w, h
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 640x480)") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='vad-export', description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('role', choices=('detector', 'segmenter'))
+    parser.add_argument('--config', required=True, help='mmdet/mmseg config file or shipped model name')
+    parser.add_argument('--checkpoint', required=True, help='checkpoint file (.pth)')
+    parser.add_argument('--out', required=True, help='ONNX file to write (the metadata goes next to it, .json)')
+    parser.add_argument('--frame-size', type=_size, default=(640, 480),
+                        help='camera frame size WxH: fixes the network input size (default 640x480)')
+    parser.add_argument('--opset', type=int, default=OPSET)
+    args = parser.parse_args(argv)
+    try:
+        onnx_path, meta_path = export(args.role, args.config, args.checkpoint, args.out, args.frame_size,
+                                      args.opset)
+    except PerceptionError as e:
+        print(f'vad-export: {e}', file=sys.stderr)
+        return 1
+    print(f'network:  {onnx_path}\nmetadata: {meta_path}\nparameters: {args.role}.backend: onnx, '
+          f'{args.role}.checkpoint: {onnx_path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
