@@ -84,7 +84,8 @@ class MotionHistory:
         moved = np.hypot(d[:, 0], d[:, 1])
         motion.speed_px[:] = moved / spans
         if to_ground is not None:
-            g = apply_homography(to_ground, points) - apply_homography(to_ground, start)
+            both = apply_homography(to_ground, np.concatenate([points, start]))
+            g = both[:n] - both[n:]
             motion.speed_m[:] = np.hypot(g[:, 0], g[:, 1]) / spans
             heading = compass(g[:, 0], g[:, 1])
         else:

@@ -25,7 +25,7 @@ class IouTracker:
         """Track ids (N,) for this frame's boxes (N, 4) and labels (N,)."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        ids = np.zeros(len(boxes), np.int64)
+        ids = [0] * len(boxes)
         iou = iou_matrix(boxes, self._boxes)
         if iou.size:
             iou[labels[:, None] != self._labels[None, :]] = 0.0
@@ -34,16 +34,20 @@ class IouTracker:
             # the pairs that may match, best first (ties in index order): sorting only these, not all N x T
             flat = np.flatnonzero((iou >= self.iou_threshold) & (iou > 0))
             order = flat[np.argsort(-iou.ravel()[flat], kind='stable')]
+            track_ids, width = self._ids.tolist(), iou.shape[1]
             for flat_index in order.tolist():
-                d, t = divmod(flat_index, iou.shape[1])
+                d, t = divmod(flat_index, width)
                 if ids[d] or t in matched_tracks:
                     continue
-                ids[d] = self._ids[t]
+                ids[d] = track_ids[t]
                 matched_tracks.add(t)
-        for d in np.flatnonzero(ids == 0):
-            ids[d] = self._next_id
-            self._next_id += 1
-        keep = [t for t in range(len(self._ids)) if t not in matched_tracks and self._missed[t] < self.max_missed]
+        for d, value in enumerate(ids):
+            if not value:
+                ids[d] = self._next_id
+                self._next_id += 1
+        ids = np.array(ids, np.int64)
+        missed = self._missed.tolist()
+        keep = [t for t in range(len(missed)) if t not in matched_tracks and missed[t] < self.max_missed]
         self._boxes = np.concatenate([boxes, self._boxes[keep]])
         self._labels = np.concatenate([labels, self._labels[keep]])
         self._ids = np.concatenate([ids, self._ids[keep]])
