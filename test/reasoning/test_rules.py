@@ -1,5 +1,4 @@
 """Rule files: the paper's set, groups, vocabulary checks with file/line/suggestions, errors, hot reload."""
-import os
 import textwrap
 
 import pytest

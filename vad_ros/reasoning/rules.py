@@ -63,6 +63,12 @@ class RuleFileError(VadError):
     """A rule file cannot be used; the message names the file, the line and the fix."""
 
 
+class NotARuleFile(RuleFileError):
+    """The path is no rule file at all: missing, unreadable, not YAML, or a document that is not a rule
+    set (not a mapping; no 'rules' key beside unknown top-level keys). Callers that answer untrusted parties
+    (the node's parameter API) give these one message, so that it tells nothing about other files."""
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -188,7 +194,7 @@ def load_rules(path: str | os.PathLike, object_vocab=None, background_vocab=None
     file and line."""
     path = str(path)
     text = read_text(path, 'rule file', "set rules_file to an existing YAML file, or to '' for the paper's rules",
-                     RuleFileError)
+                     NotARuleFile)
     return parse_rules(text, path, object_vocab, background_vocab, scene)
 
 
@@ -208,15 +214,17 @@ class _Parser:
         self.warnings.append(f'{self.source}:{line}: {message}')
 
     def parse(self, text: str) -> RuleSet:
-        doc = parse_yaml(text, self.source, RuleFileError)
+        doc = parse_yaml(text, self.source, NotARuleFile)
         if doc is None:
             return empty_rules(self.source)
         if not isinstance(doc, dict):
-            self.fail(_line(doc, 1), "expected a mapping with a 'rules:' list (and optionally 'groups:')")
+            raise NotARuleFile(f"{self.source}:{_line(doc, 1)}: expected a mapping with a 'rules:' list (and "
+                               "optionally 'groups:')")
         for key in doc:
             if key not in ('rules', 'groups'):
-                self.fail(_line(key, doc.line), f"unknown top-level key '{key}' (expected 'rules' and "
-                                                f"optionally 'groups')")
+                error = RuleFileError if 'rules' in doc else NotARuleFile
+                raise error(f"{self.source}:{_line(key, doc.line)}: unknown top-level key '{key}' (expected "
+                            "'rules' and optionally 'groups')")
         self.parse_groups(doc)
         raw_rules = doc.get('rules')
         if raw_rules is None:
@@ -504,9 +512,9 @@ class _Parser:
         except ValueError as e:
             self.fail(line, f"rule '{rule_id}': 'sentence' is not a valid template ({e}); write {{{{ and }}}} "
                             f"for literal braces")
-        for field in fields:
-            if field not in SENTENCE_FIELDS:
-                self.fail(line, f"rule '{rule_id}': 'sentence' uses {{{field}}}; only "
+        for name in fields:
+            if name not in SENTENCE_FIELDS:
+                self.fail(line, f"rule '{rule_id}': 'sentence' uses {{{name}}}; only "
                                 f"{', '.join('{' + f + '}' for f in SENTENCE_FIELDS)} can be filled in")
         return str(sentence).strip()
 
