@@ -89,7 +89,8 @@ def test_who_applies_each_parameter_is_stated_once_and_everything_derives_from_i
     assert set(owners.values()) == {params.STARTUP, params.PIPELINE, params.NODE}
     assert set(RUNTIME_PARAMS) == {n for n, o in owners.items() if o == params.PIPELINE}
     assert {n for n, s in params.SPECS.items() if s.read_only} == set(params.applied_by(params.STARTUP))
-    assert set(params.applied_by(params.NODE)) == {'rules_file', 'publish_debug_image', 'diagnostics_period'}
+    assert {'rules_file', 'publish_debug_image', 'diagnostics_period', 'events.snapshot', 'publish_detections',
+            'publish_class_map', 'max_image_pixels'} <= set(params.applied_by(params.NODE))
     assert {'detector.backend', 'scene_map_file'} <= set(params.applied_by(params.STARTUP))
 
 

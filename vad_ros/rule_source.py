@@ -111,6 +111,29 @@ class RuleSource:
         return rules
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vad_ros.rule_source FILE...`: check rule files as the node loads them (structure, groups,
+    rules; class names against the models' vocabularies are left to the node, which knows its models).
+    Prints each file's rules or its error with the line; exit 0 when all are usable, 2 otherwise."""
+    import sys
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print('usage: python -m vad_ros.rule_source RULE_FILE...', file=sys.stderr)
+        return 2
+    status = 0
+    for path in paths:
+        try:
+            rules = load_rules(path)
+        except RuleFileError as e:
+            print(f'{e}', file=sys.stderr)
+            status = 2
+            continue
+        print(f"{path}: {len(rules)} rule(s): {', '.join(r.id for r in rules.rules) or 'none'}")
+        for warning in rules.warnings:
+            print(f'warning: {warning}')
+    return status
+
+
 def file_stamp(path: str) -> tuple[int, int] | None:
     """(mtime, size) of a file, None when it does not exist: a change of either means "read it again"."""
     try:
@@ -118,3 +141,7 @@ def file_stamp(path: str) -> tuple[int, int] | None:
         return st.st_mtime_ns, st.st_size
     except OSError:
         return None
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -29,7 +29,7 @@ _ENCODINGS: dict[str, tuple[int, type, int | None]] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
-CAUSES = ('encoding', 'empty', 'step', 'size', 'array')
+CAUSES = ('encoding', 'empty', 'step', 'size', 'array', 'too_large')
 
 
 class ImageFormatError(VadError):
@@ -68,6 +68,15 @@ def to_bgr(encoding: str, height: int, width: int, step: int, data, is_bigendian
     if conversion is None:
         return np.ascontiguousarray(pixels)
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """ImageFormatError('too_large') when width x height exceeds max_pixels (0 = no limit). Checked before a
+    raw buffer is decoded, so an oversized frame costs nothing but the check."""
+    if max_pixels and width * height > max_pixels:
+        raise ImageFormatError('too_large', f'{width}x{height} = {width * height} pixels is above max_image_pixels '
+                               f'= {max_pixels}: frame skipped (raise max_image_pixels, or resize the camera '
+                               'output, e.g. with image_proc)')
 
 
 def from_bgr(image: np.ndarray, encoding: str = 'bgr8') -> tuple[int, int, int, bytes]:

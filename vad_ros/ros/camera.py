@@ -164,11 +164,15 @@ class Camera:
             self.pipeline, self.overlay = pipeline, None
 
     # ---------------------------------------------------------------- frames
-    def decode(self, msg, bridge):
+    def decode(self, msg, bridge, max_pixels: int = 0):
         """Decoded once: compressed payloads with OpenCV, raw images with the package's codec for the encodings
-        it knows and with cv_bridge (where installed) for others."""
+        it knows and with cv_bridge (where installed) for others. Frames above max_pixels (max_image_pixels;
+        0 = no limit) raise ImageFormatError 'too_large': raw ones before decoding, compressed ones after."""
         if isinstance(msg, CompressedImage):
-            return image_codec.decode_compressed(msg.format, msg.data)
+            image = image_codec.decode_compressed(msg.format, msg.data)
+            image_codec.check_pixels(image.shape[1], image.shape[0], max_pixels)
+            return image
+        image_codec.check_pixels(msg.width, msg.height, max_pixels)
         if bridge is None or msg.encoding in image_codec.SUPPORTED_ENCODINGS:
             return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                                       bool(msg.is_bigendian))

@@ -45,7 +45,7 @@ from vad_ros.errors import VadError
 from vad_ros.media import image_codec
 from vad_ros.perception.factory import build_detector, build_segmenter
 from vad_ros.pipeline import detect_all
-from vad_ros.reasoning.rules import RuleFileError
+from vad_ros.reasoning.rules import NotARuleFile, RuleFileError
 from vad_ros.ros.camera import PER_CAMERA_PARAMS, Camera
 from vad_ros.ros.diagnostics import diagnostic_status
 from vad_ros.ros.frame_slot import LatestFrameSlot
@@ -233,6 +233,8 @@ class VadNode(LifecycleNode):
         if 'rules_file' in changed and self._models is not None:
             try:
                 self._switch_rules(changed['rules_file'])
+            except NotARuleFile:       # one answer for missing / unreadable / not a rule file: no oracle
+                return SetParametersResult(successful=False, reason=not_a_rule_file_reason(changed['rules_file']))
             except RuleFileError as e:
                 return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
         if 'diagnostics_period' in changed:
@@ -316,7 +318,7 @@ class VadNode(LifecycleNode):
         decoded = []
         for camera, msg in batch:
             try:
-                decoded.append((camera, msg, camera.decode(msg, self._bridge)))
+                decoded.append((camera, msg, camera.decode(msg, self._bridge, self._params['max_image_pixels'])))
             except image_codec.ImageFormatError as e:
                 self._skip(camera, e.cause, f'{e} (logged once per cause; counted in diagnostics)')
         if not decoded:
@@ -377,6 +379,15 @@ def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
         out.append(argv[i])
         i += 1
     return out, problems, dirs
+
+
+def not_a_rule_file_reason(value: str) -> str:
+    """The parameter API's answer for a path that is no rule file. Anyone on the ROS graph can set parameters,
+    so it says the same whether the file is missing, unreadable or some other file, and shows none of it."""
+    shown = value if len(value) <= 120 else value[:117] + '...'
+    return (f"rules_file rejected, old rules stay: '{shown}' is not a rule file this node can use (it must exist "
+            "on the node's host, be readable, and hold YAML with a top-level 'rules:' list); check it there with "
+            f'`python -m vad_ros.rule_source {shown}`')
 
 
 class StartupFailed(VadError):
