@@ -63,7 +63,8 @@ def mm_params(checkpoints, **overrides):
     """keep_low_scores: the random heads score ~0.0015 everywhere, below the deployment threshold."""
     (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
     return vparams.resolve({'detector.backend': 'mmdet', 'detector.config': dc, 'detector.checkpoint': dk,
-                            'detector.device': 'cpu', 'detector.keep_low_scores': True, 'segmenter.backend': 'mmseg', 'segmenter.config': sc,
+                            'detector.device': 'cpu', 'detector.keep_low_scores': True,
+                            'segmenter.backend': 'mmseg', 'segmenter.config': sc,
                             'segmenter.checkpoint': sk, 'segmenter.device': 'cpu', **overrides})
 
 

@@ -4,9 +4,10 @@ Deployment settings: the configs' test settings are made for COCO mAP (RTMDet: s
 candidates per level before NMS), so NMS sorts and suppresses thousands of boxes that the pipeline then drops
 below score_threshold. With `min_score` (the pipeline's score_threshold; detector.keep_low_scores false)
 the heads' test settings are changed at start-up: score_thr raised to min_score, nms_pre capped at
-network_io.DEPLOY_NMS_PRE. The detections at or above min_score are the same (in greedy NMS
-a box is only suppressed by better ones) unless a level has over DEPLOY_NMS_PRE candidates above min_score. Evaluations that rank frames by low scores (frame AUC) set
-detector.keep_low_scores: true and get the config's settings.
+network_io.DEPLOY_NMS_PRE. The detections at or above min_score stay the same (greedy NMS suppresses a box
+only by better ones) unless a level has more than DEPLOY_NMS_PRE candidates above min_score. A lower
+score_threshold set at runtime is applied to the model from the next frame (Pipeline -> lower_min_score).
+Evaluations that want the config's low scores set detector.keep_low_scores: true.
 
 detect() runs in stages that bench/bench_models.py times one by one: prepare (test pipeline + data
 preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
@@ -75,6 +76,7 @@ class MMDetDetector(MinScore, ModelBackend):
         keep_low = params['detector.keep_low_scores']
         return cls(params['detector.config'], params['detector.checkpoint'], params['detector.device'],
                    params['detector.half'], params['allow_cpu_fallback'],
+                   trust_pickle=params['detector.trust_checkpoint_pickle'],
                    min_score=None if keep_low else params['score_threshold'])
 
     def prepare(self, image_bgr: np.ndarray):

@@ -5,10 +5,10 @@ EncoderDecoder with a plain decode head, test mode 'whole') the argmax is taken 
 head's own resolution (1/4 or 1/8 of the network input), and only that small uint8 label map is copied to
 the host and resized to the frame with nearest-neighbour. The toolbox instead resizes the 150-channel
 logits bilinearly to the input and then to the frame: on 2 CPU cores SegFormer-B0 at 640x480 takes 308 ms
-this way and 461 ms the toolbox's way (bench/RESULTS.md). Labels differ from the toolbox's only in a band of about one decode-head
-pixel (4-8 input pixels) along class borders; the background vote over a box or footprint is insensitive to
-that. Other models (slide inference, cascade or mask-classification heads) go through the toolbox's
-`inference` and the argmax is taken on the device at the network input's resolution.
+this way and 461 ms the toolbox's way (bench/RESULTS.md). Labels differ from the toolbox's only in a band of
+about one decode-head pixel (4-8 input pixels) along class borders; the background vote over a box or
+footprint is insensitive to that. Other models (slide inference, cascade or mask-classification heads) go
+through the toolbox's `inference` and the argmax is taken on the device at the network input's resolution.
 
 segment() runs in stages that bench/bench_models.py times one by one: prepare (test pipeline + data
 preprocessor), network (forward + argmax on the device), to_host (the label map copied to the host and

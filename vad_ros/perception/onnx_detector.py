@@ -57,22 +57,28 @@ def level_candidates(scores: np.ndarray, score_thr: float, nms_pre: int) -> tupl
 
 def nms_per_class(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float,
                   max_keep: int) -> np.ndarray:
-    """Indices kept by greedy NMS within each class, best score first, at most max_keep. Compares the best
-    remaining box with the others of its class only (memory O(N), so thousands of candidates are fine)."""
+    """Indices kept by greedy NMS within each class, best score first, at most max_keep."""
     order = np.argsort(-scores, kind='stable')
-    boxes, labels = boxes[order].astype(np.float32), labels[order]
+    boxes = boxes.astype(np.float32, copy=False)
+    kept = [np.zeros(0, np.int64)]
+    for label in np.unique(labels):
+        members = order[labels[order] == label]                 # this class, best first
+        kept.append(members[greedy_nms_sorted(boxes[members], iou_threshold, max_keep)])
+    keep = np.concatenate(kept)
+    return keep[np.argsort(-scores[keep], kind='stable')][:max_keep]
+
+
+def greedy_nms_sorted(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
+    """Positions kept by greedy NMS of boxes sorted best first: each kept box removes the remaining ones that
+    overlap it by IoU >= iou_threshold (as mmcv; memory O(N), so thousands of candidates are fine)."""
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    alive = np.ones(len(boxes), bool)
+    remaining = np.arange(len(boxes))
     keep: list[int] = []
-    for i in range(len(boxes)):
-        if not alive[i]:
-            continue
-        keep.append(i)
-        if len(keep) == max_keep:
-            break
-        rest = i + 1 + np.flatnonzero(alive[i + 1:] & (labels[i + 1:] == labels[i]))
-        alive[rest[_iou(boxes[i], areas[i], boxes[rest], areas[rest]) >= iou_threshold]] = False
-    return order[np.asarray(keep, np.int64)]
+    while remaining.size and len(keep) < max_keep:
+        best, rest = remaining[0], remaining[1:]
+        keep.append(int(best))
+        remaining = rest[~(_iou(boxes[best], areas[best], boxes[rest], areas[rest]) >= iou_threshold)]
+    return np.asarray(keep, np.int64)
 
 
 def _iou(box: np.ndarray, area: float, others: np.ndarray, areas: np.ndarray) -> np.ndarray:
