@@ -71,6 +71,9 @@ _SPECS = [
     ParamSpec('detector.keep_low_scores', False, 'mmdet/onnx: false = score_threshold is applied inside the model '
               'before NMS (fast); true = the config\'s own test settings (scores down to ~0.001, for frame AUC in '
               'evaluations)', applies=STARTUP),
+    ParamSpec('detector.trust_checkpoint_pickle', False, 'mmdet: unpickle detector.checkpoint without the '
+              'weights-only restriction (a pickle can run code): only for a checkpoint from a trusted source that '
+              'holds more than weights, e.g. a training state', applies=STARTUP),
     ParamSpec('detector.device', 'auto', "auto (cuda:0 if available, else cpu), cpu, cuda or cuda:N",
               check=_device, applies=STARTUP),
     ParamSpec('detector.half', False, 'mmdet on GPU: run in half precision (faster, scores may shift ~1e-3)',
@@ -96,6 +99,8 @@ _SPECS = [
     ParamSpec('segmenter.config', '', 'mmseg: config file, or a model name that MMSegmentation downloads; onnx: '
               'the metadata .json (empty = next to the .onnx file)', applies=STARTUP),
     ParamSpec('segmenter.checkpoint', '', 'mmseg: checkpoint file (.pth); onnx: the .onnx file', applies=STARTUP),
+    ParamSpec('segmenter.trust_checkpoint_pickle', False, 'mmseg: as detector.trust_checkpoint_pickle, for '
+              'segmenter.checkpoint', applies=STARTUP),
     ParamSpec('segmenter.device', 'auto', 'as detector.device', check=_device, applies=STARTUP),
     ParamSpec('segmenter.half', False, 'mmseg on GPU: half precision', applies=STARTUP),
     ParamSpec('allow_cpu_fallback', False, 'when a cuda device is asked for and none is available: true = warn '

@@ -10,12 +10,21 @@ Relative file paths are taken from the current directory (a params file resolves
 against its folder first, see vad_ros.params). Downloaded weights are cached by torch (~/.cache/torch/hub),
 so a model name keeps working offline after one online start. Nothing here reaches the network with local
 files: the pretrained-backbone entries of a config are removed before the model is built.
+
+Trust: a config file is Python code that is executed when it is read (that is how the toolboxes work), so
+config files must come from a trusted place. Checkpoints are read with torch's weights-only unpickler, which
+builds tensors, plain containers and the few numpy types that OpenMMLab training runs leave in a checkpoint's
+metadata (checkpoint_safe_globals), and refuses anything else instead of running it; a checkpoint that needs
+more (e.g. a training state with a message hub) loads only with <role>.trust_checkpoint_pickle: true, meant
+for files from a trusted source. A model name (download) goes through the toolbox's own loader.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
 import os
+import pickle
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +77,9 @@ def _download_model(toolbox: Toolbox, name: str, device: str):
             f'/path/model.py, {toolbox.role}.checkpoint: /path/model.pth)') from None
 
 
-def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str):
-    """Build the model of `config` on `device` with the weights of `checkpoint` (see module doc)."""
+def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str, trust_pickle: bool = False):
+    """Build the model of `config` on `device` with the weights of `checkpoint` (see module doc);
+    trust_pickle: unpickle the checkpoint without restrictions (only for files from a trusted source)."""
     what, name = toolbox.role, toolbox.name
     if not config:
         raise PerceptionError(f'{what}.config is empty: give a {name} config file (and {what}.checkpoint) or '
@@ -99,7 +109,7 @@ def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str):
             raise PerceptionError(f"{what}.config '{config_path}' cannot be built as a {name} model "
                                   f'({type(e).__name__}: {e}); is it a {name} config?') from None
     model.dataset_meta = None      # mmdet's init_detector defaults to COCO: the checkpoint or config decides
-    _load_weights(model, checkpoint, config_path, what)
+    _load_weights(model, checkpoint, config_path, what, trust_pickle)
     model.cfg = cfg
     model.eval()
     return model
@@ -129,13 +139,43 @@ def strip_pretrained(node: Any) -> None:
             strip_pretrained(value)
 
 
-def _load_weights(model, checkpoint: str, config: str, what: str) -> None:
+def checkpoint_safe_globals() -> list:
+    """What the weights-only unpickler may build beyond tensors and plain containers: numpy scalars, arrays
+    and dtypes, which OpenMMLab training runs leave in a checkpoint's metadata (e.g. a best score). Nothing
+    here runs code when unpickled."""
+    import numpy as np
+    core = getattr(np, '_core', None) or np.core
+    dtypes = [t for t in vars(np.dtypes).values() if isinstance(t, type) and issubclass(t, np.dtype)]
+    return [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
+def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False):
+    """The checkpoint's contents, read with the weights-only unpickler (see module doc), or unrestricted with
+    trust_pickle. PerceptionError when it cannot be read or holds objects the safe reader refuses."""
     import torch
 
     try:
-        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+        if trust_pickle:
+            return torch.load(checkpoint, map_location='cpu', weights_only=False)
+        with torch.serialization.safe_globals(checkpoint_safe_globals()):
+            return torch.load(checkpoint, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if trust_pickle:
+            raise PerceptionError(f"{what}.checkpoint '{checkpoint}' cannot be read as a torch checkpoint: "
+                                  f'{e}') from None
+        found = re.search(r'(GLOBAL [\w.]+|got <class [^>]+>)', str(e))
+        raise PerceptionError(
+            f"{what}.checkpoint '{checkpoint}' holds Python objects beyond weights and their metadata "
+            f"({found.group(1) if found else 'not allowed by the weights-only reader'}); it was not loaded, "
+            'since unpickling them can run code. Use a checkpoint with weights only (state_dict + meta, as '
+            f'OpenMMLab publishes them), or, for a file from a trusted source only, set '
+            f'{what}.trust_checkpoint_pickle: true') from None
     except Exception as e:  # noqa: BLE001
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' cannot be read as a torch checkpoint: {e}") from None
+
+
+def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: bool = False) -> None:
+    ckpt = read_checkpoint(checkpoint, what, trust_pickle)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' holds no state_dict")
@@ -198,7 +238,7 @@ class ModelBackend:
     toolbox: Toolbox   # MMDET or MMSEG
 
     def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False):
+                 allow_cpu_fallback: bool = False, trust_pickle: bool = False):
         import logging
 
         import torch
@@ -210,7 +250,7 @@ class ModelBackend:
             logging.getLogger('vad_ros.perception').warning(
                 '%s.half applies on a GPU only: running in float32 on %s', self.toolbox.role, self.device)
         self.half = half and self.device.startswith('cuda')
-        self.model = load_model(self.toolbox, config, checkpoint, self.device)
+        self.model = load_model(self.toolbox, config, checkpoint, self.device, trust_pickle)
         self.class_names = class_names(self.model, self.toolbox)
         self.name = f'{self.toolbox.name}:{type(self.model).__name__}'
         self._pipeline = test_pipeline(self.model, self.toolbox)
@@ -219,7 +259,7 @@ class ModelBackend:
     def from_params(cls, params: dict[str, Any]):
         r = cls.toolbox.role
         return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
-                   params['allow_cpu_fallback'])
+                   params['allow_cpu_fallback'], trust_pickle=params[f'{r}.trust_checkpoint_pickle'])
 
     def _inference(self):
         """Context for one forward pass: no autograd, float16 autocast when half on a GPU."""
