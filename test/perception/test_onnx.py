@@ -3,6 +3,10 @@ SegFormer-B0 built from the configs shipped in mmdet / mmseg with random weights
 Targets (issue 15): boxes within 1 px, scores within 1e-3, label maps >= 99 % equal."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -183,3 +187,25 @@ def test_wrong_files_are_named(models, tmp_path):
         export('detector', *models['seg'], str(tmp_path / 'x.onnx'))
     assert export_main(['segmenter', '--config', models['det'][0], '--checkpoint', models['det'][1],
                         '--out', str(tmp_path / 'y.onnx')]) == 1
+
+
+def test_the_onnx_backends_run_without_torch_or_the_toolboxes(models):
+    """What a robot needs: onnxruntime, numpy, OpenCV (torch, mmcv, mmengine, mmdet, mmseg made unimportable)."""
+    code = f"""
+import sys
+for name in ('torch', 'torchvision', 'mmcv', 'mmengine', 'mmdet', 'mmseg'):
+    sys.modules[name] = None
+import numpy as np
+from vad_ros import params
+from vad_ros.perception.factory import build_detector, build_segmenter
+p = params.resolve({{'detector.backend': 'onnx', 'detector.checkpoint': {models['det_onnx']!r},
+                     'detector.keep_low_scores': True, 'segmenter.backend': 'onnx',
+                     'segmenter.checkpoint': {models['seg_onnx']!r}}})
+frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+print(len(build_detector(p).detect(frame)), build_segmenter(p).segment(frame).labels.shape)
+"""
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    count, shape = run.stdout.strip().split(' ', 1)
+    assert int(count) > 0 and shape == '(480, 640)'

@@ -1,6 +1,6 @@
 """vad-export: an MMDetection detector or an MMSegmentation segmenter (config + checkpoint) -> an ONNX file of
 its network + a small JSON metadata file, for `detector.backend: onnx` / `segmenter.backend: onnx`
-(vad_ros.perception.onnx_backends), which run them with onnxruntime and need neither torch nor mmcv.
+(vad_ros.perception.onnx_detector / onnx_segmenter), which run them with onnxruntime without torch or mmcv.
 
     vad-export detector --config rtmdet_tiny.py --checkpoint rtmdet_tiny.pth --out models/rtmdet_tiny.onnx
     vad-export segmenter --config segformer_b0.py --checkpoint segformer_b0.pth --out models/segformer_b0.onnx
@@ -172,7 +172,7 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='vad-export', description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('role', choices=('detector', 'segmenter'))
+    parser.add_argument('role', choices=('detector', 'segmenter'), help='what the model is')
     parser.add_argument('--config', required=True, help='mmdet/mmseg config file or shipped model name')
     parser.add_argument('--checkpoint', required=True, help='checkpoint file (.pth)')
     parser.add_argument('--out', required=True, help='ONNX file to write (the metadata goes next to it, .json)')
