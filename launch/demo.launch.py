@@ -14,7 +14,7 @@ from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 
 from vad_ros.launching import graph
-from vad_ros.launching.launch_actions import launch_node
+from vad_ros.launching.launch_actions import fail_launch_on_error, launch_node
 
 OPENCV_DOC_VTEST = Path('/usr/share/doc/opencv-doc/examples/data/vtest.avi')
 
@@ -25,7 +25,7 @@ def _nodes(context, *args, **kwargs):
     actions = []
     for spec in graph.demo_nodes(values, share, OPENCV_DOC_VTEST):
         node = launch_node(spec)
-        actions.append(node)
+        actions += [node, fail_launch_on_error(node, spec.name)]     # a failed node: ros2 launch exits non-zero
         if spec.executable == 'image_publisher':
             # Give vad_node and the recorder a moment to finish the last frames, then end the launch.
             actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=[

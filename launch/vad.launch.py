@@ -13,13 +13,18 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
 from vad_ros.launching import graph
-from vad_ros.launching.launch_actions import launch_node
+from vad_ros.launching.launch_actions import fail_launch_on_error, launch_node
 
 
 def _nodes(context, *args, **kwargs):
     values = {a.name: LaunchConfiguration(a.name).perform(context) for a in graph.VAD_ARGS}
     share = Path(get_package_share_directory('vad_ros'))
-    return [launch_node(spec) for spec in graph.vad_nodes(values, share)]
+    actions = []
+    for spec in graph.vad_nodes(values, share):
+        node = launch_node(spec)
+        # A node that cannot start (exit code 1) stops the launch, and ros2 launch exits non-zero.
+        actions += [node, fail_launch_on_error(node, f'{spec.namespace + "/" if spec.namespace else ""}{spec.name}')]
+    return actions
 
 
 def generate_launch_description():

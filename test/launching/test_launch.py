@@ -160,9 +160,32 @@ def test_demo_launch_file_matches_vad_launch_demo(monkeypatch):
     # The launch ends (after a grace period) when the image publisher has played the video.
     handlers = [a for a in nodes_and_actions(description, declared, given)
                 if isinstance(a, StubLaunch.RegisterEventHandler)]
-    assert len(handlers) == 1 and handlers[0].handler.target_action.kwargs['executable'] == 'image_publisher'
-    (timer,) = handlers[0].handler.on_exit
+    ends = [h for h in handlers if isinstance(h.handler.on_exit, list)]
+    assert len(ends) == 1 and ends[0].handler.target_action.kwargs['executable'] == 'image_publisher'
+    (timer,) = ends[0].handler.on_exit
     assert isinstance(timer.actions[0], StubLaunch.Shutdown)
+    # Every node of the demo fails the launch when it exits with an error.
+    checked = sorted(h.handler.target_action.kwargs['executable'] for h in handlers if callable(h.handler.on_exit))
+    assert checked == sorted(n.kwargs['executable'] for n in nodes)
+
+
+def test_vad_launch_file_fails_the_launch_when_a_node_exits_with_an_error(monkeypatch):
+    """ros2 launch exits 0 whatever its processes return, unless an event handler raises: the launch files
+    register exit_code_check for each node."""
+    from vad_ros.launching.launch_actions import NodeFailed, exit_code_check
+    declared, _, description = run_launch_file(REPO / 'launch' / 'vad.launch.py', monkeypatch, {})
+    actions = nodes_and_actions(description, declared, {})
+    nodes = [a for a in actions if isinstance(a, StubLaunch.Node)]
+    handlers = [a for a in actions if isinstance(a, StubLaunch.RegisterEventHandler)]
+    assert nodes and [h.handler.target_action for h in handlers] == nodes
+    assert all(callable(h.handler.on_exit) for h in handlers)
+
+    check = exit_code_check('vad_node')
+    running, stopping = types.SimpleNamespace(is_shutdown=False), types.SimpleNamespace(is_shutdown=True)
+    assert check(types.SimpleNamespace(returncode=0), running) is None
+    assert check(types.SimpleNamespace(returncode=-15), stopping) is None      # stopped by the launch itself
+    with pytest.raises(NodeFailed, match='vad_node exited with code 1'):
+        check(types.SimpleNamespace(returncode=1), running)
 
 
 def nodes_and_actions(description, declared, given):

@@ -73,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print('vad-demo: interrupted')
         codes = g.stop()
-    if codes.get('image_publisher'):
-        print(f'vad-demo: image_publisher failed; see {log_path}', file=sys.stderr)
+    failed = {name: code for name, code in codes.items() if code and code > 0}   # signals: stopped by us
+    if failed:
+        print(f"vad-demo: {', '.join(f'{n} failed (exit code {c})' for n, c in sorted(failed.items()))}; "
+              f'see {log_path}', file=sys.stderr)
         return 1
     print(summary(out))
     return 0

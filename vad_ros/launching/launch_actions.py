@@ -18,3 +18,26 @@ def launch_node(spec: NodeSpec):
         output='screen',
         emulate_tty=True,
     )
+
+
+class NodeFailed(RuntimeError):
+    """A node of the launch exited with an error code."""
+
+
+def exit_code_check(name: str):
+    """on_exit of an OnProcessExit handler: a node that exits with an error code while the launch is not
+    shutting down raises, which makes launch stop everything and `ros2 launch` exit with 1 (launch otherwise
+    exits 0 whatever its processes return)."""
+    def check(event, context):
+        if event.returncode and not context.is_shutdown:
+            raise NodeFailed(f'{name} exited with code {event.returncode} (see its output above): stopping the launch')
+        return None
+    return check
+
+
+def fail_launch_on_error(node_action, name: str):
+    """RegisterEventHandler that fails the launch when `node_action` exits with an error (exit_code_check)."""
+    from launch.actions import RegisterEventHandler
+    from launch.event_handlers import OnProcessExit
+
+    return RegisterEventHandler(OnProcessExit(target_action=node_action, on_exit=exit_code_check(name)))

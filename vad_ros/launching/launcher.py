@@ -4,7 +4,9 @@
     vad-launch demo video:=data/vtest.avi out:=out/demo                 # like: ros2 launch vad_ros demo.launch.py ...
 
 Each node runs as `python -m vad_ros.<executable> --ros-args ...`, exactly the arguments the launch files give.
-Ctrl-C stops all of them (SIGINT, then SIGTERM after a grace period).
+Ctrl-C stops all of them (SIGINT, then SIGTERM after a grace period). A node that exits with an error (a
+failed start: bad parameters, a model that cannot be loaded) stops the others, and vad-launch exits with 1;
+2 for bad launch arguments; 0 when every node ended cleanly (or on Ctrl-C).
 """
 from __future__ import annotations
 
@@ -111,12 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f'vad-launch: {e}', file=sys.stderr)
         return 2
+    failed: dict[str, int] = {}
     with GraphProcesses(nodes) as g:
         try:
-            while len(g.exited()) < len(nodes):
+            while not failed and len(g.exited()) < len(nodes):
                 time.sleep(0.2)
+                failed = {name: code for name, code in g.exited().items() if code != 0}
         except KeyboardInterrupt:
             pass
+    if failed:
+        print(f"vad-launch: {', '.join(f'{n} exited with code {c}' for n, c in sorted(failed.items()))}; "
+              'the other nodes were stopped', file=sys.stderr)
+        return 1
     return 0
 
 
