@@ -160,13 +160,14 @@ def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False):
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
             return torch.load(checkpoint, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        if trust_pickle:
+        found = None if trust_pickle else re.search(r'(GLOBAL [\w.]+|got <class [^>]+>)', str(e))
+        if found is None:       # not a refused object: a damaged file or no checkpoint at all
+            detail = str(e).split('WeightsUnpickler error:')[-1].strip().split('\n\n')[0]
             raise PerceptionError(f"{what}.checkpoint '{checkpoint}' cannot be read as a torch checkpoint: "
-                                  f'{e}') from None
-        found = re.search(r'(GLOBAL [\w.]+|got <class [^>]+>)', str(e))
+                                  f'{detail[:300]}') from None
         raise PerceptionError(
             f"{what}.checkpoint '{checkpoint}' holds Python objects beyond weights and their metadata "
-            f"({found.group(1) if found else 'not allowed by the weights-only reader'}); it was not loaded, "
+            f"({found.group(1)}); it was not loaded, "
             'since unpickling them can run code. Use a checkpoint with weights only (state_dict + meta, as '
             f'OpenMMLab publishes them), or, for a file from a trusted source only, set '
             f'{what}.trust_checkpoint_pickle: true') from None
