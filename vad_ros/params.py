@@ -210,28 +210,24 @@ def check_value(name: str, value: Any) -> Any:
     return value
 
 
-def flatten(tree: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+def _leaves(tree: dict[str, Any], prefix: str = ''):
+    """(dotted name, value, the mapping and key it sits under) of every non-mapping value of a nested mapping."""
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, dict):
+            yield from _leaves(value, name + '.')
+        else:
+            yield name, value, tree, key
+
+
+def flatten(tree: dict[str, Any]) -> dict[str, Any]:
     """Nested YAML mappings to dotted names, as ROS 2 does for parameters."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f'{prefix}{key}'
-        if isinstance(value, dict):
-            out.update(flatten(value, name + '.'))
-        else:
-            out[name] = value
-    return out
+    return {name: value for name, value, _, _ in _leaves(tree)}
 
 
-def _key_lines(tree: dict, prefix: str = '') -> dict[str, int]:
+def _key_lines(tree: dict) -> dict[str, int]:
     """Dotted name -> line of its key, for a mapping read with line numbers (see flatten)."""
-    out: dict[str, int] = {}
-    for key, value in tree.items():
-        name = f'{prefix}{key}'
-        if isinstance(value, dict):
-            out.update(_key_lines(value, name + '.'))
-        else:
-            out[name] = key_line(tree, key, getattr(tree, 'line', 1))
-    return out
+    return {name: key_line(parent, key, getattr(parent, 'line', 1)) for name, _, parent, key in _leaves(tree)}
 
 
 def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vad_ros.reasoning.geometry import apply_homography
+from vad_ros.reasoning.track_arrays import track_rows
 
 
 @dataclass(frozen=True)
@@ -95,20 +96,10 @@ class MotionHistory:
         return motion
 
     def _rows(self, ids: np.ndarray) -> np.ndarray:
-        rows = np.searchsorted(self._ids, ids)
-        known = rows < len(self._ids)
-        known[known] = self._ids[rows[known]] == ids[known]
-        if known.all():
-            return rows
-        new = np.unique(ids[~known])
-        if len(new):
-            merged = np.concatenate([self._ids, new])
-            order = np.argsort(merged, kind='stable')
-            self._ids = merged[order]
-            self._stamps = np.concatenate([self._stamps, np.full((len(new), self.samples), np.nan)])[order]
-            self._points = np.concatenate([self._points, np.zeros((len(new), self.samples, 2))])[order]
-            self._head = np.concatenate([self._head, np.zeros(len(new), np.int64)])[order]
-        return np.searchsorted(self._ids, ids)
+        """Rows of these track ids in the history arrays, adding empty histories for new ids."""
+        rows, self._ids, (self._stamps, self._points, self._head) = track_rows(
+            self._ids, ids, (self._stamps, self._points, self._head), (np.nan, 0.0, 0))
+        return rows
 
     def _forget(self, stamp: float) -> None:
         self._frames += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from vad_ros.reasoning.geometry import cross2
+from vad_ros.reasoning.track_arrays import track_rows
 
 IN, OUT = 1, -1
 
@@ -82,20 +83,9 @@ class CrossingDetector:
 
     def _rows(self, ids: np.ndarray) -> np.ndarray:
         """Rows of these track ids in the arrays, adding rows for new ids (kept sorted)."""
-        rows = np.searchsorted(self._ids, ids)
-        known = rows < len(self._ids)
-        known[known] = self._ids[rows[known]] == ids[known]
-        if known.all():
-            return rows
-        new = np.unique(ids[~known])
-        if len(new):
-            merged = np.concatenate([self._ids, new])
-            order = np.argsort(merged, kind='stable')
-            blank = np.full((len(new),) + self._anchors.shape[1:], np.nan)
-            self._ids = merged[order]
-            self._anchors = np.concatenate([self._anchors, blank])[order]
-            self._last_seen = np.concatenate([self._last_seen, np.zeros(len(new), np.int64)])[order]
-        return np.searchsorted(self._ids, ids)
+        rows, self._ids, (self._anchors, self._last_seen) = track_rows(
+            self._ids, ids, (self._anchors, self._last_seen), (np.nan, 0))
+        return rows
 
     def _forget(self) -> None:
         if self._frames % 50:
