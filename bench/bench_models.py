@@ -4,12 +4,13 @@ Models: RTMDet-tiny and SegFormer-B0 built from the configs shipped in mmdet / m
 (vad_ros.devtools.random_checkpoints), exported with vad-export; timing only, the outputs are meaningless.
 Stages: prepare (frame -> network input on the device), network (the forward pass; the segmenter's includes
 the argmax over classes), decode (detector: priors, boxes, score filter, NMS), to_host (copy to numpy and,
-for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames.
+for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames; every frame goes
+through all backends in turn.
 Detector settings: 'deploy' = the pipeline's score_threshold 0.3 inside the model (detector.keep_low_scores
 false, the default); 'config' = the config's COCO test settings (score_thr 0.001, 30000 candidates; the
 random head scores every anchor 0.0015, so NMS sees 8400 candidates, like a trained model's few thousand).
 
-    python bench/bench_models.py [--frames 20] [--size 640x480] [--device cpu] [--out bench/results_models]
+    python bench/bench_models.py [--frames 20] [--size 640x480] [--device cpu] [--threads N] [--out bench/results_models]
 """
 from __future__ import annotations
 
@@ -47,93 +48,70 @@ def frames_of(n: int, size: tuple[int, int]) -> list[np.ndarray]:
 
 
 class Clock:
-    """Stage timer; on a GPU it waits for the device before each reading."""
+    """Stage timer for one frame; on a GPU it waits for the device before each reading."""
 
     def __init__(self, device: str):
         self.sync = lambda: None
         if device.startswith('cuda'):
             import torch
             self.sync = torch.cuda.synchronize
-        self.samples: dict[str, list[float]] = {}
-        self._t = 0.0
-
-    def start(self) -> None:
+        self.stages: dict[str, float] = {}
         self.sync()
         self._t = time.perf_counter()
 
-    def lap(self, stage: str, keep: bool) -> None:
+    def lap(self, stage: str) -> None:
         self.sync()
         now = time.perf_counter()
-        if keep:
-            self.samples.setdefault(stage, []).append((now - self._t) * 1e3)
+        self.stages[stage] = (now - self._t) * 1e3
         self._t = now
 
-    def medians(self) -> dict[str, float]:
-        out = {k: statistics.median(v) for k, v in self.samples.items()}
-        out['total'] = statistics.median([sum(s) for s in zip(*self.samples.values())])
-        return out
+
+def torch_detector_frame(detector, frame, clock: Clock) -> None:
+    inputs, samples = detector.prepare(frame)
+    clock.lap('prepare')
+    raw = detector.network(inputs, samples)
+    clock.lap('network')
+    pred = detector.decode(raw, samples)
+    clock.lap('decode')
+    detector.to_host(pred, frame)
+    clock.lap('to_host')
 
 
-def time_torch_detector(detector, frames, device) -> dict[str, float]:
-    clock = Clock(device)
-    for i, frame in enumerate(frames):
-        keep = i >= WARMUP
-        clock.start()
-        inputs, samples = detector.prepare(frame)
-        clock.lap('prepare', keep)
-        raw = detector.network(inputs, samples)
-        clock.lap('network', keep)
-        pred = detector.decode(raw, samples)
-        clock.lap('decode', keep)
-        detector.to_host(pred, frame)
-        clock.lap('to_host', keep)
-    return clock.medians()
+def torch_segmenter_frame(segmenter, frame, clock: Clock) -> None:
+    inputs, metas = segmenter.prepare(frame)
+    clock.lap('prepare')
+    labels = segmenter.network(inputs, metas)
+    clock.lap('network')
+    segmenter.to_host(labels, inputs, metas, frame)
+    clock.lap('to_host')
 
 
-def time_torch_segmenter(segmenter, frames, device) -> dict[str, float]:
-    clock = Clock(device)
-    for i, frame in enumerate(frames):
-        keep = i >= WARMUP
-        clock.start()
-        inputs, metas = segmenter.prepare(frame)
-        clock.lap('prepare', keep)
-        labels = segmenter.network(inputs, metas)
-        clock.lap('network', keep)
-        segmenter.to_host(labels, inputs, metas, frame)
-        clock.lap('to_host', keep)
-    return clock.medians()
+def onnx_detector_frame(detector, frame, clock: Clock) -> None:
+    blob = detector.prepare(frame)
+    clock.lap('prepare')
+    outputs = detector.run(blob)
+    clock.lap('network')
+    detector.decode(outputs, frame)
+    clock.lap('decode')
 
 
-def time_onnx_detector(detector, frames) -> dict[str, float]:
-    clock = Clock('cpu')
-    for i, frame in enumerate(frames):
-        keep = i >= WARMUP
-        clock.start()
-        blob = detector.prepare(frame)
-        clock.lap('prepare', keep)
-        outputs = detector.run(blob)
-        clock.lap('network', keep)
-        detector.decode(outputs, frame)
-        clock.lap('decode', keep)
-    return clock.medians()
+def onnx_segmenter_frame(segmenter, frame, clock: Clock) -> None:
+    blob = segmenter.prepare(frame)
+    clock.lap('prepare')
+    labels = segmenter.run(blob)[0]
+    clock.lap('network')
+    segmenter.to_frame(labels, blob, frame)
+    clock.lap('to_host')
 
 
-def time_onnx_segmenter(segmenter, frames) -> dict[str, float]:
-    clock = Clock('cpu')
-    for i, frame in enumerate(frames):
-        keep = i >= WARMUP
-        clock.start()
-        blob = segmenter.prepare(frame)
-        clock.lap('prepare', keep)
-        labels = segmenter.run(blob)[0]
-        clock.lap('network', keep)
-        segmenter.to_frame(labels, blob, frame)
-        clock.lap('to_host', keep)
-    return clock.medians()
+FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'SegFormer-B0'): torch_segmenter_frame,
+                ('onnxruntime', 'RTMDet-tiny'): onnx_detector_frame,
+                ('onnxruntime', 'SegFormer-B0'): onnx_segmenter_frame}
 
 
-def build_models(models_dir: str, device: str) -> dict[str, object]:
-    """The eight backends: {torch, onnx} x {detector deploy, detector config, segmenter}."""
+def build_models(models_dir: str, device: str, threads: int) -> dict[str, object]:
+    """The six backends: {torch, onnx} x {detector deploy, detector config, segmenter}; threads: CPU
+    threads of each (0 = each runtime's default)."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.mmdet_detector import MMDetDetector
     from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
@@ -145,34 +123,45 @@ def build_models(models_dir: str, device: str) -> dict[str, object]:
     sc, sk = make_random_checkpoint('seg', models_dir)
     det_onnx, _ = export('detector', dc, dk, os.path.join(models_dir, 'det.onnx'))
     seg_onnx, _ = export('segmenter', sc, sk, os.path.join(models_dir, 'seg.onnx'))
-    onnx_device = 'cpu' if device == 'cpu' else device
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
     return {
         ('pytorch', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3),
         ('pytorch', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device),
         ('pytorch', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device),
-        ('onnxruntime', 'RTMDet-tiny', 'deploy'): OnnxDetector(det_onnx, device=onnx_device, min_score=0.3),
-        ('onnxruntime', 'RTMDet-tiny', 'config'): OnnxDetector(det_onnx, device=onnx_device),
-        ('onnxruntime', 'SegFormer-B0', ''): OnnxSegmenter(seg_onnx, device=onnx_device),
+        ('onnxruntime', 'RTMDet-tiny', 'deploy'): OnnxDetector(det_onnx, device=device, threads=threads,
+                                                               min_score=0.3),
+        ('onnxruntime', 'RTMDet-tiny', 'config'): OnnxDetector(det_onnx, device=device, threads=threads),
+        ('onnxruntime', 'SegFormer-B0', ''): OnnxSegmenter(seg_onnx, device=device, threads=threads),
     }
 
 
 def measure(models: dict, frames: list[np.ndarray], device: str) -> list[dict]:
+    """Each frame goes through every backend in turn (interleaved, so that the load of other processes on a
+    shared machine falls on all of them alike); medians per stage and of the total, and the best total."""
+    samples: dict[tuple, list[dict[str, float]]] = {key: [] for key in models}
+    for i, frame in enumerate(frames):
+        for key, backend in models.items():
+            clock = Clock(device if key[0] == 'pytorch' else 'cpu')
+            FRAME_TIMERS[key[:2]](backend, frame, clock)
+            if i >= WARMUP:
+                samples[key].append(clock.stages)
     rows = []
-    for (runtime, model, setting), backend in models.items():
-        if runtime == 'pytorch':
-            timer = time_torch_detector if model.startswith('RTMDet') else time_torch_segmenter
-            t = timer(backend, frames, device)
-        else:
-            t = (time_onnx_detector if model.startswith('RTMDet') else time_onnx_segmenter)(backend, frames)
-        t['overhead_pct'] = 100 * (t['total'] - t['network']) / t['network']
-        rows.append({'runtime': runtime, 'model': model, 'setting': setting, 'device': backend.device, **t})
+    for (runtime, model, setting), runs in samples.items():
+        t = {stage: statistics.median(r[stage] for r in runs) for stage in runs[0]}
+        totals = [sum(r.values()) for r in runs]
+        t.update(total=statistics.median(totals), best_total=min(totals),
+                 overhead_pct=100 * statistics.median((sum(r.values()) - r['network']) / r['network'] for r in runs))
+        rows.append({'runtime': runtime, 'model': model, 'setting': setting,
+                     'device': models[(runtime, model, setting)].device, **t})
         print(f'{runtime} {model} {setting}: {t["total"]:.1f} ms', file=sys.stderr)
     return rows
 
 
 def table(rows: list[dict]) -> list[str]:
     header = ('runtime', 'model', 'setting', 'device', 'prepare', 'network', 'decode', 'to_host', 'total',
-              'overhead_pct')
+              'best_total', 'overhead_pct')
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for r in rows:
         cells = [f'{r[k]:.1f}' if isinstance(r.get(k), float) else str(r.get(k, '-')) for k in header]
@@ -196,20 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--frames', type=int, default=20)
     parser.add_argument('--size', default='640x480')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=0, help='CPU threads per runtime (0: their defaults)')
     parser.add_argument('--out', default=str(REPO / 'bench' / 'results_models'))
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.split('x'))
     frames = frames_of(args.frames + WARMUP, size)
-    models = build_models(tempfile.mkdtemp(prefix='vad_bench_models_'), args.device)
+    models = build_models(tempfile.mkdtemp(prefix='vad_bench_models_'), args.device, args.threads)
     before = load()
     rows = measure(models, frames, args.device)
     after = load()
-    lines = [f'{args.size}, {len(frames) - WARMUP} frames, device {args.device}; load before: {before}; '
+    import torch
+    lines = [f'{args.size}, {len(frames) - WARMUP} frames, device {args.device}, threads: torch '
+             f'{torch.get_num_threads()}, onnxruntime {args.threads or "default"}; load before: {before}; '
              f'after: {after}', ''] + table(rows)
     print('\n'.join(lines))
     Path(args.out).with_suffix('.md').write_text('\n'.join(lines) + '\n')
     Path(args.out).with_suffix('.json').write_text(json.dumps(
-        {'machine': platform.platform(), 'size': args.size, 'frames': len(frames) - WARMUP, 'load_before': before,
+        {'machine': platform.platform(), 'size': args.size, 'threads': args.threads, 'frames': len(frames) - WARMUP, 'load_before': before,
          'load_after': after, 'results': rows}, indent=2))
     return 0
 

@@ -114,15 +114,14 @@ class OnnxDetector(MinScore, OnnxBackend):
 
     role = 'detector'
 
-    def __init__(self, checkpoint: str, config: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False, min_score: float | None = None):
-        """min_score: the pipeline's score threshold, applied before NMS (None: the config's own threshold
-        and candidate count, for evaluations that need low scores)."""
-        super().__init__(checkpoint, config, device, half, allow_cpu_fallback)
+    def __init__(self, *args, min_score: float | None = None, **kwargs):
+        """As OnnxBackend; min_score: the pipeline's score threshold, applied before NMS (None: the config's
+        own threshold and candidate count, for evaluations that need low scores)."""
+        super().__init__(*args, **kwargs)
         if self.meta.get('decoder') != 'dense':
-            raise PerceptionError(f"detector: '{checkpoint}' needs decoder '{self.meta.get('decoder')}', which "
+            raise PerceptionError(f"detector: '{self.source}' needs decoder '{self.meta.get('decoder')}', which "
                                   "this version does not have (it has 'dense'): update vad_ros or re-export")
-        self.config_test_cfg = DenseTestCfg.from_meta(self.meta, config or checkpoint)
+        self.config_test_cfg = DenseTestCfg.from_meta(self.meta, self.source)
         self.set_min_score(min_score)
     def set_min_score(self, min_score: float | None) -> None:
         """The score threshold applied before NMS from now on (None: the config's settings)."""

@@ -77,7 +77,7 @@ def load_metadata(onnx_path: str, meta_path: str, role: str) -> dict[str, Any]:
     return meta
 
 
-def _session(onnx_path: str, providers: list):
+def _session(onnx_path: str, providers: list, threads: int = 0):
     try:
         import onnxruntime as ort
     except ImportError:
@@ -85,6 +85,7 @@ def _session(onnx_path: str, providers: list):
                               ) from None
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads        # 0: onnxruntime's default (one per physical core)
     try:
         return ort.InferenceSession(onnx_path, sess_options=options, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
@@ -107,15 +108,16 @@ class OnnxBackend:
     role = ''          # 'detector' or 'segmenter' (parameter prefix)
 
     def __init__(self, checkpoint: str, config: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False):
+                 allow_cpu_fallback: bool = False, threads: int = 0):
+        """threads: CPU threads of the session (0 = onnxruntime's default, one per physical core)."""
         self.meta = load_metadata(checkpoint, config, self.role)
-        source = config or checkpoint
+        self.source = config or os.path.splitext(checkpoint)[0] + '.json'      # the metadata file
         self.class_names = tuple(self.meta.get('class_names') or ())
         if not self.class_names:
-            raise PerceptionError(f"{self.role}: '{source}' names no classes: export the model again")
-        self.preprocess = Preprocess.from_dict(self.meta.get('preprocess') or {}, source)
+            raise PerceptionError(f"{self.role}: '{self.source}' names no classes: export the model again")
+        self.preprocess = Preprocess.from_dict(self.meta.get('preprocess') or {}, self.source)
         self.device, providers = self._providers(device, half, allow_cpu_fallback, checkpoint)
-        self.session = _session(checkpoint, providers)
+        self.session = _session(checkpoint, providers, threads)
         used = self.session.get_providers()
         if self.device != 'cpu' and not any(p in used for p in GPU_PROVIDERS):
             self._gpu_missing(device, used, allow_cpu_fallback)
