@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -39,15 +38,6 @@ TOPIC = '/soak/image_raw'
 NODE_NS = 'soak'
 COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped_busy', 'frames_skipped_bad_input',
             'frames_ignored_paused')
-
-
-def isolated_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env['ROS_DOMAIN_ID'] = str(random.randint(1, 101))
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(REPO / 'config' / 'fastdds_large_shm.xml')
-    env['PYTHONUNBUFFERED'] = '1'
-    return env
 
 
 def rss_mb(pid: int) -> float | None:
@@ -125,7 +115,7 @@ def run_soak(seconds: float, width: int = 1920, height: int = 1080, fps: float =
     from sensor_msgs.msg import Image
 
     from vad_ros.launching import graph
-    from vad_ros.launching.launcher import GraphProcesses
+    from vad_ros.launching.launcher import GraphProcesses, isolated_env
     from vad_ros.media import image_codec
     from vad_ros.msg import AnomalyArray
     from vad_ros.paths import share_dir

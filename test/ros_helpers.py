@@ -2,23 +2,22 @@
 from __future__ import annotations
 
 import os
-import random
 import time
 from pathlib import Path
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
+from vad_ros.launching.launcher import isolated_env as launcher_isolated_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def isolated_env() -> dict[str, str]:
-    """Environment for child processes: a random domain, discovery on this host only, big SHM segments."""
-    env = dict(os.environ)
-    env['ROS_DOMAIN_ID'] = str(random.randint(1, 101))
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    """Environment for child processes: a random domain, discovery on this host only, big SHM segments (this
+    checkout's profile, whatever the caller's environment says)."""
+    env = launcher_isolated_env()
     env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(REPO / 'config' / 'fastdds_large_shm.xml')
-    env['PYTHONUNBUFFERED'] = '1'
     return env
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -17,16 +15,8 @@ from pathlib import Path
 import cv2
 
 from vad_ros.launching import graph
-from vad_ros.launching.launcher import DEFAULT_VIDEO, GraphProcesses
+from vad_ros.launching.launcher import DEFAULT_VIDEO, GraphProcesses, isolated_env
 from vad_ros.paths import share_dir
-
-
-def demo_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env['ROS_DOMAIN_ID'] = str(random.randint(1, 101))
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(share_dir() / 'config' / 'fastdds_large_shm.xml'))
-    return env
 
 
 def summary(out: Path) -> str:
@@ -62,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                               'params_file': args.params}, share_dir(), DEFAULT_VIDEO)
     log_path = out / 'graph.log'
     print(f'vad-demo: playing {args.video} through image_publisher -> vad_node -> recorder (log: {log_path})')
-    with open(log_path, 'w') as log, GraphProcesses(nodes, env=demo_env(), stdout=log, stderr=log) as g:
+    with open(log_path, 'w') as log, GraphProcesses(nodes, env=isolated_env(), stdout=log, stderr=log) as g:
         try:
             while 'image_publisher' not in g.exited():
                 if g.exited():

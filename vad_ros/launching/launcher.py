@@ -10,17 +10,29 @@ failed start: bad parameters, a model that cannot be loaded) stops the others, a
 """
 from __future__ import annotations
 
+import os
+import random
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from vad_ros.launching import graph
 from vad_ros.paths import SOURCE_ROOT, share_dir
 
 MODULES = {'vad_node': 'vad_ros.ros.node', 'image_publisher': 'vad_ros.ros.image_publisher', 'recorder': 'vad_ros.ros.recorder'}
 DEFAULT_VIDEO = SOURCE_ROOT / 'data' / 'vtest.avi'
+
+
+def isolated_env() -> dict[str, str]:
+    """The environment for a graph that must meet no other: a random ROS domain, discovery on this host only,
+    the 16 MB shared-memory Fast DDS profile (unless one is set), unbuffered Python output."""
+    env = dict(os.environ)
+    env['ROS_DOMAIN_ID'] = str(random.randint(1, 101))
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(share_dir() / 'config' / 'fastdds_large_shm.xml'))
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
 
 
 def node_command(spec: graph.NodeSpec) -> list[str]:
