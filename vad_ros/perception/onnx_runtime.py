@@ -86,6 +86,9 @@ def _session(onnx_path: str, providers: list, threads: int = 0):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads        # 0: onnxruntime's default (one per physical core)
+    # Idle threads sleep instead of spinning after a run: the node shares the cores with the other stages
+    # (and other nodes); spinning threads would slow them down.
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     try:
         return ort.InferenceSession(onnx_path, sess_options=options, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
