@@ -125,15 +125,16 @@ def _segmenter_network(model, num_classes: int):
 
 
 def export(role: str, config: str, checkpoint: str, out: str, frame_size: tuple[int, int] = (640, 480),
-           opset: int = OPSET) -> tuple[str, str]:
-    """Export; returns (onnx_path, metadata_path). Raises PerceptionError for what the user can fix."""
+           opset: int = OPSET, trust_pickle: bool = False) -> tuple[str, str]:
+    """Export; returns (onnx_path, metadata_path). Raises PerceptionError for what the user can fix.
+    trust_pickle: read the checkpoint with the unrestricted unpickler (trusted files only, see openmmlab)."""
     import torch
 
     from vad_ros.perception import openmmlab
     from vad_ros.perception.network_io import from_config
 
     toolbox = {'detector': openmmlab.MMDET, 'segmenter': openmmlab.MMSEG}[role]
-    model = openmmlab.load_model(toolbox, config, checkpoint, 'cpu')
+    model = openmmlab.load_model(toolbox, config, checkpoint, 'cpu', trust_pickle)
     names = openmmlab.class_names(model, toolbox)
     preprocess = from_config(model.cfg, role)
     width, height = preprocess.input_shape(*frame_size)
@@ -179,12 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--frame-size', type=_size, default=(640, 480),
                         help='camera frame size WxH: fixes the network input size (default 640x480)')
     parser.add_argument('--opset', type=int, default=OPSET)
+    parser.add_argument('--trust-checkpoint-pickle', action='store_true',
+                        help='read a checkpoint that holds more than weights (trusted files only: unpickling can '
+                             'run code)')
     args = parser.parse_args(argv)
     try:
         onnx_path, meta_path = export(args.role, args.config, args.checkpoint, args.out, args.frame_size,
-                                      args.opset)
+                                      args.opset, args.trust_checkpoint_pickle)
     except PerceptionError as e:
-        print(f'vad-export: {e}', file=sys.stderr)
+        hint = ' (for vad-export: --trust-checkpoint-pickle)' if 'trust_checkpoint_pickle' in str(e) else ''
+        print(f'vad-export: {e}{hint}', file=sys.stderr)
         return 1
     print(f'network:  {onnx_path}\nmetadata: {meta_path}\nparameters: {args.role}.backend: onnx, '
           f'{args.role}.checkpoint: {onnx_path}')
