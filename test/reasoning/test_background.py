@@ -233,3 +233,25 @@ def test_property_winners_as_arrays_equal_the_votes(seed, region):
         index, fraction = voter.winners(labels, boxes, 4, region, 0.2, lut)
         assert index.tolist() == [-1 if v.class_index is None else v.class_index for v in votes]
         assert fraction.tolist() == [v.fraction for v in votes]
+
+
+def test_a_repeated_many_class_map_is_voted_box_by_box_not_with_gigabytes_of_integrals():
+    """A 150-class segmentation reused for segmentation_interval frames: integral images would take
+    150 x 1081 x 1921 x 4 bytes = 1.2 GB; the voter keeps counting box by box, with the same results."""
+    from vad_ros.reasoning import background
+    rng = np.random.default_rng(1)
+    labels = np.kron(rng.integers(0, 150, (34, 60)).astype(np.uint16), np.ones((32, 32), np.uint16))[:1080, :1920]
+    labels = np.ascontiguousarray(labels)
+    lut = voting_mask_lut(150)
+    assert background.integral_bytes(labels, lut) > background.INTEGRAL_BUDGET_BYTES
+    boxes = np.array([[10, 10, 200, 300], [900, 500, 1000, 1070]], np.float32)
+    voter = BackgroundVoter()
+    for _ in range(3):                                  # the same array again and again
+        votes = voter.votes(labels, boxes, 150, 'box', 0.2, lut)
+    assert voter._counts is False
+    assert votes == [vote(labels, b, 150, 'box', 0.2, lut) for b in boxes]
+    small = np.zeros((1080, 1920), np.uint16)
+    small[500:] = 2                                     # a scene map of two classes: integrals are cheap
+    voter.votes(small, boxes, 3, 'box', 0.2, voting_mask_lut(3))
+    voter.votes(small, boxes, 3, 'box', 0.2, voter._lut)
+    assert isinstance(voter._counts, IntegralCounts)

@@ -164,25 +164,45 @@ def region_bounds(boxes, shape: tuple[int, int], region: str = 'box', footprint_
     return ok, r0, r1, c0, c1
 
 
+# Integral images cost 4 bytes per pixel per voting class present: a static scene map of a few classes is cheap
+# (1080p, 3 classes: 25 MB, ~30 ms once), a 150-class segmentation is not (1.2 GB, ~2 s). Above this budget a
+# repeated map is voted box by box, which costs well under a millisecond per object anyway.
+INTEGRAL_BUDGET_BYTES = 64 << 20
+
+
+def integral_bytes(labels: np.ndarray, lut: np.ndarray) -> int:
+    """Memory the integral images of a map would take (one per voting class present)."""
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=len(lut))[:len(lut)])
+    return int(lut[present].sum()) * (labels.shape[0] + 1) * (labels.shape[1] + 1) * 4
+
+
 class BackgroundVoter:
     """vote() for all objects of a frame. A class map seen again (the same labels array: a static scene map,
     or a segmentation reused for segmentation_interval frames) is counted with integral images, built on its
-    second frame; other maps box by box."""
+    second frame, when they fit INTEGRAL_BUDGET_BYTES; other maps box by box."""
 
     def __init__(self):
         self._labels = None
         self._lut = None
-        self._counts: IntegralCounts | None = None
+        self._counts: IntegralCounts | None | bool = None    # False: the map repeats but is too costly
+
+    def _integral_counts(self, labels: np.ndarray, num_classes: int, lut: np.ndarray) -> IntegralCounts | None:
+        """The integral counts of a repeated map (built once), None where they are not worth their memory."""
+        if self._counts is None:
+            self._counts = IntegralCounts(labels, num_classes, lut) \
+                if integral_bytes(labels, lut) <= INTEGRAL_BUDGET_BYTES else False
+        return self._counts or None
 
     def votes(self, labels: np.ndarray, boxes, num_classes: int, region: str = 'box',
               footprint_height: float = 0.2, lut: np.ndarray | None = None) -> list[Vote]:
         if lut is None:
             lut = voting_mask_lut(num_classes)
         if labels is self._labels and lut is self._lut:
-            if self._counts is None:
-                self._counts = IntegralCounts(labels, num_classes, lut)
-            return self._counts.votes(boxes, region, footprint_height)
-        self._labels, self._lut, self._counts = labels, lut, None
+            counts = self._integral_counts(labels, num_classes, lut)
+            if counts is not None:
+                return counts.votes(boxes, region, footprint_height)
+        else:
+            self._labels, self._lut, self._counts = labels, lut, None
         return [vote(labels, b, num_classes, region, footprint_height, lut) for b in boxes]
 
     def winners(self, labels: np.ndarray, boxes, num_classes: int, region: str = 'box',
@@ -191,9 +211,9 @@ class BackgroundVoter:
         if lut is None:
             lut = voting_mask_lut(num_classes)
         if labels is self._labels and lut is self._lut:
-            if self._counts is None:
-                self._counts = IntegralCounts(labels, num_classes, lut)
-            return self._counts.winners(boxes, region, footprint_height)
+            counts = self._integral_counts(labels, num_classes, lut)
+            if counts is not None:
+                return counts.winners(boxes, region, footprint_height)
         votes = self.votes(labels, boxes, num_classes, region, footprint_height, lut)
         return (np.array([-1 if v.class_index is None else v.class_index for v in votes], np.int64),
                 np.array([v.fraction for v in votes], np.float64))
