@@ -199,7 +199,7 @@ def test_pixels_outside_the_region_do_not_matter(fill, seed, region):
 # ---------------------------------------------------------------- many boxes at once
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from vad_ros.reasoning.background import BackgroundVoter, IntegralCounts  # noqa: E402
+from vad_ros.reasoning.background import INTEGRAL_AFTER_FRAMES, BackgroundVoter, IntegralCounts  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)
@@ -214,8 +214,9 @@ def test_property_integral_counts_equal_the_box_by_box_vote(seed, region, footpr
     expected = [vote(labels, b, 6, region, footprint, lut) for b in boxes]
     assert IntegralCounts(labels, 6, lut).votes(boxes, region, footprint) == expected
     voter = BackgroundVoter()
-    assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected        # first frame: box by box
-    assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected        # reused map: integrals
+    for _ in range(INTEGRAL_AFTER_FRAMES + 1):          # box by box, then (a map that stays) integrals
+        assert voter.votes(labels, boxes, 6, region, footprint, lut) == expected
+    assert isinstance(voter._counts, IntegralCounts)
 
 
 @settings(max_examples=40, deadline=None)
@@ -229,14 +230,15 @@ def test_property_winners_as_arrays_equal_the_votes(seed, region):
     boxes = np.column_stack([xy, xy + rng.uniform(-2, 20, (20, 2))])
     votes = [vote(labels, b, 4, region, 0.2, lut) for b in boxes]
     voter = BackgroundVoter()
-    for _ in range(2):                           # box by box, then integrals
+    for _ in range(INTEGRAL_AFTER_FRAMES + 1):          # box by box, then integrals
         index, fraction = voter.winners(labels, boxes, 4, region, 0.2, lut)
         assert index.tolist() == [-1 if v.class_index is None else v.class_index for v in votes]
         assert fraction.tolist() == [v.fraction for v in votes]
+    assert isinstance(voter._counts, IntegralCounts)
 
 
 def test_a_repeated_many_class_map_is_voted_box_by_box_not_with_gigabytes_of_integrals():
-    """A 150-class segmentation reused for segmentation_interval frames: integral images would take
+    """A 150-class map that stays (e.g. a long segmentation_interval): integral images would take
     150 x 1081 x 1921 x 4 bytes = 1.2 GB; the voter keeps counting box by box, with the same results."""
     from vad_ros.reasoning import background
     rng = np.random.default_rng(1)
@@ -246,12 +248,13 @@ def test_a_repeated_many_class_map_is_voted_box_by_box_not_with_gigabytes_of_int
     assert background.integral_bytes(labels, lut) > background.INTEGRAL_BUDGET_BYTES
     boxes = np.array([[10, 10, 200, 300], [900, 500, 1000, 1070]], np.float32)
     voter = BackgroundVoter()
-    for _ in range(3):                                  # the same array again and again
+    for _ in range(INTEGRAL_AFTER_FRAMES + 1):          # the same array again and again
         votes = voter.votes(labels, boxes, 150, 'box', 0.2, lut)
     assert voter._counts is False
     assert votes == [vote(labels, b, 150, 'box', 0.2, lut) for b in boxes]
     small = np.zeros((1080, 1920), np.uint16)
     small[500:] = 2                                     # a scene map of two classes: integrals are cheap
     voter.votes(small, boxes, 3, 'box', 0.2, voting_mask_lut(3))
-    voter.votes(small, boxes, 3, 'box', 0.2, voter._lut)
+    for _ in range(INTEGRAL_AFTER_FRAMES):
+        voter.votes(small, boxes, 3, 'box', 0.2, voter._lut)
     assert isinstance(voter._counts, IntegralCounts)

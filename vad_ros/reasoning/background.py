@@ -168,6 +168,9 @@ def region_bounds(boxes, shape: tuple[int, int], region: str = 'box', footprint_
 # (1080p, 3 classes: 25 MB, ~30 ms once), a 150-class segmentation is not (1.2 GB, ~2 s). Above this budget a
 # repeated map is voted box by box, which costs well under a millisecond per object anyway.
 INTEGRAL_BUDGET_BYTES = 64 << 20
+# Building them costs about as much as 30-100 frames of box-by-box voting: worth it for a map that stays (a
+# static scene map), not for a segmentation reused for segmentation_interval frames. Built on this sighting.
+INTEGRAL_AFTER_FRAMES = 30
 
 
 def integral_bytes(labels: np.ndarray, lut: np.ndarray) -> int:
@@ -178,17 +181,20 @@ def integral_bytes(labels: np.ndarray, lut: np.ndarray) -> int:
 
 class BackgroundVoter:
     """vote() for all objects of a frame. A class map seen again (the same labels array: a static scene map,
-    or a segmentation reused for segmentation_interval frames) is counted with integral images, built on its
-    second frame, when they fit INTEGRAL_BUDGET_BYTES; other maps box by box."""
+    or a segmentation reused for segmentation_interval frames) for INTEGRAL_AFTER_FRAMES frames is counted with
+    integral images from then on, when they fit INTEGRAL_BUDGET_BYTES; other maps box by box."""
 
     def __init__(self):
         self._labels = None
         self._lut = None
-        self._counts: IntegralCounts | None | bool = None    # False: the map repeats but is too costly
+        self._seen = 0
+        self._counts: IntegralCounts | None | bool = None    # False: the map stays but is too costly
 
     def _integral_counts(self, labels: np.ndarray, num_classes: int, lut: np.ndarray) -> IntegralCounts | None:
-        """The integral counts of a repeated map (built once), None where they are not worth their memory."""
-        if self._counts is None:
+        """The integral counts of a map that stays (built once), None before that or where they are not worth
+        their memory."""
+        self._seen += 1
+        if self._counts is None and self._seen >= INTEGRAL_AFTER_FRAMES:
             self._counts = IntegralCounts(labels, num_classes, lut) \
                 if integral_bytes(labels, lut) <= INTEGRAL_BUDGET_BYTES else False
         return self._counts or None
@@ -202,7 +208,7 @@ class BackgroundVoter:
             if counts is not None:
                 return counts.votes(boxes, region, footprint_height)
         else:
-            self._labels, self._lut, self._counts = labels, lut, None
+            self._labels, self._lut, self._counts, self._seen = labels, lut, None, 1
         return [vote(labels, b, num_classes, region, footprint_height, lut) for b in boxes]
 
     def winners(self, labels: np.ndarray, boxes, num_classes: int, region: str = 'box',
