@@ -60,7 +60,7 @@ def _device(v: str) -> str | None:
 
 _SPECS = [
     # Perception backends. Models are built at start-up: these need a restart.
-    ParamSpec('detector.backend', 'hog', 'object detector: hog (built-in OpenCV people detector, no download), '
+    ParamSpec('detector.backend', 'nanodet', 'object detector: hog (built-in OpenCV people detector, no download), '
               'nanodet (COCO, 80 classes; tools/setup.sh nanodet), mmdet (any MMDetection COCO model) or onnx '
               '(an mmdet model exported with vad-export, run by onnxruntime without torch)',
               choices=('hog', 'nanodet', 'mmdet', 'onnx'), applies=STARTUP),

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from test.conftest import REPO, read_frames
+from conftest import REPO, read_frames
 from vad_ros.boxes import iou_matrix
 from vad_ros.perception.base import Detector, PerceptionError
 from vad_ros.perception.nanodet import (NanoDetDetector, class_aware_nms, decode_level, default_model_path,
@@ -160,11 +160,24 @@ def test_class_aware_nms_keeps_overlaps_of_other_classes():
     assert class_aware_nms(boxes, scores, labels, 0.6).tolist() == [0, 2, 3]
 
 
-def test_resize_input_factors_map_back_to_the_frame():
-    image = np.zeros((576, 768, 3), np.uint8)
+def test_resize_input_stretches_4_by_3_frames():
+    image = np.full((576, 768, 3), 200, np.uint8)
     canvas, to_frame = resize_input(image, 416)
-    assert canvas.shape == (416, 416, 3)
+    assert canvas.shape == (416, 416, 3) and (canvas == 200).all()
     np.testing.assert_allclose(np.array([208, 208, 416, 416]) * to_frame, [384, 288, 768, 576])
+
+
+def test_resize_input_pads_wide_and_tall_frames_to_4_by_3():
+    wide = np.full((272, 640, 3), 200, np.uint8)          # 2.35:1 -> padded to 640x480 at the bottom
+    canvas, to_frame = resize_input(wide, 416)
+    np.testing.assert_allclose(to_frame, [640 / 416, 480 / 416] * 2)
+    rows = (canvas == 200).all(axis=(1, 2))
+    assert rows[:230].all() and not rows[240:].any()     # 272 / 480 of 416 rows = 236 rows of picture
+    tall = np.full((640, 200, 3), 200, np.uint8)         # 1:3.2 -> padded to 480x640 on the right
+    canvas, to_frame = resize_input(tall, 416)
+    np.testing.assert_allclose(to_frame, [480 / 416, 640 / 416] * 2)
+    cols = (canvas == 200).all(axis=(0, 2))
+    assert cols[:170].all() and not cols[180:].any()     # 200 / 480 of 416 columns = 173
 
 
 # ------------------------------------------------------------------------------------ params -> detector

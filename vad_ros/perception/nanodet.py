@@ -3,18 +3,22 @@
 vad_ros.perception.tfjs_graph: no TensorFlow, no Node, CPU or CUDA.
 
 What `detect` does (facts checked on the shipped graph; see test/perception/test_nanodet.py):
-- Input: the frame resized to 416x416 (bilinear, aspect ratio not kept), BGR, normalised with NanoDet's training
-  mean/std (below), NCHW float32. Measured on the labelled vtest.avi frames (bench/labels/README.md): this beats
-  letterboxing (recall 0.957 vs 0.946 at score 0.4 with a quarter of the false person boxes) and the human
-  library's RGB / 255 input (recall 0.880 at score 0.4).
+- Input: the frame stretched to 416x416 (bilinear), BGR, normalised with NanoDet's training mean/std (below),
+  NCHW float32. This NanoDet was trained on COCO images (mostly 4:3) stretched to a square, so a 4:3 frame is
+  stretched as is; a wider (taller) frame is first padded with black at the bottom (right) to 4:3 (3:4), so
+  that objects keep the proportions the model learnt. Measured (bench/RESULTS.md): on the labelled 4:3
+  vtest.avi frames this beats letterboxing (person recall 0.957 vs 0.946 at score 0.4, a quarter of the false
+  person boxes) and the human library's RGB / 255 input (recall 0.880); on the 2.35:1 bikes.mp4, plain
+  stretching finds no car at score 0.4 where padding to 4:3 finds one in 16 of 17 sampled frames.
 - The graph returns, for strides 8, 16, 32 (52x52, 26x26, 13x13 cells, cell index y * W + x), sigmoid class
   scores [1, H*W, 80] and box logits [1, H*W, 44]: 4 sides (left, top, right, bottom) x 11 bins (reg_max 10).
 - Box of a cell: the softmax expectation of each side's bins (0..10) times the stride is the distance from the
   cell centre ((x + 0.5) * stride, (y + 0.5) * stride) to that side, in network-input pixels.
 - Candidates: the best class per cell with score >= CANDIDATE_SCORE, at most MAX_CANDIDATES by score; greedy
   non-maximum suppression per class at `nms_iou`; boxes scaled back to the frame and clipped to it.
-- Scores: on vtest.avi a traffic cone, a sign post and a rock on the lawn score up to ~0.34 as "person"; real
-  people score 0.45-0.8. Hence score_threshold 0.4 in config/demo_vtest.yaml (bench/RESULTS.md).
+- Scores: on vtest.avi traffic cones, a sign post and a rock on the lawn score up to ~0.34 as "person". On
+  the labelled frames, score >= 0.4 keeps 88 of 92 people and 4 false person boxes, >= 0.3 keeps 90 and 44;
+  hence score_threshold 0.4 in config/demo_vtest.yaml (bench/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ MODEL_FILE = 'nanodet.json'                     # nanodet.bin next to it
 INPUT_NAME = 'input_1'
 MEAN_BGR = (103.53, 116.28, 123.675)            # NanoDet's training normalisation (BGR order)
 STD_BGR = (57.375, 57.12, 58.395)
+MAX_ASPECT = (4, 3)                             # frames wider (taller) than 4:3 (3:4) are padded to it
 REG_MAX = 10                                    # 11 bins per box side
 CANDIDATE_SCORE = 0.1                           # cells below this never become detections
 MAX_CANDIDATES = 300                            # best cells kept for NMS
@@ -55,10 +60,17 @@ def default_model_path() -> str:
 
 
 def resize_input(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The image resized to size x size, and the (x, y, x, y) factors from network pixels back to the image."""
+    """The network input: the image padded with zeros (bottom or right) to at most 4:3 / 3:4, then resized to
+    size x size; and the (x, y, x, y) factors from network pixels back to the image."""
     height, width = image_bgr.shape[:2]
-    canvas = cv2.resize(image_bgr, (size, size), interpolation=cv2.INTER_LINEAR)
-    return canvas, np.array([width, height, width, height], np.float32) / np.float32(size)
+    padded_h = max(height, round(width * MAX_ASPECT[1] / MAX_ASPECT[0]))
+    padded_w = max(width, round(height * MAX_ASPECT[1] / MAX_ASPECT[0]))
+    if (padded_h, padded_w) != (height, width):
+        canvas = np.zeros((padded_h, padded_w, 3), np.uint8)
+        canvas[:height, :width] = image_bgr
+        image_bgr = canvas
+    resized = cv2.resize(image_bgr, (size, size), interpolation=cv2.INTER_LINEAR)
+    return resized, np.array([padded_w, padded_h, padded_w, padded_h], np.float32) / np.float32(size)
 
 
 def normalise(canvas_bgr: np.ndarray) -> np.ndarray:
