@@ -27,7 +27,7 @@ test: setup
 	bash -c 'source tools/env.sh && pytest test'
 
 bench: setup
-	bash -c 'source tools/env.sh && tools/setup.sh data && python bench/bench_hog.py && python bench/bench_pipeline.py'
+	bash -c 'source tools/env.sh && tools/setup.sh data && python bench/bench_hog.py && python bench/bench_pipeline.py && python bench/bench_detectors.py'
 
 clean:
 	rm -rf build install log log_colcon.txt

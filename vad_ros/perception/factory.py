@@ -1,5 +1,5 @@
-"""Parameters -> the configured detector and segmenter. Toolbox backends are imported only when asked
-for, so the default (hog, no segmenter) starts without torch."""
+"""Parameters -> the configured detector and segmenter. Backends are imported only when asked for; the
+default detector (nanodet) falls back to hog, with a warning, where torch or its fetched model is missing."""
 from __future__ import annotations
 
 from typing import Any
