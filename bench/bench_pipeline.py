@@ -39,17 +39,17 @@ from vad_ros.types import Detections  # noqa: E402
 SIZES = {'640x480': (640, 480), '1920x1080': (1920, 1080)}
 
 
-def frames_of(n: int, size: tuple[int, int]) -> list[np.ndarray]:
+def frames_of(n: int, size: tuple[int, int], start: int = 600) -> list[np.ndarray]:
+    """n consecutive frames of vtest.avi from `start` (people on the road and the lawn), as a camera stream
+    gives them to the node: tracks continue from frame to frame."""
     cap = cv2.VideoCapture(str(REPO / 'data' / 'vtest.avi'))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
     out = []
-    i = 0
     while len(out) < n:
         ok, frame = cap.read()
         if not ok:
             break
-        if i % 20 == 0:
-            out.append(cv2.resize(frame, size))
-        i += 1
+        out.append(cv2.resize(frame, size))
     return out
 
 
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                           'segmenter.config': sc, 'segmenter.checkpoint': sk, 'segmenter.device': args.device,
                           'segmenter.half': args.half})
     detector, segmenter = build_detector(mm), build_segmenter(mm)
+    # The embedded default: the default detector (NanoDet, HOG where its model is missing) + the vtest scene map.
     hog_params = vparams.resolve({'scene_map_file': str(REPO / 'config' / 'scene_vtest.yaml'),
                                   'rules_file': str(REPO / 'config' / 'rules_keep_off_grass.yaml')})
     hog = build_detector(hog_params)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = frames_of(args.frames + 2, size)
         if not args.skip_hog:
             pipeline = build_pipeline(hog_params, hog)
-            results.append({'config': 'hog + scene map', 'size': size_name, 'interval': '-',
+            results.append({'config': f'{hog.name} + scene map', 'size': size_name, 'interval': '-',
                             **time_config(pipeline, frames)})
         for interval in (1, 10):
             pipeline = build_pipeline({**mm, 'segmentation_interval': interval}, detector, segmenter)

@@ -23,7 +23,7 @@ import numpy as np
 
 from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
-from vad_ros.reasoning.background import BackgroundVoter, voting_mask_lut
+from vad_ros.reasoning.background import INTEGRAL_AFTER_FRAMES, BackgroundVoter, voting_mask_lut
 from vad_ros.reasoning.engine import EngineResult, RuleEngine
 from vad_ros.reasoning.rules import RuleSet
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
@@ -89,7 +89,7 @@ class Pipeline:
         self._lut_key = None
         self._lut: np.ndarray | None = None
         self._tracker = IouTracker(self.params['tracking.iou_threshold'], self.params['tracking.max_missed'])
-        self._voter = BackgroundVoter()
+        self._voter = BackgroundVoter(2 if segmenter is None else INTEGRAL_AFTER_FRAMES)   # scene map only: static
         self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
                                   self.params['persistence.grace_frames'], self.params['background.region'])
         self._warned_min_frames = False

@@ -184,7 +184,10 @@ class BackgroundVoter:
     or a segmentation reused for segmentation_interval frames) for INTEGRAL_AFTER_FRAMES frames is counted with
     integral images from then on, when they fit INTEGRAL_BUDGET_BYTES; other maps box by box."""
 
-    def __init__(self):
+    def __init__(self, integral_after_frames: int = INTEGRAL_AFTER_FRAMES):
+        """integral_after_frames: on which sighting of the same map to build its integrals (2 for a pipeline
+        whose only background is a static scene map: the map stays for good)."""
+        self._after = integral_after_frames
         self._labels = None
         self._lut = None
         self._seen = 0
@@ -194,7 +197,7 @@ class BackgroundVoter:
         """The integral counts of a map that stays (built once), None before that or where they are not worth
         their memory."""
         self._seen += 1
-        if self._counts is None and self._seen >= INTEGRAL_AFTER_FRAMES:
+        if self._counts is None and self._seen >= self._after:
             self._counts = IntegralCounts(labels, num_classes, lut) \
                 if integral_bytes(labels, lut) <= INTEGRAL_BUDGET_BYTES else False
         return self._counts or None
