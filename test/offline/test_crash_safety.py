@@ -80,7 +80,8 @@ def start_vad_video(args, **kwargs) -> tuple[subprocess.Popen, list[tuple[int, i
 @pytest.mark.parametrize('whole_group', [False, True], ids=['vad-video', 'vad-video-and-ffmpeg'])
 def test_sigkill_keeps_every_reported_frame_anomaly_and_event(lawn_clip, reference, repo_root, tmp_path,
                                                               whole_group):
-    """Killed once its progress has reported at least 40 (60) frames: the files hold at least the reported
+    """Killed once its progress has reported a few frames past the first event's end (and at least 40, or 60
+    frames): the files hold at least the reported
     frames, are exactly the complete run's first frames (anomalies and ended events included), every line
     parses, and annotated.mp4 plays. whole_group: ffmpeg is killed too (else it finishes the file on EOF)."""
     ref_rows, ref_anomalies, ref_events = reference
@@ -89,7 +90,11 @@ def test_sigkill_keeps_every_reported_frame_anomaly_and_event(lawn_clip, referen
                                       '--out', str(out), '--annotate', '--progress-period', '0.5'],
                                      start_new_session=True)
     deadline = time.monotonic() + 300
-    kill_at = 60 if whole_group else 40
+    # Killed once an event has ended well before (whatever the detector makes of the clip), and at 60 frames at
+    # the least when ffmpeg goes too (its first fragment must be out).
+    first_end = min(e['end_frame'] for e in ref_events)
+    kill_at = max(first_end + 8, 60 if whole_group else 40)
+    assert kill_at < len(ref_rows) - 10, 'the clip ends too soon after its first event for this test'
     while not (reported and reported[-1][0] >= kill_at) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, 'vad-video finished before it could be killed'

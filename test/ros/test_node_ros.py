@@ -1,7 +1,7 @@
 """vad_node as its own process on an isolated ROS domain, fed real frames of vtest.avi by this test.
 
-Perception is the real default (HOG people detector) with a scene map written here that labels the whole
-image `road`, and a rule (person, {road}), so every person the detector finds is an anomaly.
+Perception is the real default detector (NanoDet; HOG where its model is missing) with a scene map written
+here that labels the whole image `road`, and a rule (person, {road}), so every person the detector finds is an anomaly.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_real_frames_give_anomaly_arrays_with_the_image_headers(tmp_path, node_g
         assert result.is_anomalous == bool(result.anomalies)
         assert 0.0 <= result.score <= 1.0
     flagged = [a for r in got for a in r.anomalies]
-    assert flagged, 'HOG found no person in 8 frames of people walking'
+    assert flagged, 'the detector found no person in 8 frames of people walking'
     for a in flagged:
         assert (a.object_class, a.background_class, a.rule_id) == ('person', 'road', 'no-people-on-road')
         assert 0 <= a.x_min < a.x_max <= 768 and 0 <= a.y_min < a.y_max <= 576
