@@ -2,8 +2,8 @@
 the image stamps, reliable delivery of every event state, and the no-frames-arrive QoS warning.
 
 Perception is the real default detector (NanoDet; HOG where its model is missing) with a scene map that labels
-the whole image `road` and
-the rule (person, {road}) (node_graph.write_config), so every person found is an anomaly.
+the whole image `road` and the rule (person, {road}) (node_graph.write_config), so every person found is an
+anomaly.
 """
 from __future__ import annotations
 
