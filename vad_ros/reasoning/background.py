@@ -202,27 +202,29 @@ class BackgroundVoter:
                 if integral_bytes(labels, lut) <= INTEGRAL_BUDGET_BYTES else False
         return self._counts or None
 
+    def _counts_for(self, labels: np.ndarray, num_classes: int, lut: np.ndarray) -> IntegralCounts | None:
+        """Integral counts for this frame's map where they are worth it, None = vote box by box; a map other
+        than the last one starts the count of frames it stays afresh."""
+        if labels is self._labels and lut is self._lut:
+            return self._integral_counts(labels, num_classes, lut)
+        self._labels, self._lut, self._counts, self._seen = labels, lut, None, 1
+        return None
+
     def votes(self, labels: np.ndarray, boxes, num_classes: int, region: str = 'box',
               footprint_height: float = 0.2, lut: np.ndarray | None = None) -> list[Vote]:
-        if lut is None:
-            lut = voting_mask_lut(num_classes)
-        if labels is self._labels and lut is self._lut:
-            counts = self._integral_counts(labels, num_classes, lut)
-            if counts is not None:
-                return counts.votes(boxes, region, footprint_height)
-        else:
-            self._labels, self._lut, self._counts, self._seen = labels, lut, None, 1
+        lut = voting_mask_lut(num_classes) if lut is None else lut
+        counts = self._counts_for(labels, num_classes, lut)
+        if counts is not None:
+            return counts.votes(boxes, region, footprint_height)
         return [vote(labels, b, num_classes, region, footprint_height, lut) for b in boxes]
 
     def winners(self, labels: np.ndarray, boxes, num_classes: int, region: str = 'box',
                 footprint_height: float = 0.2, lut: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """votes() as arrays: (class index (N,) int64, -1 where no pixel votes; fraction (N,) float64)."""
-        if lut is None:
-            lut = voting_mask_lut(num_classes)
-        if labels is self._labels and lut is self._lut:
-            counts = self._integral_counts(labels, num_classes, lut)
-            if counts is not None:
-                return counts.winners(boxes, region, footprint_height)
-        votes = self.votes(labels, boxes, num_classes, region, footprint_height, lut)
+        lut = voting_mask_lut(num_classes) if lut is None else lut
+        counts = self._counts_for(labels, num_classes, lut)
+        if counts is not None:
+            return counts.winners(boxes, region, footprint_height)
+        votes = [vote(labels, b, num_classes, region, footprint_height, lut) for b in boxes]
         return (np.array([-1 if v.class_index is None else v.class_index for v in votes], np.int64),
                 np.array([v.fraction for v in votes], np.float64))
