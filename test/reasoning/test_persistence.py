@@ -9,14 +9,20 @@ def anomaly(track: int = 7, score: float = 0.8, rule: str = 'r', background: str
                    track, 1, score)
 
 
+def update(p: Persistence, frame_index: int, stamp, candidates):
+    """One frame: (anomalies to report, events started, events ended)."""
+    step = p.step(frame_index, stamp, candidates)
+    return step.reported, step.started, step.ended
+
+
 def run(p: Persistence, frames):
     """frames: list of candidate lists; returns [(reported, started, ended)] with stamps = index / 10."""
-    return [p.update(i, i / 10, [(a, m) for a, m in frame]) for i, frame in enumerate(frames)]
+    return [update(p, i, i / 10, [(a, m) for a, m in frame]) for i, frame in enumerate(frames)]
 
 
 def test_min_frames_1_is_immediate():
     p = Persistence(min_frames=1, grace_frames=0)
-    reported, started, ended = p.update(0, None, [(anomaly(), None)])
+    reported, started, ended = update(p, 0, None, [(anomaly(), None)])
     assert len(reported) == 1 and reported[0].duration_frames == 1
     assert (started[0].start_frame, started[0].end_frame, ended) == (0, 0, [])
 
@@ -58,7 +64,7 @@ def test_rule_min_frames_overrides_the_default_and_interruptions_restart_the_cou
     out = run(p, [a, [], a, a])
     assert [len(r) for r, _, _ in out] == [0, 0, 0, 1]
     p = Persistence(min_frames=4)
-    assert len(p.update(0, None, [(anomaly(), 1)])[0]) == 1
+    assert len(update(p, 0, None, [(anomaly(), 1)])[0]) == 1
 
 
 def test_tracks_and_rules_are_independent():
@@ -72,7 +78,7 @@ def test_tracks_and_rules_are_independent():
 
 def test_several_anomalies_of_one_key_are_all_reported_and_the_best_describes_the_event():
     p = Persistence(min_frames=1, grace_frames=5)
-    reported, started, _ = p.update(0, None, [(anomaly(0, 0.5, background='road'), None),
+    reported, started, _ = update(p, 0, None, [(anomaly(0, 0.5, background='road'), None),
                                               (anomaly(0, 0.7, background='water'), None)])
     assert len(reported) == 2 and len(started) == 1
     assert (started[0].peak_score, started[0].background_class) == (0.7, 'water')

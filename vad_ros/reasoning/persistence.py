@@ -136,12 +136,6 @@ class Persistence:
         self._forget_cooldowns(stamp)
         return Step(reported, events)
 
-    def update(self, frame_index: int, stamp: float | None, candidates) -> tuple[list[Anomaly], list[Event],
-                                                                                 list[Event]]:
-        """step() as (anomalies to report, events started, events ended)."""
-        result = self.step(frame_index, stamp, candidates)
-        return result.reported, result.started, result.ended
-
     def flush(self) -> list[Event]:
         """End every open event (end of stream, or time that jumped) and forget all state, cooldowns included;
         event ids go on increasing."""

@@ -262,8 +262,7 @@ class VadNode(LifecycleNode):
                     if camera.pipeline.rule_source.path != path:
                         camera.pipeline.rule_source.switch(path)
                 raise
-        for camera in cameras:
-            camera.params['rules_file'] = value
+        for camera in cameras:             # their params['rules_file'] follows in _on_set_parameters
             self.get_logger().info(f'{camera.log_prefix()}{len(camera.pipeline.rules)} rule(s) now in force from '
                                    f'{camera.pipeline.rule_source.path}')
 
