@@ -27,7 +27,7 @@ from vad_ros.perception.mmseg_segmenter import MMSegSegmenter  # noqa: E402
 from vad_ros.perception.onnx_detector import OnnxDetector  # noqa: E402
 from vad_ros.perception.onnx_export import export, main as export_main  # noqa: E402
 from vad_ros.perception.onnx_segmenter import OnnxSegmenter  # noqa: E402
-from vad_ros.pipeline import build_pipeline  # noqa: E402
+from vad_ros.pipeline import build_pipeline, detect_all  # noqa: E402
 
 
 def lively(config: str, checkpoint: str, frame: np.ndarray, out: str) -> str:
@@ -80,11 +80,26 @@ def assert_same_detections(ours, ref):
     assert (ours.labels[a] == ref.labels[b]).mean() == 1.0
 
 
+def assert_same_set(ours, ref):
+    """As assert_same_detections, but boxes whose scores tie within float noise may come in either order:
+    every box is matched to its own counterpart (same label, score within 1e-3, corners within 1 px)."""
+    assert len(ours) == len(ref)
+    free = np.ones(len(ref), bool)
+    for box, score, label in zip(ours.boxes, ours.scores, ours.labels):
+        ok = free & (ref.labels == label) & (np.abs(ref.scores - score) <= 1e-3) \
+            & (np.abs(ref.boxes - box).max(axis=1) <= 1.0)
+        assert ok.any(), f'no counterpart for {box} {score} {label}'
+        free[np.flatnonzero(ok)[np.argmin(np.abs(ref.boxes[ok] - box).max(axis=1))]] = False
+
+
 def test_export_writes_the_network_and_its_metadata(models):
     import json
     meta = json.loads(open(models['det_meta']).read())
     assert meta['role'] == 'detector' and meta['decoder'] == 'dense' and len(meta['class_names']) == 80
     assert meta['input_shape'] == [1, 3, 640, 640] and meta['outputs'][:2] == ['scores_0', 'boxes_0']
+    assert meta['dynamic_batch'] is True
+    with open(models['seg_meta']) as f:
+        assert 'dynamic_batch' not in json.load(f)
     assert meta['test_cfg']['score_thr'] == 0.001 and meta['test_cfg']['iou_threshold'] == 0.65
     meta = json.loads(open(models['seg_meta']).read())
     assert meta['role'] == 'segmenter' and meta['decoder'] == 'label_map' and len(meta['class_names']) == 150
@@ -209,3 +224,86 @@ print(len(build_detector(p).detect(frame)), build_segmenter(p).segment(frame).la
     assert run.returncode == 0, run.stderr[-2000:]
     count, shape = run.stdout.strip().split(' ', 1)
     assert int(count) > 0 and shape == '(480, 640)'
+
+
+def batch_frames(vtest_frames) -> list[np.ndarray]:
+    """Six cameras: four 768x576 frames, one 640x480, one 500x333 (RTMDet pads every frame to 640x640, so
+    all six share one input size)."""
+    return vtest_frames[:4] + [cv2.resize(vtest_frames[4], (640, 480)), cv2.resize(vtest_frames[5], (500, 333))]
+
+
+def counting(backend, method: str) -> list[int]:
+    """Wraps backend.<method> to record the batch size of each call; returns the record."""
+    calls: list[int] = []
+    inner = getattr(backend, method)
+
+    def wrapper(data, *rest):
+        calls.append(len(data))
+        return inner(data, *rest)
+
+    setattr(backend, method, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize('min_score', [None, 0.3])
+def test_onnx_batch_detection_equals_one_by_one(models, vtest_frames, min_score):
+    """One run for six cameras of three frame sizes; each camera's detections those of detect()."""
+    detector = OnnxDetector(models['det_onnx'], device='cpu', min_score=min_score)
+    assert detector.dynamic_batch
+    frames = batch_frames(vtest_frames)
+    single = [detector.detect(frame) for frame in frames]
+    runs = counting(detector, 'run')
+    batched = detector.detect_batch(frames)
+    assert runs == [6]
+    for ours, ref, frame in zip(batched, single, frames):
+        assert_same_set(ours, ref)
+        assert (ours.boxes[:, 2] <= frame.shape[1]).all() and (ours.boxes[:, 3] <= frame.shape[0]).all()
+    assert min(len(d) for d in single) >= (30 if min_score is None else 3)     # not vacuous
+
+
+def test_onnx_batches_are_capped_and_a_graph_without_batch_axis_runs_frame_by_frame(models, vtest_frames):
+    frames = batch_frames(vtest_frames)
+    detector = OnnxDetector(models['det_onnx'], device='cpu', min_score=0.3)
+    single = [detector.detect(frame) for frame in frames]
+    detector.MAX_BATCH = 4
+    runs = counting(detector, 'run')
+    for ours, ref in zip(detector.detect_batch(frames), single):
+        assert_same_set(ours, ref)
+    assert runs == [4, 2]
+    detector.dynamic_batch = False           # what a file exported with a fixed batch of 1 gives
+    runs.clear()
+    for ours, ref in zip(detector.detect_batch(frames), single):
+        assert_same_set(ours, ref)
+    assert runs == [1] * 6
+
+
+def test_onnx_batch_refuses_a_frame_the_export_does_not_fit(models, vtest_frames):
+    detector = OnnxDetector(models['det_onnx'], device='cpu')
+    detector.input_hw = (512, 640)          # as if exported for another input size
+    with pytest.raises(PerceptionError, match='network input, but the model was exported for 640x512'):
+        detector.detect_batch(vtest_frames[:2])
+
+
+@pytest.mark.parametrize('min_score', [None, 0.3])
+def test_mmdet_batch_detection_equals_one_by_one(models, vtest_frames, min_score):
+    """The PyTorch backend: one forward pass and one post-processing call for six cameras."""
+    detector = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
+    frames = batch_frames(vtest_frames)
+    single = [detector.detect(frame) for frame in frames]
+    passes = counting(detector, 'network')
+    batched = detector.detect_batch(frames)
+    assert passes == [6]
+    for ours, ref in zip(batched, single):
+        assert_same_set(ours, ref)
+    assert min(len(d) for d in single) >= (30 if min_score is None else 3)
+
+
+def test_detect_all_batches_the_cameras_and_matches_the_pytorch_path(models, vtest_frames):
+    """pipeline.detect_all, the node's call for its cameras: ONNX batch == PyTorch one by one."""
+    onnx_det = OnnxDetector(models['det_onnx'], device='cpu', min_score=0.3)
+    torch_det = MMDetDetector(*models['det'], device='cpu', min_score=0.3)
+    frames = vtest_frames[:4]
+    runs = counting(onnx_det, 'run')
+    for ours, ref in zip(detect_all(onnx_det, frames), [torch_det.detect(f) for f in frames]):
+        assert_same_set(ours, ref)
+    assert runs == [4]

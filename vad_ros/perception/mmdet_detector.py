@@ -12,6 +12,7 @@ Evaluations that want the config's low scores set detector.keep_low_scores: true
 detect() runs in stages that bench/bench_models.py times one by one: prepare (test pipeline + data
 preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
 to_host (copy to numpy). Detectors other than plain single-stage ones run network + decode in one call.
+detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def plain_single_stage(model) -> bool:
 
 class MMDetDetector(MinScore, ModelBackend):
     toolbox = MMDET
+    MAX_BATCH = 8          # frames per forward pass in detect_batch
 
     def __init__(self, *args, min_score: float | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
@@ -79,15 +81,23 @@ class MMDetDetector(MinScore, ModelBackend):
                    trust_pickle=params['detector.trust_checkpoint_pickle'],
                    min_score=None if keep_low else params['score_threshold'])
 
-    def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, data samples) through the test pipeline and the data preprocessor."""
+    def _sample(self, image_bgr: np.ndarray) -> dict:
+        """One frame through the test pipeline (inputs: the uint8 image tensor, data_samples)."""
         height, width = image_bgr.shape[:2]
         with scope(self.toolbox.name):
-            data = self._pipeline(dict(img=image_bgr, img_id=0, img_path='', ori_shape=(height, width),
+            return self._pipeline(dict(img=image_bgr, img_id=0, img_path='', ori_shape=(height, width),
                                        img_shape=(height, width)))
-            batch = self.model.data_preprocessor({'inputs': [data['inputs']],
-                                                  'data_samples': [data['data_samples']]}, False)
+
+    def _batch(self, samples: list[dict]):
+        """(network input on the device, data samples) of pipeline outputs through the data preprocessor."""
+        with scope(self.toolbox.name):
+            batch = self.model.data_preprocessor({'inputs': [d['inputs'] for d in samples],
+                                                  'data_samples': [d['data_samples'] for d in samples]}, False)
         return batch['inputs'], batch['data_samples']
+
+    def prepare(self, image_bgr: np.ndarray):
+        """(network input on the device, data samples) through the test pipeline and the data preprocessor."""
+        return self._batch([self._sample(image_bgr)])
 
     def network(self, inputs, samples):
         """The head's raw outputs (single-stage), or the finished predictions (other detectors)."""
@@ -96,13 +106,17 @@ class MMDetDetector(MinScore, ModelBackend):
                 return self.model.bbox_head(self.model.extract_feat(inputs))
             return self.model.predict(inputs, samples)
 
-    def decode(self, raw, samples):
-        """InstanceData of the image (boxes in frame pixels, on the device)."""
+    def decode_all(self, raw, samples) -> list:
+        """InstanceData per image of the batch (boxes in frame pixels, on the device)."""
         if not self.single_stage:
-            return getattr(raw[0], self.toolbox.sample_field)
+            return [getattr(r, self.toolbox.sample_field) for r in raw]
         with scope(self.toolbox.name), self._inference():
             metas = [s.metainfo for s in samples]
-            return self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True)[0]
+            return list(self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True))
+
+    def decode(self, raw, samples):
+        """InstanceData of the (first) image (boxes in frame pixels, on the device)."""
+        return self.decode_all(raw, samples)[0]
 
     def to_host(self, pred, image_bgr: np.ndarray) -> Detections:
         height, width = image_bgr.shape[:2]
@@ -114,3 +128,25 @@ class MMDetDetector(MinScore, ModelBackend):
     def detect(self, image_bgr: np.ndarray) -> Detections:
         inputs, samples = self.prepare(image_bgr)
         return self.to_host(self.decode(self.network(inputs, samples), samples), image_bgr)
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+        """The detections of several frames (one per camera): frames whose test pipeline gives the same input
+        size (RTMDet pads every frame to 640x640) go through the data preprocessor, the network and the
+        head's post-processing as one batch of up to MAX_BATCH; frames of other sizes form their own batches,
+        so no frame is padded more than detect() pads it and the results equal detect()'s frame by frame
+        (up to the last bits of the network's float sums)."""
+        if len(images) < 2:
+            return [self.detect(image) for image in images]
+        samples = [self._sample(image) for image in images]
+        groups: dict[tuple, list[int]] = {}
+        for i, sample in enumerate(samples):
+            groups.setdefault(tuple(sample['inputs'].shape), []).append(i)
+        found: list[Detections | None] = [None] * len(images)
+        for members in groups.values():
+            for start in range(0, len(members), self.MAX_BATCH):
+                chunk = members[start:start + self.MAX_BATCH]
+                inputs, data_samples = self._batch([samples[i] for i in chunk])
+                preds = self.decode_all(self.network(inputs, data_samples), data_samples)
+                for i, pred in zip(chunk, preds):
+                    found[i] = self.to_host(pred, images[i])
+        return found

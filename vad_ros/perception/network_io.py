@@ -27,7 +27,7 @@ SKIPPED_STEPS = ('LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations',
 
 @dataclass(frozen=True)
 class Preprocess:
-    """One frame -> a (1, 3, H, W) float32 network input; see the module doc."""
+    """One frame -> a (1, 3, H, W) float32 network input (or one image of a batch); see the module doc."""
     scale: tuple[int, int] | None = None        # Resize target (w, h); None = no resize
     keep_ratio: bool = True
     pad_size: tuple[int, int] | None = None     # pipeline Pad to a fixed (w, h), uint8 value pad_value
@@ -60,25 +60,38 @@ class Preprocess:
         w, h = self.image_shape(width, height)
         return _ceil_to(w, self.size_divisor), _ceil_to(h, self.size_divisor)
 
-    def __call__(self, image_bgr: np.ndarray) -> np.ndarray:
-        """(1, 3, H, W) float32, C-contiguous."""
+    def __call__(self, image_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(1, 3, H, W) float32, C-contiguous; or written into `out`, a (3, H, W) float32 array of the input
+        size (one image of a batch), and `out` returned. Each element is (float32(pixel) - mean) / std in
+        float32, as the toolbox computes it; OpenCV resizes and splits the channels, numpy normalises each
+        plane straight into the input (no intermediate float image)."""
         height, width = image_bgr.shape[:2]
         w, h = self.resized_size(width, height)
         image = image_bgr if (w, h) == (width, height) else cv2.resize(image_bgr, (w, h),
                                                                        interpolation=cv2.INTER_LINEAR)
-        if self.bgr_to_rgb:
-            image = image[:, :, ::-1]
-        mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
         img_w, img_h = self.image_shape(width, height)
         in_w, in_h = self.input_shape(width, height)
-        out = np.empty((1, 3, in_h, in_w), np.float32)
-        out[0, :, :img_h, :img_w] = ((np.float32(self.pad_value) - mean) / std)[:, None, None]
-        out[0, :, :, img_w:] = self.size_divisor_value
-        out[0, :, img_h:, :] = self.size_divisor_value
-        planes = np.moveaxis(image, 2, 0).astype(np.float32)
-        np.subtract(planes, mean[:, None, None], out=planes)
-        np.divide(planes, std[:, None, None], out=out[0, :, :h, :w])
-        return out
+        if out is None:
+            blob = np.empty((1, 3, in_h, in_w), np.float32)
+            target = blob[0]
+        elif out.shape != (3, in_h, in_w) or out.dtype != np.float32:
+            raise ValueError(f'out is {out.dtype} {out.shape}, the input of a {width}x{height} frame is float32 '
+                             f'{(3, in_h, in_w)}')
+        else:
+            blob = target = out
+        planes = cv2.split(image)
+        for c in range(3):
+            mean, std = np.float32(self.mean[c]), np.float32(self.std[c])
+            plane = target[c]
+            pad = (np.float32(self.pad_value) - mean) / std              # the pipeline's Pad, normalised
+            plane[h:img_h, :img_w] = pad
+            plane[:h, w:img_w] = pad
+            plane[:, img_w:] = self.size_divisor_value                   # the data preprocessor's padding
+            plane[img_h:, :img_w] = self.size_divisor_value
+            pixels = plane[:h, :w]
+            np.subtract(planes[2 - c if self.bgr_to_rgb else c], mean, out=pixels, dtype=np.float32)
+            np.divide(pixels, std, out=pixels)
+        return blob
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

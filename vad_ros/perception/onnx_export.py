@@ -65,7 +65,8 @@ def _detector_network(model):
     head = _dense_head(model)
 
     class DenseDetector(torch.nn.Module):
-        """image -> per level: scores (N, C) after the activation, boxes (N, 4) in input pixels."""
+        """image (B, 3, H, W) -> per level: scores (B, N, C) after the activation, boxes (B, N, 4) in input
+        pixels."""
 
         def __init__(self):
             super().__init__()
@@ -79,12 +80,15 @@ def _detector_network(model):
             cls_scores, bbox_preds = outs
             sizes = [c.shape[-2:] for c in cls_scores]
             priors = head.prior_generator.grid_priors(sizes, dtype=image.dtype, device=image.device)
+            batch = image.shape[0]                  # a dynamic axis of the graph
             results = []
             for cls, reg, prior in zip(cls_scores, bbox_preds, priors):
-                logits = cls[0].permute(1, 2, 0).reshape(-1, head.cls_out_channels)
-                scores = logits.sigmoid() if head.use_sigmoid_cls else logits.softmax(-1)[:, :-1]
-                deltas = reg[0].permute(1, 2, 0).reshape(-1, head.bbox_coder.encode_size)
-                results += [scores, head.bbox_coder.decode(prior, deltas)]
+                logits = cls.permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
+                scores = logits.sigmoid() if head.use_sigmoid_cls else logits.softmax(-1)[..., :-1]
+                deltas = reg.permute(0, 2, 3, 1).reshape(-1, head.bbox_coder.encode_size)
+                # the coders decode (M, 4) pairs of prior and deltas: the priors repeated for each image
+                pairs = prior.unsqueeze(0).expand(batch, -1, -1).reshape(-1, prior.shape[-1])
+                results += [scores, head.bbox_coder.decode(pairs, deltas).reshape(batch, -1, 4)]
             return tuple(results)
 
     return DenseDetector().eval(), len(head.prior_generator.strides)
@@ -151,11 +155,15 @@ def export(role: str, config: str, checkpoint: str, out: str, frame_size: tuple[
         network = _segmenter_network(model, len(names))
         outputs = ['labels']
         meta.update(decoder='label_map', outputs=outputs, input_shape=[1, 3, height, width])
+    # the detector's batch axis is dynamic (several cameras in one run); the segmenter's is 1 (see the doc)
+    dynamic = {name: {0: 'batch'} for name in ['image', *outputs]} if role == 'detector' else None
+    if dynamic:
+        meta['dynamic_batch'] = True
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with openmmlab.scope(toolbox.name), torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter('ignore')          # tracer warnings about Python values in the head
         torch.onnx.export(network, (torch.zeros(1, 3, height, width),), out, input_names=['image'],
-                          output_names=outputs, opset_version=opset, dynamo=False)
+                          output_names=outputs, opset_version=opset, dynamo=False, dynamic_axes=dynamic)
     meta_out = metadata_path(out)
     with open(meta_out, 'w', encoding='utf-8') as f:
         json.dump(meta, f, indent=1)
