@@ -1,6 +1,6 @@
 """The reasoning of two versions on the same synthetic detections (vtest scene map; the demo's rule and the
 paper's rules in paper mode and tracked): every anomaly (rule, track, sentence, score, box), every event start
-and end, frame scores. Run it once per version and compare the files:
+and end, frame scores, every object (class, track, background, fraction). Run it once per version and compare the files:
 
     git archive a432a1d vad_ros | tar -x -C /tmp/old          # the version before the rule language grew
     cd /tmp && PYTHONPATH=/tmp/old python /work/main/bench/compare_reasoning.py /tmp/old.json
@@ -55,7 +55,8 @@ for name, (rules, params) in settings.items():
         rec.append([[(a.rule_id, a.track_id, a.sentence, round(a.score, 9), a.duration_frames, a.box) for a in r.anomalies],
                     [(e.rule_id, e.track_id, e.start_frame, e.end_frame, round(e.peak_score, 9), e.sentence) for e in r.events_started],
                     [(e.rule_id, e.track_id, e.start_frame, e.end_frame, round(e.peak_score, 9), e.sentence) for e in r.events_ended],
-                    round(r.score, 9)])
+                    round(r.score, 9),
+                    [(o.object_class, o.track_id, o.background_class, round(o.background_fraction, 9)) for o in r.objects]])
     rec.append([(e.rule_id, e.track_id, e.start_frame, e.end_frame) for e in p.flush_events()])
     out[name] = rec
 json.dump(out, open(sys.argv[1], 'w'))

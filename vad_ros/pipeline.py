@@ -24,7 +24,7 @@ import numpy as np
 from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.reasoning.background import INTEGRAL_AFTER_FRAMES, BackgroundVoter, voting_mask_lut
-from vad_ros.reasoning.engine import EngineResult, RuleEngine
+from vad_ros.reasoning.engine import EngineResult, ObjectArrays, RuleEngine
 from vad_ros.reasoning.rules import RuleSet
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
 from vad_ros.rule_source import RuleSource
@@ -231,32 +231,34 @@ class Pipeline:
         anomalies, event updates, overlay)."""
         p = self.params
         names = detections.class_names
-        if len(detections) and (detections.labels.min() < 0 or detections.labels.max() >= len(names)):
-            raise PerceptionError(f'detector returned label {int(detections.labels.max())} outside its '
-                                  f'{len(names)} class names')
         if frame_size is None and class_map is not None:
             frame_size = class_map.shape[::-1]
-        keep = detections.scores >= p['score_threshold']
-        if frame_size is not None:
-            keep &= ~self._engine.ignored(detections.boxes, *frame_size)
-        keep = np.flatnonzero(keep)
-        boxes, labels, scores = detections.boxes[keep], detections.labels[keep], detections.scores[keep]
-        tracking = p['tracking.enabled']
-        track_ids = self._tracker.update(boxes, labels) if tracking else np.zeros(len(keep), np.int64)
-        backgrounds, fractions = [None] * len(keep), [0.0] * len(keep)
+        keep = np.flatnonzero(detections.scores >= p['score_threshold'])
+        if frame_size is not None and self._engine.has_ignore_masks:
+            keep = keep[~self._engine.ignored(detections.boxes[keep], *frame_size)]
+        labels = detections.labels[keep]
+        label_list = labels.tolist()
+        if label_list and (min(label_list) < 0 or max(label_list) >= len(names)):
+            bad = next(v for v in label_list if not 0 <= v < len(names))
+            raise PerceptionError(f'detector returned label {bad} outside its {len(names)} class names')
+        boxes = detections.boxes[keep].astype(np.float64)
+        scores = detections.scores[keep].astype(np.float64)
+        n = len(keep)
+        track_ids = self._tracker.update(boxes, labels) if p['tracking.enabled'] else np.zeros(n, np.int64)
         if class_map is not None:
-            index, fraction = self._voter.winners(class_map.labels, boxes, len(class_map.class_names),
-                                                  p['background.region'], p['background.footprint_height'],
-                                                  self._voting_lut(class_map))
-            backgrounds = [class_map.class_names[i] if i >= 0 else None for i in index.tolist()]
-            fractions = fraction.tolist()
-        objects = [ObjectReport(names[label], score, tuple(box), background, frac, track_id)
-                   for box, label, score, track_id, background, frac in
-                   zip(boxes.tolist(), labels.tolist(), scores.tolist(), track_ids.tolist(), backgrounds,
-                       fractions)]
+            bg_vocab = class_map.class_names
+            bg_idx, fractions = self._voter.winners(class_map.labels, boxes, len(bg_vocab), p['background.region'],
+                                                    p['background.footprint_height'], self._voting_lut(class_map))
+        else:
+            bg_vocab, bg_idx, fractions = (), np.full(n, -1, np.int64), np.zeros(n)
+        objects = [ObjectReport(names[label], score, tuple(box), bg_vocab[bg] if bg >= 0 else None, frac, track)
+                   for box, label, score, track, bg, frac in
+                   zip(boxes.tolist(), label_list, scores.tolist(), track_ids.tolist(), bg_idx.tolist(),
+                       fractions.tolist())]
         if self._engine.rules is not self.rules:          # the rule source reloaded its file
             self._engine.replace_rules(self.rules)
-        return objects, self._engine.evaluate(objects, frame_index, stamp, frame_size)
+        arrays = ObjectArrays(boxes, scores, fractions, track_ids, tuple(names), labels, bg_vocab, bg_idx)
+        return objects, self._engine.evaluate(objects, frame_index, stamp, frame_size, arrays)
 
     def flush_events(self) -> list[Event]:
         """Close the events still open (end of a video)."""

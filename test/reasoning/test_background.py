@@ -211,6 +211,8 @@ def test_property_integral_counts_equal_the_box_by_box_vote(seed, region, footpr
     lut = voting_mask_lut(6, [int(rng.integers(0, 6))])
     xy = rng.uniform(-20, 60, (30, 2))
     boxes = np.column_stack([xy, xy + rng.uniform(-2, 40, (30, 2))])
+    bad = rng.random(30) < 0.1                           # a broken detector: no region, not a crash
+    boxes[bad, rng.integers(0, 4)] = rng.choice([np.nan, np.inf, -np.inf])
     expected = [vote(labels, b, 6, region, footprint, lut) for b in boxes]
     assert IntegralCounts(labels, 6, lut).votes(boxes, region, footprint) == expected
     voter = BackgroundVoter()

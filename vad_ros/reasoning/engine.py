@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,6 +43,30 @@ class EngineResult:
     overlay: RuleOverlay | None = None
 
 
+class ObjectArrays(NamedTuple):
+    """A frame's objects as arrays (N objects, in the order of the ObjectReport list): what the pipeline
+    already holds, so that the engine need not rebuild it from the reports (of_reports does, for other
+    callers)."""
+    boxes: np.ndarray                  # (N, 4) float64
+    scores: np.ndarray                 # (N,) float64
+    fractions: np.ndarray              # (N,) float64, background fractions
+    track_ids: np.ndarray              # (N,) int64
+    class_vocab: tuple[str, ...]
+    class_idx: np.ndarray              # (N,) int64 into class_vocab
+    bg_vocab: tuple[str, ...]
+    bg_idx: np.ndarray                 # (N,) int64 into bg_vocab, -1 = no background
+
+    @classmethod
+    def of_reports(cls, objects: list[ObjectReport]) -> 'ObjectArrays':
+        n = len(objects)
+        class_vocab, class_idx = _index([o.object_class for o in objects])
+        bg_vocab, bg_idx = _index([o.background_class for o in objects])
+        return cls(np.array([o.box for o in objects], np.float64).reshape(n, 4),
+                   np.array([o.score for o in objects], np.float64),
+                   np.array([o.background_fraction for o in objects], np.float64),
+                   np.array([o.track_id for o in objects], np.int64), class_vocab, class_idx, bg_vocab, bg_idx)
+
+
 @dataclass
 class _Facts:
     """This frame's objects as arrays (N objects)."""
@@ -51,9 +76,9 @@ class _Facts:
     scores: np.ndarray
     fractions: np.ndarray
     track_ids: np.ndarray
-    class_vocab: list[str]
+    class_vocab: tuple[str, ...]
     class_idx: np.ndarray              # into class_vocab
-    bg_vocab: list[str]
+    bg_vocab: tuple[str, ...]
     bg_idx: np.ndarray                 # into bg_vocab, -1 = no background
     geometry: object | None            # SceneGeometry
     zone_bits: np.ndarray | None       # (N,) uint64
@@ -78,11 +103,11 @@ class _Facts:
         return self._area
 
 
-def _index(values) -> tuple[list, np.ndarray]:
+def _index(values) -> tuple[tuple, np.ndarray]:
     """Distinct values (in order) and each value's index among them; None -> -1."""
     vocab: dict = {}
     idx = [vocab.setdefault(v, len(vocab)) if v is not None else -1 for v in values]
-    return list(vocab), np.array(idx, np.int64)
+    return tuple(vocab), np.array(idx, np.int64)
 
 
 class RuleEngine:
@@ -102,6 +127,7 @@ class RuleEngine:
         self._wire_totals = {name: [0, 0] for name in getattr(scene, 'tripwire_names', ())}
         self._last_stamp: float | None = None
         self._zone_bits_cache: dict[tuple[str, ...], np.uint64] = {}
+        self._vocab_luts: dict[tuple, np.ndarray] = {}      # (vocabulary, rule's names) -> bool per name
         self._warned: set[str] = set()
 
     # ---------------------------------------------------------------- configuration
@@ -133,6 +159,10 @@ class RuleEngine:
     def needs_tracks(self) -> bool:
         return any(r.crossing or r.uses_motion for r in self.rules)
 
+    @property
+    def has_ignore_masks(self) -> bool:
+        return self.scene is not None and bool(self.scene.ignore)
+
     # ---------------------------------------------------------------- per frame
     def ignored(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
         """(N,) bool: the boxes whose ground point lies in an ignore mask of the scene map."""
@@ -143,11 +173,12 @@ class RuleEngine:
         return geometry.lookup(mask, geometry.ground_points(boxes))
 
     def evaluate(self, objects: list[ObjectReport], frame_index: int, stamp: float | None,
-                 frame_size: tuple[int, int] | None = None) -> EngineResult:
+                 frame_size: tuple[int, int] | None = None, arrays: ObjectArrays | None = None) -> EngineResult:
         """Anomalies to report and event updates for this frame's objects. frame_size (width, height) places
-        the scene map's zones and lines; without it (or a scene map) zone and line conditions do not hold."""
+        the scene map's zones and lines; without it (or a scene map) zone and line conditions do not hold.
+        arrays: the same objects as arrays, where the caller has them (None = built from the objects)."""
         events = self._check_clock(stamp)
-        facts = self._facts(objects, stamp, frame_size)
+        facts = self._facts(objects, arrays or ObjectArrays.of_reports(objects), stamp, frame_size)
         keyed: list[tuple[int, int, Candidate]] = []
         clocks: dict[str, tuple[int, float]] = {}
         for r, rule in enumerate(self.rules):
@@ -199,18 +230,13 @@ class RuleEngine:
             log.warning(message)
 
     # ---------------------------------------------------------------- facts
-    def _facts(self, objects: list[ObjectReport], stamp: float | None, frame_size) -> _Facts:
-        n = len(objects)
-        boxes = np.array([o.box for o in objects], np.float64).reshape(n, 4)
-        ground = geometry.ground_points(boxes)
-        class_vocab, class_idx = _index([o.object_class for o in objects])
-        bg_vocab, bg_idx = _index([o.background_class for o in objects])
-        track_ids = np.array([o.track_id for o in objects], np.int64)
+    def _facts(self, objects: list[ObjectReport], a: ObjectArrays, stamp: float | None, frame_size) -> _Facts:
+        track_ids = a.track_ids
         geo = self.scene.geometry(*frame_size) if self.scene is not None and frame_size else None
+        ground = geometry.ground_points(a.boxes) if len(objects) else np.zeros((0, 2))
         zone_bits = geometry.lookup(geo.zone_bits, ground) if geo is not None and geo.zone_bits is not None else None
-        facts = _Facts(objects, boxes, ground, np.array([o.score for o in objects], np.float64),
-                       np.array([o.background_fraction for o in objects], np.float64), track_ids,
-                       class_vocab, class_idx, bg_vocab, bg_idx, geo, zone_bits)
+        facts = _Facts(objects, a.boxes, ground, a.scores, a.fractions, track_ids, a.class_vocab, a.class_idx,
+                       a.bg_vocab, a.bg_idx, geo, zone_bits)
         if any(r.uses_motion for r in self.rules):
             facts.motion = self.motion.update(track_ids, ground, stamp, geo.to_ground if geo is not None else None)
         if geo is not None and geo.tripwires:
@@ -232,10 +258,10 @@ class RuleEngine:
     def _object_mask(self, rule: Rule, f: _Facts) -> np.ndarray:
         """(N,) bool: the objects for which every per-object condition of the rule holds. The parts that rules
         share (classes, backgrounds, zones) are computed once per frame."""
-        if not f.class_vocab:
+        if not f.objects:
             return np.zeros(0, bool)
-        m = f.cached(('objects', rule.objects),
-                     lambda: np.array([c in rule.objects for c in f.class_vocab])[f.class_idx]).copy()
+        m = f.cached(('objects', rule.objects), lambda: self._names_lut(f.class_vocab, rule.objects)[f.class_idx])
+        m = m.copy()
         if rule.min_score > 0:
             m &= f.scores >= rule.min_score
         if rule.uses_background:
@@ -252,11 +278,23 @@ class RuleEngine:
             m &= self._crossing(rule, f) != 0
         return m
 
-    @staticmethod
-    def _background(rule: Rule, f: _Facts) -> np.ndarray:
-        names = rule.forbidden or rule.allowed
-        lut = np.array([(b in names) == bool(rule.forbidden) for b in f.bg_vocab] + [False])
-        return lut[f.bg_idx] & (f.fractions >= rule.min_fraction)
+    def _names_lut(self, vocab: tuple[str, ...], names, negate: bool = False) -> np.ndarray:
+        """(len(vocab) + 1,) bool: whether each name of the vocabulary is among `names` (the reverse with
+        negate), and False at the end (index -1: no name). Kept across frames: the vocabularies stay."""
+        key = (vocab, names, negate)
+        lut = self._vocab_luts.get(key)
+        if lut is None:
+            if len(self._vocab_luts) > 256:                 # vocabularies of objects reported by a caller
+                self._vocab_luts.clear()
+            lut = self._vocab_luts[key] = np.array([(v in names) != negate for v in vocab] + [False])
+        return lut
+
+    def _background(self, rule: Rule, f: _Facts) -> np.ndarray:
+        lut = self._names_lut(f.bg_vocab, rule.forbidden or rule.allowed, negate=not rule.forbidden)
+        m = lut[f.bg_idx]
+        if rule.min_fraction > 0:
+            m &= f.fractions >= rule.min_fraction
+        return m
 
     @staticmethod
     def _filters(rule: Rule, f: _Facts) -> np.ndarray:

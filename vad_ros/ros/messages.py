@@ -3,6 +3,7 @@ and vision_msgs/Detection2DArray where vision_msgs is installed."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -57,7 +58,7 @@ def result_from_msg(msg: AnomalyArray, frame_index: int) -> FrameResult:
 def to_time(stamp: float | None) -> Time:
     if stamp is None:
         return Time()
-    sec = int(np.floor(stamp))
+    sec = math.floor(stamp)
     return Time(sec=sec, nanosec=min(int(round((stamp - sec) * 1e9)), 999_999_999))
 
 
