@@ -307,3 +307,20 @@ def test_detect_all_batches_the_cameras_and_matches_the_pytorch_path(models, vte
     for ours, ref in zip(detect_all(onnx_det, frames), [torch_det.detect(f) for f in frames]):
         assert_same_set(ours, ref)
     assert runs == [4]
+
+
+def test_cpu_sessions_spin_only_inside_a_run(models):
+    """The product's session options (onnx_runtime.SESSION_CONFIG): threads spin during a run, not after it."""
+    import os
+    import time
+    detector = OnnxDetector(models['det_onnx'], device='cpu')
+    options = detector.session.get_session_options()
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '1'
+    assert options.get_session_config_entry('session.force_spinning_stop') == '1'
+    assert options.intra_op_num_threads == 0          # onnxruntime's default: one thread per physical core
+    blob = np.zeros((1, 3, 640, 640), np.float32)
+    detector.run(blob)
+    cpu = os.times()
+    time.sleep(0.2)                                   # idle after a run: the pool's threads must not spin
+    used = sum(os.times()[:2]) - sum(cpu[:2])     # clock ticks of 10 ms; threads left spinning: ~0.03 s
+    assert used < 0.02, f'{used:.3f} s of CPU in 0.2 s idle after a run'

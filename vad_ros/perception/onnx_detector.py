@@ -1,7 +1,8 @@
 """Detector backend on an exported network (vad-export detector ...) in ONNX Runtime, decoding in numpy.
 
-The graph gives, per feature level, class scores after the head's activation and decoded boxes in network-input
-pixels (decoder 'dense', see vad_ros.perception.onnx_export). Here, as MMDetection's dense heads do it: per
+The graph gives, per image of the batch and feature level, class scores after the head's activation and decoded
+boxes in network-input pixels (decoder 'dense', see vad_ros.perception.onnx_export); detect_batch runs the
+frames of several cameras through one run. Here, as MMDetection's dense heads do it: per
 level the candidates scoring above the score threshold, at most `nms_pre` of them by score; all levels
 together: boxes clipped to the pipeline's image, scaled back to the frame, boxes not wider and taller than
 `min_bbox_size` dropped, greedy NMS per class (suppressed at IoU >= iou_threshold, as mmcv), the best
