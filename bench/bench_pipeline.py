@@ -37,6 +37,7 @@ from vad_ros.pipeline import Pipeline, build_pipeline  # noqa: E402
 from vad_ros.types import Detections  # noqa: E402
 
 SIZES = {'640x480': (640, 480), '1920x1080': (1920, 1080)}
+FPS = 10.0                      # vtest.avi's rate: frames carry image stamps i / FPS, as a camera's headers do
 
 
 def frames_of(n: int, size: tuple[int, int], start: int = 600) -> list[np.ndarray]:
@@ -54,17 +55,20 @@ def frames_of(n: int, size: tuple[int, int], start: int = 600) -> list[np.ndarra
 
 
 def message_builder():
-    """Everything vad_node publishes per frame: the AnomalyArray (objects + anomalies) and the event updates."""
+    """Everything vad_node publishes per frame: the AnomalyArray (objects + anomalies) and the event updates
+    it sends (vad_ros.event_updates, at the default events.update_period)."""
     try:
         from std_msgs.msg import Header
         from vad_ros.ros.messages import anomaly_array, anomaly_event
     except ImportError:        # messages not built: report n/a
         return None
+    from vad_ros.event_updates import EventUpdates
+    updates = EventUpdates(vparams.defaults()['events.update_period'])
 
     def build(result):
         header = Header()
         anomaly_array(result, header)
-        for event in result.events:
+        for event in updates.select(result.events):
             anomaly_event(event, header)
     return build
 
@@ -78,7 +82,7 @@ def time_config(pipeline: Pipeline, frames: list[np.ndarray], warmup: int = 2) -
         t0 = time.perf_counter()
         image = image_codec.to_bgr('bgr8', h, w, step, data)
         t1 = time.perf_counter()
-        result = pipeline.process(image)
+        result = pipeline.process(image, stamp=i / FPS)
         t2 = time.perf_counter()
         if build is not None:
             build(result)

@@ -150,6 +150,9 @@ _SPECS = [
     # Outputs.
     ParamSpec('events.snapshot', False, 'attach a JPEG of the frame with the box to each started event '
               '(AnomalyEvent.snapshot)', applies=NODE),
+    ParamSpec('events.update_period', 1.0, "seconds of image time between the 'ongoing' updates of an open event "
+              "on ~/events (started and ended updates always go out; per-frame detail is on ~/anomalies); "
+              '0 = every frame', check=_at_least(0.0), applies=NODE),
     ParamSpec('publish_detections', True, 'publish ~/detections (vision_msgs/Detection2DArray) where vision_msgs '
               'is installed', applies=NODE),
     ParamSpec('publish_class_map', False, 'publish ~/class_map (mono16 class ids of the background map) and '

@@ -23,6 +23,7 @@ import numpy as np
 
 from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
+from vad_ros.reasoning import kernels
 from vad_ros.reasoning.background import INTEGRAL_AFTER_FRAMES, BackgroundVoter, voting_mask_lut
 from vad_ros.reasoning.engine import EngineResult, ObjectArrays, RuleEngine
 from vad_ros.reasoning.rules import RuleSet
@@ -93,6 +94,7 @@ class Pipeline:
         self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
                                   self.params['persistence.grace_frames'], self.params['background.region'])
         self._warned_min_frames = False
+        kernels.warm_up()                     # compiled (or loaded from numba's cache) now, not on the first frame
         if segmenter is None and scene_map is None:
             log.warning('no background source (segmenter.backend is none and scene_map_file is empty): every '
                         'background is unknown and no rule can fire')

@@ -6,6 +6,7 @@ top-left corner of the top-left pixel; boxes are (x_min, y_min, x_max, y_max) fl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,9 +58,9 @@ class ClassMap:
         return self.labels.shape  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class ObjectReport:
-    """One detected object that was checked against the rules, with the background it stands on."""
+class ObjectReport(NamedTuple):
+    """One detected object that was checked against the rules, with the background it stands on. (A named
+    tuple: a dozen are made per frame, right after the model.)"""
 
     object_class: str
     score: float
@@ -87,6 +88,20 @@ class Anomaly:
     event_id: int = 0                # the Event this anomaly belongs to (0: not raised by a Persistence)
     duration: float = 0.0            # seconds the rule has held in this episode (from image stamps; 0 unknown)
     members: tuple[int, ...] = ()    # count rules: track ids of the objects counted
+
+
+def new_anomaly(object_class: str, object_score: float, background_class: str, background_fraction: float,
+                box: tuple[float, float, float, float], rule_id: str, severity: str, track_id: int,
+                score: float) -> Anomaly:
+    """Anomaly(...) with an empty sentence, 1 frame, no event yet, without running the frozen dataclass's
+    __init__ (one attribute store per field through object.__setattr__): the rule engine makes one per object
+    and rule that holds, every frame."""
+    a = object.__new__(Anomaly)
+    a.__dict__.update(object_class=object_class, object_score=object_score, background_class=background_class,
+                      background_fraction=background_fraction, box=box, rule_id=rule_id, severity=severity,
+                      sentence='', track_id=track_id, duration_frames=1, score=score, event_id=0, duration=0.0,
+                      members=())
+    return a
 
 
 EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED = 'started', 'ongoing', 'ended'

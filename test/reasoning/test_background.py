@@ -260,3 +260,13 @@ def test_a_repeated_many_class_map_is_voted_box_by_box_not_with_gigabytes_of_int
     for _ in range(INTEGRAL_AFTER_FRAMES):
         voter.votes(small, boxes, 3, 'box', 0.2, voter._lut)
     assert isinstance(voter._counts, IntegralCounts)
+
+
+def test_boxes_far_outside_the_map_or_huge_have_no_region_or_the_clipped_one():
+    labels = np.zeros((20, 30), np.uint16)
+    lut = voting_mask_lut(1)
+    counts = IntegralCounts(labels, 1, lut)
+    boxes = np.array([[-1e300, -1e300, 1e300, 1e300], [1e12, 0, 2e12, 5], [-5, -5, -1, -1], [0, 0, 1e-9, 5]])
+    for region in ('box', 'footprint'):
+        assert counts.votes(boxes, region, 0.2) == [vote(labels, b, 1, region, 0.2, lut) for b in boxes]
+    assert counts.votes(boxes[:1], 'box', 0.2)[0].voting_pixels == 20 * 30

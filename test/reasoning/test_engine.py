@@ -319,3 +319,12 @@ def test_scene_map_errors_name_the_line(tmp_path):
     with pytest.raises(SceneMapError, match=r"site.yaml' line 6, tripwire 0 \('g'\): 'points' must be a list of at "
                                             r"least 2"):
         load_scene_map(path)
+
+
+def test_new_anomaly_equals_the_dataclass_constructor():
+    import dataclasses
+    from vad_ros.types import Anomaly, new_anomaly
+    fast = new_anomaly('person', 0.9, 'road', 0.5, (1.0, 2.0, 3.0, 4.0), 'r', 'warning', 7, 0.3)
+    assert fast == Anomaly('person', 0.9, 'road', 0.5, (1.0, 2.0, 3.0, 4.0), 'r', 'warning', '', 7, 1, 0.3)
+    assert set(vars(fast)) == {f.name for f in dataclasses.fields(Anomaly)}      # every field, no other
+    assert hash(fast) == hash(dataclasses.replace(fast))

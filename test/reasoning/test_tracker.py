@@ -90,3 +90,44 @@ def test_every_detection_gets_a_distinct_id(n):
         xy = rng.uniform(0, 100, (n, 2))
         ids = t.update(np.hstack([xy, xy + 20]), np.zeros(n, int))
         assert len(set(ids.tolist())) == n and (ids >= 1).all()
+
+
+def reference_ids(tracks: list[dict], boxes_: np.ndarray, labels: list[int], threshold: float, next_id: int):
+    """The tracker's rule written out plainly (no numpy, no compiled code): every (detection, track) pair of
+    the same class with IoU > 0 and >= threshold, highest IoU first, ties in (detection, track) order."""
+    def iou(a, b):
+        w = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+        h = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+        area = lambda r: max(r[2] - r[0], 0.0) * max(r[3] - r[1], 0.0)  # noqa: E731
+        return w * h / (area(a) + area(b) - w * h) if w * h > 0 else 0.0
+    pairs = [(-iou(b, t['box']), d, k) for d, b in enumerate(boxes_.tolist()) for k, t in enumerate(tracks)
+             if labels[d] == t['label'] and iou(b, t['box']) > 0 and iou(b, t['box']) >= threshold]
+    ids, taken = [0] * len(labels), set()
+    for _, d, k in sorted(pairs):
+        if not ids[d] and k not in taken:
+            ids[d] = tracks[k]['id']
+            taken.add(k)
+    for d in range(len(ids)):
+        if not ids[d]:
+            ids[d], next_id = next_id, next_id + 1
+    kept = [dict(t, missed=t['missed'] + 1) for k, t in enumerate(tracks) if k not in taken and t['missed'] < 2]
+    new = [{'box': b, 'label': l, 'id': i, 'missed': 0} for b, l, i in zip(boxes_.tolist(), labels, ids)]
+    return ids, new + kept, next_id
+
+
+def test_property_the_compiled_tracker_follows_the_written_rule():
+    """Crowded random scenes with two classes, exact ties (copied boxes) and misses, 40 frames each."""
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        t, tracks, next_id = IouTracker(iou_threshold=0.3, max_missed=2), [], 1
+        pos = rng.uniform(0, 200, (12, 2))
+        for _ in range(40):
+            pos += rng.normal(0, 4, pos.shape)
+            seen = rng.random(12) > 0.2
+            b = np.hstack([pos, pos + rng.uniform(10, 30, pos.shape)])[seen]
+            if len(b) > 2:
+                b[1] = b[0]                                      # two identical boxes: a tie
+            labels = rng.integers(0, 2, len(b)).tolist()
+            expected, tracks, next_id = reference_ids(tracks, b, labels, 0.3, next_id)
+            assert t.update(b, np.array(labels)).tolist() == expected
+            assert t.active_tracks == len(tracks)

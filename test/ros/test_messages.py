@@ -52,3 +52,22 @@ def test_the_recorder_reads_back_what_the_node_sent():
     assert msg.state == msg.STATE_ENDED and msg.snapshot.format == 'jpeg' and bytes(msg.snapshot.data) == b'\xff\xd8jpeg'
     assert msg.first_stamp.sec == 0 and msg.last_stamp.nanosec == 400_000_000 and abs(msg.duration - 0.4) < 1e-6
     assert event_record(event_from_msg(msg)) == event_record(event)
+
+
+def test_messages_filled_by_slots_equal_and_serialise_like_the_keyword_constructor():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from vad_ros.msg import DetectedObject
+    from vad_ros.ros import messages
+    assert messages._object_msg is messages._object_msg_by_slots       # the generated classes have the slots
+    assert messages._anomaly_msg is messages._anomaly_msg_by_slots
+    obj = ObjectReport('person', 0.875, (1.5, 2.25, 30.0, 80.0), None, 0.25, 7)      # floats exact in float32
+    anomaly = AnomalyResult('car', 0.5, 'sidewalk', 1.0, (0.0, 1.0, 2.0, 3.0), 'r', 'info', 'a car', track_id=3,
+                            duration_frames=2, score=0.25, event_id=9, duration=0.125)
+    pairs = [(messages._object_msg_by_slots(obj), messages._object_msg_by_keywords(obj), DetectedObject),
+             (messages._anomaly_msg_by_slots(anomaly), messages._anomaly_msg_by_keywords(anomaly), Anomaly)]
+    for by_slots, by_keywords, cls in pairs:
+        assert by_slots == by_keywords and repr(by_slots) == repr(by_keywords)
+        data = serialize_message(by_slots)
+        assert data == serialize_message(by_keywords) and deserialize_message(data, cls) == by_keywords
+    array = anomaly_array(FrameResult(1, 0.0, [obj], [anomaly], 0.25), Header())
+    assert deserialize_message(serialize_message(array), AnomalyArray) == array

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vad_ros.reasoning.kernels import integral_votes
 from vad_ros.types import NO_CLASS
 
 REGIONS = ('box', 'footprint')
@@ -98,79 +99,39 @@ def vote(labels: np.ndarray, box, num_classes: int, region: str = 'box', footpri
 class IntegralCounts:
     """Per-class pixel counts of any box of one class map in O(1): one integral image per voting class that
     the map contains. Worth it for a map that is used for many frames (a static scene map, a reused
-    segmentation); votes() gives exactly vote()'s results. A frame's boxes cost a fixed handful of numpy
-    calls, whatever their number (this runs on every frame, right after the model)."""
+    segmentation); votes() gives exactly vote()'s results, with one compiled call per frame
+    (kernels.integral_votes)."""
 
     def __init__(self, labels: np.ndarray, num_classes: int, lut: np.ndarray):
         present = np.unique(labels)
         self.classes = present[lut[present]].astype(np.int64)          # ascending: ties to the lowest index
         height, width = self.shape = labels.shape
         # One row per integral-image pixel with the K classes side by side, so that a box corner is one
-        # memory access for all classes (the map is megabytes: after the model ran, each access misses the
+        # memory access for all classes (the table is megabytes: after the model ran, each access misses the
         # cache).
         self._table = np.empty(((height + 1) * (width + 1), len(self.classes)), np.int32)
         for k, c in enumerate(self.classes):
             self._table[:, k] = cv2.integral((labels == c).astype(np.uint8)).ravel()
-        stride = width + 1
-        # (col start, row start, col stop, row stop) -> the flat indices of the corners (r1, c1), (r0, c1),
-        # (r1, c0), (r0, c0) of an integral image
-        self._corner_offsets = np.array([[0, 0, 1, stride], [0, stride, 1, 0], [1, 0, 0, stride], [1, stride, 0, 0]],
-                                        np.int64).T
 
     def _counts(self, boxes, region: str, footprint_height: float):
-        """(winner index among self.classes, winner's count, voting pixels) per box (N,); 0 voting pixels for
-        a box whose region is empty."""
-        ok, bounds = region_bounds(boxes, self.shape, region, footprint_height)
-        n = len(ok)
-        if not n or not len(self.classes):
-            return np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
-        corners = bounds @ self._corner_offsets                           # (N, 4) flat indices
-        counts = _CORNER_SIGNS @ self._table[corners]                     # (N, K): inclusion-exclusion
-        totals = counts.sum(axis=1)
-        totals[~ok] = 0
-        return counts.argmax(axis=1), counts.max(axis=1), totals    # argmax: the first maximum (lowest index)
+        """(winner index among self.classes (-1: none), winner's count, voting pixels) per box (N,)."""
+        if region not in REGIONS:
+            raise ValueError(f"background region '{region}' is not one of {', '.join(REGIONS)}")
+        boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
+        return integral_votes(self._table, self.shape[0], self.shape[1], boxes, region == 'footprint',
+                              float(footprint_height))
 
     def votes(self, boxes, region: str, footprint_height: float) -> list[Vote]:
         winners, best, totals = self._counts(boxes, region, footprint_height)
-        classes = self.classes[winners] if len(self.classes) else winners
-        return [Vote(int(c), float(b) / float(t), int(t)) if t else NO_VOTE
-                for c, b, t in zip(classes.tolist(), best.tolist(), totals.tolist())]
+        classes = self.classes.tolist()
+        return [Vote(classes[w], b / t, t) if t else NO_VOTE
+                for w, b, t in zip(winners.tolist(), best.tolist(), totals.tolist())]
 
     def winners(self, boxes, region: str, footprint_height: float) -> tuple[np.ndarray, np.ndarray]:
         """votes() as arrays: (class index, -1 where no pixel votes; fraction)."""
         winners, best, totals = self._counts(boxes, region, footprint_height)
-        voted = totals > 0
-        index = np.where(voted, self.classes[winners] if len(self.classes) else -1, -1)
-        return index, np.divide(best, totals, out=np.zeros(len(totals)), where=voted)
-
-
-_CORNER_SIGNS = np.array([1, -1, -1, 1], np.int32)     # I(r1, c1) - I(r0, c1) - I(r1, c0) + I(r0, c0)
-
-
-_LOWER = np.array([-1.0, -1.0, 1.0, 1.0])            # ceil(v) = -floor(-v) for the starts
-
-
-def region_bounds(boxes, shape: tuple[int, int], region: str = 'box', footprint_height: float = 0.2):
-    """region_slices for many boxes: (non-empty (N,) bool, bounds (N, 4) int64: col start, row start, col stop,
-    row stop (stops exclusive), all inside 0 .. width / height; meaningless where empty). A fixed handful of
-    numpy calls, whatever the number of boxes."""
-    if region not in REGIONS:
-        raise ValueError(f"background region '{region}' is not one of {', '.join(REGIONS)}")
-    height, width = shape
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if not np.isfinite(b).all():                                  # inf / nan coordinates: no region
-        b = np.where(np.isfinite(b).all(axis=1, keepdims=True), b, 0.0)
-    # (ceil x0, ceil y0, floor x1 + 1, floor y1 + 1)
-    q = np.floor(b * _LOWER)
-    q *= _LOWER
-    q[:, 2:] += 1
-    if region == 'footprint':      # rows from ceil(y1 - h * footprint_height), at least the row floor(y1)
-        top = np.ceil(b[:, 3] - footprint_height * (b[:, 3] - b[:, 1]))
-        np.maximum(q[:, 1], np.minimum(top, q[:, 3] - 1), out=q[:, 1])
-    np.maximum(q, 0, out=q)
-    np.minimum(q, (width, height, width, height), out=q)
-    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]) & (q[:, 2] > q[:, 0]) & (q[:, 3] > q[:, 1])
-    return ok, q.astype(np.int64)
+        index = np.where(winners >= 0, self.classes[winners] if len(self.classes) else -1, -1)
+        return index, np.divide(best, totals, out=np.zeros(len(totals)), where=totals > 0)
 
 
 # Integral images cost 4 bytes per pixel per voting class present: a static scene map of a few classes is cheap

@@ -29,7 +29,7 @@ from vad_ros.reasoning.persistence import Candidate, Persistence
 from vad_ros.reasoning.rules import Rule, RuleSet, check_places
 from vad_ros.reasoning.schedule import local_time
 from vad_ros.reasoning.tripwires import CrossingDetector
-from vad_ros.types import Anomaly, Event, ObjectReport, RuleOverlay
+from vad_ros.types import Anomaly, Event, ObjectReport, RuleOverlay, new_anomaly
 
 log = logging.getLogger('vad_ros.rules')
 MAX_STAMP_GAP = 10.0          # s: a larger forward jump of the stamps restarts all timers
@@ -72,7 +72,6 @@ class _Facts:
     """This frame's objects as arrays (N objects)."""
     objects: list[ObjectReport]
     boxes: np.ndarray                  # (N, 4)
-    ground: np.ndarray                 # (N, 2)
     scores: np.ndarray
     fractions: np.ndarray
     track_ids: np.ndarray
@@ -85,6 +84,7 @@ class _Facts:
     motion: Motion | None = None
     crossed: np.ndarray | None = None  # (N, tripwires) int8
     _area: np.ndarray | None = field(default=None, repr=False)
+    _ground: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def cached(self, key, compute):
@@ -93,6 +93,13 @@ class _Facts:
         if value is None:
             value = self._cache[key] = compute()
         return value
+
+    @property
+    def ground(self) -> np.ndarray:
+        """(N, 2) ground points (bottom centres of the boxes), computed when a rule needs them."""
+        if self._ground is None:
+            self._ground = geometry.ground_points(self.boxes) if len(self.boxes) else np.zeros((0, 2))
+        return self._ground
 
     @property
     def area(self) -> np.ndarray:
@@ -127,7 +134,7 @@ class RuleEngine:
         self._wire_totals = {name: [0, 0] for name in getattr(scene, 'tripwire_names', ())}
         self._last_stamp: float | None = None
         self._zone_bits_cache: dict[tuple[str, ...], np.uint64] = {}
-        self._vocab_luts: dict[tuple, np.ndarray] = {}      # (vocabulary, rule's names) -> bool per name
+        self._vocab_luts: dict[tuple, tuple] = {}   # (id(vocabulary), rule's names, negate) -> (vocabulary, lut)
         self._warned: set[str] = set()
 
     # ---------------------------------------------------------------- configuration
@@ -233,14 +240,15 @@ class RuleEngine:
     def _facts(self, objects: list[ObjectReport], a: ObjectArrays, stamp: float | None, frame_size) -> _Facts:
         track_ids = a.track_ids
         geo = self.scene.geometry(*frame_size) if self.scene is not None and frame_size else None
-        ground = geometry.ground_points(a.boxes) if len(objects) else np.zeros((0, 2))
-        zone_bits = geometry.lookup(geo.zone_bits, ground) if geo is not None and geo.zone_bits is not None else None
-        facts = _Facts(objects, a.boxes, ground, a.scores, a.fractions, track_ids, a.class_vocab, a.class_idx,
-                       a.bg_vocab, a.bg_idx, geo, zone_bits)
+        facts = _Facts(objects, a.boxes, a.scores, a.fractions, track_ids, a.class_vocab, a.class_idx,
+                       a.bg_vocab, a.bg_idx, geo, None)
+        if geo is not None and geo.zone_bits is not None:
+            facts.zone_bits = geometry.lookup(geo.zone_bits, facts.ground)
         if any(r.uses_motion for r in self.rules):
-            facts.motion = self.motion.update(track_ids, ground, stamp, geo.to_ground if geo is not None else None)
+            facts.motion = self.motion.update(track_ids, facts.ground, stamp,
+                                              geo.to_ground if geo is not None else None)
         if geo is not None and geo.tripwires:
-            facts.crossed = self.crossings.update(track_ids, ground, geo.tripwires)
+            facts.crossed = self.crossings.update(track_ids, facts.ground, geo.tripwires)
             for k, wire in enumerate(geo.tripwires):
                 column = facts.crossed[:, k]
                 self._wire_totals[wire.name][0] += int((column > 0).sum())
@@ -281,13 +289,13 @@ class RuleEngine:
     def _names_lut(self, vocab: tuple[str, ...], names, negate: bool = False) -> np.ndarray:
         """(len(vocab) + 1,) bool: whether each name of the vocabulary is among `names` (the reverse with
         negate), and False at the end (index -1: no name). Kept across frames: the vocabularies stay."""
-        key = (vocab, names, negate)
-        lut = self._vocab_luts.get(key)
-        if lut is None:
+        key = (id(vocab), names, negate)            # by identity: hashing an 80-name tuple every frame costs more
+        entry = self._vocab_luts.get(key)
+        if entry is None or entry[0] is not vocab:
             if len(self._vocab_luts) > 256:                 # vocabularies of objects reported by a caller
                 self._vocab_luts.clear()
-            lut = self._vocab_luts[key] = np.array([(v in names) != negate for v in vocab] + [False])
-        return lut
+            entry = self._vocab_luts[key] = (vocab, np.array([(v in names) != negate for v in vocab] + [False]))
+        return entry[1]
 
     def _background(self, rule: Rule, f: _Facts) -> np.ndarray:
         lut = self._names_lut(f.bg_vocab, rule.forbidden or rule.allowed, negate=not rule.forbidden)
@@ -360,8 +368,8 @@ class RuleEngine:
         for i in np.flatnonzero(self._object_mask(rule, f)).tolist():
             o = f.objects[i]
             score = o.score * (o.background_fraction if rule.uses_background else 1.0) * rule.weight
-            anomaly = Anomaly(o.object_class, o.score, o.background_class or '', o.background_fraction, o.box,
-                              rule.id, rule.severity, '', o.track_id, 1, score)
+            anomaly = new_anomaly(o.object_class, o.score, o.background_class or '', o.background_fraction, o.box,
+                                  rule.id, rule.severity, o.track_id, score)
             out.append((i, Candidate(anomaly, self._min_frames(rule), rule.min_duration, rule.cooldown,
                                      lambda held, rule=rule, i=i: sentences.object_sentence(
                                          rule, self._why(rule, f, i), held))))

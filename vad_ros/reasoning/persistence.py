@@ -171,18 +171,13 @@ class Persistence:
 
     @staticmethod
     def _advance(state: _State, anomalies: list[Anomaly], frame_index: int, stamp: float | None) -> Event:
-        top = max(anomalies, key=lambda a: a.score)
-        e = state.event
-        if e is None:
-            state.event = Event(top.rule_id, top.track_id, top.object_class, top.background_class, frame_index,
-                                frame_index, stamp, stamp, top.score, top.sentence, state.event_id, EVENT_STARTED,
-                                top.severity, top.box, state.onset, top.score)
+        if state.event is not None:
+            state.event = advance(state.event, anomalies, frame_index, stamp)
             return state.event
-        better = top.score > e.peak_score
-        state.event = _copy(e, end_frame=frame_index, end_stamp=stamp, state=EVENT_ONGOING, box=top.box,
-                            score=top.score, peak_score=top.score if better else e.peak_score,
-                            sentence=top.sentence if better else e.sentence,
-                            background_class=top.background_class if better else e.background_class)
+        top = max(anomalies, key=lambda a: a.score)
+        state.event = Event(top.rule_id, top.track_id, top.object_class, top.background_class, frame_index,
+                            frame_index, stamp, stamp, top.score, top.sentence, state.event_id, EVENT_STARTED,
+                            top.severity, top.box, state.onset, top.score)
         return state.event
 
     def _age(self, seen: dict) -> list[Event]:
@@ -207,3 +202,16 @@ class Persistence:
             return
         for key in [k for k, until in self._cooldown_until.items() if until <= stamp]:
             del self._cooldown_until[key]
+
+
+def advance(event: Event, anomalies: list[Anomaly], frame_index: int, stamp: float | None) -> Event:
+    """The 'ongoing' snapshot of an open event after a frame in which its anomalies (at least one) were
+    reported: that frame as its end, the box and score of its best anomaly there; peak score, sentence and
+    background of the best frame so far. (Also how the recorder keeps an event current between the updates the
+    node publishes, see vad_ros/event_updates.py.)"""
+    top = max(anomalies, key=lambda a: a.score)
+    better = top.score > event.peak_score
+    return _copy(event, end_frame=frame_index, end_stamp=stamp, state=EVENT_ONGOING, box=top.box, score=top.score,
+                 peak_score=top.score if better else event.peak_score,
+                 sentence=top.sentence if better else event.sentence,
+                 background_class=top.background_class if better else event.background_class)

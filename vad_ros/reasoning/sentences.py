@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from vad_ros.reasoning.rules import Rule
 
@@ -33,9 +33,9 @@ def limits(lo, hi, fmt) -> str:
     return f'(min {fmt(lo)})' if lo is not None else f'(max {fmt(hi)})'
 
 
-@dataclass(frozen=True)
-class Why:
-    """What one object showed when a per-object rule held for it."""
+class Why(NamedTuple):
+    """What one object showed when a per-object rule held for it (a named tuple: one per reported anomaly,
+    every frame)."""
     object_class: str
     score: float
     background: str | None

@@ -14,6 +14,7 @@ import rclpy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from vad_ros.event_updates import EventUpdates
 from vad_ros.media import image_codec
 from vad_ros.msg import AnomalyArray, AnomalyEvent
 from vad_ros.pipeline import Pipeline, build_pipeline
@@ -51,6 +52,7 @@ class Camera:
         self.counters = NodeCounters()
         self.pubs: dict[str, Any] = {}
         self.overlay: SceneOverlay | None = None
+        self.event_updates = EventUpdates()
         self.class_names_sent: tuple[str, ...] | None = None
 
     def log_prefix(self) -> str:
@@ -184,7 +186,8 @@ class Camera:
 
     def publish(self, result: FrameResult, header, image, node_params: dict[str, Any]) -> None:
         self.pubs['anomalies'].publish(messages.anomaly_array(result, header))
-        self.publish_events(result.events, header, image, node_params['events.snapshot'])
+        self.event_updates.period = node_params['events.update_period']
+        self.publish_events(self.event_updates.select(result.events), header, image, node_params['events.snapshot'])
         if 'detections' in self.pubs and node_params['publish_detections']:
             self.pubs['detections'].publish(messages.detections(result, header))
         if node_params['publish_class_map'] and result.class_map is not None:
@@ -223,6 +226,7 @@ class Camera:
         events_pub = self.pubs.get('events')
         if ended and events_pub is not None and events_pub.is_activated:
             self.publish_events(ended, Header(stamp=self.node.get_clock().now().to_msg()), None, False)
+        self.event_updates.clear()
 
 
 def snapshot_jpeg(image, box) -> bytes:

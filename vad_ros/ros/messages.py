@@ -27,21 +27,63 @@ STATE_NAMES = {v: k for k, v in STATES.items()}
 
 def anomaly_array(result: FrameResult, header) -> AnomalyArray:
     """The message for one processed frame; `header` is the input image's header."""
-    msg = AnomalyArray(header=header, is_anomalous=result.is_anomalous, score=float(result.score),
-                       num_objects=len(result.objects))
-    for o in result.objects:
-        msg.objects.append(DetectedObject(
-            object_class=o.object_class, score=float(o.score), background_class=o.background_class or '',
-            background_fraction=float(o.background_fraction), x_min=float(o.box[0]), y_min=float(o.box[1]),
-            x_max=float(o.box[2]), y_max=float(o.box[3]), track_id=int(o.track_id)))
-    for a in result.anomalies:
-        msg.anomalies.append(AnomalyMsg(
-            object_class=a.object_class, object_score=float(a.object_score), background_class=a.background_class,
-            background_fraction=float(a.background_fraction), x_min=float(a.box[0]), y_min=float(a.box[1]),
-            x_max=float(a.box[2]), y_max=float(a.box[3]), rule_id=a.rule_id, severity=a.severity,
-            sentence=a.sentence, track_id=int(a.track_id), duration_frames=int(a.duration_frames),
-            duration=float(a.duration), score=float(a.score), event_id=int(a.event_id)))
-    return msg
+    return AnomalyArray(header=header, is_anomalous=result.is_anomalous, score=float(result.score),
+                        num_objects=len(result.objects), objects=[_object_msg(o) for o in result.objects],
+                        anomalies=[_anomaly_msg(a) for a in result.anomalies])
+
+
+# The per-object messages of every frame (a dozen or more) are filled straight into the slots that
+# rosidl_generator_py gives each field ('_' + name): its keyword constructor and property setters cost ~2 us per
+# message, ten times more than the values themselves (bench/bench_pipeline.py). Our values have the field
+# types already (str, float, int). Where a message class lacks those slots (another generator), the keyword
+# constructor is used; test_messages.py checks both give equal messages that serialise alike.
+_new = object.__new__
+
+
+def _has_slots(cls) -> bool:
+    return {'_' + name for name in cls.get_fields_and_field_types()} | {'_check_fields'} <= set(cls.__slots__)
+
+
+def _object_msg_by_slots(o: ObjectReport) -> DetectedObject:
+    m = _new(DetectedObject)
+    m._check_fields = False
+    m._object_class, m._score = o.object_class, float(o.score)
+    m._background_class, m._background_fraction = o.background_class or '', float(o.background_fraction)
+    m._x_min, m._y_min, m._x_max, m._y_max = (float(v) for v in o.box)
+    m._track_id = int(o.track_id)
+    return m
+
+
+def _object_msg_by_keywords(o: ObjectReport) -> DetectedObject:
+    return DetectedObject(
+        object_class=o.object_class, score=float(o.score), background_class=o.background_class or '',
+        background_fraction=float(o.background_fraction), x_min=float(o.box[0]), y_min=float(o.box[1]),
+        x_max=float(o.box[2]), y_max=float(o.box[3]), track_id=int(o.track_id))
+
+
+def _anomaly_msg_by_slots(a: Anomaly) -> AnomalyMsg:
+    m = _new(AnomalyMsg)
+    m._check_fields = False
+    m._object_class, m._object_score = a.object_class, float(a.object_score)
+    m._background_class, m._background_fraction = a.background_class, float(a.background_fraction)
+    m._x_min, m._y_min, m._x_max, m._y_max = (float(v) for v in a.box)
+    m._rule_id, m._severity, m._sentence = a.rule_id, a.severity, a.sentence
+    m._track_id, m._duration_frames, m._duration = int(a.track_id), int(a.duration_frames), float(a.duration)
+    m._score, m._event_id = float(a.score), int(a.event_id)
+    return m
+
+
+def _anomaly_msg_by_keywords(a: Anomaly) -> AnomalyMsg:
+    return AnomalyMsg(
+        object_class=a.object_class, object_score=float(a.object_score), background_class=a.background_class,
+        background_fraction=float(a.background_fraction), x_min=float(a.box[0]), y_min=float(a.box[1]),
+        x_max=float(a.box[2]), y_max=float(a.box[3]), rule_id=a.rule_id, severity=a.severity,
+        sentence=a.sentence, track_id=int(a.track_id), duration_frames=int(a.duration_frames),
+        duration=float(a.duration), score=float(a.score), event_id=int(a.event_id))
+
+
+_object_msg = _object_msg_by_slots if _has_slots(DetectedObject) else _object_msg_by_keywords
+_anomaly_msg = _anomaly_msg_by_slots if _has_slots(AnomalyMsg) else _anomaly_msg_by_keywords
 
 
 def result_from_msg(msg: AnomalyArray, frame_index: int) -> FrameResult:

@@ -11,7 +11,8 @@ Subscribes  image (camera `front`: front/image)   sensor_msgs/Image (transport r
             sensor_msgs/CompressedImage (transport compressed); QoS input.reliability / input.depth
 Publishes   ~/anomalies  (camera `front`: front/<node name>/anomalies, and so on for every output)
                                 vad_ros/AnomalyArray, one per processed frame (objects + anomalies), image header
-            ~/events            vad_ros/AnomalyEvent, every event update (started / ongoing / ended), reliable
+            ~/events            vad_ros/AnomalyEvent, event updates (started / ongoing every
+                                events.update_period s / ended), reliable
             ~/detections        vision_msgs/Detection2DArray, where vision_msgs is installed (publish_detections)
             ~/class_map         sensor_msgs/Image mono16 class ids, ~/class_names (latched JSON), publish_class_map
             ~/debug_image       sensor_msgs/Image bgr8, annotated frame (when publish_debug_image and subscribed)

@@ -5,7 +5,7 @@ Subscribes  debug_image  sensor_msgs/Image (-> out_dir/annotated.mp4, H.264, fra
             events       vad_ros/AnomalyEvent, reliable (-> out_dir/events.jsonl, one line per ended event)
 Parameters  out_dir, fps (of the written video, default 10)
 Events are the node's own (its persistence decided them); events still open when the recorder stops are
-written as they were at their last update. Every record is on disk before the next message is handled.
+written as they were at the last frame with their anomalies. Every record is on disk before the next message is handled.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sensor_msgs.msg import Image
 from vad_ros.media.image_codec import ImageFormatError, to_bgr
 from vad_ros.media.writers import ResultWriter, VideoWriter
 from vad_ros.msg import AnomalyArray, AnomalyEvent
+from vad_ros.reasoning.persistence import advance
 from vad_ros.ros.messages import event_from_msg, result_from_msg
 from vad_ros.ros.camera import EVENTS_QOS
 from vad_ros.ros.node_main import run_node
@@ -48,14 +49,25 @@ class Recorder(Node):
             self.get_logger().warn(f'debug image skipped: {e}', throttle_duration_sec=10.0)
 
     def _on_anomalies(self, msg: AnomalyArray) -> None:
-        self.writer.write_frame(result_from_msg(msg, self.writer.frames))
+        result = result_from_msg(msg, self.writer.frames)
+        self.writer.write_frame(result)
+        # The node sends an open event's 'ongoing' update only every events.update_period seconds: keep the open
+        # events current from the per-frame anomalies (their event ids), so that events still open when the
+        # recording stops end where the node's would.
+        by_event: dict[int, list] = {}
+        for a in result.anomalies:
+            if a.event_id in self.open_events:
+                by_event.setdefault(a.event_id, []).append(a)
+        for event_id, anomalies in by_event.items():
+            self.open_events[event_id] = advance(self.open_events[event_id], anomalies, result.frame_index,
+                                                 result.stamp)
 
     def _on_event(self, msg: AnomalyEvent) -> None:
         event = event_from_msg(msg)
         if event.state == EVENT_ENDED:
             self.open_events.pop(event.event_id, None)
             self.writer.write_events([event])
-        else:
+        elif not _newer(self.open_events.get(event.event_id), event):   # not behind what the anomalies showed
             self.open_events[event.event_id] = event
 
     def destroy_node(self) -> None:
@@ -73,9 +85,19 @@ class Recorder(Node):
                                f'{self.out_dir}')
 
 
+def _newer(known: Event | None, update: Event) -> bool:
+    """Whether the snapshot kept already covers a later frame than an update that arrives now."""
+    if known is None:
+        return False
+    if known.end_stamp is not None and update.end_stamp is not None:
+        return known.end_stamp > update.end_stamp
+    return known.end_frame > update.end_frame
+
+
 def main(argv: list[str] | None = None) -> int:
     return run_node('recorder', Recorder, argv)
 
 
 if __name__ == '__main__':
     sys.exit(main())
+
