@@ -69,5 +69,9 @@ def test_messages_filled_by_slots_equal_and_serialise_like_the_keyword_construct
         assert by_slots == by_keywords and repr(by_slots) == repr(by_keywords)
         data = serialize_message(by_slots)
         assert data == serialize_message(by_keywords) and deserialize_message(data, cls) == by_keywords
+    assert messages._array_msg is messages._array_msg_by_slots
+    args = (Header(frame_id='cam'), True, 0.25, 1, [pairs[0][1]], [pairs[1][1]])
+    by_slots, by_keywords = messages._array_msg_by_slots(*args), messages._array_msg_by_keywords(*args)
+    assert by_slots == by_keywords and serialize_message(by_slots) == serialize_message(by_keywords)
     array = anomaly_array(FrameResult(1, 0.0, [obj], [anomaly], 0.25), Header())
     assert deserialize_message(serialize_message(array), AnomalyArray) == array

@@ -114,24 +114,23 @@ class IntegralCounts:
             self._table[:, k] = cv2.integral((labels == c).astype(np.uint8)).ravel()
 
     def _counts(self, boxes, region: str, footprint_height: float):
-        """(winner index among self.classes (-1: none), winner's count, voting pixels) per box (N,)."""
+        """(class index (-1: no voting pixel), fraction, voting pixels) per box (N,)."""
         if region not in REGIONS:
             raise ValueError(f"background region '{region}' is not one of {', '.join(REGIONS)}")
-        boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
-        return integral_votes(self._table, self.shape[0], self.shape[1], boxes, region == 'footprint',
-                              float(footprint_height))
+        if not (isinstance(boxes, np.ndarray) and boxes.dtype == np.float64 and boxes.ndim == 2
+                and boxes.flags.c_contiguous):            # the pipeline's boxes are: no conversion per frame
+            boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
+        return integral_votes(self._table, self.classes, self.shape[0], self.shape[1], boxes,
+                              region == 'footprint', float(footprint_height))
 
     def votes(self, boxes, region: str, footprint_height: float) -> list[Vote]:
-        winners, best, totals = self._counts(boxes, region, footprint_height)
-        classes = self.classes.tolist()
-        return [Vote(classes[w], b / t, t) if t else NO_VOTE
-                for w, b, t in zip(winners.tolist(), best.tolist(), totals.tolist())]
+        index, fraction, totals = self._counts(boxes, region, footprint_height)
+        return [Vote(c, f, t) if t else NO_VOTE for c, f, t in zip(index.tolist(), fraction.tolist(), totals.tolist())]
 
     def winners(self, boxes, region: str, footprint_height: float) -> tuple[np.ndarray, np.ndarray]:
         """votes() as arrays: (class index, -1 where no pixel votes; fraction)."""
-        winners, best, totals = self._counts(boxes, region, footprint_height)
-        index = np.where(winners >= 0, self.classes[winners] if len(self.classes) else -1, -1)
-        return index, np.divide(best, totals, out=np.zeros(len(totals)), where=totals > 0)
+        index, fraction, _ = self._counts(boxes, region, footprint_height)
+        return index, fraction
 
 
 # Integral images cost 4 bytes per pixel per voting class present: a static scene map of a few classes is cheap

@@ -94,17 +94,17 @@ def update_tracks(boxes, labels, tracks, iou_threshold, max_missed, next_id):  #
 
 
 @njit(cache=True, nogil=True)
-def integral_votes(table, height, width, boxes, footprint, footprint_height):  # pragma: no cover - compiled
-    """Per box: (winner's column in `table` (-1: no voting pixel), winner's pixel count, voting pixels).
+def integral_votes(table, classes, height, width, boxes, footprint, footprint_height):  # pragma: no cover
+    """Per box: (winning class (-1: no voting pixel), its share of the voting pixels (0 without), voting pixels).
 
-    table: ((height + 1) * (width + 1), K) int32, column k = the integral image of voting class k (classes in
-    ascending index, so that the first maximum is the lowest class index). The region of a box is
+    table: ((height + 1) * (width + 1), K) int32, column k = the integral image of voting class classes[k]
+    (classes ascending, so that the first maximum is the lowest class index). The region of a box is
     background.region_slices' (pixels with x0 <= c <= x1, y0 <= r <= y1; with footprint, rows from
     ceil(y1 - footprint_height * (y1 - y0)), at least the row floor(y1)); empty for a box without area
     or with a non-finite coordinate."""
-    n, classes, stride = boxes.shape[0], table.shape[1], width + 1
+    n, stride = boxes.shape[0], width + 1
     winner = np.full(n, -1, np.int64)
-    best = np.zeros(n, np.int64)
+    fraction = np.zeros(n)
     total = np.zeros(n, np.int64)
     for i in range(n):
         x0, y0, x1, y1 = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
@@ -126,17 +126,17 @@ def integral_votes(table, height, width, boxes, footprint, footprint_height):  #
             continue
         a, b, c, d = r1 * stride + c1, r0 * stride + c1, r1 * stride + c0, r0 * stride + c0
         top_k, top_count, voting = -1, -1, 0
-        for k in range(classes):
+        for k in range(table.shape[1]):
             count = np.int64(table[a, k]) - table[b, k] - table[c, k] + table[d, k]
             voting += count
             if count > top_count:
                 top_k, top_count = k, count
         if voting > 0:
-            winner[i], best[i], total[i] = top_k, top_count, voting
-    return winner, best, total
+            winner[i], fraction[i], total[i] = classes[top_k], top_count / voting, voting
+    return winner, fraction, total
 
 
 def warm_up() -> None:
     """Compile (or load from the cache) the kernels now, not on the first frame."""
     update_tracks(np.zeros((1, 4)), np.zeros(1, np.int64), np.zeros((1, TRACK_COLUMNS)), 0.3, 5, 1)
-    integral_votes(np.zeros((4, 1), np.int32), 1, 1, np.zeros((1, 4)), True, 0.2)
+    integral_votes(np.zeros((4, 1), np.int32), np.zeros(1, np.int64), 1, 1, np.zeros((1, 4)), True, 0.2)

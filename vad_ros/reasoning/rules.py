@@ -36,6 +36,7 @@ import difflib
 import os
 import string
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from vad_ros.errors import VadError
@@ -123,19 +124,21 @@ class Rule:
         return self.sentence.format(object=object_class, background=background, zone=zone, line=line,
                                     count=count)
 
-    @property
+    # Derived facts, asked for per object and frame by the rule engine: computed once per rule (a frozen
+    # dataclass: cached_property stores into the instance's __dict__, outside the compared fields).
+    @cached_property
     def weight(self) -> float:
         return SEVERITY_WEIGHTS[self.severity]
 
-    @property
+    @cached_property
     def is_count(self) -> bool:
         return self.min_count is not None or self.max_count is not None
 
-    @property
+    @cached_property
     def uses_background(self) -> bool:
         return bool(self.forbidden or self.allowed)
 
-    @property
+    @cached_property
     def uses_motion(self) -> bool:
         return (self.min_speed is not None or self.max_speed is not None or self.heading is not None
                 or self.towards is not None or self.away_from is not None)

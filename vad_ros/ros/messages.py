@@ -27,9 +27,8 @@ STATE_NAMES = {v: k for k, v in STATES.items()}
 
 def anomaly_array(result: FrameResult, header) -> AnomalyArray:
     """The message for one processed frame; `header` is the input image's header."""
-    return AnomalyArray(header=header, is_anomalous=result.is_anomalous, score=float(result.score),
-                        num_objects=len(result.objects), objects=[_object_msg(o) for o in result.objects],
-                        anomalies=[_anomaly_msg(a) for a in result.anomalies])
+    return _array_msg(header, bool(result.anomalies), float(result.score), len(result.objects),
+                      [_object_msg(o) for o in result.objects], [_anomaly_msg(a) for a in result.anomalies])
 
 
 # The per-object messages of every frame (a dozen or more) are filled straight into the slots that
@@ -82,6 +81,22 @@ def _anomaly_msg_by_keywords(a: Anomaly) -> AnomalyMsg:
         duration=float(a.duration), score=float(a.score), event_id=int(a.event_id))
 
 
+def _array_msg_by_slots(header, is_anomalous: bool, score: float, num_objects: int, objects: list,
+                        anomalies: list) -> AnomalyArray:
+    m = _new(AnomalyArray)
+    m._check_fields = False
+    m._header, m._is_anomalous, m._score, m._num_objects = header, is_anomalous, score, num_objects
+    m._objects, m._anomalies = objects, anomalies
+    return m
+
+
+def _array_msg_by_keywords(header, is_anomalous: bool, score: float, num_objects: int, objects: list,
+                           anomalies: list) -> AnomalyArray:
+    return AnomalyArray(header=header, is_anomalous=is_anomalous, score=score, num_objects=num_objects,
+                        objects=objects, anomalies=anomalies)
+
+
+_array_msg = _array_msg_by_slots if _has_slots(AnomalyArray) else _array_msg_by_keywords
 _object_msg = _object_msg_by_slots if _has_slots(DetectedObject) else _object_msg_by_keywords
 _anomaly_msg = _anomaly_msg_by_slots if _has_slots(AnomalyMsg) else _anomaly_msg_by_keywords
 
