@@ -30,6 +30,9 @@ def test_values_are_checked_with_reasons():
         params.check_value('score_treshold', 0.3)
     with pytest.raises(params.ParamError, match="cuda:N"):
         params.check_value('detector.device', 'gpu')
+    assert params.check_value('events.update_period', 0) == 0.0
+    with pytest.raises(params.ParamError, match="'events.update_period'"):
+        params.check_value('events.update_period', -1.0)
 
 
 def test_params_file_forms_and_relative_paths(tmp_path):
@@ -90,7 +93,7 @@ def test_who_applies_each_parameter_is_stated_once_and_everything_derives_from_i
     assert set(RUNTIME_PARAMS) == {n for n, o in owners.items() if o == params.PIPELINE}
     assert {n for n, s in params.SPECS.items() if s.read_only} == set(params.applied_by(params.STARTUP))
     assert {'rules_file', 'publish_debug_image', 'diagnostics_period', 'events.snapshot', 'publish_detections',
-            'publish_class_map', 'max_image_pixels'} <= set(params.applied_by(params.NODE))
+            'publish_class_map', 'max_image_pixels', 'events.update_period'} <= set(params.applied_by(params.NODE))
     assert {'detector.backend', 'scene_map_file'} <= set(params.applied_by(params.STARTUP))
 
 
