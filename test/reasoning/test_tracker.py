@@ -131,3 +131,12 @@ def test_property_the_compiled_tracker_follows_the_written_rule():
             expected, tracks, next_id = reference_ids(tracks, b, labels, 0.3, next_id)
             assert t.update(b, np.array(labels)).tolist() == expected
             assert t.active_tracks == len(tracks)
+
+
+def test_kernels_compile_without_a_writable_cache():
+    """numba refuses cache=True where it finds no place for the cache (here: a function without a source file,
+    as for a read-only install without a home); compiled() then compiles per process instead of failing."""
+    from vad_ros.reasoning.kernels import compiled
+    namespace: dict = {}
+    exec('def add_one(x):\n    return x + 1\n', namespace)
+    assert compiled(namespace['add_one'])(41) == 42

@@ -7,22 +7,37 @@ those operations costs several microseconds (bench/RESULTS.md, "pipeline per sta
 one call each. The semantics are stated where they are used (tracker.IouTracker, background.vote); the
 tests check these kernels against those definitions.
 
-Compiled on first use and cached on disk (numba's cache: next to this file, else the user's cache
-directory), so only the first start on a machine pays for compilation (~2 s); warm_up() does it before
-the first frame.
+Compiled on first use and cached on disk (numba's cache: NUMBA_CACHE_DIR, next to this file, else the
+user's cache directory), so only the first start on a machine pays for compilation (~2 s); warm_up() does it
+before the first frame. Where no cache location is writable (a read-only image without a home), each process
+compiles them once instead.
 """
 from __future__ import annotations
 
 import math
 
+import logging
+
 import numpy as np
 from numba import njit
+
+log = logging.getLogger('vad_ros.kernels')
+
+
+def compiled(function):
+    """The function compiled by numba (nopython, releasing the GIL), cached on disk where numba finds a
+    writable place for it."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError as e:          # numba: "cannot cache function ...: no locator available"
+        log.info(f'numba cannot cache {function.__name__} ({e}): compiling it in each process')
+        return njit(nogil=True)(function)
 
 # The tracker's track table: one row per live track, columns x0, y0, x1, y1, area, label, id, frames missed.
 TRACK_COLUMNS = 8
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def greedy_iou_match(boxes, labels, tracks, iou_threshold):  # pragma: no cover - compiled
     """Row of `tracks` matched to each detection, -1 for none: the pair (detection, track) with the highest
     IoU first, ties in the order of (detection, track); a pair needs the same label, IoU > 0 and IoU >=
@@ -57,7 +72,7 @@ def greedy_iou_match(boxes, labels, tracks, iou_threshold):  # pragma: no cover 
     return match
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def update_tracks(boxes, labels, tracks, iou_threshold, max_missed, next_id):  # pragma: no cover - compiled
     """One frame of the tracker: (track id per detection, the new track table, the next free id). Matched
     tracks and new detections take this frame's box (rows first, in detection order; new tracks get ids
@@ -93,7 +108,7 @@ def update_tracks(boxes, labels, tracks, iou_threshold, max_missed, next_id):  #
     return ids, out, next_id
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def integral_votes(table, classes, height, width, boxes, footprint, footprint_height):  # pragma: no cover
     """Per box: (winning class (-1: no voting pixel), its share of the voting pixels (0 without), voting pixels).
 
