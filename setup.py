@@ -14,12 +14,13 @@ setup(
     python_requires='>=3.10',
     packages=find_packages(include=['vad_ros', 'vad_ros.*']),
     package_data={'vad_ros': ['data/*', 'scene_tools/web/*']},
-    install_requires=['numpy', 'numba', 'opencv-python-headless<5', 'pyyaml'],
+    install_requires=['numpy', 'opencv-python-headless<5', 'pyyaml'],
     extras_require={
         'models': ['torch', 'onedl-mmengine', 'onedl-mmcv', 'onedl-mmdetection', 'onedl-mmsegmentation'],
         'onnx': ['onnxruntime'],                 # run exported models (no torch); GPUs: onnxruntime-gpu
         'export': ['onnx'],                      # vad-export, with the 'models' extra
         'offline': ['rosbags', 'matplotlib', 'imageio-ffmpeg'],
+        'fast': ['numba'],                      # compiled per-object loops (vad_ros/reasoning/kernels.py)
         'test': ['pytest', 'hypothesis'],
     },
     entry_points={

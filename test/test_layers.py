@@ -44,3 +44,38 @@ def test_every_user_fixable_error_is_a_vad_error():
     for module, classes in names.items():
         for cls in classes:
             assert issubclass(getattr(importlib.import_module(module), cls), VadError), f'{module}.{cls}'
+
+
+def test_the_pipeline_runs_without_numba(repo_root):
+    """numba is optional (it only compiles vad_ros/reasoning/kernels.py): with it unimportable, the embedded
+    scene map and rules give the same anomalies as with it."""
+    code = ('import sys\n'
+            "if sys.argv[1] == 'without':\n"
+            "    sys.modules['numba'] = None\n"
+            'import numpy as np\n'
+            'from vad_ros.pipeline import Pipeline\n'
+            'from vad_ros.reasoning import kernels\n'
+            'from vad_ros.reasoning.rules import load_rules\n'
+            'from vad_ros.reasoning.scene_map import load_scene_map\n'
+            'from vad_ros.types import Detections\n'
+            "assert kernels.COMPILED == (sys.argv[1] == 'with')\n"
+            'class Fixed:\n'
+            "    name, device, class_names = 'fixed', 'cpu', ('person',)\n"
+            '    def detect(self, image):\n'
+            '        return self.d\n'
+            f"root = {str(repo_root)!r}\n"
+            "p = Pipeline(Fixed(), None, load_rules(root + '/config/rules_keep_off_grass.yaml'),\n"
+            "             load_scene_map(root + '/config/scene_vtest.yaml'))\n"
+            'image = np.zeros((576, 768, 3), np.uint8)\n'
+            'out = []\n'
+            'for i in range(12):\n'
+            '    x = 100.0 + 20 * i\n'
+            '    p.detector.d = Detections(np.array([[x, 400, x + 40, 500], [300, 150, 330, 230]], np.float32),\n'
+            '                              np.zeros(2, np.int64), np.full(2, 0.9, np.float32), ("person",))\n'
+            '    r = p.process(image, i, i / 10)\n'
+            '    out.append([(a.track_id, a.sentence, a.event_id) for a in r.anomalies])\n'
+            'print(out)\n')
+    runs = [subprocess.run([sys.executable, '-c', code, mode], capture_output=True, text=True, timeout=300)
+            for mode in ('with', 'without')]
+    assert all(r.returncode == 0 for r in runs), [r.stderr[-2000:] for r in runs]
+    assert runs[0].stdout == runs[1].stdout and 'keep off the grass' in runs[0].stdout

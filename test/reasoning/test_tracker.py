@@ -140,3 +140,30 @@ def test_kernels_compile_without_a_writable_cache():
     namespace: dict = {}
     exec('def add_one(x):\n    return x + 1\n', namespace)
     assert compiled(namespace['add_one'])(41) == 42
+
+
+
+def test_the_kernels_give_the_same_results_as_plain_python(monkeypatch):
+    """Without numba the kernels run as the plain Python they are written in: the same ids and votes."""
+    from vad_ros.reasoning import background, kernels, tracker
+    from vad_ros.reasoning.background import IntegralCounts, voting_mask_lut
+    assert kernels.COMPILED                                 # numba is installed here: both paths are run
+    rng = np.random.default_rng(5)
+    labels_map = rng.integers(0, 4, (60, 80)).astype(np.uint16)
+    lut = voting_mask_lut(4)
+    pos = rng.uniform(0, 70, (10, 2))
+    frames = []
+    for _ in range(30):
+        pos = pos + rng.normal(0, 2, pos.shape)
+        seen = rng.random(10) > 0.2
+        frames.append((np.hstack([pos, pos + rng.uniform(5, 20, pos.shape)])[seen], rng.integers(0, 2, seen.sum())))
+    runs = []
+    for plain in (False, True):
+        if plain:
+            monkeypatch.setattr(tracker, 'update_tracks', kernels.update_tracks.py_func)
+            monkeypatch.setattr(background, 'integral_votes', kernels.integral_votes.py_func)
+        t, counts = IouTracker(0.3, 2), IntegralCounts(labels_map, 4, lut)
+        runs.append([(t.update(b, l).tolist(), counts.votes(b, 'footprint', 0.3), counts.votes(b, 'box', 0.2))
+                     for b, l in frames])
+    assert runs[0] == runs[1]
+    assert len({i for ids, _, _ in runs[0] for i in ids}) > 10               # tracks were made and continued

@@ -11,6 +11,10 @@ Compiled on first use and cached on disk (numba's cache: NUMBA_CACHE_DIR, next t
 user's cache directory), so only the first start on a machine pays for compilation (~2 s); warm_up() does it
 before the first frame. Where no cache location is writable (a read-only image without a home), each process
 compiles them once instead.
+
+numba is optional: it costs ~135 MB of memory per process (llvmlite; bench/RESULTS.md) for ~0.2 ms a frame.
+Without it the same functions run as plain Python, with the same results (tested): 0.12 ms instead of
+0.006 ms a frame for 13 people, 0.9 ms instead of 0.04 ms for 100 (growing with objects x tracks).
 """
 from __future__ import annotations
 
@@ -19,14 +23,21 @@ import math
 import logging
 
 import numpy as np
-from numba import njit
+
+try:
+    from numba import njit
+except ImportError:                    # optional: the kernels run as plain Python
+    njit = None
 
 log = logging.getLogger('vad_ros.kernels')
+COMPILED = njit is not None
 
 
 def compiled(function):
     """The function compiled by numba (nopython, releasing the GIL), cached on disk where numba finds a
-    writable place for it."""
+    writable place for it; the function itself without numba."""
+    if njit is None:
+        return function
     try:
         return njit(cache=True, nogil=True)(function)
     except RuntimeError as e:          # numba: "cannot cache function ...: no locator available"
