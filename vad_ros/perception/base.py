@@ -38,3 +38,13 @@ class Segmenter(Protocol):
     def segment(self, image_bgr: np.ndarray) -> ClassMap:
         """Per-pixel classes at the image's resolution."""
         ...
+
+
+def same_size_batches(sizes: list, max_batch: int) -> list[list[int]]:
+    """detect_batch's grouping: the indices of frames whose network inputs have the same size, in runs of at most
+    max_batch (in frame order), so that no frame is padded more than alone."""
+    groups: dict = {}
+    for i, size in enumerate(sizes):
+        groups.setdefault(size, []).append(i)
+    return [members[start:start + max_batch] for members in groups.values()
+            for start in range(0, len(members), max_batch)]

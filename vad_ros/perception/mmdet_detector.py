@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vad_ros.perception.base import same_size_batches
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
 from vad_ros.types import Detections
@@ -138,15 +139,10 @@ class MMDetDetector(MinScore, ModelBackend):
         if len(images) < 2:
             return [self.detect(image) for image in images]
         samples = [self._sample(image) for image in images]
-        groups: dict[tuple, list[int]] = {}
-        for i, sample in enumerate(samples):
-            groups.setdefault(tuple(sample['inputs'].shape), []).append(i)
         found: list[Detections | None] = [None] * len(images)
-        for members in groups.values():
-            for start in range(0, len(members), self.MAX_BATCH):
-                chunk = members[start:start + self.MAX_BATCH]
-                inputs, data_samples = self._batch([samples[i] for i in chunk])
-                preds = self.decode_all(self.network(inputs, data_samples), data_samples)
-                for i, pred in zip(chunk, preds):
-                    found[i] = self.to_host(pred, images[i])
+        for chunk in same_size_batches([tuple(s['inputs'].shape) for s in samples], self.MAX_BATCH):
+            inputs, data_samples = self._batch([samples[i] for i in chunk])
+            preds = self.decode_all(self.network(inputs, data_samples), data_samples)
+            for i, pred in zip(chunk, preds):
+                found[i] = self.to_host(pred, images[i])
         return found

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.base import PerceptionError, same_size_batches
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.onnx_runtime import OnnxBackend
 from vad_ros.types import Detections
@@ -159,17 +159,13 @@ class OnnxDetector(MinScore, OnnxBackend):
         and decoding; the network's float sums may differ in the last bits between batch sizes)."""
         if not self.dynamic_batch or len(images) < 2:
             return [self.detect(image) for image in images]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, image in enumerate(images):
-            groups.setdefault(self.input_size(image), []).append(i)
+        sizes = [self.input_size(image) for image in images]
         found: list[Detections | None] = [None] * len(images)
-        for (height, width), members in groups.items():
-            for start in range(0, len(members), self.MAX_BATCH):
-                chunk = members[start:start + self.MAX_BATCH]
-                blob = np.empty((len(chunk), 3, height, width), np.float32)
-                for j, i in enumerate(chunk):
-                    self.preprocess(images[i], out=blob[j])
-                outputs = self.run(blob)
-                for j, i in enumerate(chunk):
-                    found[i] = self.decode(outputs, images[i], j)
+        for chunk in same_size_batches(sizes, self.MAX_BATCH):
+            blob = np.empty((len(chunk), 3) + sizes[chunk[0]], np.float32)
+            for j, i in enumerate(chunk):
+                self.preprocess(images[i], out=blob[j])
+            outputs = self.run(blob)
+            for j, i in enumerate(chunk):
+                found[i] = self.decode(outputs, images[i], j)
         return found

@@ -10,7 +10,8 @@ What is in the graph and what is not:
 - detector (decoder 'dense'): backbone, neck, head, the head's priors and box decoding; outputs per feature
   level `scores_<i>` (B, N_i, classes) after the head's activation and `boxes_<i>` (B, N_i, 4) xyxy in
   network-input pixels, B a dynamic batch axis (the frames of several cameras in one run; metadata
-  `dynamic_batch: true`; files exported before it have (N_i, ...) outputs and batch 1, and still load). Score threshold, top-k per level, clipping, rescaling to the frame and per-class NMS are done by the
+  `dynamic_batch: true`; files exported before it have (N_i, ...) outputs and batch 1, and still load).
+  Score threshold, top-k per level, clipping, rescaling to the frame and per-class NMS are done by the
   package in numpy, with the config's test settings (stored in the metadata). Single-stage detectors with
   a plain dense head (RTMDet, RetinaNet, ...) can be exported (RTMDet's test pipeline pads every frame to
   640x640, so any frame size fits).
@@ -21,7 +22,8 @@ What is in the graph and what is not:
   the same aspect ratio gives the same input, e.g. 768x576 too). The TorchScript-based exporter bakes some
   shapes of attention layers into the graph, so a dynamic size would give wrong reshapes in SegFormer; a
   camera has one frame size anyway. The segmenter's batch is 1 (the pipeline batches detection only).
-  A dynamic batch axis costs the batch-1 run nothing measurable (ORT, RTMDet-tiny: 72.5 vs 74.7 ms, noise). Frames that need another input size are refused with the fix.
+  A dynamic batch axis costs the batch-1 run nothing measurable (ORT, RTMDet-tiny: 72.5 vs 74.7 ms, noise).
+  Frames that need another input size are refused with the fix.
 The package's numpy pre-processing reproduces the config's test pipeline (vad_ros.perception.network_io).
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vad_ros.reasoning.kernels import integral_votes
+from vad_ros.reasoning.kernels import as_rows, integral_votes
 from vad_ros.types import NO_CLASS
 
 REGIONS = ('box', 'footprint')
@@ -117,10 +117,7 @@ class IntegralCounts:
         """(class index (-1: no voting pixel), fraction, voting pixels) per box (N,)."""
         if region not in REGIONS:
             raise ValueError(f"background region '{region}' is not one of {', '.join(REGIONS)}")
-        if not (isinstance(boxes, np.ndarray) and boxes.dtype == np.float64 and boxes.ndim == 2
-                and boxes.flags.c_contiguous):            # the pipeline's boxes are: no conversion per frame
-            boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
-        return integral_votes(self._table, self.classes, self.shape[0], self.shape[1], boxes,
+        return integral_votes(self._table, self.classes, self.shape[0], self.shape[1], as_rows(boxes, np.float64, 4),
                               region == 'footprint', float(footprint_height))
 
     def votes(self, boxes, region: str, footprint_height: float) -> list[Vote]:

@@ -174,7 +174,7 @@ class RuleEngine:
     def ignored(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
         """(N,) bool: the boxes whose ground point lies in an ignore mask of the scene map."""
         boxes = np.asarray(boxes).reshape(-1, 4)
-        if self.scene is None or not self.scene.ignore:
+        if not self.has_ignore_masks:
             return np.zeros(len(boxes), bool)
         mask = self.scene.geometry(width, height).ignore_mask
         return geometry.lookup(mask, geometry.ground_points(boxes))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vad_ros.reasoning.kernels import TRACK_COLUMNS, update_tracks
+from vad_ros.reasoning.kernels import TRACK_COLUMNS, as_rows, update_tracks
 
 
 class IouTracker:
@@ -23,11 +23,7 @@ class IouTracker:
 
     def update(self, boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Track ids (N,) for this frame's boxes (N, 4) and labels (N,)."""
-        if not (isinstance(boxes, np.ndarray) and boxes.dtype == np.float64 and boxes.ndim == 2
-                and boxes.flags.c_contiguous):            # the pipeline's boxes are: no conversion per frame
-            boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if not (isinstance(labels, np.ndarray) and labels.dtype == np.int64 and labels.ndim == 1):
-            labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+        boxes, labels = as_rows(boxes, np.float64, 4), as_rows(labels, np.int64, None)
         ids, self._tracks, self._next_id = update_tracks(boxes, labels, self._tracks, float(self.iou_threshold),
                                                          int(self.max_missed), self._next_id)
         return ids
