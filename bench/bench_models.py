@@ -4,9 +4,9 @@ Models: RTMDet-tiny and SegFormer-B0 built from the configs shipped in mmdet / m
 (vad_ros.devtools.random_checkpoints), exported with vad-export; timing only, the outputs are meaningless.
 Stages: prepare (frame -> network input on the device), network (the forward pass; the segmenter's includes
 the argmax over classes), decode (detector: priors, boxes, score filter, NMS), to_host (copy to numpy and,
-for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames; every frame goes
-through all backends in turn. The ONNX Runtime rows are the product path (what detector.backend: onnx builds:
-OnnxDetector / OnnxSegmenter with their session options; the stages are exactly detect() / segment()); both
+for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames;
+every frame goes through all backends in turn, each run after GAP_S of idle. The ONNX Runtime rows are the
+product path (what detector.backend: onnx builds: OnnxDetector / OnnxSegmenter with their session options; the stages are exactly detect() / segment()); both
 runtimes get the same frames, checkpoint and threads (torch's default and onnxruntime's default are both one
 thread per core here; --threads N sets both).
 Detector settings: 'deploy' = the pipeline's score_threshold 0.3 inside the model (detector.keep_low_scores
@@ -35,6 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 WARMUP = 3
+# Pause before each run. PyTorch's OpenMP threads spin-wait for a while after each parallel region; a run of
+# the other runtime started right then shares the 2 cores with them (measured: ONNX Runtime RTMDet-tiny 57.5 ms
+# alone, 60.5 ms right after a PyTorch op, 58.4 ms after one with OMP_WAIT_POLICY=PASSIVE). In a node, frames
+# come at the camera's rate and each run starts from idle, so every run here does too.
+GAP_S = 0.05
 
 
 def frames_of(n: int, size: tuple[int, int]) -> list[np.ndarray]:
@@ -140,12 +145,14 @@ def build_models(models_dir: str, device: str, threads: int) -> dict[str, object
     }
 
 
-def measure(models: dict, frames: list[np.ndarray], device: str) -> list[dict]:
+def measure(models: dict, frames: list[np.ndarray], device: str, gap_s: float = GAP_S) -> list[dict]:
     """Each frame goes through every backend in turn (interleaved, so that the load of other processes on a
-    shared machine falls on all of them alike); medians per stage and of the total, and the best total."""
+    shared machine falls on all of them alike), each run starting from idle after gap_s (see GAP_S);
+    medians per stage and of the total, and the best total."""
     samples: dict[tuple, list[dict[str, float]]] = {key: [] for key in models}
     for i, frame in enumerate(frames):
         for key, backend in models.items():
+            time.sleep(gap_s)
             clock = Clock(device if key[0] == 'pytorch' else 'cpu')
             FRAME_TIMERS[key[:2]](backend, frame, clock)
             if i >= WARMUP:
@@ -188,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--frames', type=int, default=20)
     parser.add_argument('--size', default='640x480')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--gap-ms', type=float, default=GAP_S * 1e3,
+                        help='idle pause before each run, so that no runtime meets the other one\'s spinning threads '
+                             f'(default {GAP_S * 1e3:.0f}; 0: back to back)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads per runtime (0: their defaults)')
     parser.add_argument('--out', default=str(REPO / 'bench' / 'results_models'))
     args = parser.parse_args(argv)
@@ -195,16 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     frames = frames_of(args.frames + WARMUP, size)
     models = build_models(tempfile.mkdtemp(prefix='vad_bench_models_'), args.device, args.threads)
     before = load()
-    rows = measure(models, frames, args.device)
+    rows = measure(models, frames, args.device, args.gap_ms / 1e3)
     after = load()
     import torch
     lines = [f'{args.size}, {len(frames) - WARMUP} frames, device {args.device}, threads: torch '
-             f'{torch.get_num_threads()}, onnxruntime {args.threads or "default"}; load before: {before}; '
+             f'{torch.get_num_threads()}, onnxruntime {args.threads or "default"}; {args.gap_ms:.0f} ms idle before '
+             f'each run; load before: {before}; '
              f'after: {after}', ''] + table(rows)
     print('\n'.join(lines))
     Path(args.out).with_suffix('.md').write_text('\n'.join(lines) + '\n')
     Path(args.out).with_suffix('.json').write_text(json.dumps(
-        {'machine': platform.platform(), 'size': args.size, 'threads': args.threads, 'frames': len(frames) - WARMUP, 'load_before': before,
+        {'machine': platform.platform(), 'size': args.size, 'threads': args.threads, 'gap_ms': args.gap_ms,
+         'frames': len(frames) - WARMUP, 'load_before': before,
          'load_after': after, 'results': rows}, indent=2))
     return 0
 

@@ -106,6 +106,29 @@ def test_export_writes_the_network_and_its_metadata(models):
     assert meta['preprocess']['scale'] == [2048, 512] and meta['preprocess']['bgr_to_rgb'] is True
 
 
+def test_the_detector_graph_reads_no_shape_off_the_head(models, tmp_path):
+    """The levels' sizes are fixed at export: the priors are constants, no Shape node reads a convolution's
+    output (on CPU each costs a full conversion out of onnxruntime's blocked layout), and the class scores'
+    sigmoid sits right on the convolution, where onnxruntime's optimiser fuses it."""
+    import onnx
+    import onnxruntime as ort
+    graph = onnx.load(models['det_onnx']).graph
+    made_by = {out: node for node in graph.node for out in node.output}
+    shape_of = [made_by.get(node.input[0]) for node in graph.node if node.op_type == 'Shape']
+    assert not [n.name for n in shape_of if n is not None and n.op_type in ('Conv', 'Sigmoid', 'Transpose')]
+    sigmoid_inputs = [made_by[n.input[0]].name for n in graph.node if n.op_type == 'Sigmoid'
+                      and 'rtm_cls' in made_by[n.input[0]].name]
+    assert len(sigmoid_inputs) == 3                    # one per level, on rtm_cls.<i>'s output
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / 'optimised.onnx')
+    ort.InferenceSession(models['det_onnx'], options, providers=['CPUExecutionProvider'])
+    optimised = onnx.load(str(tmp_path / 'optimised.onnx')).graph
+    fused = [n for n in optimised.node if 'rtm_cls' in n.name and n.op_type == 'FusedConv']
+    assert len(fused) == 3 and all(onnx.helper.get_attribute_value(a) == b'Sigmoid'
+                                   for n in fused for a in n.attribute if a.name == 'activation')
+
+
 @pytest.mark.parametrize('size', [(640, 480), (768, 576), (500, 333)])
 def test_numpy_preprocessing_equals_the_toolbox_pipeline(models, vtest_frames, size):
     frame = cv2.resize(vtest_frames[3], size)

@@ -82,13 +82,19 @@ def _detector_network(model):
                 raise PerceptionError(f'vad-export: {type(head).__name__} has score factors (objectness or '
                                       'centerness), which the exported decoder does not apply')
             cls_scores, bbox_preds = outs
-            sizes = [c.shape[-2:] for c in cls_scores]
+            # the input size is fixed at export, so are the levels' sizes: plain ints make the priors
+            # constants, and no shape is read off the head's outputs (in onnxruntime's blocked layout on
+            # CPU, reading a shape costs a full conversion of the tensor)
+            sizes = [tuple(int(v) for v in c.shape[-2:]) for c in cls_scores]
             priors = head.prior_generator.grid_priors(sizes, dtype=image.dtype, device=image.device)
             batch = image.shape[0]                  # a dynamic axis of the graph
             results = []
             for cls, reg, prior in zip(cls_scores, bbox_preds, priors):
-                logits = cls.permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
-                scores = logits.sigmoid() if head.use_sigmoid_cls else logits.softmax(-1)[..., :-1]
+                if head.use_sigmoid_cls:            # on the convolution's output: onnxruntime fuses the two
+                    scores = cls.sigmoid().permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
+                else:
+                    logits = cls.permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
+                    scores = logits.softmax(-1)[..., :-1]
                 deltas = reg.permute(0, 2, 3, 1).reshape(-1, head.bbox_coder.encode_size)
                 # the coders decode (M, 4) pairs of prior and deltas: the priors repeated for each image
                 pairs = prior.unsqueeze(0).expand(batch, -1, -1).reshape(-1, prior.shape[-1])
