@@ -118,6 +118,8 @@ def run_one(cameras: int, mode: str, models: str, rounds: int, onnx_params: str 
 
 
 def main() -> int:
+    from vad_ros.host_memory import keep_freed_memory
+    keep_freed_memory()                 # as the node and vad-video run (vad_ros/host_memory.py)
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rounds', type=int, default=12)
     parser.add_argument('--models', default='default', choices=('default', 'mm', 'onnx'))

@@ -112,14 +112,19 @@ def onnx_segmenter_frame(segmenter, frame, clock: Clock) -> None:
     clock.lap('to_host')
 
 
+# 'pytorch' is the product's PyTorch path (channels-last memory on CPU, see ModelBackend.settle_layout);
+# 'pytorch-nchw' the same models in PyTorch's default layout, as that path ran before it
 FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'SegFormer-B0'): torch_segmenter_frame,
+                ('pytorch-nchw', 'RTMDet-tiny'): torch_detector_frame,
+                ('pytorch-nchw', 'SegFormer-B0'): torch_segmenter_frame,
                 ('onnxruntime', 'RTMDet-tiny'): onnx_detector_frame,
                 ('onnxruntime', 'SegFormer-B0'): onnx_segmenter_frame}
 
 
 def build_models(models_dir: str, device: str, threads: int) -> dict[str, object]:
-    """The six backends: {torch, onnx} x {detector deploy, detector config, segmenter}; threads: CPU
-    threads of each (0 = each runtime's default)."""
+    """The eight backends: {torch, onnx} x {detector deploy, detector config, segmenter}, and PyTorch's
+    detector (deploy) and segmenter in its default memory layout; threads: CPU threads of each (0 = each
+    runtime's default)."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.mmdet_detector import MMDetDetector
     from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
@@ -138,6 +143,8 @@ def build_models(models_dir: str, device: str, threads: int) -> dict[str, object
         ('pytorch', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3),
         ('pytorch', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device),
         ('pytorch', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device),
+        ('pytorch-nchw', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3, channels_last=False),
+        ('pytorch-nchw', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, channels_last=False),
         ('onnxruntime', 'RTMDet-tiny', 'deploy'): OnnxDetector(det_onnx, device=device, threads=threads,
                                                                min_score=0.3),
         ('onnxruntime', 'RTMDet-tiny', 'config'): OnnxDetector(det_onnx, device=device, threads=threads),
@@ -181,8 +188,12 @@ def table(rows: list[dict]) -> list[str]:
         speed.setdefault((r['model'], r['setting']), {})[r['runtime']] = r['total']
     lines.append('')
     for (model, setting), t in speed.items():
-        if len(t) == 2:
-            lines.append(f'{model} {setting}: ONNX Runtime {t["pytorch"] / t["onnxruntime"]:.2f}x faster than PyTorch')
+        if 'pytorch' in t and 'onnxruntime' in t:
+            line = f'{model} {setting}: ONNX Runtime {t["pytorch"] / t["onnxruntime"]:.2f}x faster than PyTorch'
+            if 'pytorch-nchw' in t:
+                line += (f' ({t["pytorch-nchw"] / t["onnxruntime"]:.2f}x than PyTorch in its default layout; '
+                         f'channels-last made PyTorch {t["pytorch-nchw"] / t["pytorch"]:.2f}x faster)')
+            lines.append(line)
     return lines
 
 
@@ -191,6 +202,8 @@ def load() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vad_ros.host_memory import keep_freed_memory
+    keep_freed_memory()                 # as the node and vad-video run (vad_ros/host_memory.py)
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=20)
     parser.add_argument('--size', default='640x480')

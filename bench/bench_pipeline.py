@@ -141,6 +141,8 @@ def reasoning_only(size: tuple[int, int], objects: int = 20, repeats: int = 50) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vad_ros.host_memory import keep_freed_memory
+    keep_freed_memory()                 # as the node and vad-video run (vad_ros/host_memory.py)
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=20)
     parser.add_argument('--device', default='cpu')

@@ -209,3 +209,67 @@ def test_half_on_cpu_is_ignored_with_float32(checkpoints, vtest_frames, caplog):
     detector = build_detector(mm_params(checkpoints, **{'detector.half': True}))
     assert detector.half is False and len(detector.detect(vtest_frames[0])) > 0
     assert 'detector.half applies on a GPU only' in caplog.text
+
+
+def _conv_weights_channels_last(model) -> bool:
+    weights = [p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    return all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+
+
+def test_cpu_runs_channels_last_with_the_default_layouts_outputs(models, checkpoints, vtest_frames):
+    """On CPU both backends switch to channels-last memory at load (checked there), and on real frames
+    their raw outputs and label maps are those of the default layout within float rounding."""
+    from vad_ros.perception.mmdet_detector import MMDetDetector
+    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    detector, segmenter = models
+    assert detector.channels_last and segmenter.channels_last
+    assert _conv_weights_channels_last(detector.model) and _conv_weights_channels_last(segmenter.model)
+    (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
+    plain_det = MMDetDetector(dc, dk, 'cpu', channels_last=False)
+    plain_seg = MMSegSegmenter(sc, sk, 'cpu', channels_last=False)
+    assert not plain_det.channels_last and not plain_seg.channels_last
+    assert not _conv_weights_channels_last(plain_det.model)
+    for frame in vtest_frames[:2]:
+        for fast, plain in ((detector, plain_det), (segmenter, plain_seg)):
+            inputs = fast.prepare(frame)[0]
+            ours, ref = fast.probe_outputs(inputs), plain.probe_outputs(inputs)
+            assert len(ours) == len(ref) > 0
+            for a, b in zip(ours, ref):
+                assert a.shape == b.shape
+                assert float((a - b).abs().max()) <= 1e-4 * max(1.0, float(b.abs().max()))
+        assert (segmenter.segment(frame).labels == plain_seg.segment(frame).labels).mean() > 0.999
+
+
+class FailsChannelsLast:
+    """Stand-in for a model whose code breaks on channels-last tensors (the shipped RTMDet and SegFormer
+    configs do not; exotic third-party ops can): its raw outputs raise in that layout."""
+
+    def probe_outputs(self, inputs):
+        if self.channels_last:
+            raise RuntimeError('view size is not compatible with input tensor\'s size and stride')
+        return super().probe_outputs(inputs)
+
+
+class DiffersChannelsLast:
+    """Stand-in for a model whose outputs change with the memory layout (a custom op that reads raw
+    strides): its raw outputs move by 1 % of their range in channels-last."""
+
+    def probe_outputs(self, inputs):
+        out = super().probe_outputs(inputs)
+        return [o + 0.01 * o.abs().max() for o in out] if self.channels_last else out
+
+
+@pytest.mark.parametrize('stand_in', [FailsChannelsLast, DiffersChannelsLast])
+def test_a_model_that_is_not_the_same_in_channels_last_keeps_its_layout(checkpoints, vtest_frames, stand_in,
+                                                                       caplog):
+    from vad_ros.perception.mmdet_detector import MMDetDetector
+    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    caplog.set_level('INFO', logger='vad_ros.perception')
+    (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
+    detector = type('Det', (stand_in, MMDetDetector), {})(dc, dk, 'cpu')
+    segmenter = type('Seg', (stand_in, MMSegSegmenter), {})(sc, sk, 'cpu')
+    for backend in (detector, segmenter):
+        assert not backend.channels_last and not _conv_weights_channels_last(backend.model)
+    assert 'keeping the default memory layout' in caplog.text
+    assert len(detector.detect(vtest_frames[0])) > 0
+    assert segmenter.segment(vtest_frames[0]).labels.shape == vtest_frames[0].shape[:2]

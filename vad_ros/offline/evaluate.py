@@ -30,6 +30,7 @@ from vad_ros.offline import metrics
 from vad_ros.offline.datasets import DATASETS, DatasetVideo, list_videos, parse_video_list
 from vad_ros.offline.progress import Progress
 from vad_ros.errors import VadError
+from vad_ros.host_memory import keep_freed_memory
 from vad_ros.offline.runner import positive_int, load_params, run, setup_logging
 from vad_ros.media.sources import SourceError
 
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()                 # before any thread starts (see vad_ros.host_memory)
     args = build_parser().parse_args(argv)
     setup_logging('vad-eval')
     try:

@@ -23,6 +23,7 @@ from typing import Any
 
 from vad_ros import params as vparams
 from vad_ros.errors import VadError
+from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media.sources import BagSource, FolderSource, SourceError, open_source
 from vad_ros.media.writers import OutputError, ResultWriter, VideoWriter
 from vad_ros.offline.progress import Progress
@@ -168,6 +169,7 @@ def format_summary(summary: RunSummary, out: Path, annotate: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()                 # before any thread starts (see vad_ros.host_memory)
     args = build_parser().parse_args(argv)
     setup_logging('vad-video')
     from vad_ros.pipeline import build_pipeline

@@ -59,14 +59,23 @@ class MMDetDetector(MinScore, ModelBackend):
     toolbox = MMDET
     MAX_BATCH = 8          # frames per forward pass in detect_batch
 
-    def __init__(self, *args, min_score: float | None = None, **kwargs):
+    def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
-        settings, e.g. for frame AUC)."""
+        settings, e.g. for frame AUC); channels_last: see ModelBackend.settle_layout."""
         super().__init__(*args, **kwargs)
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
         self.set_min_score(min_score)
         self.single_stage = plain_single_stage(self.model)
+        self.settle_layout(channels_last)
+
+    def probe_inputs(self):
+        """Single-stage detectors: the network input of the probe frame (the head's raw maps are compared)."""
+        return self.prepare(self.probe_frame())[0] if self.single_stage else None
+
+    def probe_outputs(self, inputs) -> list:
+        cls_scores, bbox_preds = self.network(inputs, None)[:2]
+        return list(cls_scores) + list(bbox_preds)
 
     def set_min_score(self, min_score: float | None) -> None:
         """The score threshold applied inside the model from now on (None: the config's settings)."""
@@ -104,7 +113,7 @@ class MMDetDetector(MinScore, ModelBackend):
         """The head's raw outputs (single-stage), or the finished predictions (other detectors)."""
         with scope(self.toolbox.name), self._inference():
             if self.single_stage:
-                return self.model.bbox_head(self.model.extract_feat(inputs))
+                return self.model.bbox_head(self.model.extract_feat(self.as_layout(inputs)))
             return self.model.predict(inputs, samples)
 
     def decode_all(self, raw, samples) -> list:

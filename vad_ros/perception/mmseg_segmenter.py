@@ -40,10 +40,20 @@ def plain_decode_head(model) -> bool:
 class MMSegSegmenter(ModelBackend):
     toolbox = MMSEG
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, channels_last: bool | None = None, **kwargs):
+        """channels_last: see ModelBackend.settle_layout."""
         super().__init__(*args, **kwargs)
         self._label_dtype = self._torch.uint8 if len(self.class_names) <= 256 else self._torch.int32
         self.low_resolution_argmax = plain_decode_head(self.model)
+        self.settle_layout(channels_last)
+
+    def probe_inputs(self):
+        """Plain decode heads: the network input of the probe frame (the class logits are compared)."""
+        return self.prepare(self.probe_frame())[0] if self.low_resolution_argmax else None
+
+    def probe_outputs(self, inputs) -> list:
+        with scope(self.toolbox.name), self._inference():
+            return [self.model.decode_head.forward(self.model.extract_feat(self.as_layout(inputs)))]
 
     def prepare(self, image_bgr: np.ndarray):
         """(network input on the device, its metas) through the config's test pipeline."""
@@ -60,7 +70,7 @@ class MMSegSegmenter(ModelBackend):
         the padded input's."""
         with scope(self.toolbox.name), self._inference():
             if self.low_resolution_argmax:
-                logits = self.model.decode_head.forward(self.model.extract_feat(inputs))  # (1, K, h, w)
+                logits = self.model.decode_head.forward(self.model.extract_feat(self.as_layout(inputs)))
             else:
                 logits = self.model.inference(inputs, metas)                          # (1, K, h_pad, w_pad)
             return logits[0].argmax(dim=0).to(self._label_dtype)

@@ -43,6 +43,7 @@ from std_srvs.srv import SetBool
 
 from vad_ros import params as vparams
 from vad_ros.errors import VadError
+from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media import image_codec
 from vad_ros.perception.factory import build_detector, build_segmenter
 from vad_ros.pipeline import detect_all
@@ -395,6 +396,7 @@ class StartupFailed(VadError):
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()                 # before any thread starts (see vad_ros.host_memory)
     args, problems, dirs = _checked_args(list(sys.argv if argv is None else argv))
 
     def make() -> VadNode:
