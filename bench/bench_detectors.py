@@ -198,6 +198,8 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
+    from vad_ros.host_memory import keep_freed_memory
+    keep_freed_memory()                 # as the node and vad-video run (vad_ros/host_memory.py)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--video', default=str(REPO / 'data' / 'vtest.avi'))
     ap.add_argument('--device', default='cpu')

@@ -106,6 +106,23 @@ def test_first_layers_match_numpy(detector, labelled_frames):
 
 
 @needs_model
+def test_cpu_runs_channels_last_with_the_default_layouts_detections(labelled_frames):
+    """On the CPU the executor's convolutions run on channels-last memory (faster there); the detections on
+    real frames are the default layout's up to float rounding."""
+    fast, plain = NanoDetDetector(device='cpu'), NanoDetDetector(device='cpu')
+    plain.graph.to('cpu', channels_last=False)
+    assert fast.graph.channels_last and not plain.graph.channels_last
+    for frame in labelled_frames.values():
+        ours, ref = fast.detect(frame), plain.detect(frame)
+        assert len(ours) == len(ref) > 0
+        np.testing.assert_array_equal(ours.labels, ref.labels)
+        np.testing.assert_allclose(ours.boxes, ref.boxes, atol=1e-2)
+        np.testing.assert_allclose(ours.scores, ref.scores, atol=1e-5)
+    conv = next(n for n in fast.graph._plan if n.op == 'Conv2D')
+    assert conv.cache['weight'].is_contiguous(memory_format=torch.channels_last)
+
+
+@needs_model
 def test_rejects_non_bgr_images(detector):
     with pytest.raises(PerceptionError, match='expected a \\(H, W, 3\\) uint8 BGR image'):
         detector.detect(np.zeros((10, 10), np.uint8))

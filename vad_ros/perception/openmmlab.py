@@ -285,10 +285,13 @@ class ModelBackend:
         torch = self._torch
         if requested is False or (requested is None and self.device != 'cpu'):
             return
-        inputs = self.probe_inputs()
-        if inputs is None:                  # a model whose raw outputs this backend does not compare
+        try:
+            inputs = self.probe_inputs()
+            reference = None if inputs is None else self.probe_outputs(inputs)
+        except Exception:  # noqa: BLE001 - the first frame will report the model's own error
             return
-        reference = self.probe_outputs(inputs)
+        if reference is None:               # a model whose raw outputs this backend does not compare
+            return
         try:
             self.model.to(memory_format=torch.channels_last)
             self.channels_last = True
