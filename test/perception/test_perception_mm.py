@@ -273,3 +273,34 @@ def test_a_model_that_is_not_the_same_in_channels_last_keeps_its_layout(checkpoi
     assert 'keeping the default memory layout' in caplog.text
     assert len(detector.detect(vtest_frames[0])) > 0
     assert segmenter.segment(vtest_frames[0]).labels.shape == vtest_frames[0].shape[:2]
+
+
+def test_segformer_head_in_the_cheaper_order_gives_the_heads_logits(models, vtest_frames):
+    """The fusion applied per stage before the resize (vad_ros.perception.segformer_head) equals mmseg's own
+    head.forward on real frames within float rounding, and the label maps are the same."""
+    from vad_ros.perception.openmmlab import scope
+    from vad_ros.perception.segformer_head import factored_head, factored_logits
+    _, segmenter = models
+    head = segmenter.model.decode_head
+    assert segmenter.factored_head and factored_head(head)
+    for frame in vtest_frames[:3]:
+        inputs = segmenter.as_layout(segmenter.prepare(frame)[0])
+        with scope('mmseg'), torch.inference_mode():
+            feats = segmenter.model.extract_feat(inputs)
+            ours, ref = factored_logits(head, feats), head.forward(feats)
+        assert ours.shape == ref.shape
+        assert float((ours - ref).abs().max()) <= 1e-4 * max(1.0, float(ref.abs().max()))
+        assert (ours.argmax(1) == ref.argmax(1)).float().mean() > 0.999
+
+
+def test_segformer_head_in_training_mode_keeps_its_own_forward(models):
+    """Batch norm with batch statistics cannot be folded: such a head is left to its own forward."""
+    from vad_ros.perception.segformer_head import factored_head
+    _, segmenter = models
+    fusion = segmenter.model.decode_head.fusion_conv
+    norm = getattr(fusion, fusion.norm_name)
+    norm.train()
+    try:
+        assert not factored_head(segmenter.model.decode_head)
+    finally:
+        norm.eval()

@@ -20,6 +20,7 @@ import numpy as np
 
 from vad_ros.perception.network_io import label_map_to_frame
 from vad_ros.perception.openmmlab import MMSEG, ModelBackend, scope
+from vad_ros.perception.segformer_head import factored_head, factored_logits
 from vad_ros.types import ClassMap
 
 
@@ -45,7 +46,16 @@ class MMSegSegmenter(ModelBackend):
         super().__init__(*args, **kwargs)
         self._label_dtype = self._torch.uint8 if len(self.class_names) <= 256 else self._torch.int32
         self.low_resolution_argmax = plain_decode_head(self.model)
+        self.factored_head = factored_head(self.model.decode_head)
         self.settle_layout(channels_last)
+
+    def logits(self, inputs):
+        """The decode head's class logits (1, K, h, w) for the network input (plain decode heads); SegFormer's
+        head in the cheaper order of vad_ros.perception.segformer_head."""
+        feats = self.model.extract_feat(self.as_layout(inputs))
+        if self.factored_head:
+            return factored_logits(self.model.decode_head, feats)
+        return self.model.decode_head.forward(feats)
 
     def probe_inputs(self):
         """Plain decode heads: the network input of the probe frame (the class logits are compared)."""
@@ -53,7 +63,7 @@ class MMSegSegmenter(ModelBackend):
 
     def probe_outputs(self, inputs) -> list:
         with scope(self.toolbox.name), self._inference():
-            return [self.model.decode_head.forward(self.model.extract_feat(self.as_layout(inputs)))]
+            return [self.logits(inputs)]
 
     def prepare(self, image_bgr: np.ndarray):
         """(network input on the device, its metas) through the config's test pipeline."""
@@ -70,7 +80,7 @@ class MMSegSegmenter(ModelBackend):
         the padded input's."""
         with scope(self.toolbox.name), self._inference():
             if self.low_resolution_argmax:
-                logits = self.model.decode_head.forward(self.model.extract_feat(self.as_layout(inputs)))
+                logits = self.logits(inputs)                                           # (1, K, h, w)
             else:
                 logits = self.model.inference(inputs, metas)                          # (1, K, h_pad, w_pad)
             return logits[0].argmax(dim=0).to(self._label_dtype)

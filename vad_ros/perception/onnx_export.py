@@ -17,7 +17,8 @@ What is in the graph and what is not:
   640x640, so any frame size fits).
 - segmenter (decoder 'label_map'): backbone + decode head + the argmax over classes, at the decode head's
   resolution (1/4 or 1/8 of the input), as uint8 (int32 over 256 classes). Encoder-decoder models with a
-  plain decode head and 'whole' test mode (SegFormer, UperNet, ...).
+  plain decode head and 'whole' test mode (SegFormer, UperNet, ...). SegFormer's head is exported in the
+  cheaper order of vad_ros.perception.segformer_head (same logits up to float rounding).
 - The input size is fixed at export: the network input of --frame-size frames (default 640x480; any frame of
   the same aspect ratio gives the same input, e.g. 768x576 too). The TorchScript-based exporter bakes some
   shapes of attention layers into the graph, so a dynamic size would give wrong reshapes in SegFormer; a
@@ -119,6 +120,7 @@ def _segmenter_network(model, num_classes: int):
     import torch
 
     from vad_ros.perception.mmseg_segmenter import plain_decode_head
+    from vad_ros.perception.segformer_head import factored_head, factored_logits
     if not plain_decode_head(model):
         raise PerceptionError(f'vad-export: {type(model).__name__} is not an encoder-decoder with a plain decode '
                               "head in 'whole' test mode; run it with segmenter.backend: mmseg instead")
@@ -132,7 +134,9 @@ def _segmenter_network(model, num_classes: int):
             self.model = model
 
         def forward(self, image):
-            logits = self.model.decode_head.forward(self.model.extract_feat(image))
+            feats = self.model.extract_feat(image)
+            head = self.model.decode_head
+            logits = factored_logits(head, feats) if factored_head(head) else head.forward(feats)
             return logits.argmax(dim=1).to(dtype)
 
     return LabelMap().eval()
