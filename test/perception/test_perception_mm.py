@@ -216,19 +216,27 @@ def _conv_weights_channels_last(model) -> bool:
     return all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
 
 
-def test_cpu_runs_channels_last_with_the_default_layouts_outputs(models, checkpoints, vtest_frames):
-    """On CPU both backends switch to channels-last memory at load (checked there), and on real frames
-    their raw outputs and label maps are those of the default layout within float rounding."""
+def _norms(model) -> int:
+    from torch.nn.modules.batchnorm import _BatchNorm
+    return sum(isinstance(m, _BatchNorm) for m in model.modules())
+
+
+def test_cpu_speedups_give_the_models_own_outputs(models, checkpoints, vtest_frames):
+    """On CPU both backends fold their batch norms into the convolutions and switch to channels-last memory
+    at load (each checked there), and on real frames their raw outputs and label maps are those of the model
+    as loaded, within float rounding."""
     from vad_ros.perception.mmdet_detector import MMDetDetector
     from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
     detector, segmenter = models
-    assert detector.channels_last and segmenter.channels_last
-    assert _conv_weights_channels_last(detector.model) and _conv_weights_channels_last(segmenter.model)
     (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
-    plain_det = MMDetDetector(dc, dk, 'cpu', channels_last=False)
-    plain_seg = MMSegSegmenter(sc, sk, 'cpu', channels_last=False)
-    assert not plain_det.channels_last and not plain_seg.channels_last
-    assert not _conv_weights_channels_last(plain_det.model)
+    plain_det = MMDetDetector(dc, dk, 'cpu', channels_last=False, fold_norms=False)
+    plain_seg = MMSegSegmenter(sc, sk, 'cpu', channels_last=False, fold_norms=False)
+    for fast, plain in ((detector, plain_det), (segmenter, plain_seg)):
+        assert fast.channels_last and fast.folded_norms
+        assert not plain.channels_last and not plain.folded_norms
+        assert _conv_weights_channels_last(fast.model) and not _conv_weights_channels_last(plain.model)
+        assert _norms(fast.model) < _norms(plain.model)
+    assert segmenter.factored_head                       # SegFormer's head with its fusion norm folded
     for frame in vtest_frames[:2]:
         for fast, plain in ((detector, plain_det), (segmenter, plain_seg)):
             inputs = fast.prepare(frame)[0]
@@ -243,6 +251,7 @@ def test_cpu_runs_channels_last_with_the_default_layouts_outputs(models, checkpo
 class FailsChannelsLast:
     """Stand-in for a model whose code breaks on channels-last tensors (the shipped RTMDet and SegFormer
     configs do not; exotic third-party ops can): its raw outputs raise in that layout."""
+    rejected = 'channels_last'
 
     def probe_outputs(self, inputs):
         if self.channels_last:
@@ -253,24 +262,40 @@ class FailsChannelsLast:
 class DiffersChannelsLast:
     """Stand-in for a model whose outputs change with the memory layout (a custom op that reads raw
     strides): its raw outputs move by 1 % of their range in channels-last."""
+    rejected = 'channels_last'
 
     def probe_outputs(self, inputs):
         out = super().probe_outputs(inputs)
         return [o + 0.01 * o.abs().max() for o in out] if self.channels_last else out
 
 
-@pytest.mark.parametrize('stand_in', [FailsChannelsLast, DiffersChannelsLast])
-def test_a_model_that_is_not_the_same_in_channels_last_keeps_its_layout(checkpoints, vtest_frames, stand_in,
-                                                                       caplog):
+class DiffersFolded:
+    """Stand-in for a model where folding the norms changes the outputs (a batch norm that the module order
+    puts after a convolution but the forward applies elsewhere): its raw outputs move once folded."""
+    rejected = 'fold_norms'
+
+    def probe_outputs(self, inputs):
+        out = super().probe_outputs(inputs)
+        return [o + 0.01 * o.abs().max() for o in out] if self.folded_norms else out
+
+
+@pytest.mark.parametrize('stand_in', [FailsChannelsLast, DiffersChannelsLast, DiffersFolded])
+def test_a_speedup_that_changes_the_outputs_is_not_kept(checkpoints, vtest_frames, stand_in, caplog):
     from vad_ros.perception.mmdet_detector import MMDetDetector
     from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
     caplog.set_level('INFO', logger='vad_ros.perception')
     (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
+    plain_norms = _norms(MMDetDetector(dc, dk, 'cpu', channels_last=False, fold_norms=False).model)
     detector = type('Det', (stand_in, MMDetDetector), {})(dc, dk, 'cpu')
     segmenter = type('Seg', (stand_in, MMSegSegmenter), {})(sc, sk, 'cpu')
     for backend in (detector, segmenter):
-        assert not backend.channels_last and not _conv_weights_channels_last(backend.model)
-    assert 'keeping the default memory layout' in caplog.text
+        if stand_in.rejected == 'channels_last':
+            assert not backend.channels_last and not _conv_weights_channels_last(backend.model)
+            assert backend.folded_norms                   # the other speed-up still applies
+        else:
+            assert not backend.folded_norms and backend.channels_last
+    assert (_norms(detector.model) == plain_norms) == (stand_in.rejected == 'fold_norms')
+    assert f'{stand_in.rejected} not used' in caplog.text
     assert len(detector.detect(vtest_frames[0])) > 0
     assert segmenter.segment(vtest_frames[0]).labels.shape == vtest_frames[0].shape[:2]
 
@@ -293,10 +318,12 @@ def test_segformer_head_in_the_cheaper_order_gives_the_heads_logits(models, vtes
         assert (ours.argmax(1) == ref.argmax(1)).float().mean() > 0.999
 
 
-def test_segformer_head_in_training_mode_keeps_its_own_forward(models):
+def test_segformer_head_in_training_mode_keeps_its_own_forward(checkpoints):
     """Batch norm with batch statistics cannot be folded: such a head is left to its own forward."""
+    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
     from vad_ros.perception.segformer_head import factored_head
-    _, segmenter = models
+    segmenter = MMSegSegmenter(*checkpoints['seg'], 'cpu', fold_norms=False)
+    assert factored_head(segmenter.model.decode_head)
     fusion = segmenter.model.decode_head.fusion_conv
     norm = getattr(fusion, fusion.norm_name)
     norm.train()

@@ -59,15 +59,16 @@ class MMDetDetector(MinScore, ModelBackend):
     toolbox = MMDET
     MAX_BATCH = 8          # frames per forward pass in detect_batch
 
-    def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None, **kwargs):
+    def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None,
+                 fold_norms: bool | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
-        settings, e.g. for frame AUC); channels_last: see ModelBackend.settle_layout."""
+        settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups."""
         super().__init__(*args, **kwargs)
+        self.single_stage = plain_single_stage(self.model)
+        self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
         self.set_min_score(min_score)
-        self.single_stage = plain_single_stage(self.model)
-        self.settle_layout(channels_last)
 
     def probe_inputs(self):
         """Single-stage detectors: the network input of the probe frame (the head's raw maps are compared)."""

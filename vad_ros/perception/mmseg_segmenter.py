@@ -41,13 +41,13 @@ def plain_decode_head(model) -> bool:
 class MMSegSegmenter(ModelBackend):
     toolbox = MMSEG
 
-    def __init__(self, *args, channels_last: bool | None = None, **kwargs):
-        """channels_last: see ModelBackend.settle_layout."""
+    def __init__(self, *args, channels_last: bool | None = None, fold_norms: bool | None = None, **kwargs):
+        """channels_last, fold_norms: see ModelBackend.settle_speedups."""
         super().__init__(*args, **kwargs)
         self._label_dtype = self._torch.uint8 if len(self.class_names) <= 256 else self._torch.int32
         self.low_resolution_argmax = plain_decode_head(self.model)
         self.factored_head = factored_head(self.model.decode_head)
-        self.settle_layout(channels_last)
+        self.settle_speedups(channels_last, fold_norms)         # may replace self.model by a faster copy
 
     def logits(self, inputs):
         """The decode head's class logits (1, K, h, w) for the network input (plain decode heads); SegFormer's

@@ -233,8 +233,8 @@ def test_pipeline(model, toolbox: Toolbox):
         return Compose(steps)
 
 
-# largest difference between the two memory layouts' raw outputs, relative to their largest magnitude (the
-# layouts differ in the order of float sums only: ~1e-6 measured for RTMDet-tiny and SegFormer-B0)
+# largest difference between the raw outputs before and after a speed-up of settle_speedups, relative to their
+# largest magnitude (they differ in the order of float sums only: ~1e-6 measured for RTMDet-tiny and SegFormer-B0)
 LAYOUT_TOLERANCE = 1e-4
 
 
@@ -245,7 +245,7 @@ class ModelBackend:
 
     def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
                  allow_cpu_fallback: bool = False, trust_pickle: bool = False):
-        """The subclasses end their own __init__ with settle_layout() (see there)."""
+        """The subclasses end their own __init__ with settle_speedups() (see there)."""
         import logging
 
         import torch
@@ -268,22 +268,27 @@ class ModelBackend:
         return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
                    params['allow_cpu_fallback'], trust_pickle=params[f'{r}.trust_checkpoint_pickle'])
 
-    # --- memory layout of the network
+    # --- speed-ups checked at load: batch norm folded into convolutions, channels-last memory
     channels_last = False
+    folded_norms = False
 
-    def settle_layout(self, requested: bool | None = None) -> None:
-        """Run the network in channels-last (NHWC) memory where that computes the same outputs.
+    def settle_speedups(self, channels_last: bool | None = None, fold_norms: bool | None = None) -> None:
+        """Speed-ups of the network that compute the same outputs, each kept only where a check at load shows it.
 
-        On CPU, PyTorch's convolutions are much faster on channels-last tensors (RTMDet-tiny's network 104 ->
-        73 ms, SegFormer-B0's 210 -> 163 ms on 2 cores, bench/RESULTS.md), and the values differ only in the
-        float rounding of the sums. Not every model's code copes with it, so it is checked once, at load: the
-        network's raw outputs (probe_outputs) for a fixed synthetic frame, in both layouts, must agree within
-        float noise (LAYOUT_TOLERANCE of their largest magnitude); otherwise, or if channels-last raises, the
-        model stays as it was. requested: None = channels-last on CPU where the check passes (GPUs keep the
-        default layout: not measured here); True = try it on any device (still checked); False = never."""
-        import logging
-        torch = self._torch
-        if requested is False or (requested is None and self.device != 'cpu'):
+        - fold_norms: every batch norm that follows a convolution folded into its weights and bias (mmcv's
+          fuse_conv_bn; one pass over the activations less per layer; RTMDet-tiny's network 73 -> 65 ms on 2
+          cores).
+        - channels_last: the network in channels-last (NHWC) memory; PyTorch's CPU convolutions are much
+          faster that way (RTMDet-tiny's network 104 -> 73 ms, SegFormer-B0's 210 -> 163 ms, bench/RESULTS.md).
+        Both change only the float rounding of the sums, but not every model's code copes with them, so each
+        is tried on a copy of the model: the network's raw outputs (probe_outputs) for a fixed synthetic frame
+        must agree with the original's within float noise (LAYOUT_TOLERANCE of their largest magnitude), else
+        (or if the copy raises) the model stays as it was, logged at info. None = on CPU, where they were
+        measured (GPUs keep the model as loaded); True = try on any device (still checked); False = never."""
+        steps = [('fold_norms', fold_norms, self._fold_norms), ('channels_last', channels_last, self._to_channels_last)]
+        wanted = [(name, step) for name, requested, step in steps
+                  if requested is True or (requested is None and self.device == 'cpu')]
+        if not wanted:
             return
         try:
             inputs = self.probe_inputs()
@@ -292,24 +297,40 @@ class ModelBackend:
             return
         if reference is None:               # a model whose raw outputs this backend does not compare
             return
+        for name, step in wanted:
+            self._try_speedup(name, step, inputs, reference)
+
+    def _fold_norms(self, model) -> None:
+        from mmcv.cnn import fuse_conv_bn
+        fuse_conv_bn(model)
+        self.folded_norms = True
+
+    def _to_channels_last(self, model) -> None:
+        model.to(memory_format=self._torch.channels_last)
+        self.channels_last = True
+
+    def _try_speedup(self, name: str, step, inputs, reference) -> None:
+        """Apply `step` to a copy of the model and keep the copy where its raw outputs match `reference`."""
+        import copy
+        import logging
+        log = logging.getLogger('vad_ros.perception')
+        original, state = self.model, (self.channels_last, self.folded_norms)
         try:
-            self.model.to(memory_format=torch.channels_last)
-            self.channels_last = True
+            candidate = copy.deepcopy(original)
+            step(candidate)
+            self.model = candidate
             trial = self.probe_outputs(inputs)
             same = len(trial) == len(reference) and all(
                 a.shape == b.shape and bool((a.float() - b.float()).abs().max()
                                             <= LAYOUT_TOLERANCE * max(1.0, float(a.float().abs().max())))
                 for a, b in zip(reference, trial))
-        except Exception as e:  # noqa: BLE001 - any failure of the model's code in the other layout
+        except Exception as e:  # noqa: BLE001 - any failure of the model's code after the change
             same = False
-            logging.getLogger('vad_ros.perception').info('%s: channels-last layout fails (%s: %s)',
-                                                         self.toolbox.role, type(e).__name__, e)
+            log.info('%s: %s fails (%s: %s)', self.toolbox.role, name, type(e).__name__, e)
         if not same:
-            self.model.to(memory_format=torch.contiguous_format)
-            self.channels_last = False
-            logging.getLogger('vad_ros.perception').info(
-                '%s: keeping the default memory layout (channels-last does not give the same outputs)',
-                self.toolbox.role)
+            self.model = original
+            self.channels_last, self.folded_norms = state
+            log.info('%s: %s not used (the outputs would not be the same)', self.toolbox.role, name)
 
     def probe_frame(self):
         """A fixed synthetic 640x480 frame (smooth gradients and noise) for the layout check."""

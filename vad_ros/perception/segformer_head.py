@@ -32,9 +32,11 @@ def factored_head(head) -> bool:
     fusion = head.fusion_conv
     conv = getattr(fusion, 'conv', None)
     norm = getattr(fusion, 'norm_name', None) and getattr(fusion, fusion.norm_name, None)
+    norm_ok = (isinstance(norm, _BatchNorm) and not norm.training and norm.track_running_stats) \
+        or isinstance(norm, nn.Identity)                     # already folded into the conv (fuse_conv_bn)
     return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.groups == 1
             and conv.stride == (1, 1) and conv.padding in ((0, 0), 0) and conv.dilation == (1, 1)
-            and isinstance(norm, _BatchNorm) and not norm.training and norm.track_running_stats
+            and norm_ok
             and getattr(fusion, 'with_activation', False) and isinstance(fusion.activate, nn.ReLU)
             and tuple(fusion.order) == ('conv', 'norm', 'act')
             and conv.in_channels == head.channels * len(head.convs))
@@ -42,8 +44,12 @@ def factored_head(head) -> bool:
 
 def fused_weights(head):
     """(weight (C, 4C), bias (C,)) of the fusion conv with its batch norm folded in."""
+    import torch
     fusion = head.fusion_conv
     conv, norm = fusion.conv, getattr(fusion, fusion.norm_name)
+    if not hasattr(norm, 'running_var'):                     # folded already: the conv's own weights
+        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, device=conv.weight.device)
+        return conv.weight[:, :, 0, 0], bias
     scale = norm.weight / (norm.running_var + norm.eps).sqrt()
     weight = conv.weight[:, :, 0, 0] * scale[:, None]
     bias = norm.bias - norm.running_mean * scale
