@@ -13,8 +13,8 @@ applied at the stage's own resolution, then resized), plus the bias, with BN fol
 the coarse stages' share is computed at 1/8, 1/16 and 1/32 resolution (3.8 instead of 11.5 GFLOP at this
 size) and nothing is concatenated. The ReLU comes after the sum, as before.
 
-Used where the head is exactly mmseg's SegformerHead with a 1x1 fusion conv, eval-mode batch norm and ReLU
-in that order (`factored_head`); any other head runs its own forward.
+Used where the head is exactly mmseg's SegformerHead with a 1x1 fusion conv, an eval-mode batch norm (or one
+already folded into the conv) and ReLU, in that order (`factored_head`); any other head runs its own forward.
 """
 from __future__ import annotations
 
