@@ -5,15 +5,17 @@ Models: RTMDet-tiny and SegFormer-B0 built from the configs shipped in mmdet / m
 Stages: prepare (frame -> network input on the device), network (the forward pass; the segmenter's includes
 the argmax over classes), decode (detector: priors, boxes, score filter, NMS), to_host (copy to numpy and,
 for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames;
-every frame goes through all backends in turn, each run after GAP_S of idle. The ONNX Runtime rows are the
-product path (what detector.backend: onnx builds: OnnxDetector / OnnxSegmenter with their session options; the stages are exactly detect() / segment()); both
-runtimes get the same frames, checkpoint and threads (torch's default and onnxruntime's default are both one
-thread per core here; --threads N sets both).
+every frame goes through all backends in turn, each run after GAP_S of idle. The rows are the product paths
+(what detector.backend: onnx / mmdet builds, with their session options and load-time speed-ups; the stages
+are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain'); both runtimes get the same
+frames, checkpoint and threads (torch's default and onnxruntime's default are both one thread per core here;
+--threads N sets both). The process applies the node's memory setting (vad_ros/host_memory.py).
 Detector settings: 'deploy' = the pipeline's score_threshold 0.3 inside the model (detector.keep_low_scores
 false, the default); 'config' = the config's COCO test settings (score_thr 0.001, 30000 candidates; the
 random head scores every anchor 0.0015, so NMS sees 8400 candidates, like a trained model's few thousand).
 
-    python bench/bench_models.py [--frames 20] [--size 640x480] [--device cpu] [--threads N] [--out bench/results_models]
+    python bench/bench_models.py [--frames 20] [--size 640x480] [--device cpu] [--threads N]
+                                 [--out bench/results_models]
 """
 from __future__ import annotations
 

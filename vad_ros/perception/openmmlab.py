@@ -235,7 +235,7 @@ def test_pipeline(model, toolbox: Toolbox):
 
 # largest difference between the raw outputs before and after a speed-up of settle_speedups, relative to their
 # largest magnitude (they differ in the order of float sums only: ~1e-6 measured for RTMDet-tiny and SegFormer-B0)
-LAYOUT_TOLERANCE = 1e-4
+SPEEDUP_TOLERANCE = 1e-4
 
 
 class ModelBackend:
@@ -282,7 +282,7 @@ class ModelBackend:
           faster that way (RTMDet-tiny's network 104 -> 73 ms, SegFormer-B0's 210 -> 163 ms, bench/RESULTS.md).
         Both change only the float rounding of the sums, but not every model's code copes with them, so each
         is tried on a copy of the model: the network's raw outputs (probe_outputs) for a fixed synthetic frame
-        must agree with the original's within float noise (LAYOUT_TOLERANCE of their largest magnitude), else
+        must agree with the original's within float noise (SPEEDUP_TOLERANCE of their largest magnitude), else
         (or if the copy raises) the model stays as it was, logged at info. None = on CPU, where they were
         measured (GPUs keep the model as loaded); True = try on any device (still checked); False = never."""
         steps = [('fold_norms', fold_norms, self._fold_norms), ('channels_last', channels_last, self._to_channels_last)]
@@ -322,7 +322,7 @@ class ModelBackend:
             trial = self.probe_outputs(inputs)
             same = len(trial) == len(reference) and all(
                 a.shape == b.shape and bool((a.float() - b.float()).abs().max()
-                                            <= LAYOUT_TOLERANCE * max(1.0, float(a.float().abs().max())))
+                                            <= SPEEDUP_TOLERANCE * max(1.0, float(a.float().abs().max())))
                 for a, b in zip(reference, trial))
         except Exception as e:  # noqa: BLE001 - any failure of the model's code after the change
             same = False
@@ -333,7 +333,7 @@ class ModelBackend:
             log.info('%s: %s not used (the outputs would not be the same)', self.toolbox.role, name)
 
     def probe_frame(self):
-        """A fixed synthetic 640x480 frame (smooth gradients and noise) for the layout check."""
+        """A fixed synthetic 640x480 frame (smooth gradients and noise) for the load-time checks."""
         import numpy as np
         rng = np.random.default_rng(0)
         ys, xs = np.mgrid[0:480, 0:640]
@@ -341,11 +341,11 @@ class ModelBackend:
         return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
     def probe_inputs(self):
-        """The network input for the layout check, or None where the raw outputs are not compared."""
+        """The network input for the load-time checks, or None where the raw outputs are not compared."""
         raise NotImplementedError
 
     def probe_outputs(self, inputs) -> list:
-        """The network's raw output tensors for `inputs` in the current layout."""
+        """The network's raw output tensors for `inputs`, as the model stands."""
         raise NotImplementedError
 
     def as_layout(self, inputs):
