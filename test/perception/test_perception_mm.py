@@ -331,3 +331,16 @@ def test_segformer_head_in_training_mode_keeps_its_own_forward(checkpoints):
         assert not factored_head(segmenter.model.decode_head)
     finally:
         norm.eval()
+
+
+def test_folding_is_not_tried_where_the_copy_would_be_too_large(checkpoints, monkeypatch, caplog):
+    """Folding works on a copy of the model; above COPY_LIMIT_BYTES of parameters no copy is made and the
+    norms stay (channels-last, tried in place, still applies)."""
+    from vad_ros.perception.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab import ModelBackend
+    caplog.set_level('INFO', logger='vad_ros.perception')
+    monkeypatch.setattr(ModelBackend, 'COPY_LIMIT_BYTES', 1024)
+    detector = MMDetDetector(*checkpoints['det'], 'cpu')
+    assert not detector.folded_norms and detector.channels_last
+    assert _norms(detector.model) == _norms(MMDetDetector(*checkpoints['det'], 'cpu', fold_norms=False).model)
+    assert 'fold_norms not tried' in caplog.text

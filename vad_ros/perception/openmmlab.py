@@ -271,6 +271,7 @@ class ModelBackend:
     # --- speed-ups checked at load: batch norm folded into convolutions, channels-last memory
     channels_last = False
     folded_norms = False
+    COPY_LIMIT_BYTES = 512 * 2 ** 20    # folding is tried on a copy of models up to this size
 
     def settle_speedups(self, channels_last: bool | None = None, fold_norms: bool | None = None) -> None:
         """Speed-ups of the network that compute the same outputs, each kept only where a check at load shows it.
@@ -281,9 +282,9 @@ class ModelBackend:
         - channels_last: the network in channels-last (NHWC) memory; PyTorch's CPU convolutions are much
           faster that way (RTMDet-tiny's network 104 -> 73 ms, SegFormer-B0's 210 -> 163 ms, bench/RESULTS.md).
         Both change only the float rounding of the sums, but not every model's code copes with them, so each
-        is tried on a copy of the model: the network's raw outputs (probe_outputs) for a fixed synthetic frame
+        is checked (see _try_speedup): the network's raw outputs (probe_outputs) for a fixed synthetic frame
         must agree with the original's within float noise (SPEEDUP_TOLERANCE of their largest magnitude), else
-        (or if the copy raises) the model stays as it was, logged at info. None = on CPU, where they were
+        (or if the model raises) it stays as it was, logged at info. None = on CPU, where they were
         measured (GPUs keep the model as loaded); True = try on any device (still checked); False = never."""
         steps = [('fold_norms', fold_norms, self._fold_norms), ('channels_last', channels_last, self._to_channels_last)]
         wanted = [(name, step) for name, requested, step in steps
@@ -310,13 +311,22 @@ class ModelBackend:
         self.channels_last = True
 
     def _try_speedup(self, name: str, step, inputs, reference) -> None:
-        """Apply `step` to a copy of the model and keep the copy where its raw outputs match `reference`."""
+        """Apply `step` and keep it where the raw outputs match `reference`. Folding changes the model for
+        good, so it is tried on a copy, and only for models up to COPY_LIMIT_BYTES of parameters (a copy of a
+        huge one would double its memory at start-up); channels-last is tried in place and undone."""
         import copy
         import logging
         log = logging.getLogger('vad_ros.perception')
         original, state = self.model, (self.channels_last, self.folded_norms)
+        in_place = name == 'channels_last'
+        if not in_place:
+            size = sum(p.numel() * p.element_size() for p in original.parameters())
+            if size > self.COPY_LIMIT_BYTES:
+                log.info('%s: %s not tried (%.0f MB of parameters: no copy is made above %.0f MB)',
+                         self.toolbox.role, name, size / 1e6, self.COPY_LIMIT_BYTES / 1e6)
+                return
         try:
-            candidate = copy.deepcopy(original)
+            candidate = original if in_place else copy.deepcopy(original)
             step(candidate)
             self.model = candidate
             trial = self.probe_outputs(inputs)
@@ -328,6 +338,8 @@ class ModelBackend:
             same = False
             log.info('%s: %s fails (%s: %s)', self.toolbox.role, name, type(e).__name__, e)
         if not same:
+            if in_place:
+                original.to(memory_format=self._torch.contiguous_format)
             self.model = original
             self.channels_last, self.folded_norms = state
             log.info('%s: %s not used (the outputs would not be the same)', self.toolbox.role, name)
