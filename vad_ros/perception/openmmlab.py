@@ -286,8 +286,11 @@ class ModelBackend:
         must agree with the original's within float noise (SPEEDUP_TOLERANCE of their largest magnitude), else
         (or if the model raises) it stays as it was, logged at info. None = on CPU, where they were
         measured (GPUs keep the model as loaded); True = try on any device (still checked); False = never."""
-        steps = [('fold_norms', fold_norms, self._fold_norms), ('channels_last', channels_last, self._to_channels_last)]
-        wanted = [(name, step) for name, requested, step in steps
+        # (name, requested, apply to a model, undo in place: None = try it on a copy)
+        steps = [('fold_norms', fold_norms, self._fold_norms, None),
+                 ('channels_last', channels_last, self._to_channels_last,
+                  lambda model: model.to(memory_format=self._torch.contiguous_format))]
+        wanted = [(name, step, undo) for name, requested, step, undo in steps
                   if requested is True or (requested is None and self.device == 'cpu')]
         if not wanted:
             return
@@ -298,8 +301,8 @@ class ModelBackend:
             return
         if reference is None:               # a model whose raw outputs this backend does not compare
             return
-        for name, step in wanted:
-            self._try_speedup(name, step, inputs, reference)
+        for name, step, undo in wanted:
+            self._try_speedup(name, step, undo, inputs, reference)
 
     def _fold_norms(self, model) -> None:
         from mmcv.cnn import fuse_conv_bn
@@ -310,15 +313,16 @@ class ModelBackend:
         model.to(memory_format=self._torch.channels_last)
         self.channels_last = True
 
-    def _try_speedup(self, name: str, step, inputs, reference) -> None:
-        """Apply `step` and keep it where the raw outputs match `reference`. Folding changes the model for
-        good, so it is tried on a copy, and only for models up to COPY_LIMIT_BYTES of parameters (a copy of a
-        huge one would double its memory at start-up); channels-last is tried in place and undone."""
+    def _try_speedup(self, name: str, step, undo, inputs, reference) -> None:
+        """Apply `step` and keep it where the raw outputs match `reference`. A step with an `undo` is tried
+        in place and undone; one without (folding changes the model for good) is tried on a copy, and only for
+        models up to COPY_LIMIT_BYTES of parameters (a copy of a huge one would double its memory at
+        start-up)."""
         import copy
         import logging
         log = logging.getLogger('vad_ros.perception')
         original, state = self.model, (self.channels_last, self.folded_norms)
-        in_place = name == 'channels_last'
+        in_place = undo is not None
         if not in_place:
             size = sum(p.numel() * p.element_size() for p in original.parameters())
             if size > self.COPY_LIMIT_BYTES:
@@ -339,7 +343,7 @@ class ModelBackend:
             log.info('%s: %s fails (%s: %s)', self.toolbox.role, name, type(e).__name__, e)
         if not same:
             if in_place:
-                original.to(memory_format=self._torch.contiguous_format)
+                undo(original)
             self.model = original
             self.channels_last, self.folded_norms = state
             log.info('%s: %s not used (the outputs would not be the same)', self.toolbox.role, name)
