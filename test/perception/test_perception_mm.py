@@ -344,3 +344,36 @@ def test_folding_is_not_tried_where_the_copy_would_be_too_large(checkpoints, mon
     assert not detector.folded_norms and detector.channels_last
     assert _norms(detector.model) == _norms(MMDetDetector(*checkpoints['det'], 'cpu', fold_norms=False).model)
     assert 'fold_norms not tried' in caplog.text
+
+
+def test_decoding_on_the_host_gives_the_same_detections(models, vtest_frames, monkeypatch):
+    """mmcv without CUDA ops cannot run NMS on a GPU: the head's raw maps are then decoded on the CPU. Here the
+    network is on the CPU too, so the host path must give exactly detect()'s detections; the raw maps arrive as
+    float32 whatever precision the network ran in."""
+    from vad_ros.perception.mmdet_detector import to_cpu
+    detector, _ = models
+    frame = cv2.resize(vtest_frames[1], (640, 480))
+    expected = detector.detect(frame)
+    monkeypatch.setattr(detector, 'decode_on_host', True)
+    got = detector.detect(frame)
+    assert len(got) == len(expected) > 0
+    np.testing.assert_array_equal(got.boxes, expected.boxes)
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    raw = ([torch.ones(1, 2, 3, 3, dtype=torch.float16)], [torch.zeros(1, 4, 3, 3)], None)
+    moved = to_cpu(raw)
+    assert isinstance(moved, tuple) and isinstance(moved[0], list) and moved[2] is None
+    assert moved[0][0].dtype == torch.float32 and moved[0][0].device.type == 'cpu'
+
+
+def test_an_mmcv_without_cuda_ops_decodes_on_the_host_and_says_so(checkpoints, monkeypatch, caplog):
+    from mmcv.ops import get_compiling_cuda_version
+
+    from vad_ros.perception import mmdet_detector
+    assert mmdet_detector.mmcv_ops_on('cpu')
+    assert mmdet_detector.mmcv_ops_on('cuda:0') == (get_compiling_cuda_version() != 'not available')
+    assert not build_detector(mm_params(checkpoints)).decode_on_host          # CPU: mmcv's own ops
+    monkeypatch.setattr(mmdet_detector, 'mmcv_ops_on', lambda device: False)   # as on a GPU with a CPU build
+    with caplog.at_level('WARNING', logger='vad_ros.perception'):
+        detector = build_detector(mm_params(checkpoints))
+    assert detector.decode_on_host
+    assert 'mmcv was built without CUDA ops' in caplog.text and 'decoded on the CPU' in caplog.text

@@ -13,6 +13,11 @@ detect() runs in stages that bench/bench_models.py times one by one: prepare (te
 preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
 to_host (copy to numpy). Detectors other than plain single-stage ones run network + decode in one call.
 detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
+
+mmcv built without CUDA ops (a plain CPU build, the usual result of `pip install` where no CUDA compiler is
+found) has no GPU NMS: a model on a GPU would fail its first frame inside mmcv. Single-stage detectors then
+decode on the host (decode_on_host, logged once at start-up): the head's raw maps are copied to the CPU and
+decoded there, while the network stays on the GPU.
 """
 from __future__ import annotations
 
@@ -45,6 +50,22 @@ def apply_min_score(cfg, config_values: dict, min_score: float | None) -> None:
         cfg['nms_pre'] = capped_nms_pre(cfg['nms_pre'])
 
 
+def mmcv_ops_on(device: str) -> bool:
+    """True where mmcv's compiled ops (NMS among them) run on `device`: always on the CPU; on a GPU only if
+    mmcv was built with CUDA."""
+    if not device.startswith('cuda'):
+        return True
+    from mmcv.ops import get_compiling_cuda_version
+    return get_compiling_cuda_version() != 'not available'
+
+
+def to_cpu(raw):
+    """The head's raw outputs (nested tuples / lists of tensors, or None) as float32 tensors on the CPU."""
+    if isinstance(raw, (list, tuple)):
+        return type(raw)(to_cpu(r) for r in raw)
+    return raw if raw is None else raw.float().cpu()
+
+
 def plain_single_stage(model) -> bool:
     """True for a single-stage detector whose predict is extract_feat -> head forward -> predict_by_feat."""
     from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
@@ -65,6 +86,12 @@ class MMDetDetector(MinScore, ModelBackend):
         settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups."""
         super().__init__(*args, **kwargs)
         self.single_stage = plain_single_stage(self.model)
+        self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
+        if self.decode_on_host:
+            import logging
+            logging.getLogger('vad_ros.perception').warning(
+                'detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs there and '
+                'its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with CUDA.', self.device)
         self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
@@ -121,6 +148,8 @@ class MMDetDetector(MinScore, ModelBackend):
         """InstanceData per image of the batch (boxes in frame pixels, on the device)."""
         if not self.single_stage:
             return [getattr(r, self.toolbox.sample_field) for r in raw]
+        if self.decode_on_host:
+            raw = to_cpu(raw)
         with scope(self.toolbox.name), self._inference():
             metas = [s.metainfo for s in samples]
             return list(self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True))
