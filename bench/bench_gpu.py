@@ -3,19 +3,25 @@
 For a lent GPU machine (bench/gpu/run_on_device.sh prepares one and runs this). Models: a real-size detector and
 segmenter (default RTMDet-l and SegFormer-B5, built from the configs shipped in mmdet / mmseg with random
 weights: timing only, the outputs are meaningless) on vtest.avi frames scaled to --size. Rows, each for float32
-and float16 (autocast, detector.half / segmenter.half):
+and float16 (autocast, detector.half / segmenter.half), eager and from CUDA graphs (detector.cuda_graph /
+segmenter.cuda_graph, vad_ros/perception/cuda_graphs.py):
 - stages: medians of prepare / network / decode / to_host of detect() and segment() (bench_models' Clock, which
   waits for the GPU before each reading);
 - pipeline: one camera through build_pipeline (detect + segment + reasoning + messages), means as
   bench_pipeline.py reports them, segmentation_interval 1 and 10;
 - cameras: 1 vs N cameras through one model set (pipeline.detect_all: one batched forward pass per round), as
   bench_cameras.py runs them, with the GPU memory the process allocated at its peak.
-Then float16 with the load-time speed-ups forced on (channels-last, folded norms; off by default on GPUs), the
-embedded default detector (NanoDet) on the GPU, and which ONNX Runtime execution providers load there (the
+With --speedups, also float16 with the load-time speed-ups forced on (channels-last, folded norms; off by
+default on GPUs; no gain in the first H200 run). Then the embedded default detector (NanoDet) on the GPU, and which ONNX Runtime execution providers load there (the
 ONNX Runtime CUDA / TensorRT rows need onnxruntime-gpu, which the lent machines do not have: see RESULTS.md). Results are written after each row, so a run cut short keeps its rows.
 
     python bench/bench_gpu.py [--frames 30] [--size 1920x1080] [--det-config NAME] [--seg-config NAME]
-                              [--cameras 4] [--out bench/results_gpu.json]
+                              [--cameras 4] [--quick] [--torch-threads N] [--profile] [--speedups]
+                              [--out bench/results_gpu.json]
+
+--quick: float16 with CUDA graphs only, no camera rows; --torch-threads N: torch's CPU threads (the node's
+torch_threads); --profile: the top GPU kernels of the segmenter's eager pass. An 'interleaved stages' row times
+detect() and segment() stage by stage per frame, as the pipeline alternates them.
 """
 from __future__ import annotations
 
@@ -84,6 +90,40 @@ def stage_times(frame_fn, backend, frames, device: str) -> dict[str, float]:
     return medians(rows)
 
 
+def interleaved_stages(detector, segmenter, frames, device: str) -> dict[str, float]:
+    """Per frame detect() then segment(), stage by stage, as the pipeline interleaves them (the stage rows above
+    run all detector frames, then all segmenter frames)."""
+    rows = []
+    for i, frame in enumerate(frames):
+        det = Clock(device)
+        torch_detector_frame(detector, frame, det)
+        seg = Clock(device)                 # started after the detector's frame
+        torch_segmenter_frame(segmenter, frame, seg)
+        if i >= WARMUP:
+            rows.append({**{f'det_{k}': v for k, v in det.stages.items()},
+                         **{f'seg_{k}': v for k, v in seg.stages.items()}})
+    return medians(rows)
+
+
+def top_kernels(fn, count: int = 12) -> dict[str, float]:
+    """The GPU kernels that take the most time in one call of fn (torch.profiler), ms each."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    def device_ms(e) -> float:
+        return (getattr(e, 'device_time_total', None) or getattr(e, 'cuda_time_total', 0)) / 1e3
+    events = sorted(prof.key_averages(), key=device_ms, reverse=True)
+    out = {'cpu_total_ms': sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3}
+    for e in events:
+        if len(out) > count:
+            break
+        if device_ms(e) > 0 and not e.key.startswith(('aten::', 'cuda')):
+            out[e.key[:80]] = device_ms(e)
+    return out
+
+
 def cameras_row(params: dict, detector, segmenter, frames, cameras: int, rounds: int) -> dict:
     """Rounds of the newest frame of each camera through one detect_all + each camera's pipeline."""
     from vad_ros.pipeline import build_pipeline, detect_all
@@ -142,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seg-config', default=SEG)
     parser.add_argument('--cameras', type=int, default=4)
     parser.add_argument('--rounds', type=int, default=20)
+    parser.add_argument('--speedups', action='store_true', help='also a row with the load-time speed-ups forced on')
+    parser.add_argument('--quick', action='store_true', help='float16 with CUDA graphs only, no camera rows')
+    parser.add_argument('--torch-threads', type=int, default=0, help='torch CPU threads (0: its default)')
+    parser.add_argument('--profile', action='store_true', help='also the top GPU kernels of the segmenter')
     parser.add_argument('--out', default=str(REPO / 'bench' / 'results_gpu.json'))
     args = parser.parse_args(argv)
 
@@ -183,18 +227,29 @@ def main(argv: list[str] | None = None) -> int:
         report.add({'kind': 'models', 'config': 'OpenMMLab', 'error': f'{type(e).__name__}: {e}'})
         dc = None
 
-    variants = [('fp32', False, {}), ('fp16', True, {}),
-                ('fp16 + channels-last + folded norms', True, {'channels_last': True, 'fold_norms': True})]
-    for precision, half, speedups in (variants if dc else []):
+    # (name, half, CUDA graphs, load-time speed-ups forced on)
+    variants = [('fp32, eager', False, False, {}), ('fp32, CUDA graphs', False, True, {}),
+                ('fp16, CUDA graphs', True, True, {}), ('fp16, eager', True, False, {})]
+    if args.quick:
+        variants = [v for v in variants if v[0] == 'fp16, CUDA graphs']
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    report.data['torch_threads'] = torch.get_num_threads()
+    if args.speedups:
+        variants.append(('fp16, CUDA graphs, channels-last + folded norms', True, True,
+                         {'channels_last': True, 'fold_norms': True}))
+    for precision, half, graph, speedups in (variants if dc else []):
         name = f'{Path(dc).stem} + {Path(sc).stem}, {precision}'
         params = vparams.resolve({'detector.backend': 'mmdet', 'detector.config': dc, 'detector.checkpoint': dk,
                                   'detector.device': args.device, 'detector.half': half,
-                                  'segmenter.backend': 'mmseg', 'segmenter.config': sc, 'segmenter.checkpoint': sk,
-                                  'segmenter.device': args.device, 'segmenter.half': half})
+                                  'detector.cuda_graph': graph, 'segmenter.backend': 'mmseg', 'segmenter.config': sc,
+                                  'segmenter.checkpoint': sk, 'segmenter.device': args.device,
+                                  'segmenter.half': half, 'segmenter.cuda_graph': graph})
         try:
             if speedups:
-                detector = MMDetDetector(dc, dk, args.device, half, min_score=params['score_threshold'], **speedups)
-                segmenter = MMSegSegmenter(sc, sk, args.device, half, **speedups)
+                detector = MMDetDetector(dc, dk, args.device, half, min_score=params['score_threshold'],
+                                         cuda_graph=graph, **speedups)
+                segmenter = MMSegSegmenter(sc, sk, args.device, half, cuda_graph=graph, **speedups)
             else:
                 detector, segmenter = build_detector(params), build_segmenter(params)
         except Exception as e:  # noqa: BLE001
@@ -202,17 +257,30 @@ def main(argv: list[str] | None = None) -> int:
             report.add({'kind': 'load', 'config': name, 'error': f'{type(e).__name__}: {e}'})
             continue
         loaded = {'decode_on_host': getattr(detector, 'decode_on_host', False),
+                  'cuda_graphs': [b._graphs is not None and b._graphs.enabled for b in (detector, segmenter)],
                   'channels_last': [detector.channels_last, segmenter.channels_last],
                   'folded_norms': [detector.folded_norms, segmenter.folded_norms]}
         attempt('detector stages (ms)', name,
                 lambda: {**stage_times(torch_detector_frame, detector, frames, args.device), **loaded})
         attempt('segmenter stages (ms)', name,
                 lambda: stage_times(torch_segmenter_frame, segmenter, frames, args.device))
-        for interval in ((1, 10) if not speedups else (1,)):
+        attempt('interleaved stages (ms)', name,
+                lambda: interleaved_stages(detector, segmenter, frames, args.device))
+        if args.profile and cuda:
+            inputs = segmenter.prepare(frames[0])[0]
+
+            def eager_pass():
+                graphs, segmenter._graphs = segmenter._graphs, None
+                try:
+                    segmenter.run_network(inputs)
+                finally:
+                    segmenter._graphs = graphs
+            attempt('segmenter network, top GPU kernels, eager (ms)', name, lambda: top_kernels(eager_pass))
+        for interval in ((1,) if args.quick else (1, 10)):
             attempt(f'pipeline, segmentation_interval {interval} (ms)', name,
                     lambda: time_config(build_pipeline({**params, 'segmentation_interval': interval},
                                                        detector, segmenter), frames, warmup=WARMUP))
-        if not speedups:
+        if not speedups and not args.quick:
             for cameras in (1, args.cameras):
                 attempt('cameras through one model set', name,
                         lambda: cameras_row(params, detector, segmenter, frames, cameras, args.rounds))
@@ -228,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         if 'nanodet' not in detector.name.lower():
             raise RuntimeError(f'the default detector is {detector.name} here (NanoDet model not found)')
         return time_config(build_pipeline(params, detector), frames, warmup=WARMUP)
-    attempt('embedded default pipeline (ms)', 'NanoDet + scene map', nanodet)
+    if not args.quick:
+        attempt('embedded default pipeline (ms)', 'NanoDet + scene map', nanodet)
 
     providers = report.data['env'].get('onnxruntime_providers', [])
     for provider in ('CUDAExecutionProvider', 'TensorrtExecutionProvider'):

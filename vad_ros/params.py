@@ -78,6 +78,9 @@ _SPECS = [
               check=_device, applies=STARTUP),
     ParamSpec('detector.half', False, 'mmdet on GPU: run in half precision (faster, scores may shift ~1e-3)',
               applies=STARTUP),
+    ParamSpec('detector.cuda_graph', True, 'mmdet on GPU: replay the network from a CUDA graph per input size '
+              '(checked against the eager pass when captured; models that cannot be captured run eagerly)',
+              applies=STARTUP),
     ParamSpec('detector.hog.win_stride', 8, 'hog: window stride in pixels (smaller = slower, more recall)',
               check=_at_least(1), applies=STARTUP),
     ParamSpec('detector.hog.scale', 1.05, 'hog: image pyramid scale step (> 1; smaller = slower, more recall)',
@@ -103,8 +106,12 @@ _SPECS = [
               'segmenter.checkpoint', applies=STARTUP),
     ParamSpec('segmenter.device', 'auto', 'as detector.device', check=_device, applies=STARTUP),
     ParamSpec('segmenter.half', False, 'mmseg on GPU: half precision', applies=STARTUP),
+    ParamSpec('segmenter.cuda_graph', True, 'mmseg on GPU: as detector.cuda_graph', applies=STARTUP),
     ParamSpec('allow_cpu_fallback', False, 'when a cuda device is asked for and none is available: true = warn '
               'and run on cpu, false = refuse to start', applies=STARTUP),
+    ParamSpec('torch_threads', 0, 'CPU threads torch uses (nanodet, mmdet, mmseg): 0 = its default, one per '
+              'core; with the networks on a GPU, 1 measured 12 % faster per frame (bench/RESULTS.md, GPU)',
+              check=_at_least(0), applies=STARTUP),
     ParamSpec('segmentation_interval', 1, 'run the segmenter every N frames and reuse its map in between '
               '(static cameras: 10-30)', check=_at_least(1)),
     # Reasoning.

@@ -7,7 +7,8 @@ On such a build the detector's NMS runs on the host (MMDetDetector: decode_on_ho
 Uses torch's own JIT extension builder (ninja, all cores) rather than mmcv's setup.py, so that no setuptools
 version question arises there.
 
-    python bench/gpu/build_mmcv_cpu_ops.py onedl_mmcv-2.3.6.tar.gz /tmp/mmcv-src   # then PYTHONPATH=/tmp/mmcv-src
+    python bench/gpu/build_mmcv_cpu_ops.py onedl_mmcv-2.3.6.tar.gz /tmp/mmcv-src [_ext.so built earlier there]
+    # then PYTHONPATH=/tmp/mmcv-src
 """
 from __future__ import annotations
 
@@ -37,13 +38,16 @@ def main(argv: list[str]) -> int:
         sources.append(renamed)
     os.environ['CUDA_VISIBLE_DEVICES'] = ''           # a CPU-only extension even where torch sees a GPU
     os.environ.setdefault('MAX_JOBS', str(os.cpu_count() or 4))
-    from torch.utils.cpp_extension import load
-    build = os.path.join(dest, 'build')
-    os.makedirs(build, exist_ok=True)
     start = time.perf_counter()
-    load(name='_ext', sources=sources, extra_include_paths=[os.path.join(csrc, 'common')],
-         extra_cflags=['-O2', '-std=c++17'], build_directory=build, with_cuda=False, verbose=False)
-    built = glob.glob(os.path.join(build, '_ext*.so'))[0]
+    if len(argv) > 3 and os.path.isfile(argv[3]):      # the same machine image built it before
+        built = argv[3]
+    else:
+        from torch.utils.cpp_extension import load
+        build = os.path.join(dest, 'build')
+        os.makedirs(build, exist_ok=True)
+        load(name='_ext', sources=sources, extra_include_paths=[os.path.join(csrc, 'common')],
+             extra_cflags=['-O2', '-std=c++17'], build_directory=build, with_cuda=False, verbose=False)
+        built = glob.glob(os.path.join(build, '_ext*.so'))[0]
     shutil.copy(built, os.path.join(root, 'mmcv', '_ext' + os.path.splitext(built)[1]))
     # the package dir to put on PYTHONPATH
     link = os.path.join(dest, 'mmcv')

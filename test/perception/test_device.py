@@ -31,3 +31,28 @@ def test_missing_gpu_is_an_error_unless_fallback(monkeypatch, caplog):
         select_device('cuda:3')
     with pytest.raises(PerceptionError, match="'tpu' is not one of"):
         select_device('tpu')
+
+
+@pytest.fixture
+def torch_threads_restored():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_torch_threads_is_applied_where_a_torch_backend_is_built(torch_threads_restored, monkeypatch):
+    from vad_ros import params as vparams
+    from vad_ros.perception import factory
+    from vad_ros.perception.device import apply_torch_threads
+    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    default = torch.get_num_threads()
+    apply_torch_threads(0)                                   # 0: torch's own default stays
+    assert torch.get_num_threads() == default
+    factory.build_detector(vparams.resolve({'detector.backend': 'hog', 'torch_threads': 1}))
+    assert torch.get_num_threads() == default                # HOG runs no torch: nothing to set
+    # the model itself is not what is tested here: a stand-in from_params (no network is run or faked)
+    monkeypatch.setattr(MMSegSegmenter, 'from_params', classmethod(lambda cls, params: 'segmenter'))
+    assert factory.build_segmenter(vparams.resolve({'segmenter.backend': 'mmseg', 'torch_threads': 1})) == 'segmenter'
+    assert torch.get_num_threads() == 1
+    with pytest.raises(vparams.ParamError, match='torch_threads'):
+        vparams.resolve({'torch_threads': -1})

@@ -81,6 +81,7 @@ def test_vocabularies_come_from_the_checkpoints(models):
     assert {'road', 'grass', 'sidewalk'} <= set(segmenter.class_names)
     assert detector.device == segmenter.device == 'cpu'
     assert detector.name.startswith('mmdet:') and segmenter.name.startswith('mmseg:')
+    assert detector._graphs is None and segmenter._graphs is None     # CUDA graphs: on GPUs only
 
 
 @pytest.mark.parametrize('size', [None, (640, 480)])

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
+from vad_ros.perception.device import apply_torch_threads
+
+TORCH_BACKENDS = ('nanodet', 'mmdet', 'mmseg')
 
 
 def build_detector(params: dict[str, Any]) -> Detector:
     backend = params['detector.backend']
+    if backend in TORCH_BACKENDS:
+        apply_torch_threads(params.get('torch_threads', 0))
     if backend == 'hog':
         from vad_ros.perception.hog import HogPeopleDetector
         return HogPeopleDetector.from_params(params)
@@ -28,6 +33,8 @@ def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
     backend = params['segmenter.backend']
     if backend == 'none':
         return None
+    if backend in TORCH_BACKENDS:
+        apply_torch_threads(params.get('torch_threads', 0))
     if backend == 'mmseg':
         from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
         return MMSegSegmenter.from_params(params)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import same_size_batches
+from vad_ros.perception.cuda_graphs import map_tensors
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
 from vad_ros.types import Detections
@@ -61,9 +62,7 @@ def mmcv_ops_on(device: str) -> bool:
 
 def to_cpu(raw):
     """The head's raw outputs (nested tuples / lists of tensors, or None) as float32 tensors on the CPU."""
-    if isinstance(raw, (list, tuple)):
-        return type(raw)(to_cpu(r) for r in raw)
-    return raw if raw is None else raw.float().cpu()
+    return map_tensors(raw, lambda t: t.float().cpu())
 
 
 def plain_single_stage(model) -> bool:
@@ -83,7 +82,8 @@ class MMDetDetector(MinScore, ModelBackend):
     def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None,
                  fold_norms: bool | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
-        settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups."""
+        settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups; the others
+        (cuda_graph among them) as ModelBackend's."""
         super().__init__(*args, **kwargs)
         self.single_stage = plain_single_stage(self.model)
         self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
@@ -93,6 +93,8 @@ class MMDetDetector(MinScore, ModelBackend):
                 'detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs there and '
                 'its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with CUDA.', self.device)
         self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
+        if self.single_stage:
+            self.start_graphs()
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
         self.set_min_score(min_score)
@@ -117,6 +119,7 @@ class MMDetDetector(MinScore, ModelBackend):
         return cls(params['detector.config'], params['detector.checkpoint'], params['detector.device'],
                    params['detector.half'], params['allow_cpu_fallback'],
                    trust_pickle=params['detector.trust_checkpoint_pickle'],
+                   cuda_graph=params['detector.cuda_graph'],
                    min_score=None if keep_low else params['score_threshold'])
 
     def _sample(self, image_bgr: np.ndarray) -> dict:
@@ -139,10 +142,14 @@ class MMDetDetector(MinScore, ModelBackend):
 
     def network(self, inputs, samples):
         """The head's raw outputs (single-stage), or the finished predictions (other detectors)."""
+        if self.single_stage:
+            return self.run_network(inputs)
         with scope(self.toolbox.name), self._inference():
-            if self.single_stage:
-                return self.model.bbox_head(self.model.extract_feat(self.as_layout(inputs)))
             return self.model.predict(inputs, samples)
+
+    def forward(self, inputs):
+        """Single-stage: the head's raw maps (cls_scores, bbox_preds, ...) for the network input."""
+        return self.model.bbox_head(self.model.extract_feat(self.as_layout(inputs)))
 
     def decode_all(self, raw, samples) -> list:
         """InstanceData per image of the batch (boxes in frame pixels, on the device)."""

@@ -48,6 +48,8 @@ class MMSegSegmenter(ModelBackend):
         self.low_resolution_argmax = plain_decode_head(self.model)
         self.factored_head = factored_head(self.model.decode_head)
         self.settle_speedups(channels_last, fold_norms)         # may replace self.model by a faster copy
+        if self.low_resolution_argmax:
+            self.start_graphs()
 
     def logits(self, inputs):
         """The decode head's class logits (1, K, h, w) for the network input (plain decode heads); SegFormer's
@@ -78,12 +80,15 @@ class MMSegSegmenter(ModelBackend):
     def network(self, inputs, metas):
         """The class per pixel on the device: at the decode head's resolution (low_resolution_argmax) or at
         the padded input's."""
+        if self.low_resolution_argmax:
+            return self.run_network(inputs)
         with scope(self.toolbox.name), self._inference():
-            if self.low_resolution_argmax:
-                logits = self.logits(inputs)                                           # (1, K, h, w)
-            else:
-                logits = self.model.inference(inputs, metas)                          # (1, K, h_pad, w_pad)
+            logits = self.model.inference(inputs, metas)                              # (1, K, h_pad, w_pad)
             return logits[0].argmax(dim=0).to(self._label_dtype)
+
+    def forward(self, inputs):
+        """Plain decode heads: the class per pixel at the decode head's resolution (argmax on the device)."""
+        return self.logits(inputs)[0].argmax(dim=0).to(self._label_dtype)           # logits (1, K, h, w)
 
     def to_host(self, labels, inputs, metas, image_bgr: np.ndarray) -> ClassMap:
         h_in, w_in = metas[0]['img_shape'][:2]          # the frame after the test pipeline's resize

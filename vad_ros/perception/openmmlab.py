@@ -244,8 +244,9 @@ class ModelBackend:
     toolbox: Toolbox   # MMDET or MMSEG
 
     def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False, trust_pickle: bool = False):
-        """The subclasses end their own __init__ with settle_speedups() (see there)."""
+                 allow_cpu_fallback: bool = False, trust_pickle: bool = False, cuda_graph: bool = True):
+        """The subclasses end their own __init__ with settle_speedups() and start_graphs() (see there).
+        cuda_graph: on a GPU, replay the network from CUDA graphs (vad_ros.perception.cuda_graphs)."""
         import logging
 
         import torch
@@ -257,6 +258,8 @@ class ModelBackend:
             logging.getLogger('vad_ros.perception').warning(
                 '%s.half applies on a GPU only: running in float32 on %s', self.toolbox.role, self.device)
         self.half = half and self.device.startswith('cuda')
+        self.cuda_graph = cuda_graph and self.device.startswith('cuda')
+        self._graphs = None
         self.model = load_model(self.toolbox, config, checkpoint, self.device, trust_pickle)
         self.class_names = class_names(self.model, self.toolbox)
         self.name = f'{self.toolbox.name}:{type(self.model).__name__}'
@@ -266,7 +269,8 @@ class ModelBackend:
     def from_params(cls, params: dict[str, Any]):
         r = cls.toolbox.role
         return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
-                   params['allow_cpu_fallback'], trust_pickle=params[f'{r}.trust_checkpoint_pickle'])
+                   params['allow_cpu_fallback'], trust_pickle=params[f'{r}.trust_checkpoint_pickle'],
+                   cuda_graph=params[f'{r}.cuda_graph'])
 
     # --- speed-ups checked at load: batch norm folded into convolutions, channels-last memory
     channels_last = False
@@ -364,6 +368,24 @@ class ModelBackend:
         """The network's raw output tensors for `inputs`, as the model stands."""
         raise NotImplementedError
 
+    def forward(self, inputs):
+        """The network's tensors for `inputs` (what run_network returns), for models that run_network serves."""
+        raise NotImplementedError
+
+    def start_graphs(self) -> None:
+        """From now on run_network replays CUDA graphs (where cuda_graph; after settle_speedups, which may
+        replace the model)."""
+        if self.cuda_graph:
+            from vad_ros.perception.cuda_graphs import CudaGraphs
+            self._graphs = CudaGraphs(self.forward, self.toolbox.role)
+
+    def run_network(self, inputs):
+        """forward(inputs) in inference mode (float16 autocast when half), from a CUDA graph when started."""
+        with scope(self.toolbox.name), self._inference():
+            if self._graphs is not None:
+                return self._graphs(inputs)
+            return self.forward(inputs)
+
     def as_layout(self, inputs):
         """The network input in the layout the model runs in."""
         if self.channels_last and inputs.dim() == 4:
@@ -381,5 +403,6 @@ class ModelBackend:
 def half_context(device: str, half: bool):
     import torch
     if half and device.startswith('cuda'):
-        return torch.autocast('cuda', dtype=torch.float16)
+        # no weight cache: CUDA graph capture needs that, and one forward pass uses each weight once anyway
+        return torch.autocast('cuda', dtype=torch.float16, cache_enabled=False)
     return contextlib.nullcontext()
