@@ -44,6 +44,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def timed_rounds(one_round, rounds: int, warmup: int) -> float:
+    """Seconds that `rounds` calls one_round(r) take, after `warmup` calls that are not timed."""
+    for r in range(warmup):
+        one_round(r)
+    start = time.perf_counter()
+    for r in range(warmup, warmup + rounds):
+        one_round(r)
+    return time.perf_counter() - start
+
+
 def export_onnx(tmp: str) -> dict:
     """RTMDet-tiny + SegFormer-B0 with random weights, exported with vad-export: the onnx params."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
@@ -102,12 +112,7 @@ def run_one(cameras: int, mode: str, models: str, rounds: int, onnx_params: str 
             for pipeline, image in zip(pipelines, images):
                 pipeline.process(image)
 
-    for r in range(2):
-        one_round(r)
-    start = time.perf_counter()
-    for r in range(2, rounds + 2):
-        one_round(r)
-    seconds = time.perf_counter() - start
+    seconds = timed_rounds(one_round, rounds, warmup=2)
     return {'cameras': cameras, 'shared_models': shared, 'mode': mode, 'models': models, 'rounds': rounds,
             'batched': mode == 'batch' and hasattr(pipelines[0].detector, 'detect_batch') and cameras > 1,
             'round_ms': 1e3 * seconds / rounds, 'fps_per_camera': rounds / seconds,

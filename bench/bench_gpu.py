@@ -31,7 +31,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 
@@ -39,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'bench'))
 
+from bench_cameras import timed_rounds  # noqa: E402
 from bench_models import Clock, torch_detector_frame, torch_segmenter_frame  # noqa: E402
 from bench_pipeline import frames_of, time_config  # noqa: E402
 
@@ -134,12 +134,7 @@ def cameras_row(params: dict, detector, segmenter, frames, cameras: int, rounds:
         for pipeline, image, found in zip(pipelines, images, detect_all(detector, images)):
             pipeline.process(image, detections=found)
 
-    for r in range(3):
-        one_round(r)
-    start = time.perf_counter()
-    for r in range(3, rounds + 3):
-        one_round(r)
-    seconds = time.perf_counter() - start
+    seconds = timed_rounds(one_round, rounds, warmup=3)
     return {'cameras': cameras, 'round_ms': 1e3 * seconds / rounds, 'fps_per_camera': rounds / seconds,
             'fps_total': cameras * rounds / seconds}
 
@@ -284,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             for cameras in (1, args.cameras):
                 attempt('cameras through one model set', name,
                         lambda: cameras_row(params, detector, segmenter, frames, cameras, args.rounds))
-        del detector, segmenter
+        detector = segmenter = None       # free the GPU memory before the next variant
         if cuda:
             torch.cuda.empty_cache()
 
