@@ -14,7 +14,7 @@ python -m pip download -q --no-deps --only-binary=:all: $P -d .devkit/whl onedl-
     ftfy==6.3.1 platformdirs wcwidth imaug==0.4.3 imagecorruptions-imaug==1.1.5
 python -m pip download -q --no-deps --no-binary=:all: -d .devkit/src onedl-mmcv==2.3.6
 site=$(python -c "import mmdet, os; print(os.path.dirname(os.path.dirname(mmdet.__file__)))")
-cp -r "$site/mmdet" "$site/mmseg" "$site"/onedl_mm*.dist-info .devkit/site/     # they read their versions there
+cp -r "$site/mmdet" "$site/mmseg" "$site"/onedl_mm{detection,segmentation,cv}-*.dist-info .devkit/site/     # they read their versions there
 find .devkit/site -name __pycache__ -prune -exec rm -rf {} +
 cp -r "${VAD_ROS_MODEL_CACHE:-$HOME/.cache/vad_ros/models}" .devkit/models
 du -sh .devkit
