@@ -11,12 +11,13 @@ segmenter.cuda_graph, vad_ros/perception/cuda_graphs.py):
   bench_pipeline.py reports them, segmentation_interval 1 and 10;
 - cameras: 1 vs N cameras through one model set (pipeline.detect_all: one batched forward pass per round), as
   bench_cameras.py runs them, with the GPU memory the process allocated at its peak.
-With --speedups, also float16 with the load-time speed-ups forced on (channels-last, folded norms; off by
+With --compile, also float16 + CUDA graphs with the networks compiled (detector.compile / segmenter.compile; not
+yet run on a GPU). With --speedups, also float16 with the load-time speed-ups forced on (channels-last, folded norms; off by
 default on GPUs; no gain in the first H200 run). Then the embedded default detector (NanoDet) on the GPU, and which ONNX Runtime execution providers load there (the
 ONNX Runtime CUDA / TensorRT rows need onnxruntime-gpu, which the lent machines do not have: see RESULTS.md). Results are written after each row, so a run cut short keeps its rows.
 
     python bench/bench_gpu.py [--frames 30] [--size 1920x1080] [--det-config NAME] [--seg-config NAME]
-                              [--cameras 4] [--quick] [--torch-threads N] [--profile] [--speedups]
+                              [--cameras 4] [--quick] [--torch-threads N] [--profile] [--speedups] [--compile]
                               [--out bench/results_gpu.json]
 
 --quick: float16 with CUDA graphs only, no camera rows; --torch-threads N: torch's CPU threads (the node's
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--quick', action='store_true', help='float16 with CUDA graphs only, no camera rows')
     parser.add_argument('--torch-threads', type=int, default=0, help='torch CPU threads (0: its default)')
     parser.add_argument('--profile', action='store_true', help='also the top GPU kernels of the segmenter')
+    parser.add_argument('--compile', action='store_true', help='also float16 + CUDA graphs with torch.compile')
     parser.add_argument('--out', default=str(REPO / 'bench' / 'results_gpu.json'))
     args = parser.parse_args(argv)
 
@@ -226,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     variants = [('fp32, eager', False, False, {}), ('fp32, CUDA graphs', False, True, {}),
                 ('fp16, CUDA graphs', True, True, {}), ('fp16, eager', True, False, {})]
     if args.quick:
-        variants = [v for v in variants if v[0] == 'fp16, CUDA graphs']
+        variants = [v for v in variants if v[0] == 'fp16, CUDA graphs' or v[3]]  # and the extras asked for
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     report.data['torch_threads'] = torch.get_num_threads()
     if args.speedups:
         variants.append(('fp16, CUDA graphs, channels-last + folded norms', True, True,
                          {'channels_last': True, 'fold_norms': True}))
+    if args.compile:
+        variants.append(('fp16, CUDA graphs, compiled', True, True, {'compile_network': True}))
     for precision, half, graph, speedups in (variants if dc else []):
         name = f'{Path(dc).stem} + {Path(sc).stem}, {precision}'
         params = vparams.resolve({'detector.backend': 'mmdet', 'detector.config': dc, 'detector.checkpoint': dk,
@@ -252,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             report.add({'kind': 'load', 'config': name, 'error': f'{type(e).__name__}: {e}'})
             continue
         loaded = {'decode_on_host': getattr(detector, 'decode_on_host', False),
+                  'compiled': [detector.compiled, segmenter.compiled],
                   'cuda_graphs': [b._graphs is not None and b._graphs.enabled for b in (detector, segmenter)],
                   'channels_last': [detector.channels_last, segmenter.channels_last],
                   'folded_norms': [detector.folded_norms, segmenter.folded_norms]}

@@ -7,7 +7,8 @@ the argmax over classes), decode (detector: priors, boxes, score filter, NMS), t
 for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames;
 every frame goes through all backends in turn, each run after GAP_S of idle. The rows are the product paths
 (what detector.backend: onnx / mmdet builds, with their session options and load-time speed-ups; the stages
-are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain'); both runtimes get the same
+are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain') and compiled
+('pytorch-compiled': detector.compile / segmenter.compile, opt-in); both runtimes get the same
 frames, checkpoint and threads (torch's default and onnxruntime's default are both one thread per core here;
 --threads N sets both). The process applies the node's memory setting (vad_ros/host_memory.py).
 Detector settings: 'deploy' = the pipeline's score_threshold 0.3 inside the model (detector.keep_low_scores
@@ -115,18 +116,21 @@ def onnx_segmenter_frame(segmenter, frame, clock: Clock) -> None:
 
 
 # 'pytorch' is the product's PyTorch path (norms folded, channels-last memory on CPU: ModelBackend.settle_speedups);
-# 'pytorch-plain' the same models as loaded (default layout, norms apart), as that path ran before them
+# 'pytorch-plain' the same models as loaded (default layout, norms apart), as that path ran before them;
+# 'pytorch-compiled' the product's path with detector.compile / segmenter.compile (torch.compile, opt-in)
 FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'SegFormer-B0'): torch_segmenter_frame,
                 ('pytorch-plain', 'RTMDet-tiny'): torch_detector_frame,
                 ('pytorch-plain', 'SegFormer-B0'): torch_segmenter_frame,
+                ('pytorch-compiled', 'RTMDet-tiny'): torch_detector_frame,
+                ('pytorch-compiled', 'SegFormer-B0'): torch_segmenter_frame,
                 ('onnxruntime', 'RTMDet-tiny'): onnx_detector_frame,
                 ('onnxruntime', 'SegFormer-B0'): onnx_segmenter_frame}
 
 
 def build_models(models_dir: str, device: str, threads: int) -> dict[str, object]:
-    """The eight backends: {torch, onnx} x {detector deploy, detector config, segmenter}, and PyTorch's
-    detector (deploy) and segmenter as loaded (no load-time speed-ups); threads: CPU threads of each (0 = each
-    runtime's default)."""
+    """The ten backends: {torch, onnx} x {detector deploy, detector config, segmenter}, and PyTorch's
+    detector (deploy) and segmenter as loaded (no load-time speed-ups) and compiled (torch.compile); threads: CPU
+    threads of each (0 = each runtime's default)."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.mmdet_detector import MMDetDetector
     from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
@@ -148,6 +152,9 @@ def build_models(models_dir: str, device: str, threads: int) -> dict[str, object
         ('pytorch-plain', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3, channels_last=False,
                                                                 fold_norms=False),
         ('pytorch-plain', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, channels_last=False, fold_norms=False),
+        ('pytorch-compiled', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
+                                                                   compile_network=True),
+        ('pytorch-compiled', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, compile_network=True),
         ('onnxruntime', 'RTMDet-tiny', 'deploy'): OnnxDetector(det_onnx, device=device, threads=threads,
                                                                min_score=0.3),
         ('onnxruntime', 'RTMDet-tiny', 'config'): OnnxDetector(det_onnx, device=device, threads=threads),
@@ -163,7 +170,7 @@ def measure(models: dict, frames: list[np.ndarray], device: str, gap_s: float = 
     for i, frame in enumerate(frames):
         for key, backend in models.items():
             time.sleep(gap_s)
-            clock = Clock(device if key[0] == 'pytorch' else 'cpu')
+            clock = Clock(device if key[0].startswith('pytorch') else 'cpu')
             FRAME_TIMERS[key[:2]](backend, frame, clock)
             if i >= WARMUP:
                 samples[key].append(clock.stages)
@@ -196,6 +203,10 @@ def table(rows: list[dict]) -> list[str]:
             if 'pytorch-plain' in t:
                 line += (f' ({t["pytorch-plain"] / t["onnxruntime"]:.2f}x than PyTorch with the model as loaded; '
                          f'the load-time speed-ups made PyTorch {t["pytorch-plain"] / t["pytorch"]:.2f}x faster)')
+            if 'pytorch-compiled' in t:
+                line += (f'; compiled, PyTorch takes {t["pytorch-compiled"]:.1f} ms: '
+                         f'{t["pytorch"] / t["pytorch-compiled"]:.2f}x faster than uncompiled, ONNX Runtime '
+                         f'{t["pytorch-compiled"] / t["onnxruntime"]:.2f}x faster than it')
             lines.append(line)
     return lines
 

@@ -378,3 +378,31 @@ def test_an_mmcv_without_cuda_ops_decodes_on_the_host_and_says_so(checkpoints, m
         detector = build_detector(mm_params(checkpoints))
     assert detector.decode_on_host
     assert 'mmcv was built without CUDA ops' in caplog.text and 'decoded on the CPU' in caplog.text
+
+
+def test_compiled_networks_give_the_models_own_results(models, checkpoints, vtest_frames):
+    """detector.compile / segmenter.compile (torch.compile, checked at load): detections and label maps as
+    the uncompiled models' on real frames."""
+    detector, segmenter = models
+    p = mm_params(checkpoints, **{'detector.compile': True, 'segmenter.compile': True})
+    compiled_detector, compiled_segmenter = build_detector(p), build_segmenter(p)
+    assert compiled_detector.compiled and compiled_segmenter.compiled
+    assert not detector.compiled and not segmenter.compiled
+    for frame in vtest_frames[1:3]:
+        frame = cv2.resize(frame, (640, 480))
+        expected, got = detector.detect(frame), compiled_detector.detect(frame)
+        assert len(got) == len(expected) > 0
+        np.testing.assert_allclose(got.boxes, expected.boxes, atol=0.5)
+        np.testing.assert_allclose(got.scores, expected.scores, atol=1e-3)
+        assert (compiled_segmenter.segment(frame).labels == segmenter.segment(frame).labels).mean() > 0.999
+
+
+def test_a_network_that_cannot_be_compiled_runs_uncompiled(checkpoints, vtest_frames, monkeypatch, caplog):
+    def no_compiler(fn, **kwargs):
+        raise RuntimeError('no C++ compiler here')
+    monkeypatch.setattr(torch, 'compile', no_compiler)
+    with caplog.at_level('INFO', logger='vad_ros.perception'):
+        segmenter = build_segmenter(mm_params(checkpoints, **{'segmenter.compile': True}))
+    assert not segmenter.compiled
+    assert 'compile fails' in caplog.text and 'no C++ compiler here' in caplog.text
+    assert segmenter.segment(cv2.resize(vtest_frames[1], (640, 480))).labels.shape == (480, 640)

@@ -94,7 +94,7 @@ class MMDetDetector(MinScore, ModelBackend):
                 'its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with CUDA.', self.device)
         self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
         if self.single_stage:
-            self.start_graphs()
+            self.start_network()
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
         self.set_min_score(min_score)
@@ -119,7 +119,7 @@ class MMDetDetector(MinScore, ModelBackend):
         return cls(params['detector.config'], params['detector.checkpoint'], params['detector.device'],
                    params['detector.half'], params['allow_cpu_fallback'],
                    trust_pickle=params['detector.trust_checkpoint_pickle'],
-                   cuda_graph=params['detector.cuda_graph'],
+                   cuda_graph=params['detector.cuda_graph'], compile_network=params['detector.compile'],
                    min_score=None if keep_low else params['score_threshold'])
 
     def _sample(self, image_bgr: np.ndarray) -> dict:

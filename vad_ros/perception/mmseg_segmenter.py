@@ -49,7 +49,7 @@ class MMSegSegmenter(ModelBackend):
         self.factored_head = factored_head(self.model.decode_head)
         self.settle_speedups(channels_last, fold_norms)         # may replace self.model by a faster copy
         if self.low_resolution_argmax:
-            self.start_graphs()
+            self.start_network()
 
     def logits(self, inputs):
         """The decode head's class logits (1, K, h, w) for the network input (plain decode heads); SegFormer's

@@ -244,9 +244,11 @@ class ModelBackend:
     toolbox: Toolbox   # MMDET or MMSEG
 
     def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False, trust_pickle: bool = False, cuda_graph: bool = True):
-        """The subclasses end their own __init__ with settle_speedups() and start_graphs() (see there).
-        cuda_graph: on a GPU, replay the network from CUDA graphs (vad_ros.perception.cuda_graphs)."""
+                 allow_cpu_fallback: bool = False, trust_pickle: bool = False, cuda_graph: bool = True,
+                 compile_network: bool = False):
+        """The subclasses end their own __init__ with settle_speedups() and start_network() (see there).
+        cuda_graph: on a GPU, replay the network from CUDA graphs (vad_ros.perception.cuda_graphs);
+        compile_network: torch.compile the network (see _compiled)."""
         import logging
 
         import torch
@@ -259,6 +261,9 @@ class ModelBackend:
                 '%s.half applies on a GPU only: running in float32 on %s', self.toolbox.role, self.device)
         self.half = half and self.device.startswith('cuda')
         self.cuda_graph = cuda_graph and self.device.startswith('cuda')
+        self.compile_network = compile_network
+        self.compiled = False
+        self._net = None          # what run_network runs (start_network)
         self._graphs = None
         self.model = load_model(self.toolbox, config, checkpoint, self.device, trust_pickle)
         self.class_names = class_names(self.model, self.toolbox)
@@ -270,7 +275,7 @@ class ModelBackend:
         r = cls.toolbox.role
         return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
                    params['allow_cpu_fallback'], trust_pickle=params[f'{r}.trust_checkpoint_pickle'],
-                   cuda_graph=params[f'{r}.cuda_graph'])
+                   cuda_graph=params[f'{r}.cuda_graph'], compile_network=params[f'{r}.compile'])
 
     # --- speed-ups checked at load: batch norm folded into convolutions, channels-last memory
     channels_last = False
@@ -372,19 +377,46 @@ class ModelBackend:
         """The network's tensors for `inputs` (what run_network returns), for models that run_network serves."""
         raise NotImplementedError
 
-    def start_graphs(self) -> None:
-        """From now on run_network replays CUDA graphs (where cuda_graph; after settle_speedups, which may
-        replace the model)."""
+    def start_network(self) -> None:
+        """What run_network runs from now on (call after settle_speedups, which may replace the model): forward,
+        compiled where compile_network and the check passes (_compiled), replayed from CUDA graphs where
+        cuda_graph."""
+        self._net = self._compiled(self.forward) if self.compile_network else self.forward
         if self.cuda_graph:
             from vad_ros.perception.cuda_graphs import CudaGraphs
-            self._graphs = CudaGraphs(self.forward, self.toolbox.role)
+            self._graphs = CudaGraphs(self._net, self.toolbox.role)
 
     def run_network(self, inputs):
-        """forward(inputs) in inference mode (float16 autocast when half), from a CUDA graph when started."""
+        """forward(inputs) in inference mode (float16 autocast when half), as start_network set it up."""
         with scope(self.toolbox.name), self._inference():
             if self._graphs is not None:
                 return self._graphs(inputs)
-            return self.forward(inputs)
+            return (self._net or self.forward)(inputs)
+
+    def _compiled(self, forward):
+        """forward compiled by torch.compile (inductor: fused kernels; SegFormer-B0's segment() 183 -> 127 ms on
+        2 CPU cores, bench/RESULTS.md), kept where its outputs for the probe frame match forward's
+        (cuda_graphs.same_outputs); else forward, logged at info. Compiling takes seconds to a minute for each new
+        input shape (here: the probe frame's at start-up, then each camera size or batch size at its first
+        frame); torch caches the result on disk, so later starts are faster."""
+        import logging
+
+        from vad_ros.perception.cuda_graphs import same_outputs
+        log = logging.getLogger('vad_ros.perception')
+        try:
+            compiled = self._torch.compile(forward, dynamic=False)
+            inputs = self.probe_inputs()
+            with scope(self.toolbox.name), self._inference():
+                same = same_outputs(forward(inputs), compiled(inputs))
+        except Exception as e:  # noqa: BLE001 - no compiler, unsupported model code: run it uncompiled
+            log.info('%s: compile fails (%s: %s): the network runs uncompiled', self.toolbox.role,
+                     type(e).__name__, e)
+            return forward
+        if not same:
+            log.info('%s: compile not used (the outputs would not be the same)', self.toolbox.role)
+            return forward
+        self.compiled = True
+        return compiled
 
     def as_layout(self, inputs):
         """The network input in the layout the model runs in."""
