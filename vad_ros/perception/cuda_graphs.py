@@ -35,8 +35,10 @@ def flat_tensors(value: Any) -> list:
     return [] if value is None else [value]
 
 
-def same_outputs(expected: Any, got: Any) -> bool:
-    """True when two nested outputs have the same structure and shapes and agree (see the module doc)."""
+def same_outputs(expected: Any, got: Any, tolerance: float = TOLERANCE) -> bool:
+    """True when two nested outputs have the same structure, shapes and dtypes and agree: floats within
+    `tolerance` of the expected ones' largest magnitude (at least 1), integers (label maps) on all but
+    LABEL_MISMATCH of their elements. Also the check of the load-time speed-ups (ModelBackend)."""
     a, b = flat_tensors(expected), flat_tensors(got)
     if len(a) != len(b):
         return False
@@ -45,7 +47,7 @@ def same_outputs(expected: Any, got: Any) -> bool:
             return False
         if x.is_floating_point():
             scale = max(1.0, float(x.float().abs().max())) if x.numel() else 1.0
-            if x.numel() and float((x.float() - y.float()).abs().max()) > TOLERANCE * scale:
+            if x.numel() and float((x.float() - y.float()).abs().max()) > tolerance * scale:
                 return False
         elif x.numel() and float((x != y).float().mean()) > LABEL_MISMATCH:
             return False

@@ -329,6 +329,8 @@ class ModelBackend:
         start-up)."""
         import copy
         import logging
+
+        from vad_ros.perception.cuda_graphs import same_outputs
         log = logging.getLogger('vad_ros.perception')
         original, state = self.model, (self.channels_last, self.folded_norms)
         in_place = undo is not None
@@ -342,11 +344,7 @@ class ModelBackend:
             candidate = original if in_place else copy.deepcopy(original)
             step(candidate)
             self.model = candidate
-            trial = self.probe_outputs(inputs)
-            same = len(trial) == len(reference) and all(
-                a.shape == b.shape and bool((a.float() - b.float()).abs().max()
-                                            <= SPEEDUP_TOLERANCE * max(1.0, float(a.float().abs().max())))
-                for a, b in zip(reference, trial))
+            same = same_outputs(reference, self.probe_outputs(inputs), SPEEDUP_TOLERANCE)
         except Exception as e:  # noqa: BLE001 - any failure of the model's code after the change
             same = False
             log.info('%s: %s fails (%s: %s)', self.toolbox.role, name, type(e).__name__, e)
