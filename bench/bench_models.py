@@ -7,7 +7,8 @@ the argmax over classes), decode (detector: priors, boxes, score filter, NMS), t
 for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames;
 every frame goes through all backends in turn, each run after GAP_S of idle. The rows are the product paths
 (what detector.backend: onnx / mmdet builds, with their session options and load-time speed-ups; the stages
-are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain') and compiled
+are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain': no load-time speed-ups, the
+toolbox's test pipeline instead of direct pre-processing) and compiled
 ('pytorch-compiled': detector.compile / segmenter.compile, opt-in); both runtimes get the same
 frames, checkpoint and threads (torch's default and onnxruntime's default are both one thread per core here;
 --threads N sets both). The process applies the node's memory setting (vad_ros/host_memory.py).
@@ -127,10 +128,12 @@ FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'S
                 ('onnxruntime', 'SegFormer-B0'): onnx_segmenter_frame}
 
 
-def build_models(models_dir: str, device: str, threads: int) -> dict[str, object]:
+def build_models(models_dir: str, device: str, threads: int,
+                 frame_size: tuple[int, int] = (640, 480)) -> dict[str, object]:
     """The ten backends: {torch, onnx} x {detector deploy, detector config, segmenter}, and PyTorch's
-    detector (deploy) and segmenter as loaded (no load-time speed-ups) and compiled (torch.compile); threads: CPU
-    threads of each (0 = each runtime's default)."""
+    detector (deploy) and segmenter as loaded (no load-time speed-ups, the toolbox's pipeline) and compiled
+    (torch.compile); threads: CPU threads of each (0 = each runtime's default); the ONNX files are exported
+    for frames of frame_size."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.mmdet_detector import MMDetDetector
     from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
@@ -140,8 +143,8 @@ def build_models(models_dir: str, device: str, threads: int) -> dict[str, object
 
     dc, dk = make_random_checkpoint('det', models_dir)
     sc, sk = make_random_checkpoint('seg', models_dir)
-    det_onnx, _ = export('detector', dc, dk, os.path.join(models_dir, 'det.onnx'))
-    seg_onnx, _ = export('segmenter', sc, sk, os.path.join(models_dir, 'seg.onnx'))
+    det_onnx, _ = export('detector', dc, dk, os.path.join(models_dir, 'det.onnx'), frame_size)
+    seg_onnx, _ = export('segmenter', sc, sk, os.path.join(models_dir, 'seg.onnx'), frame_size)
     if threads:
         import torch
         torch.set_num_threads(threads)
@@ -150,8 +153,9 @@ def build_models(models_dir: str, device: str, threads: int) -> dict[str, object
         ('pytorch', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device),
         ('pytorch', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device),
         ('pytorch-plain', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3, channels_last=False,
-                                                                fold_norms=False),
-        ('pytorch-plain', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, channels_last=False, fold_norms=False),
+                                                                fold_norms=False, direct_inputs=False),
+        ('pytorch-plain', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, channels_last=False, fold_norms=False,
+                                                              direct_inputs=False),
         ('pytorch-compiled', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
                                                                    compile_network=True),
         ('pytorch-compiled', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, compile_network=True),
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.split('x'))
     frames = frames_of(args.frames + WARMUP, size)
-    models = build_models(tempfile.mkdtemp(prefix='vad_bench_models_'), args.device, args.threads)
+    models = build_models(tempfile.mkdtemp(prefix='vad_bench_models_'), args.device, args.threads, size)
     before = load()
     rows = measure(models, frames, args.device, args.gap_ms / 1e3)
     after = load()

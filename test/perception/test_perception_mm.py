@@ -406,3 +406,64 @@ def test_a_network_that_cannot_be_compiled_runs_uncompiled(checkpoints, vtest_fr
     assert not segmenter.compiled
     assert 'compile fails' in caplog.text and 'no C++ compiler here' in caplog.text
     assert segmenter.segment(cv2.resize(vtest_frames[1], (640, 480))).labels.shape == (480, 640)
+
+
+@pytest.mark.parametrize('size', [None, (1920, 1080), (500, 700)])
+def test_direct_pre_processing_gives_the_toolbox_pipelines_results(models, vtest_frames, monkeypatch, size):
+    """RTMDet's and SegFormer's shipped configs pass the load-time check, and frames of other sizes than the
+    probes' (the camera's own, 1080p, portrait) get the toolbox pipeline's network input, detections (also as a
+    batch of mixed sizes) and label maps exactly."""
+    detector, segmenter = models
+    assert detector.direct_inputs and segmenter.direct_inputs
+    frames = [cv2.resize(f, size) if size else f for f in vtest_frames[1:3]]
+    batch = [frames[0], cv2.resize(frames[1], (640, 480)), frames[1]]
+    direct = ([detector.detect(f) for f in frames], detector.detect_batch(batch),
+              [segmenter.segment(f).labels for f in frames],
+              [b.prepare(frames[0])[0] for b in models])
+    monkeypatch.setattr(detector, '_direct', None)
+    monkeypatch.setattr(segmenter, '_direct', None)
+    toolbox = ([detector.detect(f) for f in frames], detector.detect_batch(batch),
+               [segmenter.segment(f).labels for f in frames],
+               [b.prepare(frames[0])[0] for b in models])
+    for got, expected in zip(direct[0] + direct[1], toolbox[0] + toolbox[1]):
+        assert len(got) == len(expected) > 0
+        np.testing.assert_array_equal(got.boxes, expected.boxes)
+        np.testing.assert_array_equal(got.scores, expected.scores)
+        np.testing.assert_array_equal(got.labels, expected.labels)
+    for got, expected in zip(direct[2], toolbox[2]):
+        np.testing.assert_array_equal(got, expected)
+    for got, expected in zip(direct[3], toolbox[3]):
+        assert got.shape == expected.shape and got.dtype == expected.dtype == torch.float32
+        assert float((got - expected).abs().max()) == 0.0
+
+
+def test_direct_pre_processing_is_refused_where_it_differs(models, caplog):
+    """The load-time check keeps the toolbox's pipeline when the direct input or a metainfo field the heads read
+    would differ (stand-ins of the toolbox's prepare, altered by one grey level or in scale_factor), or when the
+    config has a step the direct path cannot reproduce."""
+    from vad_ros.perception.direct_inputs import checked_direct_inputs
+    detector, _ = models
+    cfg, real = detector.model.cfg, detector._toolbox_prepare
+
+    def one_grey_level_off(frame):
+        inputs, metas = real(frame)
+        inputs = inputs.clone()
+        inputs[0, 0, 5, 5] += 1 / 57.375
+        return inputs, metas
+
+    def other_scale_factor(frame):
+        inputs, metas = real(frame)
+        return inputs, [dict(metas[0], scale_factor=(1.0, 1.0))]
+
+    probe = detector.probe_frame()
+    assert checked_direct_inputs(cfg, 'detector', 'cpu', real, probe) is not None
+    caplog.set_level('INFO', logger='vad_ros.perception')
+    assert checked_direct_inputs(cfg, 'detector', 'cpu', one_grey_level_off, probe) is None
+    assert 'another network input for a 640x480 frame' in caplog.text
+    assert checked_direct_inputs(cfg, 'detector', 'cpu', other_scale_factor, probe) is None
+    assert 'scale_factor (0.916' in caplog.text and '501x699' in caplog.text      # 640x480 keeps its scale 1
+    flipped = cfg.copy()
+    flipped.test_pipeline = [cfg.test_pipeline[0], dict(type='RandomFlip', prob=0.0), *cfg.test_pipeline[1:]]
+    assert checked_direct_inputs(flipped, 'detector', 'cpu', real, probe) is None
+    assert "the toolbox pipeline prepares each frame (detector.config: test pipeline step {'type': 'RandomFlip'" \
+        in caplog.text

@@ -9,8 +9,8 @@ only by better ones) unless a level has more than DEPLOY_NMS_PRE candidates abov
 score_threshold set at runtime is applied to the model from the next frame (Pipeline -> lower_min_score).
 Evaluations that want the config's low scores set detector.keep_low_scores: true.
 
-detect() runs in stages that bench/bench_models.py times one by one: prepare (test pipeline + data
-preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
+detect() runs in stages that bench/bench_models.py times one by one: prepare (direct pre-processing, checked
+at load, or the test pipeline + data preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
 to_host (copy to numpy). Detectors other than plain single-stage ones run network + decode in one call.
 detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from vad_ros.perception.base import same_size_batches
 from vad_ros.perception.cuda_graphs import map_tensors
+from vad_ros.perception.direct_inputs import checked_direct_inputs
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
 from vad_ros.types import Detections
@@ -80,12 +81,17 @@ class MMDetDetector(MinScore, ModelBackend):
     MAX_BATCH = 8          # frames per forward pass in detect_batch
 
     def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None,
-                 fold_norms: bool | None = None, **kwargs):
+                 fold_norms: bool | None = None, direct_inputs: bool = True, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
-        settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups; the others
-        (cuda_graph among them) as ModelBackend's."""
+        settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups;
+        direct_inputs: False = always the toolbox's test pipeline (comparisons); the others (cuda_graph among
+        them) as ModelBackend's."""
         super().__init__(*args, **kwargs)
         self.single_stage = plain_single_stage(self.model)
+        # single-stage heads read only the metainfo that direct pre-processing gives; others keep the toolbox's
+        self._direct = checked_direct_inputs(self.model.cfg, self.toolbox.role, self.device, self._toolbox_prepare,
+                                             self.probe_frame()) if self.single_stage and direct_inputs else None
+        self.direct_inputs = self._direct is not None
         self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
         if self.decode_on_host:
             import logging
@@ -136,8 +142,16 @@ class MMDetDetector(MinScore, ModelBackend):
                                                   'data_samples': [d['data_samples'] for d in samples]}, False)
         return batch['inputs'], batch['data_samples']
 
+    def _toolbox_prepare(self, image_bgr: np.ndarray):
+        """(network input on the device, metainfo list) through the toolbox's pipeline (direct_inputs' check)."""
+        inputs, samples = self._batch([self._sample(image_bgr)])
+        return inputs, [s.metainfo for s in samples]
+
     def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, data samples) through the test pipeline and the data preprocessor."""
+        """(network input on the device, data samples or their metainfo dicts): by direct pre-processing where
+        it was checked at load (vad_ros.perception.direct_inputs), else the test pipeline + data preprocessor."""
+        if self._direct is not None:
+            return self._direct([image_bgr])
         return self._batch([self._sample(image_bgr)])
 
     def network(self, inputs, samples):
@@ -158,7 +172,7 @@ class MMDetDetector(MinScore, ModelBackend):
         if self.decode_on_host:
             raw = to_cpu(raw)
         with scope(self.toolbox.name), self._inference():
-            metas = [s.metainfo for s in samples]
+            metas = [s if isinstance(s, dict) else s.metainfo for s in samples]
             return list(self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True))
 
     def decode(self, raw, samples):
@@ -184,10 +198,16 @@ class MMDetDetector(MinScore, ModelBackend):
         (up to the last bits of the network's float sums)."""
         if len(images) < 2:
             return [self.detect(image) for image in images]
-        samples = [self._sample(image) for image in images]
+        if self._direct is not None:
+            sizes = [self._direct.input_size(image) for image in images]
+            batch = lambda chunk: self._direct([images[i] for i in chunk])      # noqa: E731
+        else:
+            samples = [self._sample(image) for image in images]
+            sizes = [tuple(s['inputs'].shape) for s in samples]
+            batch = lambda chunk: self._batch([samples[i] for i in chunk])      # noqa: E731
         found: list[Detections | None] = [None] * len(images)
-        for chunk in same_size_batches([tuple(s['inputs'].shape) for s in samples], self.MAX_BATCH):
-            inputs, data_samples = self._batch([samples[i] for i in chunk])
+        for chunk in same_size_batches(sizes, self.MAX_BATCH):
+            inputs, data_samples = batch(chunk)
             preds = self.decode_all(self.network(inputs, data_samples), data_samples)
             for i, pred in zip(chunk, preds):
                 found[i] = self.to_host(pred, images[i])

@@ -10,14 +10,15 @@ about one decode-head pixel (4-8 input pixels) along class borders; the backgrou
 footprint is insensitive to that. Other models (slide inference, cascade or mask-classification heads) go
 through the toolbox's `inference` and the argmax is taken on the device at the network input's resolution.
 
-segment() runs in stages that bench/bench_models.py times one by one: prepare (test pipeline + data
-preprocessor), network (forward + argmax on the device), to_host (the label map copied to the host and
+segment() runs in stages that bench/bench_models.py times one by one: prepare (direct pre-processing, checked
+at load, or the test pipeline + data preprocessor), network (forward + argmax on the device), to_host (the label map copied to the host and
 resized to the frame).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from vad_ros.perception.direct_inputs import checked_direct_inputs
 from vad_ros.perception.network_io import label_map_to_frame
 from vad_ros.perception.openmmlab import MMSEG, ModelBackend, scope
 from vad_ros.perception.segformer_head import factored_head, factored_logits
@@ -41,12 +42,19 @@ def plain_decode_head(model) -> bool:
 class MMSegSegmenter(ModelBackend):
     toolbox = MMSEG
 
-    def __init__(self, *args, channels_last: bool | None = None, fold_norms: bool | None = None, **kwargs):
-        """channels_last, fold_norms: see ModelBackend.settle_speedups."""
+    def __init__(self, *args, channels_last: bool | None = None, fold_norms: bool | None = None,
+                 direct_inputs: bool = True, **kwargs):
+        """channels_last, fold_norms: see ModelBackend.settle_speedups; direct_inputs: False = always the
+        toolbox's test pipeline (comparisons)."""
         super().__init__(*args, **kwargs)
         self._label_dtype = self._torch.uint8 if len(self.class_names) <= 256 else self._torch.int32
         self.low_resolution_argmax = plain_decode_head(self.model)
         self.factored_head = factored_head(self.model.decode_head)
+        # plain decode heads read only img_shape from the metainfo; model.inference reads more
+        self._direct = checked_direct_inputs(self.model.cfg, self.toolbox.role, self.device, self._toolbox_prepare,
+                                             self.probe_frame()) if self.low_resolution_argmax and direct_inputs \
+            else None
+        self.direct_inputs = self._direct is not None
         self.settle_speedups(channels_last, fold_norms)         # may replace self.model by a faster copy
         if self.low_resolution_argmax:
             self.start_network()
@@ -68,6 +76,13 @@ class MMSegSegmenter(ModelBackend):
             return [self.logits(inputs)]
 
     def prepare(self, image_bgr: np.ndarray):
+        """(network input on the device, its metas): by direct pre-processing where it was checked at load
+        (vad_ros.perception.direct_inputs), else through the config's test pipeline."""
+        if self._direct is not None:
+            return self._direct([image_bgr])
+        return self._toolbox_prepare(image_bgr)
+
+    def _toolbox_prepare(self, image_bgr: np.ndarray):
         """(network input on the device, its metas) through the config's test pipeline."""
         height, width = image_bgr.shape[:2]
         with scope(self.toolbox.name):
