@@ -12,12 +12,16 @@ segmenter.cuda_graph, vad_ros/perception/cuda_graphs.py):
 - cameras: 1 vs N cameras through one model set (pipeline.detect_all: one batched forward pass per round), as
   bench_cameras.py runs them, with the GPU memory the process allocated at its peak.
 With --compile, also float16 + CUDA graphs with the networks compiled (detector.compile / segmenter.compile; not
-yet run on a GPU). With --speedups, also float16 with the load-time speed-ups forced on (channels-last, folded norms; off by
-default on GPUs; no gain in the first H200 run). Then the embedded default detector (NanoDet) on the GPU, and which ONNX Runtime execution providers load there (the
-ONNX Runtime CUDA / TensorRT rows need onnxruntime-gpu, which the lent machines do not have: see RESULTS.md). Results are written after each row, so a run cut short keeps its rows.
+yet run on a GPU). With --speedups, also float16 with the load-time speed-ups forced on (channels-last, folded
+norms; off by default on GPUs; no gain in the first H200 run). Then the embedded default detector (NanoDet) on
+the GPU, which ONNX Runtime execution providers load there, and, where CUDA's does (onnxruntime-gpu: the lent
+machines have only the CPU build; bench/gpu/make_ortkit.sh carries one there) or on a CPU run, the same rows
+through the ONNX Runtime backends (the checkpoints exported by vad-export for --size frames; --no-onnx skips
+them). Results are written after each row, so a run cut short keeps its rows.
 
     python bench/bench_gpu.py [--frames 30] [--size 1920x1080] [--det-config NAME] [--seg-config NAME]
                               [--cameras 4] [--quick] [--torch-threads N] [--profile] [--speedups] [--compile]
+                              [--no-onnx]
                               [--out bench/results_gpu.json]
 
 --quick: float16 with CUDA graphs only, no camera rows; --torch-threads N: torch's CPU threads (the node's
@@ -40,7 +44,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'bench'))
 
 from bench_cameras import timed_rounds  # noqa: E402
-from bench_models import Clock, torch_detector_frame, torch_segmenter_frame  # noqa: E402
+from bench_models import (Clock, onnx_detector_frame, onnx_segmenter_frame, torch_detector_frame,  # noqa: E402
+                          torch_segmenter_frame)
 from bench_pipeline import frames_of, time_config  # noqa: E402
 
 DET = 'rtmdet_l_8xb32-300e_coco'
@@ -64,7 +69,8 @@ def environment(device: str) -> dict:
         env['mmcv'] = f'unavailable: {e}'
     try:
         import onnxruntime
-        env.update(onnxruntime=onnxruntime.__version__, onnxruntime_providers=onnxruntime.get_available_providers())
+        env.update(onnxruntime=onnxruntime.__version__, onnxruntime_providers=onnxruntime.get_available_providers(),
+                   onnxruntime_from=str(Path(onnxruntime.__file__).parent))
     except ImportError as e:
         env['onnxruntime'] = f'unavailable: {e}'
     try:
@@ -183,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--torch-threads', type=int, default=0, help='torch CPU threads (0: its default)')
     parser.add_argument('--profile', action='store_true', help='also the top GPU kernels of the segmenter')
     parser.add_argument('--compile', action='store_true', help='also float16 + CUDA graphs with torch.compile')
+    parser.add_argument('--no-onnx', action='store_true', help='no ONNX Runtime rows')
     parser.add_argument('--out', default=str(REPO / 'bench' / 'results_gpu.json'))
     args = parser.parse_args(argv)
 
@@ -256,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             report.add({'kind': 'load', 'config': name, 'error': f'{type(e).__name__}: {e}'})
             continue
         loaded = {'decode_on_host': getattr(detector, 'decode_on_host', False),
+                  'direct_inputs': [detector.direct_inputs, segmenter.direct_inputs],
                   'compiled': [detector.compiled, segmenter.compiled],
                   'cuda_graphs': [b._graphs is not None and b._graphs.enabled for b in (detector, segmenter)],
                   'channels_last': [detector.channels_last, segmenter.channels_last],
@@ -305,7 +313,60 @@ def main(argv: list[str] | None = None) -> int:
             report.add({'kind': 'onnxruntime', 'config': provider,
                         'error': f"not available: this onnxruntime ({report.data['env'].get('onnxruntime')}) "
                                  f'loads {providers}'})
+    if dc and not args.no_onnx and (not cuda or 'CUDAExecutionProvider' in providers):
+        onnx_rows(args, report, attempt, (dc, dk, sc, sk), frames, tmp)
     return 0
+
+
+def onnx_rows(args, report, attempt, checkpoints, frames, tmp: str) -> None:
+    """The same checkpoints exported by vad-export for --size frames, through the ONNX Runtime backends on the
+    device (TensorRT first where its provider starts, else CUDA; float16 only through TensorRT): stages, the
+    pipeline and the cameras rows, as for PyTorch."""
+    import os
+
+    from vad_ros import params as vparams
+    from vad_ros.perception.factory import build_detector, build_segmenter
+    from vad_ros.perception.onnx_export import export
+    from vad_ros.pipeline import build_pipeline
+
+    dc, dk, sc, sk = checkpoints
+    size = tuple(int(v) for v in args.size.split('x'))
+    try:
+        det_onnx, _ = export('detector', dc, dk, os.path.join(tmp, 'det.onnx'), size)
+        seg_onnx, _ = export('segmenter', sc, sk, os.path.join(tmp, 'seg.onnx'), size)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        report.add({'kind': 'onnx export', 'config': args.size, 'error': f'{type(e).__name__}: {e}'})
+        return
+    for half in (False, True):
+        params = vparams.resolve({'detector.backend': 'onnx', 'detector.checkpoint': det_onnx,
+                                  'detector.device': args.device, 'detector.half': half,
+                                  'segmenter.backend': 'onnx', 'segmenter.checkpoint': seg_onnx,
+                                  'segmenter.device': args.device, 'segmenter.half': half})
+        try:
+            detector, segmenter = build_detector(params), build_segmenter(params)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            report.add({'kind': 'onnxruntime load', 'config': f'half {half}', 'error': f'{type(e).__name__}: {e}'})
+            return
+        used = detector.providers[0]
+        if half and used != 'TensorrtExecutionProvider':
+            break                           # float16 engines are TensorRT's only
+        name = f'{Path(dc).stem} + {Path(sc).stem}, onnxruntime {used}, {"fp16" if half else "fp32"}'
+        loaded = {'providers': [list(detector.providers), list(segmenter.providers)]}
+        attempt('onnxruntime detector stages (ms)', name,
+                lambda: {**stage_times(onnx_detector_frame, detector, frames, 'cpu'), **loaded})
+        attempt('onnxruntime segmenter stages (ms)', name,
+                lambda: stage_times(onnx_segmenter_frame, segmenter, frames, 'cpu'))
+        for interval in ((1,) if args.quick else (1, 10)):
+            attempt(f'pipeline, segmentation_interval {interval} (ms)', name,
+                    lambda: time_config(build_pipeline({**params, 'segmentation_interval': interval},
+                                                       detector, segmenter), frames, warmup=WARMUP))
+        if not args.quick:
+            for cameras in (1, args.cameras):
+                attempt('cameras through one model set', name,
+                        lambda: cameras_row(params, detector, segmenter, frames, cameras, args.rounds))
+        detector = segmenter = None
 
 
 if __name__ == '__main__':

@@ -120,6 +120,35 @@ def test_providers_for_each_device():
         providers_for('gpu0', gpu)
 
 
+def test_tensorrt_counts_only_where_its_library_loads(monkeypatch, caplog):
+    """onnxruntime-gpu offers TensorRT also where it is not installed (as on the lent GPU machines). Stand-ins:
+    onnxruntime's list of a GPU build, and the loader finding or not finding libnvinfer."""
+    import ctypes
+
+    import onnxruntime
+
+    from vad_ros.perception import onnx_runtime
+    gpu_build = ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
+    monkeypatch.setattr(onnxruntime, 'get_available_providers', lambda: list(gpu_build))
+    loaded = []
+
+    def loader(found: bool):
+        def cdll(name, *args, **kwargs):
+            loaded.append(name)
+            if not found:
+                raise OSError(f'{name}: cannot open shared object file')
+            return object()
+        return cdll
+
+    monkeypatch.setattr(ctypes, 'CDLL', loader(False))
+    caplog.set_level('INFO', logger='vad_ros.perception')
+    assert onnx_runtime.available_providers() == gpu_build[1:]
+    assert loaded == list(onnx_runtime.TENSORRT_LIBRARIES) and 'TensorRT (libnvinfer) is not installed' in caplog.text
+    assert onnx_runtime.providers_for('cuda', onnx_runtime.available_providers())[1][0][0] == 'CUDAExecutionProvider'
+    monkeypatch.setattr(ctypes, 'CDLL', loader(True))
+    assert onnx_runtime.available_providers() == gpu_build
+
+
 def test_metadata_errors_name_the_file_and_the_fix(tmp_path):
     onnx = tmp_path / 'm.onnx'
     with pytest.raises(PerceptionError, match="detector.checkpoint '.*m.onnx' does not exist"):

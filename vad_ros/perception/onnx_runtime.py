@@ -2,8 +2,8 @@
 a device, the session, the vocabulary and the pre-processing. Needs onnxruntime, numpy and OpenCV only.
 
 Devices (`detector.device` / `segmenter.device`):
-  auto   -> the CUDA execution provider (TensorRT first when its provider is present) on GPU 0 when
-            onnxruntime offers it, else the CPU;
+  auto   -> the CUDA execution provider (TensorRT first when its provider is present and TensorRT is
+            installed) on GPU 0 when onnxruntime offers it, else the CPU;
   cpu    -> the CPU execution provider;
   cuda, cuda:N -> TensorRT (when present), CUDA, on GPU N; without them a start-up error, or the CPU with a
             warning when allow_cpu_fallback is true.
@@ -104,13 +104,37 @@ def _session(onnx_path: str, providers: list, threads: int = 0):
                               f'{str(e)[:300]}): export it again with vad-export') from None
 
 
+TENSORRT_LIBRARIES = ('libnvinfer.so.10', 'libnvinfer.so.11', 'libnvinfer.so')
+
+
+def tensorrt_found() -> bool:
+    """True where TensorRT's runtime library loads (the library path, the loader's cache, or already loaded by
+    the tensorrt package)."""
+    import ctypes
+    for name in TENSORRT_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def available_providers() -> list[str]:
+    """The execution providers onnxruntime offers and can start. onnxruntime-gpu offers its TensorRT provider
+    whether or not TensorRT is installed; a session asked for it without TensorRT fails, prints an error banner
+    and is started again on CUDA. So TensorRT counts only where its library loads (logged at info where not)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise PerceptionError('the onnx backends need onnxruntime: pip install onnxruntime (or onnxruntime-gpu)'
                               ) from None
-    return list(ort.get_available_providers())
+    offered = list(ort.get_available_providers())
+    if 'TensorrtExecutionProvider' in offered and not tensorrt_found():
+        offered.remove('TensorrtExecutionProvider')
+        log.info('onnxruntime offers TensorRT, but TensorRT (libnvinfer) is not installed: the CUDA provider runs '
+                 'the models (install TensorRT for its engines)')
+    return offered
 
 
 class OnnxBackend:
