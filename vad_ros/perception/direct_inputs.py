@@ -5,8 +5,9 @@ gives the toolbox's input for the same frames.
 
 Why: the toolbox builds a dict of results per frame, runs each transform, packs a data sample and then
 normalises on the device; the same arithmetic straight into one float32 array is about twice as fast (2 CPU
-cores, a 1080p frame: RTMDet's prepare 2.6 -> 1.0 ms, SegFormer's 3.1 -> 1.5 ms; bench/RESULTS.md), which
-matters most on a GPU, where the host's part of a frame is what limits the frame rate.
+cores, bench_models.py at 1080p: RTMDet-tiny's prepare 4.3 -> 2.2 ms, SegFormer-B0's 4.3 -> 3.0 ms;
+bench/RESULTS.md), which matters most on a GPU, where the host's part of a frame is what limits the frame rate.
+On a GPU the normalisation stays on the device (DirectInputs), so the host sends uint8 as the toolbox does.
 
 The check (checked_direct_inputs): for two probe frames (640x480 and an odd-sized portrait one, which exercises
 the rounding of keep-ratio resizing), the input must equal the toolbox's (cuda_graphs.same_outputs at
@@ -43,13 +44,25 @@ def frame_metainfo(preprocess: Preprocess, width: int, height: int) -> dict[str,
 
 
 class DirectInputs:
-    """Frames -> (network input (B, 3, H, W) float32 on the device, metainfo per frame)."""
+    """Frames -> (network input (B, 3, H, W) float32 on the device, metainfo per frame).
 
-    def __init__(self, preprocess: Preprocess, device: str):
+    On the CPU the whole input is made by network_io.Preprocess (numpy). On a GPU (normalise_on_device) only the
+    resize runs on the host: the resized uint8 frame goes to the GPU, a quarter of the bytes of the float32
+    input (as the toolbox's data preprocessor sends it), and is normalised and padded there by the same float32
+    arithmetic ((float32(pixel) - mean) / std; equal to the numpy path bit for bit, tested on the CPU)."""
+
+    def __init__(self, preprocess: Preprocess, device: str, normalise_on_device: bool | None = None):
+        """normalise_on_device: None = on GPUs."""
         import torch
         self._torch = torch
         self.preprocess = preprocess
         self.device = device
+        self.normalise_on_device = device.startswith('cuda') if normalise_on_device is None else normalise_on_device
+        p = preprocess
+        mean = torch.tensor(p.mean, dtype=torch.float32).reshape(3, 1, 1)
+        std = torch.tensor(p.std, dtype=torch.float32).reshape(3, 1, 1)
+        self._mean, self._std = mean.to(device), std.to(device)
+        self._pad = ((torch.tensor(float(p.pad_value), dtype=torch.float32) - mean) / std).to(device)
 
     def input_size(self, image_bgr: np.ndarray) -> tuple[int, int]:
         """(w, h) of the network input of a frame (frames of one size can share a batch)."""
@@ -58,13 +71,32 @@ class DirectInputs:
 
     def __call__(self, images: list[np.ndarray]):
         """The frames (all of one input_size) as one batch."""
+        metas = [frame_metainfo(self.preprocess, image.shape[1], image.shape[0]) for image in images]
+        if self.normalise_on_device:
+            return self._on_device(images), metas
         in_w, in_h = self.input_size(images[0])
         blob = np.empty((len(images), 3, in_h, in_w), np.float32)
-        metas = []
         for i, image in enumerate(images):
             self.preprocess(image, out=blob[i])
-            metas.append(frame_metainfo(self.preprocess, image.shape[1], image.shape[0]))
         return self._torch.from_numpy(blob).to(self.device), metas
+
+    def _on_device(self, images: list[np.ndarray]):
+        """The batch made on the device from the resized uint8 frames (see the class doc)."""
+        torch, p = self._torch, self.preprocess
+        in_w, in_h = self.input_size(images[0])
+        batch = torch.full((len(images), 3, in_h, in_w), float(p.size_divisor_value), dtype=torch.float32,
+                           device=self.device)
+        for i, image in enumerate(images):
+            height, width = image.shape[:2]
+            img_w, img_h = p.image_shape(width, height)
+            resized = p.resize(image)
+            h, w = resized.shape[:2]
+            batch[i, :, :img_h, :img_w] = self._pad                                     # the pipeline's Pad
+            pixels = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device).permute(2, 0, 1)
+            if p.bgr_to_rgb:
+                pixels = pixels.flip(0)
+            batch[i, :, :h, :w] = (pixels.float() - self._mean) / self._std
+        return batch
 
 
 def checked_direct_inputs(cfg, role: str, device: str, toolbox_prepare: Callable,

@@ -62,15 +62,22 @@ class Preprocess:
         w, h = self.image_shape(width, height)
         return _ceil_to(w, self.size_divisor), _ceil_to(h, self.size_divisor)
 
+    def resize(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The frame after the Resize step (uint8, bilinear as mmcv), or the frame itself where it keeps its size."""
+        height, width = image_bgr.shape[:2]
+        w, h = self.resized_size(width, height)
+        if (w, h) == (width, height):
+            return image_bgr
+        return cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+
     def __call__(self, image_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(1, 3, H, W) float32, C-contiguous; or written into `out`, a (3, H, W) float32 array of the input
         size (one image of a batch), and `out` returned. Each element is (float32(pixel) - mean) / std in
         float32, as the toolbox computes it; OpenCV resizes and splits the channels, numpy normalises each
         plane straight into the input (no intermediate float image)."""
         height, width = image_bgr.shape[:2]
-        w, h = self.resized_size(width, height)
-        image = image_bgr if (w, h) == (width, height) else cv2.resize(image_bgr, (w, h),
-                                                                       interpolation=cv2.INTER_LINEAR)
+        image = self.resize(image_bgr)
+        h, w = image.shape[:2]
         img_w, img_h = self.image_shape(width, height)
         in_w, in_h = self.input_shape(width, height)
         if out is None:
