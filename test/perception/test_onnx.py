@@ -347,3 +347,58 @@ def test_cpu_sessions_spin_only_inside_a_run(models):
     time.sleep(0.2)                                   # idle after a run: the pool's threads must not spin
     used = sum(os.times()[:2]) - sum(cpu[:2])     # clock ticks of 10 ms; threads left spinning: ~0.03 s
     assert used < 0.02, f'{used:.3f} s of CPU in 0.2 s idle after a run'
+
+
+@pytest.mark.parametrize('min_score', [None, 0.3])
+def test_package_decoding_of_the_pytorch_detector_equals_mmdetections(models, vtest_frames, monkeypatch,
+                                                                      min_score):
+    """Where mmcv has no CUDA ops (no NMS on the GPU) the PyTorch detector decodes with the package
+    (dense_decode.py: the exported decoding module, candidates picked with torch, NMS in numpy). Here on the CPU,
+    as mmcv without CUDA ops looks to a GPU model: the detections are MMDetection's, one by one and batched, also
+    after the score threshold is lowered at run time."""
+    from vad_ros.perception import mmdet_detector
+    reference = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
+    monkeypatch.setattr(mmdet_detector, 'mmcv_ops_on', lambda device: False)
+    detector = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
+    assert detector.decode_on_host and detector.package_decode
+    frames = batch_frames(vtest_frames)
+    expected = [reference.detect(frame) for frame in frames]
+    for ours, ref in zip([detector.detect(frame) for frame in frames], expected):
+        assert_same_detections(ours, ref)
+    for ours, ref in zip(detector.detect_batch(frames), expected):
+        assert_same_set(ours, ref)
+    assert min(len(d) for d in expected) >= (30 if min_score is None else 3)       # not vacuous
+    if min_score is not None:
+        for backend in (detector, reference):
+            backend.lower_min_score(0.2)
+        assert detector._dense.cfg.score_thr == pytest.approx(0.2)
+        ref = reference.detect(frames[0])
+        assert len(ref) > len(expected[0])
+        assert_same_detections(detector.detect(frames[0]), ref)
+
+
+def test_heads_the_package_cannot_decode_keep_mmdetections_decoding_on_the_host(tmp_path, vtest_frames, monkeypatch,
+                                                                                 caplog):
+    """YOLOX's head has objectness (score factors), which the package's decoding does not apply: without mmcv's
+    GPU NMS its raw maps are decoded by MMDetection on the host, said with a warning."""
+    from vad_ros.perception import mmdet_detector
+    config, checkpoint = make_random_checkpoint('det', str(tmp_path), 'yolox_tiny_8xb8-300e_coco')
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    for name, value in ckpt['state_dict'].items():      # objects everywhere, persons only: boxes to decode
+        if name.startswith('bbox_head.multi_level_conv_obj.') and name.endswith('bias'):
+            value.fill_(5.0)
+        elif name.startswith('bbox_head.multi_level_conv_cls.') and name.endswith('bias'):
+            value.fill_(-12.0)
+            value[0] = 0.0
+    torch.save(ckpt, checkpoint)
+    reference = MMDetDetector(config, checkpoint, device='cpu')
+    monkeypatch.setattr(mmdet_detector, 'mmcv_ops_on', lambda device: False)
+    with caplog.at_level('WARNING', logger='vad_ros.perception'):
+        detector = MMDetDetector(config, checkpoint, device='cpu')
+    assert detector.decode_on_host and not detector.package_decode
+    assert 'decoded on the CPU' in caplog.text
+    frame = cv2.resize(vtest_frames[1], (640, 480))
+    ours, ref = detector.detect(frame), reference.detect(frame)
+    assert len(ref) > 0
+    np.testing.assert_array_equal(ours.boxes, ref.boxes)
+    np.testing.assert_array_equal(ours.scores, ref.scores)

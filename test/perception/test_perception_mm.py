@@ -374,10 +374,10 @@ def test_an_mmcv_without_cuda_ops_decodes_on_the_host_and_says_so(checkpoints, m
     assert mmdet_detector.mmcv_ops_on('cuda:0') == (get_compiling_cuda_version() != 'not available')
     assert not build_detector(mm_params(checkpoints)).decode_on_host          # CPU: mmcv's own ops
     monkeypatch.setattr(mmdet_detector, 'mmcv_ops_on', lambda device: False)   # as on a GPU with a CPU build
-    with caplog.at_level('WARNING', logger='vad_ros.perception'):
+    with caplog.at_level('INFO', logger='vad_ros.perception'):
         detector = build_detector(mm_params(checkpoints))
-    assert detector.decode_on_host
-    assert 'mmcv was built without CUDA ops' in caplog.text and 'decoded on the CPU' in caplog.text
+    assert detector.decode_on_host and detector.package_decode         # RTMDet: the package's decoding
+    assert 'mmcv was built without CUDA ops' in caplog.text and 'NMS on the CPU' in caplog.text
 
 
 def test_compiled_networks_give_the_models_own_results(models, checkpoints, vtest_frames):

@@ -16,8 +16,10 @@ detect_batch() runs the frames of several cameras through one forward pass (pipe
 
 mmcv built without CUDA ops (a plain CPU build, the usual result of `pip install` where no CUDA compiler is
 found) has no GPU NMS: a model on a GPU would fail its first frame inside mmcv. Single-stage detectors then
-decode on the host (decode_on_host, logged once at start-up): the head's raw maps are copied to the CPU and
-decoded there, while the network stays on the GPU.
+decode otherwise (decode_on_host, logged once at start-up): plain dense heads (RTMDet, RetinaNet, ...) by the
+package (package_decode, vad_ros.perception.dense_decode: boxes decoded on the GPU, only the candidates above
+the score threshold copied to the CPU for NMS), other heads by MMDetection on the CPU (the head's raw maps
+copied there); the network stays on the GPU either way.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from vad_ros.perception.base import same_size_batches
 from vad_ros.perception.cuda_graphs import map_tensors
+from vad_ros.perception.dense_decode import dense_decoder
 from vad_ros.perception.direct_inputs import checked_direct_inputs
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
@@ -81,11 +84,13 @@ class MMDetDetector(MinScore, ModelBackend):
     MAX_BATCH = 8          # frames per forward pass in detect_batch
 
     def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None,
-                 fold_norms: bool | None = None, direct_inputs: bool = True, **kwargs):
+                 fold_norms: bool | None = None, direct_inputs: bool = True, package_decode: bool | None = None,
+                 **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
         settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups;
-        direct_inputs: False = always the toolbox's test pipeline (comparisons); the others (cuda_graph among
-        them) as ModelBackend's."""
+        direct_inputs: False = always the toolbox's test pipeline (comparisons); package_decode: None = where
+        mmcv cannot run NMS on the device, True = wherever the head allows (comparisons); the others
+        (cuda_graph among them) as ModelBackend's."""
         super().__init__(*args, **kwargs)
         self.single_stage = plain_single_stage(self.model)
         # single-stage heads read only the metainfo that direct pre-processing gives; others keep the toolbox's
@@ -93,12 +98,22 @@ class MMDetDetector(MinScore, ModelBackend):
                                              self.probe_frame()) if self.single_stage and direct_inputs else None
         self.direct_inputs = self._direct is not None
         self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
+        self._dense = None
+        self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
+        # without mmcv's NMS on the device: the package decodes (plain dense heads), else MMDetection on the host
+        wanted = self.decode_on_host if package_decode is None else package_decode and self.single_stage
+        self._dense = dense_decoder(self.model, self.probe_inputs()) if wanted else None
+        self.package_decode = self._dense is not None
         if self.decode_on_host:
             import logging
-            logging.getLogger('vad_ros.perception').warning(
-                'detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs there and '
-                'its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with CUDA.', self.device)
-        self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
+            log = logging.getLogger('vad_ros.perception')
+            if self.package_decode:
+                log.info('detector: mmcv was built without CUDA ops (no NMS on %s): boxes are decoded there and '
+                         'the candidates above the score threshold go through NMS on the CPU', self.device)
+            else:
+                log.warning('detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs '
+                            'there and its raw maps are decoded on the CPU. For GPU NMS install an mmcv built '
+                            'with CUDA.', self.device)
         if self.single_stage:
             self.start_network()
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
@@ -118,6 +133,8 @@ class MMDetDetector(MinScore, ModelBackend):
         self.min_score = min_score
         for cfg, config_values in self._test_cfgs:
             apply_min_score(cfg, config_values, min_score)
+        if self._dense is not None:
+            self._dense.set_min_score(min_score)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]):
@@ -162,17 +179,24 @@ class MMDetDetector(MinScore, ModelBackend):
             return self.model.predict(inputs, samples)
 
     def forward(self, inputs):
-        """Single-stage: the head's raw maps (cls_scores, bbox_preds, ...) for the network input."""
+        """Single-stage: the head's raw maps (cls_scores, bbox_preds, ...) for the network input; with the
+        package's decoding, each level's scores and decoded boxes (vad_ros.perception.dense_decode)."""
+        if self._dense is not None:
+            return self._dense.network(self.as_layout(inputs))
         return self.model.bbox_head(self.model.extract_feat(self.as_layout(inputs)))
 
     def decode_all(self, raw, samples) -> list:
-        """InstanceData per image of the batch (boxes in frame pixels, on the device)."""
+        """Per image of the batch: InstanceData (boxes in frame pixels, on the device), or with the package's
+        decoding (boxes, scores, labels) as numpy arrays."""
         if not self.single_stage:
             return [getattr(r, self.toolbox.sample_field) for r in raw]
+        metas = [s if isinstance(s, dict) else s.metainfo for s in samples]
+        if self._dense is not None:
+            with self._torch.inference_mode():
+                return self._dense.decode(raw, metas)
         if self.decode_on_host:
             raw = to_cpu(raw)
         with scope(self.toolbox.name), self._inference():
-            metas = [s if isinstance(s, dict) else s.metainfo for s in samples]
             return list(self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True))
 
     def decode(self, raw, samples):
@@ -181,10 +205,13 @@ class MMDetDetector(MinScore, ModelBackend):
 
     def to_host(self, pred, image_bgr: np.ndarray) -> Detections:
         height, width = image_bgr.shape[:2]
-        boxes = pred.bboxes.float().cpu().numpy()
+        if isinstance(pred, tuple):                     # the package's decoding: numpy already
+            boxes, scores, labels = pred
+        else:
+            boxes, scores, labels = (pred.bboxes.float().cpu().numpy(), pred.scores.float().cpu().numpy(),
+                                     pred.labels.cpu().numpy())
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-        return Detections(boxes, pred.labels.cpu().numpy().astype(np.int64),
-                          pred.scores.float().cpu().numpy().astype(np.float32), self.class_names)
+        return Detections(boxes, labels.astype(np.int64), scores.astype(np.float32), self.class_names)
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         inputs, samples = self.prepare(image_bgr)

@@ -99,6 +99,14 @@ def decode_dense(outputs: list[np.ndarray], cfg: DenseTestCfg, image_shape: tupl
     for scores, boxes in zip(outputs[0::2], outputs[1::2]):
         values, labels, rows = level_candidates(scores, cfg.score_thr, cfg.nms_pre)
         picked.append((boxes[rows], values, labels))
+    return finish_dense(picked, cfg, image_shape, scale)
+
+
+def finish_dense(picked: list[tuple[np.ndarray, np.ndarray, np.ndarray]], cfg: DenseTestCfg,
+                 image_shape: tuple[int, int],
+                 scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """decode_dense after the candidates: each level's (boxes in network-input pixels, scores, labels) ->
+    clipped, scaled to the frame, size-filtered, NMS per class (also the PyTorch detector's package decoding)."""
     boxes = np.concatenate([p[0] for p in picked]).astype(np.float32)
     scores = np.concatenate([p[1] for p in picked]).astype(np.float32)
     labels = np.concatenate([p[2] for p in picked]).astype(np.int64)

@@ -64,7 +64,10 @@ def _dense_head(model):
     return head
 
 
-def _detector_network(model):
+def dense_network(model):
+    """(module: image -> each level's scores and decoded boxes, number of levels) of a plain single-stage dense
+    detector; what vad-export exports, and what the PyTorch detector runs where the package decodes
+    (vad_ros.perception.dense_decode). PerceptionError for other detectors."""
     import torch
 
     head = _dense_head(model)
@@ -105,7 +108,7 @@ def _detector_network(model):
     return DenseDetector().eval(), len(head.prior_generator.strides)
 
 
-def _detector_test_cfg(model) -> dict[str, Any]:
+def dense_test_cfg(model) -> dict[str, Any]:
     cfg = dict(model.bbox_head.test_cfg or {})
     nms = dict(cfg.get('nms') or {})
     if nms.get('type', 'nms') != 'nms':
@@ -161,10 +164,10 @@ def export(role: str, config: str, checkpoint: str, out: str, frame_size: tuple[
                             'source': {'config': os.path.abspath(config), 'checkpoint': os.path.abspath(checkpoint),
                                        'model': type(model).__name__, 'torch': torch.__version__}}
     if role == 'detector':
-        network, levels = _detector_network(model)
+        network, levels = dense_network(model)
         outputs = [f'{kind}_{i}' for i in range(levels) for kind in ('scores', 'boxes')]
         meta.update(decoder='dense', outputs=outputs, input_shape=[1, 3, height, width],
-                    test_cfg=_detector_test_cfg(model))
+                    test_cfg=dense_test_cfg(model))
     else:
         network = _segmenter_network(model, len(names))
         outputs = ['labels']
