@@ -33,7 +33,7 @@ python3 bench/gpu/build_mmcv_cpu_ops.py .devkit/src/onedl_mmcv-2.3.6.tar.gz /tmp
 cp /tmp/mmcv-src/onedl_mmcv-*/mmcv/_ext.so "$OUT/" 2>/dev/null
 echo "mmcv ready after $(( $(date +%s) - T0 )) s"
 if [ "${GPU_TESTS:-1}" = 1 ]; then
-    python3 -m pytest -q -p no:randomly test/perception/test_cuda_graphs.py 2>&1 | tail -15 | tee "$OUT/gpu_tests.log"
+    python3 -m pytest -q -p no:randomly test/perception/test_cuda_graphs.py test/perception/test_gpu_paths.py 2>&1 | tail -15 | tee "$OUT/gpu_tests.log"
     echo "GPU tests done after $(( $(date +%s) - T0 )) s"
 fi
 python3 bench/bench_gpu.py --out "$OUT/results_gpu.json" "$@" 2>&1 | grep -v -i -E "warn|init_weights|^ *$|-  *torch.Size" | tee "$OUT/bench_gpu.log"

@@ -19,7 +19,7 @@ pytest.importorskip('onnxruntime', reason='needs onnxruntime (tools/setup.sh mod
 import torch  # noqa: E402
 
 from vad_ros import params as vparams  # noqa: E402
-from vad_ros.devtools.random_checkpoints import make_random_checkpoint  # noqa: E402
+from vad_ros.devtools.random_checkpoints import lively_rtmdet, make_random_checkpoint  # noqa: E402
 from vad_ros.perception.base import PerceptionError  # noqa: E402
 from vad_ros.perception.factory import build_detector, build_segmenter  # noqa: E402
 from vad_ros.perception.mmdet_detector import MMDetDetector  # noqa: E402
@@ -30,41 +30,12 @@ from vad_ros.perception.onnx_segmenter import OnnxSegmenter  # noqa: E402
 from vad_ros.pipeline import build_pipeline, detect_all  # noqa: E402
 
 
-def lively(config: str, checkpoint: str, frame: np.ndarray, out: str) -> str:
-    """The random RTMDet checkpoint with person scores that vary from anchor to anchor (logits about N(-5, 1):
-    thousands of candidates above the config's 0.001, a hundred or so above 0.3) instead of ~0.0015
-    everywhere, so that score filtering and NMS have real work. The random network's features are tiny
-    (1e-7..1e-9), so the classifier weights are scaled by the measured feature size of each level."""
-    detector = MMDetDetector(config, checkpoint, device='cpu')
-    sizes: dict[int, float] = {}
-
-    def measure(level):
-        def hook(module, inputs, output):
-            sizes[level] = inputs[0].std().item()
-        return hook
-
-    hooks = [conv.register_forward_hook(measure(i)) for i, conv in enumerate(detector.model.bbox_head.rtm_cls)]
-    detector.detect(frame)
-    for hook in hooks:
-        hook.remove()
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    gen = torch.Generator().manual_seed(1)
-    for level, size in sizes.items():
-        weight = ckpt['state_dict'][f'bbox_head.rtm_cls.{level}.weight']
-        weight.copy_(torch.randn(weight.shape, generator=gen) / (size * weight[0].numel() ** 0.5))
-        bias = ckpt['state_dict'][f'bbox_head.rtm_cls.{level}.bias']
-        bias.fill_(-12.0)            # every class but the first (person) out of the game
-        bias[0] = -5.0
-    torch.save(ckpt, out)
-    return out
-
-
 @pytest.fixture(scope='module')
 def models(tmp_path_factory, vtest_frames):
     out = tmp_path_factory.mktemp('onnx_models')
     dc, dk = make_random_checkpoint('det', str(out))
     sc, sk = make_random_checkpoint('seg', str(out))
-    dk_lively = lively(dc, dk, vtest_frames[0], str(out / 'rtmdet_lively.pth'))
+    dk_lively = lively_rtmdet(dc, dk, vtest_frames[0], str(out / 'rtmdet_lively.pth'))
     det_onnx, det_meta = export('detector', dc, dk_lively, str(out / 'det.onnx'))
     seg_onnx, seg_meta = export('segmenter', sc, sk, str(out / 'seg.onnx'))
     return {'det': (dc, dk_lively), 'seg': (sc, sk), 'det_onnx': det_onnx, 'seg_onnx': seg_onnx,

@@ -78,6 +78,39 @@ def make_random_checkpoint(kind: str, out_dir: str, config: str | None = None, s
     return config_out, ckpt_out
 
 
+def lively_rtmdet(config: str, checkpoint: str, frame, out: str) -> str:
+    """A random RTMDet checkpoint (make_random_checkpoint's) with person scores that vary from anchor to anchor
+    (logits about N(-5, 1): thousands of candidates above the config's 0.001, a hundred or so above 0.3) instead
+    of ~0.0015 everywhere, so that score filtering and NMS have real work; written to `out`. The random
+    network's features are tiny (1e-7..1e-9), so the classifier weights are scaled by the feature size of each
+    level, measured on `frame` (BGR uint8)."""
+    import torch
+
+    from vad_ros.perception.mmdet_detector import MMDetDetector
+    detector = MMDetDetector(config, checkpoint, device='cpu')
+    sizes: dict[int, float] = {}
+
+    def measure(level):
+        def hook(module, inputs, output):
+            sizes[level] = inputs[0].std().item()
+        return hook
+
+    hooks = [conv.register_forward_hook(measure(i)) for i, conv in enumerate(detector.model.bbox_head.rtm_cls)]
+    detector.detect(frame)
+    for hook in hooks:
+        hook.remove()
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    gen = torch.Generator().manual_seed(1)
+    for level, size in sizes.items():
+        weight = ckpt['state_dict'][f'bbox_head.rtm_cls.{level}.weight']
+        weight.copy_(torch.randn(weight.shape, generator=gen) / (size * weight[0].numel() ** 0.5))
+        bias = ckpt['state_dict'][f'bbox_head.rtm_cls.{level}.bias']
+        bias.fill_(-12.0)            # every class but the first (person) out of the game
+        bias[0] = -5.0
+    torch.save(ckpt, out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--kind', choices=sorted(DEFAULT_CONFIGS), required=True)
