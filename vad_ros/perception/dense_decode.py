@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.onnx_detector import DenseTestCfg, finish_dense
+from vad_ros.perception.onnx_detector import DenseTestCfg, finish_dense, warm_up_nms
 
 
 def device_candidates(scores, score_thr: float, nms_pre: int):
@@ -44,6 +44,7 @@ class DenseDecoder:
         self.network = network
         self.config_cfg = config_cfg
         self.cfg = config_cfg
+        warm_up_nms()
 
     def set_min_score(self, min_score: float | None) -> None:
         self.cfg = self.config_cfg.for_deployment(min_score)

@@ -109,6 +109,11 @@ def _greedy_nms_compiled(boxes, iou_threshold, max_keep):  # pragma: no cover - 
     return keep[:k]
 
 
+def warm_up_nms() -> None:
+    """Compile (or load from numba's cache) the NMS kernel now, not at the first frame (decoders call it)."""
+    greedy_nms_sorted(np.array([[0, 0, 2, 2], [1, 1, 3, 3]], np.float32), 0.5, 2)
+
+
 def greedy_nms_numpy(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
     """greedy_nms_sorted in numpy."""
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -171,6 +176,7 @@ class OnnxDetector(MinScore, OnnxBackend):
             raise PerceptionError(f"detector: '{self.source}' needs decoder '{self.meta.get('decoder')}', which "
                                   "this version does not have (it has 'dense'): update vad_ros or re-export")
         self.config_test_cfg = DenseTestCfg.from_meta(self.meta, self.source)
+        warm_up_nms()
         self.set_min_score(min_score)
 
     def set_min_score(self, min_score: float | None) -> None:
