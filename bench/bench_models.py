@@ -9,9 +9,8 @@ every frame goes through all backends in turn, each run after GAP_S of idle. The
 (what detector.backend: onnx / mmdet builds, with their session options and load-time speed-ups; the stages
 are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain': no load-time speed-ups, the
 toolbox's test pipeline instead of direct pre-processing) and compiled
-('pytorch-compiled': detector.compile / segmenter.compile, opt-in) and the detector decoded by the package
-('pytorch-package-decode': vad_ros/perception/dense_decode.py, the default on GPUs whose mmcv has no CUDA ops,
-forced here on the CPU); both runtimes get the same
+('pytorch-compiled': detector.compile / segmenter.compile, opt-in) and the detector decoded by MMDetection's
+post-processing instead of the package's (dense_decode.py) ('pytorch-mmdet-decode'); both runtimes get the same
 frames, checkpoint and threads (torch's default and onnxruntime's default are both one thread per core here;
 --threads N sets both). The process applies the node's memory setting (vad_ros/host_memory.py).
 Detector settings: 'deploy' = the pipeline's score_threshold 0.3 inside the model (detector.keep_low_scores
@@ -125,7 +124,7 @@ FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'S
                 ('pytorch-plain', 'RTMDet-tiny'): torch_detector_frame,
                 ('pytorch-plain', 'SegFormer-B0'): torch_segmenter_frame,
                 ('pytorch-compiled', 'RTMDet-tiny'): torch_detector_frame,
-                ('pytorch-package-decode', 'RTMDet-tiny'): torch_detector_frame,
+                ('pytorch-mmdet-decode', 'RTMDet-tiny'): torch_detector_frame,
                 ('pytorch-compiled', 'SegFormer-B0'): torch_segmenter_frame,
                 ('onnxruntime', 'RTMDet-tiny'): onnx_detector_frame,
                 ('onnxruntime', 'SegFormer-B0'): onnx_segmenter_frame}
@@ -135,7 +134,7 @@ def build_models(models_dir: str, device: str, threads: int,
                  frame_size: tuple[int, int] = (640, 480)) -> dict[str, object]:
     """The twelve backends: {torch, onnx} x {detector deploy, detector config, segmenter}, PyTorch's
     detector (deploy) and segmenter as loaded (no load-time speed-ups, the toolbox's pipeline) and compiled
-    (torch.compile), and PyTorch's detector (deploy, config) decoded by the package; threads: CPU threads of
+    (torch.compile), and PyTorch's detector (deploy, config) decoded by MMDetection; threads: CPU threads of
     each (0 = each runtime's default); the ONNX files are exported for frames of frame_size."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.mmdet_detector import MMDetDetector
@@ -161,9 +160,9 @@ def build_models(models_dir: str, device: str, threads: int,
                                                               direct_inputs=False),
         ('pytorch-compiled', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
                                                                    compile_network=True),
-        ('pytorch-package-decode', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
-                                                                         package_decode=True),
-        ('pytorch-package-decode', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device, package_decode=True),
+        ('pytorch-mmdet-decode', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
+                                                                       package_decode=False),
+        ('pytorch-mmdet-decode', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device, package_decode=False),
         ('pytorch-compiled', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, compile_network=True),
         ('onnxruntime', 'RTMDet-tiny', 'deploy'): OnnxDetector(det_onnx, device=device, threads=threads,
                                                                min_score=0.3),

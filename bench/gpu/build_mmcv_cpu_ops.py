@@ -4,7 +4,9 @@ For a GPU machine that has torch but no mmcv and no registry to install one from
 mmdet / mmseg import mmcv.ops, so the models need mmcv._ext to load at all; a CPU-only build compiled in 51 s on
 the H200 machine's 16 cores (344 s on this project's 2), where a CUDA build of all of mmcv's ops would take
 several times that.
-On such a build the detector's NMS runs on the host (MMDetDetector: decode_on_host); the networks run on the GPU.
+On such a build RTMDet is decoded by the package (MMDetDetector.package_decode: NMS on the host, no mmcv op);
+heads the package does not decode use MMDetection's post-processing on the host (decode_on_host); the networks
+run on the GPU.
 Uses torch's own JIT extension builder (ninja, all cores) rather than mmcv's setup.py, so that no setuptools
 version question arises there.
 

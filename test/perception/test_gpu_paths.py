@@ -58,16 +58,15 @@ def matched(got, expected, iou: float = 0.8) -> float:
 
 @pytest.mark.parametrize('half', [False, True])
 def test_the_gpu_backends_give_the_cpus_results(checkpoints, vtest_frames, half):
-    """Direct inputs pass the load check on the GPU; detections (the package's decoding where mmcv has no CUDA
-    ops, else mmcv's GPU NMS; both ways where the package can decode) and label maps match the CPU's: in
+    """Direct inputs pass the load check on the GPU; detections (the package's decoding, and MMDetection's: on
+    the GPU where mmcv has CUDA ops, else on the host) and label maps match the CPU's: in
     float32 box by box, in float16 (autocast moves scores across the threshold now and then) as sets."""
     frames = [cv2.resize(vtest_frames[2], (1920, 1080)), vtest_frames[3]]
     cpu_det = MMDetDetector(*checkpoints['det'], device='cpu', min_score=0.3)
     cpu_seg = MMSegSegmenter(*checkpoints['seg'], device='cpu')
-    detectors = [MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3)]
-    if not detectors[0].package_decode:           # mmcv with CUDA ops: the package's decoding too
-        detectors.append(MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3,
-                                       package_decode=True))
+    detectors = [MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3),
+                 MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3, package_decode=False)]
+    assert detectors[0].package_decode and not detectors[1].package_decode
     segmenter = MMSegSegmenter(*checkpoints['seg'], device='cuda:0', half=half)
     assert segmenter.direct_inputs and all(d.direct_inputs for d in detectors)
     for frame in frames:

@@ -114,7 +114,7 @@ def test_numpy_preprocessing_equals_the_toolbox_pipeline(models, vtest_frames, s
 @pytest.mark.parametrize('min_score', [None, 0.3])
 def test_detections_equal_the_pytorch_path(models, vtest_frames, min_score):
     """None: the config's COCO settings (hundreds of boxes through NMS); 0.3: the deployment settings."""
-    det = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
+    det = MMDetDetector(*models['det'], device='cpu', min_score=min_score, package_decode=False)   # MMDetection's
     onnx_det = OnnxDetector(models['det_onnx'], device='cpu', min_score=min_score)
     counts = []
     for frame in (vtest_frames[0], cv2.resize(vtest_frames[4], (640, 480))):
@@ -323,12 +323,12 @@ def test_cpu_sessions_spin_only_inside_a_run(models):
 @pytest.mark.parametrize('min_score', [None, 0.3])
 def test_package_decoding_of_the_pytorch_detector_equals_mmdetections(models, vtest_frames, monkeypatch,
                                                                       min_score):
-    """Where mmcv has no CUDA ops (no NMS on the GPU) the PyTorch detector decodes with the package
-    (dense_decode.py: the exported decoding module, candidates picked with torch, NMS in numpy). Here on the CPU,
-    as mmcv without CUDA ops looks to a GPU model: the detections are MMDetection's, one by one and batched, also
-    after the score threshold is lowered at run time."""
+    """The PyTorch detector decodes with the package (dense_decode.py: the exported decoding module, candidates
+    picked with torch, NMS in numpy), also where mmcv has no CUDA ops (no NMS on the GPU; here on the CPU, as such
+    an mmcv looks to a GPU model): the detections are MMDetection's, one by one and batched, also after the score
+    threshold is lowered at run time."""
     from vad_ros.perception import mmdet_detector
-    reference = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
+    reference = MMDetDetector(*models['det'], device='cpu', min_score=min_score, package_decode=False)
     monkeypatch.setattr(mmdet_detector, 'mmcv_ops_on', lambda device: False)
     detector = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
     assert detector.decode_on_host and detector.package_decode

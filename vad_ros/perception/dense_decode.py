@@ -1,8 +1,9 @@
-"""The PyTorch detector's decoding by the package, for GPUs where mmcv has no CUDA ops (no GPU NMS).
+"""The PyTorch detector's decoding by the package (MMDetDetector.package_decode, the default for plain dense
+heads): faster than MMDetection's post-processing on the CPU, and on GPUs it needs no mmcv CUDA ops.
 
-Instead of copying the head's raw maps to the host and running MMDetection's post-processing there
-(MMDetDetector.decode_on_host), the network runs together with the priors, the class activation and the box
-decoding (the same module vad-export exports: onnx_export.dense_network), on the GPU and inside its CUDA graph.
+Instead of running MMDetection's post-processing on the head's raw maps (on the host where mmcv has no GPU
+NMS), the network runs together with the priors, the class activation and the box decoding (the same module
+vad-export exports: onnx_export.dense_network), on a GPU inside its CUDA graph.
 Then, per image and level, the candidates above the score threshold, best first and at most nms_pre, are picked
 on the GPU (device_candidates: the torch twin of onnx_detector.level_candidates), and only they go to the host,
 where the ONNX path's finish_dense clips, rescales and runs NMS per class. The detections are the ONNX path's
