@@ -10,8 +10,8 @@ where the ONNX path's finish_dense clips, rescales and runs NMS per class. The d
 for the same network outputs (boxes within 1 px and scores within 1e-3 of MMDetection's decoding: tested).
 
 Plain single-stage dense heads only (RTMDet, RetinaNet, ...): heads with score factors (objectness,
-centerness) or a config NMS other than plain 'nms' keep MMDetection's decoding on the host (dense_decoder
-returns None).
+centerness) or a config NMS other than plain 'nms' keep MMDetection's decoding (dense_decoder returns None; on
+the host where mmcv has no CUDA ops).
 """
 from __future__ import annotations
 
