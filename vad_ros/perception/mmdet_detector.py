@@ -10,14 +10,15 @@ score_threshold set at runtime is applied to the model from the next frame (Pipe
 Evaluations that want the config's low scores set detector.keep_low_scores: true.
 
 detect() runs in stages that bench/bench_models.py times one by one: prepare (direct pre-processing, checked
-at load, or the test pipeline + data preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and
-to_host (copy to numpy). Detectors other than plain single-stage ones run network + decode in one call.
+at load, or the test pipeline + data preprocessor), network (backbone, neck, head), decode (priors, box
+decoding, score filter, NMS) and to_host (copy to numpy). Detectors other than plain single-stage ones run
+network + decode in one call.
 detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
 
 Decoding: plain single-stage dense heads (RTMDet, RetinaNet, ...) are decoded by the package (package_decode,
 vad_ros.perception.dense_decode: boxes decoded with the network, in its CUDA graph on a GPU, candidates above the
 score threshold picked on the device, NMS on the host as the ONNX path does: same detections as MMDetection's,
-faster on the CPU (RTMDet-tiny 2.7 -> 1.3 ms deploy, 86 -> 7.5 ms with the COCO settings) and without mmcv's
+faster on the CPU (RTMDet-tiny 2.2 -> 1.0 ms deploy, 82 -> 7 ms with the COCO settings) and without mmcv's
 ops. Other heads use MMDetection's post-processing. mmcv built without CUDA ops (a plain CPU build, the usual
 result of `pip install` where no CUDA compiler is found) has no GPU NMS, which a model on a GPU would need at
 its first frame: such heads then decode on the host (decode_on_host, a warning at start-up): the head's raw maps
@@ -32,7 +33,6 @@ import numpy as np
 from vad_ros.perception.base import same_size_batches
 from vad_ros.perception.cuda_graphs import map_tensors
 from vad_ros.perception.dense_decode import dense_decoder
-from vad_ros.perception.direct_inputs import checked_direct_inputs
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
 from vad_ros.types import Detections
@@ -96,16 +96,13 @@ class MMDetDetector(MinScore, ModelBackend):
         super().__init__(*args, **kwargs)
         self.single_stage = plain_single_stage(self.model)
         # single-stage heads read only the metainfo that direct pre-processing gives; others keep the toolbox's
-        self._direct = checked_direct_inputs(self.model.cfg, self.toolbox.role, self.device, self._toolbox_prepare,
-                                             self.probe_frame()) if self.single_stage and direct_inputs else None
-        self.direct_inputs = self._direct is not None
+        self.start_direct_inputs(self.single_stage and direct_inputs)
         self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
         self._dense = None
         self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
         # plain dense heads: the package decodes; others: MMDetection (on the host where mmcv has no CUDA ops)
         wanted = package_decode and self.single_stage
         self._dense = dense_decoder(self.model, self.probe_inputs()) if wanted else None
-        self.package_decode = self._dense is not None
         if self.decode_on_host and not self.package_decode:
             import logging
             logging.getLogger('vad_ros.perception').warning(
@@ -116,6 +113,11 @@ class MMDetDetector(MinScore, ModelBackend):
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
         self.set_min_score(min_score)
+
+    @property
+    def package_decode(self) -> bool:
+        """True where the package decodes the head's outputs (vad_ros.perception.dense_decode)."""
+        return self._dense is not None
 
     def probe_inputs(self):
         """Single-stage detectors: the network input of the probe frame (the head's raw maps are compared)."""

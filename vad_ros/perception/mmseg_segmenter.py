@@ -11,14 +11,13 @@ footprint is insensitive to that. Other models (slide inference, cascade or mask
 through the toolbox's `inference` and the argmax is taken on the device at the network input's resolution.
 
 segment() runs in stages that bench/bench_models.py times one by one: prepare (direct pre-processing, checked
-at load, or the test pipeline + data preprocessor), network (forward + argmax on the device), to_host (the label map copied to the host and
-resized to the frame).
+at load, or the test pipeline + data preprocessor), network (forward + argmax on the device), to_host (the
+label map copied to the host and resized to the frame).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from vad_ros.perception.direct_inputs import checked_direct_inputs
 from vad_ros.perception.network_io import label_map_to_frame
 from vad_ros.perception.openmmlab import MMSEG, ModelBackend, scope
 from vad_ros.perception.segformer_head import factored_head, factored_logits
@@ -51,10 +50,7 @@ class MMSegSegmenter(ModelBackend):
         self.low_resolution_argmax = plain_decode_head(self.model)
         self.factored_head = factored_head(self.model.decode_head)
         # plain decode heads read only img_shape from the metainfo; model.inference reads more
-        self._direct = checked_direct_inputs(self.model.cfg, self.toolbox.role, self.device, self._toolbox_prepare,
-                                             self.probe_frame()) if self.low_resolution_argmax and direct_inputs \
-            else None
-        self.direct_inputs = self._direct is not None
+        self.start_direct_inputs(self.low_resolution_argmax and direct_inputs)
         self.settle_speedups(channels_last, fold_norms)         # may replace self.model by a faster copy
         if self.low_resolution_argmax:
             self.start_network()

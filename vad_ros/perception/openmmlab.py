@@ -375,6 +375,22 @@ class ModelBackend:
         """The network's tensors for `inputs` (what run_network returns), for models that run_network serves."""
         raise NotImplementedError
 
+    # --- direct pre-processing (vad_ros.perception.direct_inputs), checked at load against the toolbox's
+    _direct = None
+
+    @property
+    def direct_inputs(self) -> bool:
+        """True where frames are prepared by direct pre-processing instead of the toolbox's test pipeline."""
+        return self._direct is not None
+
+    def start_direct_inputs(self, wanted: bool) -> None:
+        """Direct pre-processing from now on where wanted and its check against _toolbox_prepare (the subclass's
+        frame -> (network input, metainfo list) through the toolbox) passes for the probe frames."""
+        if wanted:
+            from vad_ros.perception.direct_inputs import checked_direct_inputs
+            self._direct = checked_direct_inputs(self.model.cfg, self.toolbox.role, self.device,
+                                                 self._toolbox_prepare, self.probe_frame())
+
     def start_network(self) -> None:
         """What run_network runs from now on (call after settle_speedups, which may replace the model): forward,
         compiled where compile_network and the check passes (_compiled), replayed from CUDA graphs where
