@@ -7,6 +7,15 @@ JSON API:
     GET  /api/state        the document, its layers, the label vocabulary, the file's current problem
     POST /api/save         {"document": {...}} -> saved, or refused with the reason (HTTP 422)
 
+Requests are bounded before they cost memory or time: the body (Content-Length, which must be given, at
+most limits.MAX_EDITOR_BODY_BYTES), its JSON nesting (MAX_JSON_DEPTH, counted before it is parsed), the
+vertices of each shape and of the whole document (limits.MAX_POLYGON_VERTICES, MAX_SCENE_VERTICES, counted
+before anything is converted), and the time a client may take: the first byte of a request must come within
+`timeout` seconds of connecting and the whole request, headers and body, within `timeout` seconds of that
+(one request per connection), else the connection is closed (with HTTP 408 once the headers are in); writing
+the answer may wait as long. Every refusal is a JSON answer {"ok": false, "error": ...} naming the problem; each
+connection has its own thread, so a slow client does not hold up the others.
+
 Saving goes through scene_yaml.save: the text is loaded by the node's own loader
 (vad_ros.reasoning.scene_map.load_scene_map) and checked for polygons that cross themselves and region
 labels outside the vocabulary before it atomically replaces the file. Sections the page does not edit
@@ -15,9 +24,14 @@ labels outside the vocabulary before it atomically replaces the file. Sections t
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
+import re
+import socket
+import sys
 import threading
+import time
 import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +42,7 @@ import cv2
 import numpy as np
 import yaml
 
+from vad_ros import limits
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, THING_CLASSES
 from vad_ros.scene_tools import scene_yaml
@@ -36,7 +51,9 @@ from vad_ros.scene_tools.errors import SceneToolError
 WEB = Path(__file__).with_name('web')
 STATIC = {'/': ('index.html', 'text/html; charset=utf-8'), '/editor.js': ('editor.js', 'text/javascript'),
           '/editor.css': ('editor.css', 'text/css')}
-MAX_BODY = 8 << 20
+REQUEST_TIMEOUT_S = 10.0          # for a whole request (headers and body) to arrive, and for each write
+MAX_JSON_DEPTH = limits.MAX_YAML_DEPTH + 1    # {"document": ...} around a document that is checked as YAML
+_LINGER_S = 1.0                   # after refusing a body unread: how long what the client still sends is read
 
 # The editable sections of the format: key, shape kind, the points' key, the name's key, whether a name is
 # required, and where names come from ('background' = the label vocabulary, '' = free text).
@@ -119,6 +136,9 @@ class EditorSession:
         """(True, what was saved) or (False, why it was refused); the file changes only on success."""
         if not isinstance(document, dict):
             return False, 'the page sent no scene document'
+        too_many = vertex_problem(document)
+        if too_many:
+            return False, too_many
         document = _ordered(document)
         comment = _edited_comment(self.comment)
         with self.lock:
@@ -133,6 +153,34 @@ class EditorSession:
             if document.get(key):
                 parts.append(f'{len(document[key])} {key}')
         return True, f"saved {self.path}: {', '.join(parts)}"
+
+
+def vertex_problem(document: dict) -> str:
+    """Why the document has too many vertices for the node's loader (a shape over limits.MAX_POLYGON_VERTICES,
+    all shapes together over limits.MAX_SCENE_VERTICES), or ''. Only list lengths are read, so a document
+    far over the limits is refused before anything is converted or checked."""
+    total = 0
+    for layer in LAYERS:
+        items = document.get(layer['key'])
+        if not isinstance(items, list):
+            continue                                # the loader names a section that is not a list
+        what = layer['title'].lower().rstrip('s')
+        for i, item in enumerate(items):
+            points = item.get(layer['points']) if isinstance(item, dict) else None
+            if not isinstance(points, list):
+                continue
+            if len(points) > limits.MAX_POLYGON_VERTICES:
+                name = item.get(layer['name'])
+                named = f" ({limits.excerpt(name)})" if isinstance(name, str) and name else ''
+                return (f"{what} {i}{named} has {len(points)} vertices, more than the "
+                        f"{limits.MAX_POLYGON_VERTICES} one shape may have (MAX_POLYGON_VERTICES in "
+                        "vad_ros/limits.py): simplify its outline (fewer vertices; `vad-scene bootstrap "
+                        "--tolerance 2` or more makes fewer) or split it into several shapes")
+            total += len(points)
+    if total > limits.MAX_SCENE_VERTICES:
+        return (f"the scene has {total} vertices in all, more than the {limits.MAX_SCENE_VERTICES} a scene map "
+                "may have (MAX_SCENE_VERTICES in vad_ros/limits.py): simplify the outlines or remove shapes")
+    return ''
 
 
 def _ordered(document: dict) -> dict:
@@ -185,7 +233,14 @@ class _Handler(BaseHTTPRequestHandler):
         host = (self.headers.get('Host') or '').rsplit(':', 1)[0].strip('[]')
         return host in ('127.0.0.1', 'localhost', '::1')
 
+    def setup(self) -> None:
+        """The request is read through _DeadlineReader: all of it within `timeout` seconds of its first byte."""
+        super().setup()
+        self.rfile.close()                                  # the plain reader (the socket stays open)
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self.timeout))
+
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.connection.settimeout(self.timeout)            # the reader may have left less
         self.send_response(status)
         self.send_header('Content-Type', content_type)
         self.send_header('Content-Length', str(len(body)))
@@ -211,30 +266,165 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         if not self._host_ok() or self.path != '/api/save':
-            return self._json(HTTPStatus.FORBIDDEN, {'ok': False, 'error': 'not allowed'})
+            return self._refuse(HTTPStatus.FORBIDDEN, 'not allowed')
         if not (self.headers.get('Content-Type') or '').startswith('application/json'):
-            return self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {'ok': False, 'error': 'send JSON'})
-        length = int(self.headers.get('Content-Length') or 0)
-        if not 0 < length <= MAX_BODY:
-            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {'ok': False, 'error': 'body too large'})
+            return self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                                'send JSON (Content-Type: application/json), {"document": {...}}')
+        length = self._content_length()
+        if length is None:
+            return
+        raw = self._read_body(length)
+        if raw is None:
+            return
+        depth = json_depth(raw)
+        if depth > MAX_JSON_DEPTH:
+            return self._refuse(HTTPStatus.BAD_REQUEST, f'the JSON nests {depth} levels deep, more than the '
+                                f'{MAX_JSON_DEPTH} a save may (MAX_YAML_DEPTH in vad_ros/limits.py, plus one for '
+                                '{"document": ...}): send the scene document as the page does', unread=False)
         try:
-            body = json.loads(self.rfile.read(length))
-        except (ValueError, UnicodeDecodeError) as e:
-            return self._json(HTTPStatus.BAD_REQUEST, {'ok': False, 'error': f'not JSON: {e}'})
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as e:       # UnicodeDecodeError is a ValueError
+            return self._refuse(HTTPStatus.BAD_REQUEST, f'not JSON: {limits.excerpt(str(e), 200)}', unread=False)
         ok, message = self.session.save(body.get('document') if isinstance(body, dict) else None)
         if ok:
             return self._json(HTTPStatus.OK, {'ok': True, 'message': message})
-        self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {'ok': False, 'error': message})
+        self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {'ok': False, 'error': limits.bounded_message(message)})
+
+    def _content_length(self) -> int | None:
+        """The body's size from the request's Content-Length, or None after answering why it is unusable."""
+        if self.headers.get('Transfer-Encoding'):
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, 'send the body with a Content-Length header (Transfer-Encoding '
+                                                     f'{limits.excerpt(self.headers["Transfer-Encoding"])} is not '
+                                                     'supported)')
+            return None
+        values = [v.strip() for v in self.headers.get_all('Content-Length') or ()]
+        if not values:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, 'Content-Length header missing: send the size of the body in '
+                                                     'bytes')
+            return None
+        text = values[0]
+        if len(set(values)) > 1:
+            problem = f'{len(values)} different Content-Length headers: send one'
+        elif re.fullmatch(r'-\s*[0-9]+', text):
+            problem = f'Content-Length {limits.excerpt(text)} is negative: send the size of the body in bytes'
+        elif not re.fullmatch(r'[0-9]+', text):
+            problem = (f'Content-Length {limits.excerpt(text)} is not a number: send the size of the body in '
+                       'bytes, digits only')
+        elif len(text.lstrip('0')) > 18 or int(text) > limits.MAX_EDITOR_BODY_BYTES:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                         f'Content-Length {limits.excerpt(text)}: a save may send at most '
+                         f'{limits.MAX_EDITOR_BODY_BYTES} bytes (MAX_EDITOR_BODY_BYTES in vad_ros/limits.py); '
+                         'a scene that large has too many vertices: simplify the outlines')
+            return None
+        elif int(text) == 0:
+            problem = 'Content-Length 0: the request has no body; send {"document": {...}}'
+        else:
+            return int(text)
+        self._refuse(HTTPStatus.BAD_REQUEST, problem)
+        return None
+
+    def _read_body(self, length: int) -> bytes | None:
+        """`length` bytes of body; None after answering when they do not come in time or at all."""
+        chunks, got = [], 0
+        try:
+            while got < length:
+                chunk = self.rfile.read1(min(length - got, 1 << 16))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:
+            self._refuse(HTTPStatus.REQUEST_TIMEOUT, f'the request did not arrive within {self.timeout:g} s ({got} '
+                                                     f'of the {length} bytes of body Content-Length announced '
+                                                     'came): send the whole request at once')
+            return None
+        if got < length:
+            self._refuse(HTTPStatus.BAD_REQUEST, f'the body ended after {got} of the {length} bytes Content-Length '
+                                                 'announced: send the whole body', unread=False)
+            return None
+        return b''.join(chunks)
+
+    def _refuse(self, status: int, error: str, unread: bool = True) -> None:
+        """Answer {"ok": false, "error": ...} and close the connection. With the body unread (`unread`), what
+        the client still sends is read and dropped for a moment (at most the body limit), so that closing
+        does not reset the connection before the client has read the answer."""
+        self.close_connection = True
+        self._json(status, {'ok': False, 'error': error})
+        if not unread:
+            return
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + min(_LINGER_S, self.timeout or _LINGER_S)
+            dropped = 0
+            while dropped < limits.MAX_EDITOR_BODY_BYTES and time.monotonic() < deadline:
+                self.connection.settimeout(max(deadline - time.monotonic(), 1e-3))
+                chunk = self.connection.recv(1 << 16)
+                if not chunk:
+                    break
+                dropped += len(chunk)
+        except OSError:                      # timed out, reset or gone: nothing more to do for this client
+            pass
 
 
-def make_server(session: EditorSession, port: int = 0) -> ThreadingHTTPServer:
-    """The editor's server on 127.0.0.1:port (0 = a free port); serve_forever() to run it."""
-    handler = type('EditorHandler', (_Handler,), {'session': session})
+class _DeadlineReader(io.RawIOBase):
+    """A connection's incoming bytes: the first one within `seconds` of connecting, and all that follow within
+    `seconds` of that first one (each read waits only for what is left; TimeoutError after that), so that a
+    client sending a byte now and then cannot hold its thread."""
+
+    def __init__(self, sock: socket.socket, seconds: float | None):
+        self.sock, self.seconds = sock, seconds
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.seconds is not None:
+            left = self.seconds if self.deadline is None else self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError('the request took too long')
+            self.sock.settimeout(left)
+        count = self.sock.recv_into(buffer)
+        if self.deadline is None and self.seconds is not None:
+            self.deadline = time.monotonic() + self.seconds
+        return count
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b'[]{}')
+_BRACKET_STEPS = bytes.maketrans(b'[{]}', b'\x01\x01\x02\x02')
+
+
+def json_depth(text: bytes) -> int:
+    """How deep [ and { nest in a JSON text (brackets inside strings not counted), in linear time and before
+    the text is parsed, so that a body nested 100,000 deep costs no recursion."""
+    outside_strings = _JSON_STRING.sub(b'""', text)
+    brackets = outside_strings.translate(None, _NOT_BRACKETS).translate(_BRACKET_STEPS)
+    if not brackets:
+        return 0
+    steps = 3 - 2 * np.frombuffer(brackets, np.uint8).astype(np.int32)      # 1 -> +1 (open), 2 -> -1 (close)
+    return int(np.cumsum(steps).max())
+
+
+class _EditorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away or stalled is no bug: its connection is closed without a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def make_server(session: EditorSession, port: int = 0,
+                timeout: float | None = REQUEST_TIMEOUT_S) -> ThreadingHTTPServer:
+    """The editor's server on 127.0.0.1:port (0 = a free port); serve_forever() to run it. `timeout`: seconds
+    a client has to send a whole request after connecting, and a write may wait for it (None: no limit)."""
+    handler = type('EditorHandler', (_Handler,), {'session': session, 'timeout': timeout})
     try:
-        server = ThreadingHTTPServer(('127.0.0.1', port), handler)
+        server = _EditorServer(('127.0.0.1', port), handler)
     except OSError as e:
         raise SceneToolError(f'cannot listen on 127.0.0.1:{port} ({e}): pick another --port, or 0 for any') from None
-    server.daemon_threads = True
     return server
 
 
