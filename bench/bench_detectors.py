@@ -31,13 +31,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vad_ros import params as vparams  # noqa: E402
 from vad_ros.boxes import iou_matrix  # noqa: E402
+from vad_ros.errors import VadError  # noqa: E402
+from vad_ros.files import read_yaml  # noqa: E402
 from vad_ros.perception.hog import HogPeopleDetector  # noqa: E402
 from vad_ros.pipeline import build_pipeline  # noqa: E402
 from vad_ros.types import Detections  # noqa: E402
@@ -60,7 +61,7 @@ class Replay:
 
 
 def load_labels() -> tuple[dict[int, list[dict]], dict[int, bool]]:
-    doc = yaml.safe_load(LABELS.read_text())
+    doc = read_yaml(str(LABELS), 'labels file', 'run from a source checkout', VadError)
     sampled = doc['grass_frames']['sampled']
     positive = set(doc['grass_frames']['positive'])
     truth = {f: f in positive for f in range(sampled['start'], sampled['stop'] + 1, sampled['step'])}

@@ -37,6 +37,7 @@ MAX_JPEG_HEADER_SEGMENTS = 512        # marker segments walked to find a JPEG's 
 EXCERPT_CHARS = 80                    # an input's value as quoted in an error message
 MAX_MESSAGE_CHARS = 2_000             # an error message as logged, published or returned (cut beyond)
 
+
 class _Excerpt(reprlib.Repr):
     """reprlib.Repr that shows subclasses of str, list, dict, ... (the YAML loader's LineStr, LineList,
     LineDict) as their base type (reprlib calls the full repr() of a type it does not know), and a huge int by

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 import cv2
-import yaml
+
+from vad_ros.errors import VadError
+from vad_ros.files import read_yaml
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,7 +27,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def table(out_dir: Path) -> str:
-    rules = [r['id'] for r in yaml.safe_load((HERE / 'rules_e2e.yaml').read_text())['rules']]
+    rules = [r['id'] for r in read_yaml(str(HERE / 'rules_e2e.yaml'), 'rule file', 'run from a source checkout',
+                                        VadError)['rules']]
     events = read_jsonl(out_dir / 'events.jsonl')
     anomalies = read_jsonl(out_dir / 'anomalies.jsonl')
     per_rule = collections.Counter(e['rule_id'] for e in events)

@@ -170,6 +170,15 @@ def test_nested_groups_are_refused():
     ('rules:\n  - id: a\n    objects: [person]\n    id: b\n', r"^r.yaml:4: not valid YAML: duplicate key 'id'"),
     ('groups:\n  g: []\nrules: []\n', r"^r.yaml:2: group 'g' must be a non-empty list"),
     ('groups: [car]\nrules: []\n', r"^r.yaml:1: 'groups' must map group names"),
+    # values of any type and size: a RuleFileError quoting a short excerpt, never a TypeError or OverflowError
+    ('rules:\n  - {id: a, objects: [person], forbidden: [road], sentence: s, severity: [high]}\n',
+     r"^r.yaml:2: rule 'a': severity \['high'\] is not one of"),
+    ('rules:\n  - {id: a, objects: [person], forbidden: [road], sentence: s, min_duration: 1' + '0' * 400 + '}\n',
+     r"^r.yaml:2: rule 'a': 'min_duration' must be a duration.*got <an integer of 1329 bits>$"),
+    ('rules:\n  - {id: ' + 'x' * 100_000 + ', objects: [person], forbidden: [road], sentence: s, min_score: 2}\n',
+     r"^r.yaml:2: rule 'x{30,40}\.\.\.x{30,40}': 'min_score' must be a number between 0.0 and 1.0, got 2$"),
+    ('rules:\n  - {id: a, objects: [[' + ', '.join(['person'] * 100_000) + ']], forbidden: [road], sentence: s}\n',
+     r"^r.yaml:2: rule 'a': 'objects' .*got \[\['person', 'person', 'person', 'person', \.\.\.\]\]$"),
 ])
 def test_malformed_files_are_clear_errors(body, error):
     with pytest.raises(RuleFileError, match=error):

@@ -123,6 +123,11 @@ def test_vocabulary_without_a_scene_map_or_segmenter():
      r"region 0: unknown key 'polgon' \(did you mean 'polygon'\?\)"),
     ('image_size: [10, 10]\nregions:\n  - [0, 0]\n', r"region 0: expected a mapping"),
     ('image_size: [10, 10\n', r'scene.yaml:2: not valid YAML'),
+    ('image_size: [20000, 10]\nregions: []\n', r"line 1: 'image_size' must be .*at most 16384 each.*got \[20000, 10\]"),
+    ('image_size: [10, 10]\nregions:\n  - {label: a, polygon: [[0, 0], [1, 1], [1.0e+12, 0]]}\n',
+     r"line 3, region 0 \('a'\): 'polygon' must be pixel positions in the 10x10 image .* point 2 is \[1e\+12, 0\]"),
+    ('image_size: [10, 10]\ntripwires:\n  - {name: t, points: [[0, 0], [30.5, 0]]}\n',
+     r"line 3, tripwire 0 \('t'\): 'points' must be pixel positions .*x in \[-10, 20\].* point 1 is \[30.5, 0\]"),
     ('- 1\n', "expected a mapping with 'image_size' and 'regions'"),
 ])
 def test_bad_scene_maps_are_clear_errors(tmp_path, body, error):

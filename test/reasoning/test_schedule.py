@@ -59,6 +59,8 @@ def test_no_stamp_is_never_active_and_video_stamps_start_on_thursday_1970():
     ({'timezone': 'Europe/Berln'}, "unknown time zone 'Europe/Berln' \\(closest known: Europe/Berlin"),
     (42, "'active' must be a list of time ranges"),
     ({'hours': []}, "'hours' must be a non-empty list"),
+    ({'timezone': 'America'}, "unknown time zone 'America'"),          # a folder of the zone database
+    ({'timezone': 'Europe/' + 'x' * 300}, "unknown time zone 'Europe/xxx"),   # longer than a file name
 ])
 def test_bad_schedules_say_what_to_write(value, error):
     with pytest.raises(ScheduleError, match=error):

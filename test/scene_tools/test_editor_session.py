@@ -72,6 +72,14 @@ def test_a_file_that_is_not_a_map_cannot_be_opened(tmp_path):
         EditorSession(path, FRAME)
 
 
+def test_a_hostile_scene_file_is_refused_with_one_line(tmp_path):
+    path = tmp_path / 'scene.yaml'
+    path.write_text('a: ' + '[' * 1000 + ']' * 1000 + '\n')      # 1000 deep: the loader's depth cap
+    with pytest.raises(SceneToolError) as refused:
+        EditorSession(path, FRAME)
+    assert 'scene.yaml:1' in str(refused.value) and len(str(refused.value)) < 500
+
+
 def test_save_over_http_needs_json(tmp_path):
     session = EditorSession(tmp_path / 'scene.yaml', FRAME)
     server = make_server(session, 0)

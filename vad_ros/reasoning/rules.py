@@ -43,6 +43,7 @@ from vad_ros.errors import VadError
 from vad_ros.reasoning.schedule import Schedule, ScheduleError, parse_schedule
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.files import LineStr, key_line as _key_line, line_of as _line, parse_yaml, read_text
+from vad_ros.limits import MAX_RULES, bounded_message, excerpt as _q
 
 PAPER_RULES_PATH = Path(__file__).resolve().parents[1] / 'data' / 'rules_paper.yaml'
 SEVERITY_WEIGHTS = {'info': 0.5, 'warning': 0.75, 'critical': 1.0}
@@ -211,10 +212,10 @@ class _Parser:
         self.warnings: list[str] = []
 
     def fail(self, line: int, message: str):
-        raise RuleFileError(f'{self.source}:{line}: {message}')
+        raise RuleFileError(bounded_message(f'{self.source}:{line}: {message}'))
 
     def warn(self, line: int, message: str) -> None:
-        self.warnings.append(f'{self.source}:{line}: {message}')
+        self.warnings.append(bounded_message(f'{self.source}:{line}: {message}'))
 
     def parse(self, text: str) -> RuleSet:
         doc = parse_yaml(text, self.source, NotARuleFile)
@@ -226,8 +227,8 @@ class _Parser:
         for key in doc:
             if key not in ('rules', 'groups'):
                 error = RuleFileError if 'rules' in doc else NotARuleFile
-                raise error(f"{self.source}:{_line(key, doc.line)}: unknown top-level key '{key}' (expected "
-                            "'rules' and optionally 'groups')")
+                raise error(bounded_message(f"{self.source}:{_line(key, doc.line)}: unknown top-level key "
+                                            f"{_q(key)} (expected 'rules' and optionally 'groups')"))
         self.parse_groups(doc)
         raw_rules = doc.get('rules')
         if raw_rules is None:
@@ -235,13 +236,18 @@ class _Parser:
         if not isinstance(raw_rules, list):
             self.fail(_key_line(doc, 'rules', doc.line), "'rules' must be a list of rules (each a mapping with "
                                                          "id, objects, forbidden, sentence)")
+        if len(raw_rules) > MAX_RULES:
+            self.fail(_key_line(doc, 'rules', doc.line), f"{len(raw_rules)} rules; at most {MAX_RULES} are allowed "
+                                                         f"in one file (vad_ros.limits.MAX_RULES): merge rules that "
+                                                         f"differ only in their classes (list several objects or a "
+                                                         f"group in one rule)")
         rules: list[Rule] = []
         first_line: dict[str, int] = {}
         for raw in raw_rules:
             rule = self.parse_rule(raw, _line(raw_rules, doc.line))
             line = _key_line(raw, 'id', raw.line)
             if rule.id in first_line:
-                self.fail(line, f"duplicate rule id '{rule.id}' (first at line {first_line[rule.id]}): ids "
+                self.fail(line, f"duplicate rule id {_q(rule.id)} (first at line {first_line[rule.id]}): ids "
                                 f"must be unique")
             first_line[rule.id] = line
             rules.append(rule)
@@ -259,14 +265,14 @@ class _Parser:
         for name, members in raw.items():
             line = _line(name, raw.line)
             if not isinstance(name, str):
-                self.fail(line, f'group name {name!r} must be a string')
+                self.fail(line, f'group name {_q(name)} must be a string')
             if isinstance(members, str):
                 members = [members]
             if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
-                self.fail(line, f"group '{name}' must be a non-empty list of class names")
+                self.fail(line, f"group {_q(name)} must be a non-empty list of class names")
             for member in members:
                 if member in raw:
-                    self.fail(_line(member, line), f"group '{name}' contains the group '{member}': list its "
+                    self.fail(_line(member, line), f"group {_q(name)} contains the group {_q(member)}: list its "
                                                    f"classes instead (groups do not nest)")
             self.groups[str(name)] = tuple(members)
 
@@ -279,7 +285,7 @@ class _Parser:
             if key not in _RULE_KEYS:
                 close = difflib.get_close_matches(str(key), _RULE_KEYS, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(_RULE_KEYS)})"
-                self.fail(_line(key, line), f"unknown rule key '{key}'{hint}")
+                self.fail(_line(key, line), f"unknown rule key {_q(key)}{hint}")
         for key in _REQUIRED_KEYS:
             if key not in raw:
                 self.fail(line, f"rule is missing '{key}' (every rule needs {', '.join(_REQUIRED_KEYS)} and a "
@@ -288,21 +294,21 @@ class _Parser:
             self.fail(line, f"rule is missing 'forbidden' or another condition ({', '.join(CONDITION_KEYS[1:])})")
         rule_id = raw['id']
         if not isinstance(rule_id, str) or not rule_id.strip():
-            self.fail(_key_line(raw, 'id', line), f"'id' must be a non-empty string, got {rule_id!r}")
+            self.fail(_key_line(raw, 'id', line), f"'id' must be a non-empty string, got {_q(rule_id)}")
         rule_id = str(rule_id).strip()
         objects = self.classes(raw, 'objects', 'object', rule_id)
         forbidden = self.classes(raw, 'forbidden', 'background', rule_id) if 'forbidden' in raw else frozenset()
         allowed = self.classes(raw, 'allowed', 'background', rule_id) if 'allowed' in raw else frozenset()
         if forbidden and allowed:
             both = sorted(forbidden & allowed)
-            what = (f"'{both[0]}' is both allowed and forbidden" if both else
+            what = (f"{_q(both[0])} is both allowed and forbidden" if both else
                     "give either 'allowed' or 'forbidden', not both (everything not allowed is already "
                     "forbidden)")
-            self.fail(_key_line(raw, 'allowed', line), f"rule '{rule_id}': {what}")
+            self.fail(_key_line(raw, 'allowed', line), f"rule {_q(rule_id)}: {what}")
         sentence = self.sentence(raw, rule_id)
         severity = raw.get('severity', 'warning')
-        if severity not in SEVERITY_WEIGHTS:
-            self.fail(_key_line(raw, 'severity', line), f"rule '{rule_id}': severity {severity!r} is not one of "
+        if not isinstance(severity, str) or severity not in SEVERITY_WEIGHTS:
+            self.fail(_key_line(raw, 'severity', line), f"rule {_q(rule_id)}: severity {_q(severity)} is not one of "
                                                         f"{', '.join(SEVERITY_WEIGHTS)}")
         fields = dict(
             min_score=float(self.number(raw, 'min_score', 0.0, 0.0, 1.0, rule_id)),
@@ -329,7 +335,7 @@ class _Parser:
         line = _key_line(raw, key, raw.line)
         seconds = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            seconds = float(value)
+            seconds = float(value) if abs(value) < 1e300 else float('inf')     # float(10**400) would raise
         elif isinstance(value, str):
             parts = value.replace(' ', '')
             for unit in sorted(_DURATION_UNITS, key=len, reverse=True):
@@ -340,8 +346,8 @@ class _Parser:
                         pass
                     break
         if seconds is None or not 0 <= seconds <= 7 * 86400 or seconds != seconds:
-            self.fail(line, f"rule '{rule_id}': '{key}' must be a duration: seconds (e.g. 10) or a number with "
-                            f"ms, s, min or h (e.g. '2 min'), at most a week; got {value!r}")
+            self.fail(line, f"rule {_q(rule_id)}: '{key}' must be a duration: seconds (e.g. 10) or a number with "
+                            f"ms, s, min or h (e.g. '2 min'), at most a week; got {_q(value)}")
         return seconds
 
     def names(self, raw: dict, key: str, rule_id: str) -> tuple[str, ...]:
@@ -351,8 +357,8 @@ class _Parser:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            self.fail(_key_line(raw, key, raw.line), f"rule '{rule_id}': '{key}' must be a zone name or a list "
-                                                     f"of zone names, got {value!r}")
+            self.fail(_key_line(raw, key, raw.line), f"rule {_q(rule_id)}: '{key}' must be a zone name or a list "
+                                                     f"of zone names, got {_q(value)}")
         return tuple(str(v).strip() for v in value)
 
     def schedule(self, raw: dict, rule_id: str) -> Schedule | None:
@@ -361,7 +367,7 @@ class _Parser:
         try:
             return parse_schedule(raw['active'])
         except ScheduleError as e:
-            self.fail(_key_line(raw, 'active', raw.line), f"rule '{rule_id}': 'active': {e}")
+            self.fail(_key_line(raw, 'active', raw.line), f"rule {_q(rule_id)}: 'active': {e}")
 
     def filters(self, raw: dict, rule_id: str) -> dict:
         out = {}
@@ -371,7 +377,7 @@ class _Parser:
         for what in ('area', 'ratio'):
             lo, hi = out[f'min_{what}'], out[f'max_{what}']
             if lo is not None and hi is not None and lo > hi:
-                self.fail(_key_line(raw, f'max_{what}', raw.line), f"rule '{rule_id}': min_{what} {lo:g} is "
+                self.fail(_key_line(raw, f'max_{what}', raw.line), f"rule {_q(rule_id)}: min_{what} {lo:g} is "
                                                                    f"above max_{what} {hi:g}: nothing can match")
         return out
 
@@ -379,7 +385,7 @@ class _Parser:
         lo = self.number(raw, 'min_count', None, 1, 1_000_000, rule_id, integer=True)
         hi = self.number(raw, 'max_count', None, 0, 1_000_000, rule_id, integer=True)
         if lo is not None and hi is not None and lo > hi:
-            self.fail(_key_line(raw, 'max_count', raw.line), f"rule '{rule_id}': min_count {lo} is above "
+            self.fail(_key_line(raw, 'max_count', raw.line), f"rule {_q(rule_id)}: min_count {lo} is above "
                                                              f"max_count {hi}: the count can never be both")
         return {'min_count': lo, 'max_count': hi}
 
@@ -401,17 +407,17 @@ class _Parser:
                     break
         hint = (" (a speed needs a unit: '80 px/s', or '1.5 m/s' / '5 km/h' with a calibrated scene map)"
                 if isinstance(value, (int, float)) and not isinstance(value, bool) else '')
-        self.fail(line, f"rule '{rule_id}': '{key}' must be a speed such as '80 px/s', '1.5 m/s' or '5 km/h', "
-                        f"got {value!r}{hint}")
+        self.fail(line, f"rule {_q(rule_id)}: '{key}' must be a speed such as '80 px/s', '1.5 m/s' or '5 km/h', "
+                        f"got {_q(value)}{hint}")
 
     def speeds(self, raw: dict, rule_id: str) -> dict:
         lo, hi = self.speed(raw, 'min_speed', rule_id), self.speed(raw, 'max_speed', rule_id)
         if lo and hi:
             if lo[1] != hi[1]:
-                self.fail(_key_line(raw, 'max_speed', raw.line), f"rule '{rule_id}': min_speed is in {lo[1]} and "
+                self.fail(_key_line(raw, 'max_speed', raw.line), f"rule {_q(rule_id)}: min_speed is in {lo[1]} and "
                                                                  f"max_speed in {hi[1]}: use one kind of unit")
             if lo[0] > hi[0]:
-                self.fail(_key_line(raw, 'max_speed', raw.line), f"rule '{rule_id}': min_speed is above "
+                self.fail(_key_line(raw, 'max_speed', raw.line), f"rule {_q(rule_id)}: min_speed is above "
                                                                  f"max_speed: nothing can match")
         unit = (lo or hi or (None, 'px/s'))[1]
         return {'min_speed': lo[0] if lo else None, 'max_speed': hi[0] if hi else None, 'speed_unit': unit}
@@ -422,13 +428,13 @@ class _Parser:
         if 'crossing' in raw:
             name = raw['crossing']
             if not isinstance(name, str) or not name.strip():
-                self.fail(_key_line(raw, 'crossing', raw.line), f"rule '{rule_id}': 'crossing' must be a tripwire "
-                                                                f"name, got {name!r}")
+                self.fail(_key_line(raw, 'crossing', raw.line), f"rule {_q(rule_id)}: 'crossing' must be a tripwire "
+                                                                f"name, got {_q(name)}")
             out['crossing'] = name.strip()
             direction = raw.get('direction', 'any')
             if direction not in CROSSING_DIRECTIONS:
-                self.fail(line, f"rule '{rule_id}': with 'crossing', 'direction' is one of in, out, any; got "
-                                f"{direction!r}")
+                self.fail(line, f"rule {_q(rule_id)}: with 'crossing', 'direction' is one of in, out, any; got "
+                                f"{_q(direction)}")
             out['crossing_direction'] = str(direction)
             return out
         if 'direction' not in raw:
@@ -437,7 +443,7 @@ class _Parser:
         if isinstance(value, str):
             words = value.split()
             if value in CROSSING_DIRECTIONS:
-                self.fail(line, f"rule '{rule_id}': direction '{value}' applies to tripwires: add 'crossing: "
+                self.fail(line, f"rule {_q(rule_id)}: direction '{value}' applies to tripwires: add 'crossing: "
                                 f"<tripwire>' (for the direction of motion give [from, to] degrees, 'towards "
                                 f"<zone>' or 'away from <zone>')")
             if len(words) >= 2 and words[0] == 'towards':
@@ -450,25 +456,25 @@ class _Parser:
               isinstance(v, bool) and 0 <= v <= 360 for v in value)):
             out['heading'] = (float(value[0]) % 360, float(value[1]) % 360)
             return out
-        self.fail(line, f"rule '{rule_id}': 'direction' must be a compass range [from, to] in degrees (0 = up "
-                        f"in the image, clockwise), 'towards <zone>' or 'away from <zone>'; got {value!r}")
+        self.fail(line, f"rule {_q(rule_id)}: 'direction' must be a compass range [from, to] in degrees (0 = up "
+                        f"in the image, clockwise), 'towards <zone>' or 'away from <zone>'; got {_q(value)}")
 
     def check_combinations(self, raw: dict, rule_id: str, f: dict) -> None:
         line = raw.line
         both = set(f['in_zone']) & set(f['not_in_zone'])
         if both:
-            self.fail(_key_line(raw, 'not_in_zone', line), f"rule '{rule_id}': zone '{sorted(both)[0]}' is in both "
+            self.fail(_key_line(raw, 'not_in_zone', line), f"rule {_q(rule_id)}: zone {_q(sorted(both)[0])} is in both "
                                                            f"in_zone and not_in_zone: nothing can match")
         counting = f['min_count'] is not None or f['max_count'] is not None
         if 'window' in raw and not (counting and f.get('crossing')):
-            self.fail(_key_line(raw, 'window', line), f"rule '{rule_id}': 'window' is the time over which "
+            self.fail(_key_line(raw, 'window', line), f"rule {_q(rule_id)}: 'window' is the time over which "
                                                       f"crossings are counted: it needs 'crossing' and "
                                                       f"'min_count' or 'max_count'")
         if f.get('crossing') and counting and f['window'] <= 0:
-            self.fail(_key_line(raw, 'crossing', line), f"rule '{rule_id}': counting crossings needs 'window' "
+            self.fail(_key_line(raw, 'crossing', line), f"rule {_q(rule_id)}: counting crossings needs 'window' "
                                                         f"(seconds over which they are counted, e.g. 60)")
         if f.get('crossing') and f['min_duration'] > 0:
-            self.fail(_key_line(raw, 'min_duration', line), f"rule '{rule_id}': a crossing happens in one frame, "
+            self.fail(_key_line(raw, 'min_duration', line), f"rule {_q(rule_id)}: a crossing happens in one frame, "
                                                             f"so min_duration cannot be reached (count crossings "
                                                             f"with min_count and window instead)")
 
@@ -478,13 +484,13 @@ class _Parser:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            self.fail(line, f"rule '{rule_id}': '{key}' must be a non-empty list of {side} class names or "
-                            f"group names, got {value!r}")
+            self.fail(line, f"rule {_q(rule_id)}: '{key}' must be a non-empty list of {side} class names or "
+                            f"group names, got {_q(value)}")
         out: set[str] = set()
         for name in value:
             if name in self.groups:
                 for member in self.groups[name]:
-                    self.check_class(member, side, rule_id, f" in group '{name}' (used at line "
+                    self.check_class(member, side, rule_id, f" in group {_q(name)} (used at line "
                                                             f"{_line(name, line)})")
                     out.add(str(member))
             else:
@@ -498,26 +504,26 @@ class _Parser:
             return
         line = _line(name, 0)
         if name in reference:
-            self.warn(line, f"rule '{rule_id}': the configured {side} source cannot produce '{name}', so this "
+            self.warn(line, f"rule {_q(rule_id)}: the configured {side} source cannot produce {_q(name)}, so this "
                             f"part of the rule never fires")
             return
-        self.fail(line, f"rule '{rule_id}': unknown {side} class '{name}'{where}"
+        self.fail(line, f"rule {_q(rule_id)}: unknown {side} class {_q(name)}{where}"
                         f"{_closest(name, vocab | reference | set(self.groups))}")
 
     def sentence(self, raw: dict, rule_id: str) -> str:
         sentence = raw['sentence']
         line = _key_line(raw, 'sentence', raw.line)
         if not isinstance(sentence, str) or not sentence.strip():
-            self.fail(line, f"rule '{rule_id}': 'sentence' must be a non-empty string that explains the rule "
-                            f"to an operator, got {sentence!r} (quote it if YAML reads it as a number or yes/no)")
+            self.fail(line, f"rule {_q(rule_id)}: 'sentence' must be a non-empty string that explains the rule "
+                            f"to an operator, got {_q(sentence)} (quote it if YAML reads it as a number or yes/no)")
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(sentence) if f is not None]
         except ValueError as e:
-            self.fail(line, f"rule '{rule_id}': 'sentence' is not a valid template ({e}); write {{{{ and }}}} "
+            self.fail(line, f"rule {_q(rule_id)}: 'sentence' is not a valid template ({e}); write {{{{ and }}}} "
                             f"for literal braces")
         for name in fields:
             if name not in SENTENCE_FIELDS:
-                self.fail(line, f"rule '{rule_id}': 'sentence' uses {{{name}}}; only "
+                self.fail(line, f"rule {_q(rule_id)}: 'sentence' uses {{{name}}}; only "
                                 f"{', '.join('{' + f + '}' for f in SENTENCE_FIELDS)} can be filled in")
         return str(sentence).strip()
 
@@ -528,8 +534,8 @@ class _Parser:
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok or not lo <= value <= hi:
             kind = 'an integer' if integer else 'a number'
-            self.fail(_key_line(raw, key, raw.line), f"rule '{rule_id}': '{key}' must be {kind} between {lo} "
-                                                     f"and {hi}, got {value!r}")
+            self.fail(_key_line(raw, key, raw.line), f"rule {_q(rule_id)}: '{key}' must be {kind} between {lo} "
+                                                     f"and {hi}, got {_q(value)}")
         return value
 
 
@@ -559,9 +565,10 @@ def check_places(rules: RuleSet, scene) -> None:
         if rule.speed_unit == 'm/s' and (rule.min_speed is not None or rule.max_speed is not None) \
                 and getattr(scene, 'calibration', None) is None:
             key = 'min_speed' if rule.min_speed is not None else 'max_speed'
-            raise RuleFileError(f"{rules.source}:{rule.key_line(key)}: rule '{rule.id}': a speed in m/s needs a "
-                                f"ground-plane calibration in {where} (calibration: >= 4 image points with their "
-                                f"ground positions), or give the speed in px/s")
+            raise RuleFileError(bounded_message(
+                f"{rules.source}:{rule.key_line(key)}: rule {_q(rule.id)}: a speed in m/s needs a ground-plane "
+                f"calibration in {where} (calibration: >= 4 image points with their ground positions), or give "
+                f"the speed in px/s"))
 
 
 def _place_error(rules: RuleSet, rule: Rule, key: str, kind: str, name: str, known, where: str, scene):
@@ -571,4 +578,5 @@ def _place_error(rules: RuleSet, rule: Rule, key: str, kind: str, name: str, kno
         fix = f'{where} has no {kind}s'
     else:
         fix = f"{where} has {', '.join(known)}{_closest(name, known)}"
-    raise RuleFileError(f"{rules.source}:{rule.key_line(key)}: rule '{rule.id}': unknown {kind} '{name}' ({fix})")
+    raise RuleFileError(bounded_message(f"{rules.source}:{rule.key_line(key)}: rule {_q(rule.id)}: unknown {kind} "
+                                        f"{_q(name)} ({fix})"))

@@ -41,6 +41,11 @@ image (into the scene, away from a camera that looks down at the ground) and "ou
 Calibration: the homography from image pixels (of image_size) to ground metres (least squares over all
 pairs) gives speeds in m/s and headings on the ground (x east, y north: heading 0 = +y, 90 = +x).
 
+Limits (vad_ros/limits.py), checked before any array is built: image_size at most MAX_IMAGE_SIDE per side; at
+most MAX_POLYGON_VERTICES points per shape (region, zone, ignore mask, tripwire, calibration) and
+MAX_SCENE_VERTICES in all; every image point finite and at most COORDINATE_MARGIN image sizes outside the image;
+ground points finite and within MAX_GROUND_METRES. The file itself is bounded by vad_ros.files (MAX_YAML_*).
+
 Tools (vad_ros/scene_tools) read and write this format through SceneMap and its parts (Zone, Tripwire,
 IgnoreMask, Calibration); SceneMap.to_dict() gives the YAML document back.
 """
@@ -52,8 +57,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vad_ros import limits
 from vad_ros.errors import VadError
 from vad_ros.files import line_of, read_yaml
+from vad_ros.limits import excerpt as _q
 from vad_ros.reasoning import geometry
 from vad_ros.types import NO_CLASS, ClassMap
 
@@ -227,12 +234,15 @@ def scene_map_from_dict(doc, path: str = '(scene map)') -> SceneMap:
         if key not in _TOP_KEYS:
             close = difflib.get_close_matches(str(key), _TOP_KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (expected {', '.join(_TOP_KEYS)})"
-            raise SceneMapError(f"scene map '{path}': unknown key '{key}'{hint}")
+            raise SceneMapError(f"{_at(path, key)}: unknown key {_q(key)}{hint}")
     size = doc.get('image_size')
     if (not isinstance(size, list) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise SceneMapError(f"scene map '{path}': 'image_size' must be [width, height] in pixels (positive "
-                            f"integers), the size of the image the polygons were drawn on; got {size!r}")
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= limits.MAX_IMAGE_SIDE
+                       for v in size)):
+        raise SceneMapError(f"{_at(path, size)}: 'image_size' must be [width, height] in pixels (positive "
+                            f"integers, at most {limits.MAX_IMAGE_SIDE} each: vad_ros.limits.MAX_IMAGE_SIDE), the "
+                            f"size of the image the polygons were drawn on; got {_q(size)}")
+    _count_vertices(path, doc)
     regions = doc.get('regions')
     places = any(doc.get(k) for k in ('zones', 'tripwires', 'ignore'))
     if regions is None and places:
@@ -240,23 +250,74 @@ def scene_map_from_dict(doc, path: str = '(scene map)') -> SceneMap:
     if not isinstance(regions, list) or (not regions and not places):
         raise SceneMapError(f"scene map '{path}': 'regions' must be a non-empty list of {{label, polygon}} "
                             f"(or give zones, tripwires or ignore masks)")
-    zones = tuple(_named_polygon(path, 'zone', i, z, Zone) for i, z in enumerate(_section(path, doc, 'zones')))
+    size = (size[0], size[1])
+    zones = tuple(_named_polygon(path, 'zone', i, z, Zone, size) for i, z in enumerate(_section(path, doc, 'zones')))
     _unique(path, 'zone', [z.name for z in zones])
     if len(zones) > MAX_ZONES:
         raise SceneMapError(f"scene map '{path}': {len(zones)} zones; at most {MAX_ZONES} are supported")
-    wires = tuple(_tripwire(path, i, t) for i, t in enumerate(_section(path, doc, 'tripwires')))
+    wires = tuple(_tripwire(path, i, t, size) for i, t in enumerate(_section(path, doc, 'tripwires')))
     _unique(path, 'tripwire', [t.name for t in wires])
-    ignore = tuple(_named_polygon(path, 'ignore mask', i, m, IgnoreMask, name_required=False)
+    ignore = tuple(_named_polygon(path, 'ignore mask', i, m, IgnoreMask, size, name_required=False)
                    for i, m in enumerate(_section(path, doc, 'ignore')))
-    calibration = _calibration(path, doc.get('calibration'))
-    return SceneMap((size[0], size[1]), [_region(path, i, r) for i, r in enumerate(regions)], path, zones, wires,
+    calibration = _calibration(path, doc.get('calibration'), size)
+    return SceneMap(size, [_region(path, i, r, size) for i, r in enumerate(regions)], path, zones, wires,
                     ignore, calibration)
 
 
-def _where(path: str, what: str, item) -> str:
-    """"scene map 'site.yaml' line 12, zone 0": the line where the item starts, when the loader kept it."""
+def _at(path: str, item) -> str:
+    """"scene map 'site.yaml' line 12": the line where the item starts, when the loader kept it."""
     line = line_of(item)
-    return f"scene map '{path}'{f' line {line}' if line else ''}, {what}"
+    return f"scene map '{path}'{f' line {line}' if line else ''}"
+
+
+def _where(path: str, what: str, item) -> str:
+    """"scene map 'site.yaml' line 12, zone 0"."""
+    return f"{_at(path, item)}, {what}"
+
+
+_SHAPES = (('regions', 'region', 'polygon'), ('zones', 'zone', 'polygon'), ('ignore', 'ignore mask', 'polygon'),
+           ('tripwires', 'tripwire', 'points'), ('calibration', 'calibration', None))
+
+
+def _count_vertices(path: str, doc: dict) -> None:
+    """At most MAX_POLYGON_VERTICES points per shape and MAX_SCENE_VERTICES in all, counted on the lists
+    before any array is built (the shapes' other faults are found later, shape by shape)."""
+    total = 0
+    for key, what, points_key in _SHAPES:
+        items = doc.get(key)
+        if not isinstance(items, list):
+            continue
+        if points_key is None:
+            counts = [(what, items, len(items))]
+        else:
+            counts = [(f'{what} {i}', item, len(item[points_key]))
+                      for i, item in enumerate(items)
+                      if isinstance(item, dict) and isinstance(item.get(points_key), list)]
+        for name, item, n in counts:
+            if n > limits.MAX_POLYGON_VERTICES:
+                raise SceneMapError(f"{_where(path, name, item)}: {n} points; a shape may have at most "
+                                    f"{limits.MAX_POLYGON_VERTICES} (vad_ros.limits.MAX_POLYGON_VERTICES): simplify "
+                                    f"the outline (e.g. vad-scene bootstrap --tolerance, or fewer points)")
+            total += n
+    if total > limits.MAX_SCENE_VERTICES:
+        raise SceneMapError(f"scene map '{path}': {total} points in all shapes; a scene map may have at most "
+                            f"{limits.MAX_SCENE_VERTICES} (vad_ros.limits.MAX_SCENE_VERTICES): simplify the "
+                            f"outlines or merge shapes")
+
+
+def _check_image_points(where: str, key: str, points: np.ndarray, size: tuple[int, int]) -> None:
+    """Every point finite and at most COORDINATE_MARGIN image sizes outside the image of `size`."""
+    margin = limits.COORDINATE_MARGIN
+    lo = -margin * np.asarray(size, np.float64)
+    hi = (1 + margin) * np.asarray(size, np.float64)
+    bad = ~((points >= lo) & (points <= hi)).all(axis=1)          # nan compares False: bad too
+    if bad.any():
+        i = int(np.argmax(bad))
+        x, y = points[i]
+        raise SceneMapError(f"{where}: '{key}' must be pixel positions in the {size[0]}x{size[1]} image "
+                            f"(image_size), at most {margin:g} image size outside it (x in [{lo[0]:g}, {hi[0]:g}], "
+                            f"y in [{lo[1]:g}, {hi[1]:g}]: vad_ros.limits.COORDINATE_MARGIN); point {i} is "
+                            f"[{x:.6g}, {y:.6g}]: fix the point or image_size")
 
 
 def _section(path: str, doc: dict, key: str) -> list:
@@ -272,28 +333,28 @@ def _unique(path: str, what: str, names: list[str]) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            raise SceneMapError(f"scene map '{path}': two {what}s are named '{name}': names must be unique")
+            raise SceneMapError(f"scene map '{path}': two {what}s are named {_q(name)}: names must be unique")
         seen.add(name)
 
 
 def _points(value, minimum: int) -> np.ndarray | None:
     try:
         points = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    if points.ndim != 2 or points.shape[1] != 2 or len(points) < minimum or not np.isfinite(points).all():
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < minimum:
         return None
     return points
 
 
 def _check_keys(where: str, item, keys: tuple[str, ...]) -> None:
     if not isinstance(item, dict):
-        raise SceneMapError(f"{where}: expected a mapping with {', '.join(keys)}, got {item!r}")
+        raise SceneMapError(f"{where}: expected a mapping with {', '.join(keys)}, got {_q(item)}")
     for key in item:
         if key not in keys:
             close = difflib.get_close_matches(str(key), keys, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(keys)})"
-            raise SceneMapError(f"{where}: unknown key '{key}'{hint}")
+            raise SceneMapError(f"{where}: unknown key {_q(key)}{hint}")
 
 
 def _name(where: str, item: dict, required: bool, default: str) -> str:
@@ -305,72 +366,80 @@ def _name(where: str, item: dict, required: bool, default: str) -> str:
     return name.strip()
 
 
-def _named_polygon(path: str, what: str, i: int, item, cls, name_required: bool = True):
+def _named_polygon(path: str, what: str, i: int, item, cls, size: tuple[int, int], name_required: bool = True):
     where = _where(path, f'{what} {i}', item)
     _check_keys(where, item, ('name', 'polygon'))
     name = _name(where, item, name_required, f'{what} {i}')
     polygon = _points(item.get('polygon'), 3)
     if polygon is None:
-        raise SceneMapError(f"{where} ('{name}'): 'polygon' must be a list of at least 3 [x, y] points, got "
-                            f"{item.get('polygon')!r}")
+        raise SceneMapError(f"{where} ({_q(name)}): 'polygon' must be a list of at least 3 [x, y] points, got "
+                            f"{_q(item.get('polygon'))}")
+    _check_image_points(f'{where} ({_q(name)})', 'polygon', polygon, size)
     return cls(name, polygon)
 
 
-def _tripwire(path: str, i: int, item) -> Tripwire:
+def _tripwire(path: str, i: int, item, size: tuple[int, int]) -> Tripwire:
     where = _where(path, f'tripwire {i}', item)
     _check_keys(where, item, ('name', 'points', 'tolerance'))
     name = _name(where, item, True, '')
     points = _points(item.get('points'), 2)
     if points is None:
-        raise SceneMapError(f"{where} ('{name}'): 'points' must be a list of at least 2 [x, y] points (a line "
-                            f"needs two ends), got {item.get('points')!r}")
+        raise SceneMapError(f"{where} ({_q(name)}): 'points' must be a list of at least 2 [x, y] points (a line "
+                            f"needs two ends), got {_q(item.get('points'))}")
+    _check_image_points(f'{where} ({_q(name)})', 'points', points, size)
     if (np.linalg.norm(np.diff(points, axis=0), axis=1) == 0).any():
-        raise SceneMapError(f"{where} ('{name}'): two consecutive points are the same; remove one")
+        raise SceneMapError(f"{where} ({_q(name)}): two consecutive points are the same; remove one")
     tolerance = item.get('tolerance', DEFAULT_TOLERANCE)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1000:
-        raise SceneMapError(f"{where} ('{name}'): 'tolerance' must be a number of pixels >= 0, got {tolerance!r}")
+        raise SceneMapError(f"{where} ({_q(name)}): 'tolerance' must be a number of pixels between 0 and 1000, "
+                            f"got {_q(tolerance)}")
     return Tripwire(name, points, float(tolerance))
 
 
-def _calibration(path: str, value) -> Calibration | None:
+def _calibration(path: str, value, size: tuple[int, int]) -> Calibration | None:
     if value is None:
         return None
     where = _where(path, 'calibration', value)
     if not isinstance(value, list) or len(value) < 4:
         raise SceneMapError(f"{where}: needs a list of at least 4 {{image: [x, y], ground: [x, y]}} pairs (image "
-                            f"pixels and metres on the ground), got {value!r}")
+                            f"pixels and metres on the ground), got {_q(value)}")
     for i, item in enumerate(value):
         _check_keys(f'{where} point {i}', item, ('image', 'ground'))
     image = _points([item.get('image') for item in value], 4)
     ground = _points([item.get('ground') for item in value], 4)
     if image is None or ground is None:
         raise SceneMapError(f"{where}: every point needs 'image: [x, y]' (pixels) and 'ground: [x, y]' (metres)")
+    _check_image_points(where, 'image', image, size)
+    far = ~(np.abs(ground) <= limits.MAX_GROUND_METRES).all(axis=1)
+    if far.any():
+        i = int(np.argmax(far))
+        raise SceneMapError(f"{where}: point {i}: 'ground' must be finite metres within +-{limits.MAX_GROUND_METRES:g}"
+                            f" (vad_ros.limits.MAX_GROUND_METRES), got [{ground[i, 0]:.6g}, {ground[i, 1]:.6g}]: "
+                            f"measure from a point near the scene")
     h = geometry.homography(image, ground)
     if h is None:
         raise SceneMapError(f"{where}: the points do not define a ground plane (are three of them on one line?)")
     return Calibration(image, ground, h)
 
 
-def _region(path: str, i: int, region) -> tuple[str, np.ndarray]:
+def _region(path: str, i: int, region, size: tuple[int, int]) -> tuple[str, np.ndarray]:
     where = _where(path, f'region {i}', region)
     if not isinstance(region, dict):
-        raise SceneMapError(f"{where}: expected a mapping with 'label' and 'polygon', got {region!r}")
+        raise SceneMapError(f"{where}: expected a mapping with 'label' and 'polygon', got {_q(region)}")
     for key in region:
         if key not in _REGION_KEYS:
             close = difflib.get_close_matches(str(key), _REGION_KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ''
-            raise SceneMapError(f"{where}: unknown key '{key}'{hint}")
+            raise SceneMapError(f"{where}: unknown key {_q(key)}{hint}")
     label = region.get('label')
     if not isinstance(label, str) or not label.strip():
         raise SceneMapError(f"{where}: needs a 'label' (the background class name) and a 'polygon'")
     points = region.get('polygon')
-    try:
-        polygon = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        polygon = np.zeros((0,))
-    if polygon.ndim != 2 or polygon.shape[1] != 2 or len(polygon) < 3 or not np.isfinite(polygon).all():
-        raise SceneMapError(f"{where} ('{label}'): 'polygon' must be a list of at least 3 [x, y] points, got "
-                            f"{points!r}")
+    polygon = _points(points, 3)
+    if polygon is None:
+        raise SceneMapError(f"{where} ({_q(label)}): 'polygon' must be a list of at least 3 [x, y] points, got "
+                            f"{_q(points)}")
+    _check_image_points(f'{where} ({_q(label)})', 'polygon', polygon, size)
     return label.strip(), polygon
 
 

@@ -21,6 +21,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from vad_ros.limits import excerpt
 
 DAYS = ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
 _TIME = re.compile(r'^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$')
@@ -84,7 +85,7 @@ def _clock(text: str) -> int:
 
 def parse_range(text) -> tuple[int, int]:
     if not isinstance(text, str) or text.count('-') != 1:
-        raise ScheduleError(f"{text!r} is not a time range (write 'HH:MM-HH:MM', e.g. '07:00-19:00' or "
+        raise ScheduleError(f"{excerpt(text)} is not a time range (write 'HH:MM-HH:MM', e.g. '07:00-19:00' or "
                             f"'22:00-06:00' across midnight)")
     start, end = (_clock(part) for part in text.split('-'))
     if start == 86400:
@@ -111,7 +112,7 @@ def _day_index(name: str) -> int:
 def parse_days(value) -> frozenset[int]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(d, str) for d in items):
-        raise ScheduleError(f"'days' must be a list of days, e.g. [mon-fri] or [sat, sun], got {value!r}")
+        raise ScheduleError(f"'days' must be a list of days, e.g. [mon-fri] or [sat, sun], got {excerpt(value)}")
     days: set[int] = set()
     for item in items:
         if '-' in item:
@@ -124,13 +125,13 @@ def parse_days(value) -> frozenset[int]:
 
 def parse_timezone(name) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ScheduleError(f"'timezone' must be an IANA time zone name such as Europe/Berlin, got {name!r}")
+        raise ScheduleError(f"'timezone' must be an IANA time zone name such as Europe/Berlin, got {excerpt(name)}")
     try:
         _zone(name.strip())
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(name.strip(), sorted(zoneinfo.available_timezones()), n=3)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        close = difflib.get_close_matches(name.strip()[:64], sorted(zoneinfo.available_timezones()), n=3)
         hint = f" (closest known: {', '.join(close)})" if close else ''
-        raise ScheduleError(f"unknown time zone '{name}'{hint}") from None
+        raise ScheduleError(f"unknown time zone {excerpt(name)}{hint}") from None
     return name.strip()
 
 
@@ -142,17 +143,17 @@ def parse_schedule(value) -> Schedule:
         value = {'hours': value}
     if not isinstance(value, dict):
         raise ScheduleError(f"'active' must be a list of time ranges like ['07:00-19:00'] or a mapping with "
-                            f"hours, days and timezone, got {value!r}")
+                            f"hours, days and timezone, got {excerpt(value)}")
     for key in value:
         if key not in _KEYS:
             close = difflib.get_close_matches(str(key), _KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(_KEYS)})"
-            raise ScheduleError(f"unknown schedule key '{key}'{hint}")
+            raise ScheduleError(f"unknown schedule key {excerpt(key)}{hint}")
     hours = value.get('hours', ['00:00-24:00'])
     if isinstance(hours, str):
         hours = [hours]
     if not isinstance(hours, list) or not hours:
-        raise ScheduleError(f"'hours' must be a non-empty list of time ranges like '07:00-19:00', got {hours!r}")
+        raise ScheduleError(f"'hours' must be a non-empty list of time ranges like '07:00-19:00', got {excerpt(hours)}")
     ranges = tuple(parse_range(h) for h in hours)
     days = parse_days(value['days']) if 'days' in value else None
     tz = parse_timezone(value.get('timezone', 'UTC'))

@@ -40,9 +40,9 @@ from typing import Any, Iterable
 
 import cv2
 import numpy as np
-import yaml
 
 from vad_ros import limits
+from vad_ros.files import parse_yaml, read_text
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, THING_CLASSES
 from vad_ros.scene_tools import scene_yaml
@@ -112,11 +112,9 @@ class EditorSession:
     def _read(self) -> tuple[dict, str, str]:
         if not os.path.exists(self.path):
             return {'image_size': list(self.frame_size), 'regions': []}, '', ''
-        try:
-            text = Path(self.path).read_text(encoding='utf-8')
-            document = yaml.safe_load(text) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            raise SceneToolError(f"scene map '{self.path}' cannot be opened for editing: {e}") from None
+        fix = 'fix or remove it, or pass another --scene file'
+        text = read_text(self.path, 'scene map', fix, SceneToolError)      # size-capped (vad_ros/limits.py)
+        document = parse_yaml(text, self.path, SceneToolError) or {}       # depth / alias / node caps
         if not isinstance(document, dict):
             raise SceneToolError(f"scene map '{self.path}' is not a mapping (image_size, regions, ...): fix or "
                                  'remove it')
