@@ -59,15 +59,16 @@ class ClassMap:
 
 
 class ObjectReport(NamedTuple):
-    """One detected object that was checked against the rules, with the background it stands on. (A named
-    tuple: a dozen are made per frame, right after the model.)"""
+    """One detected object of a frame, with the background it stands on; only confirmed objects are checked
+    against the rules. (A named tuple: a dozen are made per frame, right after the model.)"""
 
     object_class: str
     score: float
     box: tuple[float, float, float, float]
     background_class: str | None      # None when the sampled region has no background pixel
     background_fraction: float        # share of the sampled region covered by background_class
-    track_id: int = 0                 # 0 when tracking is off
+    track_id: int = 0                 # object id, kept across re-acquisitions; 0 when tracking is off
+    confirmed: bool = True            # False: seen too briefly or scored too low to fire a rule (confirm.*)
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,18 @@ def new_anomaly(object_class: str, object_score: float, background_class: str, b
 
 EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED = 'started', 'ongoing', 'ended'
 EVENT_STATES = (EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED)
+# Why an event ended (Event.end_reason, AnomalyEvent.end_reason); '' on an ended event = its grace frames ran out.
+END_GRACE_EXPIRED, END_NODE_SHUTDOWN, END_DEACTIVATED, END_PAUSED, END_SCENE_MAP_CHANGED = (
+    'grace expired', 'node shutdown', 'deactivated', 'paused', 'scene map changed')
 
 
 @dataclass(frozen=True)
 class Event:
-    """An anomaly episode of one track under one rule, from its first to its last anomalous frame.
+    """An anomaly episode of one object (track id: its object id) under one rule, from its first to its last
+    anomalous frame.
 
     Each value is a snapshot: the persistence emits one per frame in which the event starts (state
-    'started'), goes on with its anomaly reported ('ongoing') and ends ('ended', after the grace frames;
+    'started'), goes on with its anomaly reported ('ongoing') and ends ('ended', after the grace time;
     end_frame / end_stamp are then the last frame in which the anomaly was reported). event_id is the same in
     every snapshot of one episode and unique among the events of one Persistence (from 1, increasing)."""
 
@@ -133,6 +138,7 @@ class Event:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)   # at the latest anomalous frame
     onset_stamp: float | None = None  # when the rule began to hold (before start_stamp with min_duration)
     score: float = 0.0               # score of the latest anomalous frame
+    end_reason: str = ''             # state 'ended': END_* above when the node ended it; '' = grace expired
 
     @property
     def duration(self) -> float:

@@ -43,8 +43,12 @@ def test_the_recorder_reads_back_what_the_node_sent():
     anomaly = AnomalyResult('person', 0.87, 'grass', 1.0, (1.5, 2.25, 30.0, 80.0), 'r1', 'warning', 's', track_id=7,
                             duration_frames=3, score=0.6525, event_id=4, duration=0.2)
     obj = ObjectReport('person', 0.87, (1.5, 2.25, 30.0, 80.0), None, 0.0, 7)
-    back = result_from_msg(anomaly_array(FrameResult(3, 1.5, [obj], [anomaly], 0.6525), header), 3)
+    rock = ObjectReport('person', 0.3125, (5.0, 6.0, 7.0, 8.0), 'grass', 1.0, 9, confirmed=False)
+    msg = anomaly_array(FrameResult(3, 1.5, [obj, rock], [anomaly], 0.6525), header)
+    assert [o.confirmed for o in msg.objects] == [True, False] and msg.num_objects == 2
+    back = result_from_msg(msg, 3)
     assert back.stamp == 1.5 and back.objects[0].background_class is None and back.objects[0].track_id == 7
+    assert back.objects == [obj, rock] and [o.confirmed for o in back.objects] == [True, False]
     assert anomaly_record(3, back.stamp, back.anomalies[0]) == anomaly_record(3, 1.5, anomaly)
     event = Event('r1', 7, 'person', 'grass', 10, 14, 0.0, 0.4, 0.6525, 's', event_id=4, state=EVENT_ENDED,
                   severity='critical', box=(1.5, 2.25, 30.0, 80.0), score=0.5)
@@ -60,11 +64,12 @@ def test_messages_filled_by_slots_equal_and_serialise_like_the_keyword_construct
     from vad_ros.ros import messages
     assert messages._object_msg is messages._object_msg_by_slots       # the generated classes have the slots
     assert messages._anomaly_msg is messages._anomaly_msg_by_slots
-    obj = ObjectReport('person', 0.875, (1.5, 2.25, 30.0, 80.0), None, 0.25, 7)      # floats exact in float32
+    obj = ObjectReport('person', 0.875, (1.5, 2.25, 30.0, 80.0), None, 0.25, 7, False)   # floats exact in float32
     anomaly = AnomalyResult('car', 0.5, 'sidewalk', 1.0, (0.0, 1.0, 2.0, 3.0), 'r', 'info', 'a car', track_id=3,
                             duration_frames=2, score=0.25, event_id=9, duration=0.125)
     pairs = [(messages._object_msg_by_slots(obj), messages._object_msg_by_keywords(obj), DetectedObject),
              (messages._anomaly_msg_by_slots(anomaly), messages._anomaly_msg_by_keywords(anomaly), Anomaly)]
+    assert pairs[0][0].confirmed is False and messages._object_msg_by_slots(obj._replace(confirmed=True)).confirmed
     for by_slots, by_keywords, cls in pairs:
         assert by_slots == by_keywords and repr(by_slots) == repr(by_keywords)
         data = serialize_message(by_slots)
@@ -75,3 +80,17 @@ def test_messages_filled_by_slots_equal_and_serialise_like_the_keyword_construct
     assert by_slots == by_keywords and serialize_message(by_slots) == serialize_message(by_keywords)
     array = anomaly_array(FrameResult(1, 0.0, [obj], [anomaly], 0.25), Header())
     assert deserialize_message(serialize_message(array), AnomalyArray) == array
+
+
+def test_an_ended_event_says_why_and_the_reason_survives_the_round_trip():
+    import dataclasses
+    from vad_ros.ros.messages import anomaly_event, event_from_msg
+    from vad_ros.types import EVENT_ENDED, EVENT_ONGOING, EVENT_STARTED, END_GRACE_EXPIRED, END_PAUSED, Event
+    event = Event('r1', 7, 'person', 'grass', 10, 14, 0.0, 0.4, 0.6525, 's', event_id=4, state=EVENT_STARTED)
+    for state in (EVENT_STARTED, EVENT_ONGOING):               # no reason while the event is open
+        assert anomaly_event(dataclasses.replace(event, state=state), Header()).end_reason == ''
+    ended = dataclasses.replace(event, state=EVENT_ENDED)
+    assert anomaly_event(ended, Header()).end_reason == END_GRACE_EXPIRED == 'grace expired'   # the core's own end
+    paused = dataclasses.replace(ended, end_reason=END_PAUSED)
+    msg = anomaly_event(paused, Header())
+    assert msg.end_reason == 'paused' and event_from_msg(msg).end_reason == 'paused'

@@ -4,9 +4,11 @@
     vad-launch demo video:=data/vtest.avi out:=out/demo                 # like: ros2 launch vad_ros demo.launch.py ...
 
 Each node runs as `python -m vad_ros.<executable> --ros-args ...`, exactly the arguments the launch files give.
-Ctrl-C stops all of them (SIGINT, then SIGTERM after a grace period). A node that exits with an error (a
-failed start: bad parameters, a model that cannot be loaded) stops the others, and vad-launch exits with 1;
-2 for bad launch arguments; 0 when every node ended cleanly (or on Ctrl-C).
+Ctrl-C (SIGINT, to vad-launch alone or to its whole process group as a terminal sends it) or SIGTERM stops all
+of them (SIGINT, then SIGTERM after a grace period, then SIGKILL); further signals while they stop are ignored.
+A node that exits with an error (a failed start: bad parameters, a model or file that cannot be used) stops the
+others, and vad-launch exits with 1, as it does when a node does not stop cleanly after Ctrl-C; 2 for bad
+launch arguments; 0 when every node ended cleanly (or stopped cleanly on Ctrl-C).
 """
 from __future__ import annotations
 
@@ -125,17 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f'vad-launch: {e}', file=sys.stderr)
         return 2
+    stop: list[int] = []                   # the signal that asked vad-launch to stop, if one did
+    handlers = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     failed: dict[str, int] = {}
-    with GraphProcesses(nodes) as g:
-        try:
-            while not failed and len(g.exited()) < len(nodes):
+    try:
+        with GraphProcesses(nodes) as g:
+            while not stop and not failed and len(g.exited()) < len(nodes):
                 time.sleep(0.2)
                 failed = {name: code for name, code in g.exited().items() if code != 0}
-        except KeyboardInterrupt:
-            pass
+            codes = g.stop()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     if failed:
         print(f"vad-launch: {', '.join(f'{n} exited with code {c}' for n, c in sorted(failed.items()))}; "
               'the other nodes were stopped', file=sys.stderr)
+        return 1
+    unclean = {name: code for name, code in codes.items() if code != 0}
+    if stop and unclean:
+        print(f"vad-launch: stopped on {signal.Signals(stop[0]).name}, but "
+              f"{', '.join(f'{n} exited with code {c}' for n, c in sorted(unclean.items()))}", file=sys.stderr)
         return 1
     return 0
 

@@ -7,17 +7,25 @@ the same names a separate node per camera in namespace `front` would use.
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+import threading
+import time
 from typing import Any
 
 import cv2
 import rclpy
+from rclpy.duration import Duration
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
 from vad_ros.event_updates import EventUpdates
+from vad_ros.limits import bounded_message
 from vad_ros.media import image_codec
 from vad_ros.msg import AnomalyArray, AnomalyEvent
+from vad_ros.params import resolve_path
 from vad_ros.pipeline import Pipeline, build_pipeline
+from vad_ros.reasoning.rules import RuleFileError
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.rendering.drawing import draw_result
 from vad_ros.rendering.scene_overlay import SceneOverlay
@@ -26,9 +34,17 @@ from vad_ros.ros.diagnostics import NodeCounters
 from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.rule_source import ERROR, WARN, file_stamp
-from vad_ros.types import EVENT_STARTED, FrameResult
+from vad_ros.types import END_SCENE_MAP_CHANGED, EVENT_STARTED, FrameResult
 
-EVENTS_QOS = rclpy.qos.QoSProfile(depth=1000, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE)
+# ~/events: reliable, and AUTOMATIC liveliness with a lease: the middleware asserts it while the process lives
+# (whether or not events happen), so a subscriber notices a node that died without a word (SIGKILL, a crash, a
+# frozen host) within EVENTS_LEASE_S: its liveliness-changed callback reports the writer lost. A subscriber may
+# ask for this lease or a longer one (or none: the default), not a shorter one.
+EVENTS_LEASE_S = 2.0
+EVENTS_QOS = rclpy.qos.QoSProfile(depth=1000, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE,
+                                  liveliness=rclpy.qos.LivelinessPolicy.AUTOMATIC,
+                                  liveliness_lease_duration=Duration(seconds=EVENTS_LEASE_S))
+ACK_TIMEOUT_S = 2.0        # at most this long for the subscribers of ~/events to confirm the last updates
 LATCHED_QOS = rclpy.qos.QoSProfile(depth=1, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE,
                                    durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)
 PER_CAMERA_PARAMS = ('rules_file', 'scene_map_file')
@@ -44,7 +60,9 @@ class Camera:
         self.label = node.resolve_topic_name(self.out.rstrip('/')) if name else node.get_fully_qualified_name()
         self.pipeline: Pipeline | None = None
         self.pending_pipeline: Pipeline | None = None
+        self._pending_lock = threading.Lock()       # pending_pipeline: file watcher thread vs worker
         self.scene_map_status = 'none'
+        self.scene_map_error = ''                   # why the latest change of the scene map was rejected
         self.scene_stamp = None
         self.slot: LatestFrameSlot | None = None
         self.sub = None
@@ -60,26 +78,29 @@ class Camera:
 
     # ---------------------------------------------------------------- configure / cleanup
     def build(self, detector, segmenter, base_dirs: tuple[str, ...]) -> None:
-        """The pipeline on the shared models. A bad scene map is reported and left out; a bad rule file gives
-        an empty rule set while the file is watched (models failing is the node's business)."""
-        log, params = self.node.get_logger(), dict(self.params)
-        self.scene_map_status = params['scene_map_file'] or 'none'
-        while True:
-            try:
-                self.pipeline = build_pipeline(params, detector, segmenter, strict_rules=False, base_dirs=base_dirs)
-                break
-            except SceneMapError as e:
-                log.error(f'{self.log_prefix()}{e} -- running without a scene map')
-                self.scene_map_status = f"missing ({params['scene_map_file']} could not be used)"
-                params['scene_map_file'] = ''
+        """The pipeline on the shared models. A scene map or rule file that is missing or cannot be used raises
+        its SceneMapError / RuleFileError (the node's configure fails with the reason: a node that could never
+        fire must not start); at run time a bad new version is rejected instead (poll_scene_map, poll_rule_file).
+        Models failing is the node's business."""
+        log = self.node.get_logger()
+        with self._pending_lock:
+            self.pending_pipeline = None
+        for key in PER_CAMERA_PARAMS:     # looked up again: a file that was missing at start may exist by now
+            self.params[key] = resolve_path(self.params[key], list(base_dirs))
+        self.scene_map_status, self.scene_map_error = self.params['scene_map_file'] or 'none', ''
+        self.scene_stamp = (file_stamp(self.params['scene_map_file']), None)   # before reading it: a save is seen
+        try:
+            self.pipeline = build_pipeline(self.params, detector, segmenter, base_dirs=base_dirs)
+        except (SceneMapError, RuleFileError) as e:
+            relative = [v for v in (self.params[k] for k in PER_CAMERA_PARAMS) if v and not os.path.isabs(v)]
+            if relative and base_dirs:        # not found anywhere: say where a relative path was looked for
+                raise type(e)(f"{e}; a relative path is looked up in {', '.join(base_dirs)}") from None
+            raise
         status = self.pipeline.rule_source.status
-        if status.level == ERROR:
-            log.error(f'{self.log_prefix()}{status.message} -- running with an empty rule set until the file is fixed')
-        elif status.level == WARN:
+        if status.level == WARN:
             log.warn(f'{self.log_prefix()}{status.message}')
         for warning in self.pipeline.rule_source.warnings:
             log.warn(f'{self.log_prefix()}{warning}')
-        self.scene_stamp = file_stamp(self.params['scene_map_file'])
         self._create_publishers()
 
     def _create_publishers(self) -> None:
@@ -95,7 +116,10 @@ class Camera:
             self.pubs['detections'] = node.create_lifecycle_publisher(messages.Detection2DArray,
                                                                       self.out + 'detections', 10)
 
-    def release(self) -> None:
+    def release(self, deadline: float | None = None) -> None:
+        """Destroy the publishers, once the subscribers of ~/events have confirmed the updates sent (until
+        `deadline`, time.monotonic(); default ACK_TIMEOUT_S from now), then drop the pipelines."""
+        self.wait_events_acked(time.monotonic() + ACK_TIMEOUT_S if deadline is None else deadline)
         for pub in self.pubs.values():
             self.node.destroy_lifecycle_publisher(pub)
         self.pubs = {}
@@ -127,22 +151,30 @@ class Camera:
 
     # ---------------------------------------------------------------- files
     def poll_scene_map(self, base_dirs: tuple[str, ...]) -> None:
-        """A changed scene map (e.g. saved by `vad-scene edit`) is loaded and checked here; the worker puts the
-        new pipeline (same models, new map, rules re-checked against it) in force between two frames."""
-        path, log = self.params['scene_map_file'], self.node.get_logger()
+        """A changed scene map (e.g. saved by `vad-scene edit`) is loaded and checked here, on the node's file
+        watcher thread (never the executor's: a big file must not hold up services and diagnostics); the worker
+        puts the new pipeline (same models, new map, rules re-checked against it) in force between two frames.
+        A version that cannot be used (missing, invalid, or the rules name a zone or tripwire it lacks) is
+        rejected: the previous map stays in force, and scene_map_error (diagnostics: ERROR) says why until a
+        usable version is saved, or the rule file changes while it is the rules that do not fit."""
+        path, log, pipeline = self.params['scene_map_file'], self.node.get_logger(), self.pipeline
+        if not path or pipeline is None:
+            return
+        rules_stamp = file_stamp(pipeline.rule_source.path)    # read before the files: a save meanwhile is seen
         stamp = file_stamp(path)
-        if not path or stamp == self.scene_stamp or self.pipeline is None:
+        if (stamp, rules_stamp if self.scene_map_error else None) == self.scene_stamp:
             return
-        self.scene_stamp = stamp
         try:
-            pipeline = build_pipeline(self.params, self.pipeline.detector, self.pipeline.segmenter,
-                                      strict_rules=False, base_dirs=base_dirs)
-        except SceneMapError as e:
-            log.error(f'{self.log_prefix()}scene map change rejected, the previous map stays in force: {e}')
+            new = build_pipeline(self.params, pipeline.detector, pipeline.segmenter, base_dirs=base_dirs)
+        except (SceneMapError, RuleFileError) as e:
+            self.scene_map_error = bounded_message(f'scene map change rejected, the previous map stays in force: {e}')
+            self.scene_stamp = (stamp, rules_stamp)         # tried again when either file changes
+            log.error(self.log_prefix() + self.scene_map_error)
             return
-        self.pending_pipeline = pipeline
-        self.scene_map_status = path
-        log.info(f'{self.log_prefix()}scene map changed: {len(pipeline.scene_map.regions)} region(s) from {path}')
+        with self._pending_lock:
+            self.pending_pipeline = new
+        self.scene_stamp, self.scene_map_error, self.scene_map_status = (stamp, None), '', path
+        log.info(f'{self.log_prefix()}scene map changed: {len(new.scene_map.regions)} region(s) from {path}')
 
     def poll_rule_file(self) -> None:
         change = self.pipeline.rule_source.poll()
@@ -160,20 +192,20 @@ class Camera:
 
     def take_pending_pipeline(self) -> None:
         """Between frames (worker thread): a new pipeline prepared by poll_scene_map goes into force."""
-        pipeline, self.pending_pipeline = self.pending_pipeline, None
+        with self._pending_lock:
+            pipeline, self.pending_pipeline = self.pending_pipeline, None
         if pipeline is not None:
-            self.close_events()            # tracks and events start afresh on the new map
+            self.close_events(END_SCENE_MAP_CHANGED)   # tracks and events start afresh on the new map
             self.pipeline, self.overlay = pipeline, None
 
     # ---------------------------------------------------------------- frames
     def decode(self, msg, bridge, max_pixels: int = 0):
         """Decoded once: compressed payloads with OpenCV, raw images with the package's codec for the encodings
         it knows and with cv_bridge (where installed) for others. Frames above max_pixels (max_image_pixels;
-        0 = no limit) raise ImageFormatError 'too_large': raw ones before decoding, compressed ones after."""
+        0 = no limit) raise ImageFormatError 'too_large' before decoding: raw ones on their width and height,
+        compressed ones on the size their PNG / JPEG header declares (checked against their 'format' field too)."""
         if isinstance(msg, CompressedImage):
-            image = image_codec.decode_compressed(msg.format, msg.data)
-            image_codec.check_pixels(image.shape[1], image.shape[0], max_pixels)
-            return image
+            return image_codec.decode_compressed(msg.format, msg.data, max_pixels)
         image_codec.check_pixels(msg.width, msg.height, max_pixels)
         if bridge is None or msg.encoding in image_codec.SUPPORTED_ENCODINGS:
             return image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
@@ -218,15 +250,26 @@ class Camera:
             self.overlay = SceneOverlay(scene_map, places=False)   # zones/lines/masks: drawn by draw_result
         return self.overlay.draw(image)
 
-    def close_events(self) -> None:
-        """Events still open end now (deactivate, pause, shutdown, new scene map); their ended updates go out."""
+    def close_events(self, reason: str) -> None:
+        """Events still open end now (deactivate, pause, shutdown, new scene map: `reason`, one of the END_*
+        of vad_ros.types); their ended updates go out, saying why."""
         if self.pipeline is None:
             return
-        ended = self.pipeline.flush_events()
+        ended = [dataclasses.replace(e, end_reason=reason) for e in self.pipeline.flush_events()]
         events_pub = self.pubs.get('events')
         if ended and events_pub is not None and events_pub.is_activated:
             self.publish_events(ended, Header(stamp=self.node.get_clock().now().to_msg()), None, False)
         self.event_updates.clear()
+
+    def wait_events_acked(self, deadline: float) -> bool:
+        """Until every subscriber of ~/events has acknowledged what was published (reliable QoS), or until
+        `deadline` (time.monotonic()); True when all did. Called before the publisher goes (cleanup, shutdown,
+        Ctrl-C), so that the last ended updates reach subscribers in other processes."""
+        events_pub = self.pubs.get('events')
+        if events_pub is None:
+            return True
+        left = max(0.0, deadline - time.monotonic())
+        return events_pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9)))
 
 
 def snapshot_jpeg(image, box) -> bytes:

@@ -1,5 +1,5 @@
 """What vad_node counts, and its /diagnostics status. Every table is bounded: skip causes are the fixed keys
-of ImageFormatError (plus 'processing'), so a stream of odd inputs cannot grow the message."""
+of ImageFormatError (plus 'decode' and 'processing'), so a stream of odd inputs cannot grow the message."""
 from __future__ import annotations
 
 import threading
@@ -7,11 +7,12 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from vad_ros.limits import bounded_message
 from vad_ros.media.image_codec import CAUSES
 from vad_ros.ros.frame_slot import RateMeter
 from vad_ros.rule_source import ERROR, OK, WARN
 
-SKIP_CAUSES = CAUSES + ('processing',)
+SKIP_CAUSES = CAUSES + ('decode', 'processing')      # + unforeseen exceptions while decoding / processing
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 
 
@@ -44,16 +45,22 @@ class NodeCounters:
             return self.skipped[cause] == 1
 
 
-def diagnostic_status(camera, state: str, startup_error: str = '') -> DiagnosticStatus:
-    """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters."""
+def diagnostic_status(camera, state: str, startup_error: str = '', worker_failure: str = '') -> DiagnosticStatus:
+    """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters.
+    worker_failure: why the node's perception worker stopped (level ERROR until the node is activated again)."""
     c, pipeline = camera.counters, camera.pipeline
     slot = camera.slot
     dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
     level, message = DiagnosticStatus.OK, state
     rules = pipeline.rule_source.status if pipeline is not None else None
     skipped = {k: v for k, v in c.skipped.items() if v}
-    if state == 'unconfigured':
-        level, message = DiagnosticStatus.WARN, 'unconfigured: ' + (startup_error or 'waiting for configure')
+    if worker_failure:
+        level, message = DiagnosticStatus.ERROR, worker_failure
+    elif state == 'unconfigured':     # configure failed (a model, scene map or rule file): ERROR; waiting: WARN
+        level = DiagnosticStatus.ERROR if startup_error else DiagnosticStatus.WARN
+        message = 'unconfigured: ' + (startup_error or 'waiting for configure')
+    elif camera.scene_map_error:      # a changed scene map was rejected; the previous one is in force
+        level, message = DiagnosticStatus.ERROR, camera.scene_map_error
     elif rules is not None and rules.level != OK:
         level, message = _LEVELS[rules.level], rules.message
     elif camera.qos_watch is not None and camera.qos_watch.warning and c.frames_received == 0:
@@ -84,5 +91,5 @@ def diagnostic_status(camera, state: str, startup_error: str = '') -> Diagnostic
     }
     values.update({f'skipped_{k}': str(v) for k, v in c.skipped.items()})
     return DiagnosticStatus(name=f'vad_ros: {camera.label}', hardware_id=det.device if det else '',
-                            level=level, message=message,
-                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+                            level=level, message=bounded_message(message),     # file errors quote the input
+                            values=[KeyValue(key=k, value=bounded_message(v)) for k, v in values.items()])

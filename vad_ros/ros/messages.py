@@ -12,8 +12,8 @@ from std_msgs.msg import String
 
 from vad_ros.msg import Anomaly as AnomalyMsg
 from vad_ros.msg import AnomalyArray, AnomalyEvent, DetectedObject
-from vad_ros.types import (EVENT_ENDED, EVENT_ONGOING, EVENT_STARTED, Anomaly, ClassMap, Event, FrameResult,
-                           ObjectReport)
+from vad_ros.types import (END_GRACE_EXPIRED, EVENT_ENDED, EVENT_ONGOING, EVENT_STARTED, Anomaly, ClassMap, Event,
+                           FrameResult, ObjectReport)
 
 try:  # optional: a normal ROS install has vision_msgs; the PyPI wheels do not
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
@@ -50,6 +50,7 @@ def _object_msg_by_slots(o: ObjectReport) -> DetectedObject:
     m._background_class, m._background_fraction = o.background_class or '', float(o.background_fraction)
     m._x_min, m._y_min, m._x_max, m._y_max = (float(v) for v in o.box)
     m._track_id = int(o.track_id)
+    m._confirmed = bool(o.confirmed)
     return m
 
 
@@ -57,7 +58,7 @@ def _object_msg_by_keywords(o: ObjectReport) -> DetectedObject:
     return DetectedObject(
         object_class=o.object_class, score=float(o.score), background_class=o.background_class or '',
         background_fraction=float(o.background_fraction), x_min=float(o.box[0]), y_min=float(o.box[1]),
-        x_max=float(o.box[2]), y_max=float(o.box[3]), track_id=int(o.track_id))
+        x_max=float(o.box[2]), y_max=float(o.box[3]), track_id=int(o.track_id), confirmed=bool(o.confirmed))
 
 
 def _anomaly_msg_by_slots(a: Anomaly) -> AnomalyMsg:
@@ -105,7 +106,7 @@ def result_from_msg(msg: AnomalyArray, frame_index: int) -> FrameResult:
     """The core FrameResult of an AnomalyArray (objects, anomalies, score; events travel on ~/events)."""
     box = lambda m: (float(m.x_min), float(m.y_min), float(m.x_max), float(m.y_max))  # noqa: E731
     objects = [ObjectReport(o.object_class, float(o.score), box(o), o.background_class or None,
-                            float(o.background_fraction), int(o.track_id)) for o in msg.objects]
+                            float(o.background_fraction), int(o.track_id), bool(o.confirmed)) for o in msg.objects]
     anomalies = [Anomaly(a.object_class, float(a.object_score), a.background_class, float(a.background_fraction),
                          box(a), a.rule_id, a.severity, a.sentence, int(a.track_id), int(a.duration_frames),
                          float(a.score), int(a.event_id), float(a.duration)) for a in msg.anomalies]
@@ -124,7 +125,9 @@ def from_time(t: Time) -> float:
 
 
 def anomaly_event(event: Event, header, snapshot_jpeg: bytes | None = None) -> AnomalyEvent:
-    """One event update; `header` is the image header of the frame that caused it."""
+    """One event update; `header` is the image header of the frame that caused it. An ended event says why
+    (end_reason; the core's own ends, without a reason, are the grace frames running out)."""
+    end_reason = (event.end_reason or END_GRACE_EXPIRED) if event.state == EVENT_ENDED else ''
     msg = AnomalyEvent(
         header=header, event_id=int(event.event_id), state=STATES[event.state], rule_id=event.rule_id,
         severity=event.severity, track_id=int(event.track_id), object_class=event.object_class,
@@ -132,7 +135,7 @@ def anomaly_event(event: Event, header, snapshot_jpeg: bytes | None = None) -> A
         x_max=float(event.box[2]), y_max=float(event.box[3]), first_stamp=to_time(event.start_stamp),
         last_stamp=to_time(event.end_stamp), duration=float(event.duration), first_frame=int(event.start_frame),
         last_frame=int(event.end_frame), peak_score=float(event.peak_score), score=float(event.score),
-        sentence=event.sentence)
+        sentence=event.sentence, end_reason=end_reason)
     if snapshot_jpeg is not None:
         msg.snapshot = CompressedImage(header=header, format='jpeg', data=snapshot_jpeg)
     return msg
@@ -144,7 +147,8 @@ def event_from_msg(msg: AnomalyEvent) -> Event:
                  int(msg.last_frame), from_time(msg.first_stamp), from_time(msg.last_stamp), float(msg.peak_score),
                  msg.sentence,
                  event_id=int(msg.event_id), state=STATE_NAMES[msg.state], severity=msg.severity,
-                 box=(float(msg.x_min), float(msg.y_min), float(msg.x_max), float(msg.y_max)), score=float(msg.score))
+                 box=(float(msg.x_min), float(msg.y_min), float(msg.x_max), float(msg.y_max)), score=float(msg.score),
+                 end_reason=msg.end_reason)
 
 
 def detections(result: FrameResult, header):

@@ -1,10 +1,16 @@
 """vad_node: a managed (lifecycle) node that watches camera topics and says what is anomalous in them.
 
 Life cycle (rclpy lifecycle; `autostart: true` runs configure + activate at start):
-  configure   build the models once, then each camera's scene map and rules (a model failure is reported and
-              the node stays unconfigured)
+  configure   build the models once, then each camera's scene map and rules (a model, scene map or rule file
+              that cannot be used is reported and the node stays unconfigured: a node that could never fire
+              does not start)
   activate    subscribe to the cameras and publish; deactivate: unsubscribe, close open events
-  cleanup     free the models (GPU memory back); shutdown: clean exit
+  cleanup     free the models (GPU memory back); shutdown (also Ctrl-C / SIGTERM, through node_main): open
+              events end, their `ended` updates are acknowledged by the subscribers (at most a few seconds),
+              then the publishers go
+Files       the rule files and scene maps are watched by a thread of their own (once a second); a changed file
+            is read and checked there, never on the executor thread, and put in force between two frames; a bad
+            new version is rejected (the old one stays in force) and /diagnostics says ERROR until it is fixed
 Cameras     one unnamed camera (parameter cameras: ''), or several named ones (cameras: 'front,rear') served by
             the same models, each with its own input, outputs, scene map, rules and diagnostics (ros/camera.py)
 Subscribes  image (camera `front`: front/image)   sensor_msgs/Image (transport raw), or <image>/compressed
@@ -25,6 +31,20 @@ camera that has one, at most one per camera, runs the detector once over that ba
 backend has it), then each camera's pipeline. A fast or bursty camera therefore cannot starve the others: every
 camera with a frame waiting is served in every round. Parameter changes are queued and applied between rounds,
 so the parameter service never waits for a frame. Parameters: vad_ros/params.py, config/vad.yaml.
+
+Nothing a camera sends stops the worker. A frame whose decoding or processing raises, whatever the exception,
+is skipped and counted under one of a fixed set of causes (diagnostics.SKIP_CAUSES: image_codec.CAUSES, e.g.
+too_large, format, header, plus 'decode' and 'processing' for exceptions the package did not foresee); the
+first frame of each cause is logged (cut to limits.MAX_MESSAGE_CHARS, with the traceback's last frames where the
+exception is a bug), the next frame is processed. Compressed frames are sized from their header before decoding.
+If the worker loop still ends by an exception (a bug outside a frame, e.g. between rounds), the node does not
+stay `active` and blind: the worker records the failure (/diagnostics: level ERROR, message naming it) and
+triggers a guard condition; its callback runs on the executor thread, where every lifecycle transition runs,
+and requests `deactivate`, whose callback answers ERROR because the worker failed. rclpy then runs the error
+processing (on_error: input stopped, models freed) and the node ends `unconfigured`, from where a lifecycle
+manager or `ros2 lifecycle set <node> configure` + `activate` restarts it (activate clears the failure).
+A transition of rclpy's state machine is started only from the executor thread, never from the worker, so it
+cannot race a transition requested through the lifecycle services.
 """
 from __future__ import annotations
 
@@ -33,30 +53,36 @@ import os
 import sys
 import threading
 import time
+import traceback
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import SetBool
 
-from vad_ros import params as vparams
+from vad_ros import limits, params as vparams
 from vad_ros.errors import VadError
 from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media import image_codec
 from vad_ros.perception.factory import build_detector, build_segmenter
 from vad_ros.pipeline import detect_all
 from vad_ros.reasoning.rules import NotARuleFile, RuleFileError
-from vad_ros.ros.camera import PER_CAMERA_PARAMS, Camera
+from vad_ros.ros.camera import ACK_TIMEOUT_S, PER_CAMERA_PARAMS, Camera
 from vad_ros.ros.diagnostics import diagnostic_status
 from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.node_main import run_node
+from vad_ros.types import END_DEACTIVATED, END_NODE_SHUTDOWN, END_PAUSED
 
 try:  # cv_bridge is used for encodings the package's codec lacks, where it is installed (a ROS 2 desktop).
     from cv_bridge import CvBridge
 except ImportError:  # pragma: no cover - depends on the machine
     CvBridge = None
+
+FILE_POLL_S = 1.0          # how often the rule files and scene maps are looked at (their stamps: mtime, size)
+WATCHER_SWITCH_INTERVAL_S = 0.0005   # the GIL switch interval while they are read (see VadNode._poll_files)
 
 
 def camera_names(value: str) -> list[str]:
@@ -87,7 +113,12 @@ class VadNode(LifecycleNode):
         self._enabled = True
         self._active = False
         self._worker: threading.Thread | None = None
-        self._files_timer = None
+        self._files_watcher: threading.Thread | None = None
+        self._files_stop = threading.Event()
+        self._shut_down = False                    # on_shutdown ran (lifecycle shutdown, or destroy_node)
+        self._configure_quietly = False            # autostart: its caller reports a failed configure
+        self.worker_failure = ''                   # why the perception worker stopped ('' = it did not)
+        self._worker_died = self.create_guard_condition(self._on_worker_died)   # worker -> executor thread
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diag_timer = self.create_timer(self._params['diagnostics_period'], self._publish_diagnostics)
@@ -117,16 +148,23 @@ class VadNode(LifecycleNode):
 
     # ---------------------------------------------------------------- life cycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        camera = None
         try:
             self._models = (build_detector(self._params), build_segmenter(self._params))
             for camera in self.cameras:
                 camera.build(*self._models, self._param_dirs)
-        except VadError as e:
-            self.get_logger().error(f'configure failed: {e}')
-            self.startup_error = str(e)
+        except VadError as e:       # models, or a camera's scene map / rule file (missing or invalid)
+            where = f"camera '{camera.name}': " if camera is not None and camera.name else ''
+            self.startup_error = limits.bounded_message(where + str(e))
+            if not self._configure_quietly:
+                self.get_logger().error(f'configure failed: {self.startup_error}')
             self._release()
             return TransitionCallbackReturn.FAILURE
-        self._files_timer = self.create_timer(1.0, self._poll_files)
+        self.startup_error = ''
+        self._files_stop = threading.Event()
+        self._files_watcher = threading.Thread(target=self._watch_files, args=(self._files_stop,),
+                                               name='vad_files', daemon=True)
+        self._files_watcher.start()
         det, seg = self._models
         self.get_logger().info(
             f"configured: detector {det.name} on {det.device}, segmenter "
@@ -139,6 +177,7 @@ class VadNode(LifecycleNode):
         for camera in self.cameras:
             camera.subscribe(LatestFrameSlot(), self._on_image)
         self._worker = threading.Thread(target=self._work, name='vad_perception', daemon=True)
+        self.worker_failure = ''
         self._active = True
         self._worker.start()
         result = super().on_activate(state)          # activates the lifecycle publishers
@@ -149,10 +188,22 @@ class VadNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_input()
-        self._close_events()
+        self._close_events(END_DEACTIVATED)
         result = super().on_deactivate(state)
+        if self.worker_failure:         # the worker died: on to rclpy's error processing (on_error), not 'inactive'
+            return TransitionCallbackReturn.ERROR
         self.get_logger().info('inactive: not subscribed, not publishing')
         return result
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Error processing (a transition callback failed, or the worker died): stop the input, free the models;
+        SUCCESS takes the node to 'unconfigured', from where it can be configured again."""
+        if self._active:
+            self._stop_input()
+        self._release()
+        self.get_logger().error(f"error processing after '{state.label}': input stopped, models freed, now "
+                                "unconfigured; configure and activate the node to restart it")
+        return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
@@ -160,9 +211,12 @@ class VadNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Lifecycle shutdown, and Ctrl-C / SIGTERM (destroy_node): the open events end ('node shutdown') and
+        their updates are acknowledged before the publishers go (_release)."""
+        self._shut_down = True
         if self._active:
             self._stop_input()
-            self._close_events()
+            self._close_events(END_NODE_SHUTDOWN)
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -176,21 +230,27 @@ class VadNode(LifecycleNode):
         self._worker = None
 
     def _release(self) -> None:
-        """Drop the pipelines and the models, and give GPU memory back."""
-        if self._files_timer is not None:
-            self.destroy_timer(self._files_timer)
-            self._files_timer = None
-        for camera in self.cameras:
-            camera.release()
+        """Stop watching files; destroy the publishers once the subscribers of ~/events acknowledged the last
+        updates (ACK_TIMEOUT_S at most, all cameras together); drop the pipelines and the models, and give GPU
+        memory back."""
+        if self._files_watcher is not None:
+            self._files_stop.set()
+            self._files_watcher.join(timeout=30)       # at most the file being read (bounded by limits.py)
+            self._files_watcher = None
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        with self._files_lock:                         # a poll still running (join timed out) sees no pipeline
+            for camera in self.cameras:
+                camera.release(deadline)
         self._models = None
         gc.collect()
         torch = sys.modules.get('torch')
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _close_events(self) -> None:
+    def _close_events(self, reason: str) -> None:
+        """End every camera's open events now; their ended updates go out with `reason` (types.END_*)."""
         for camera in self.cameras:
-            camera.close_events()
+            camera.close_events(reason)
 
     # ---------------------------------------------------------------- parameters
     def _declare_parameters(self) -> dict[str, Any]:
@@ -268,17 +328,42 @@ class VadNode(LifecycleNode):
             self.get_logger().info(f'{camera.log_prefix()}{len(camera.pipeline.rules)} rule(s) now in force from '
                                    f'{camera.pipeline.rule_source.path}')
 
-    def _poll_files(self) -> None:
+    def _watch_files(self, stop: threading.Event) -> None:
+        """The file watcher thread (configure to cleanup): polls the rule files and scene maps every
+        FILE_POLL_S, so that reading and checking a big file never holds up the executor (services, parameters,
+        /diagnostics) nor the worker (it only swaps in what was prepared here, between two frames)."""
+        while not stop.wait(FILE_POLL_S):
+            try:
+                self._poll_files(stop)
+            except Exception as e:  # noqa: BLE001 - a bug: reported with its traceback, watching goes on
+                self.get_logger().error(f'watching the rule and scene-map files failed: {_failure(e)}\n'
+                                        f'{_traceback_tail(e)}')
+
+    def _poll_files(self, stop: threading.Event) -> None:
+        """File watcher thread: each camera's rule file, then its scene map (read, checked, made ready).
+
+        Reading YAML is pure Python and holds the GIL; a thread that waits in C (the executor, between two
+        callbacks) gets the GIL back only after a switch interval each time (5 ms by default; far more on a
+        loaded machine), and a service call needs many such hand-overs: with the default, ~/enable answered
+        in up to 1 s and /diagnostics paused 1.2 s while a big scene map was read on 2 busy cores
+        (test/ros/test_file_watch.py). The interval is shortened while the files are polled."""
         with self._files_lock:
-            for camera in self.cameras:
-                if camera.pipeline is not None:
-                    camera.poll_rule_file()
-                    camera.poll_scene_map(self._param_dirs)
+            old = sys.getswitchinterval()
+            sys.setswitchinterval(min(old, WATCHER_SWITCH_INTERVAL_S))
+            try:
+                for camera in self.cameras:
+                    if stop.is_set():
+                        return
+                    if camera.pipeline is not None:
+                        camera.poll_rule_file()
+                        camera.poll_scene_map(self._param_dirs)
+            finally:
+                sys.setswitchinterval(old)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
         if not self._enabled:
-            self._close_events()
+            self._close_events(END_PAUSED)
         response.success = True
         response.message = ('processing' if self._enabled else 'paused (models stay loaded)') + \
             ('' if self._active else '; the node is not active: activate it to process frames')
@@ -296,14 +381,35 @@ class VadNode(LifecycleNode):
             camera.counters.paused += 1
 
     def _work(self) -> None:
-        while rclpy.ok() and self._active:
-            self._wake.wait(timeout=0.5)
-            self._wake.clear()
-            self._apply_pending()
-            batch = [(c, msg) for c in self.cameras if c.slot is not None
-                     for msg in [c.slot.take(timeout=0)] if msg is not None]
-            if batch:
-                self._process_round(batch)
+        """The perception loop (worker thread). A frame's failure ends that frame only (_process_round); an
+        exception that still ends the loop is a bug, reported, and the node leaves 'active' (_worker_failed)."""
+        try:
+            while self.context.ok() and self._active:
+                self._wake.wait(timeout=0.5)
+                self._wake.clear()
+                self._apply_pending()
+                batch = [(c, msg) for c in self.cameras if c.slot is not None
+                         for msg in [c.slot.take(timeout=0)] if msg is not None]
+                if batch:
+                    self._process_round(batch)
+        except Exception as e:  # noqa: BLE001 - reported, then the lifecycle error transition
+            self._worker_failed(e)
+
+    def _worker_failed(self, error: Exception) -> None:
+        """Worker thread: record why it stopped (diagnostics ERROR), log it with its traceback, and wake the
+        executor thread, which takes the node through its error transition (_on_worker_died)."""
+        self.worker_failure = limits.bounded_message(
+            f'perception stopped by an unexpected {_failure(error)}; '
+            'frames are no longer processed: configure and activate the node to restart it, and report the '
+            "traceback in the node's log as a bug", 600)
+        self.get_logger().error(f'{self.worker_failure}\n{_traceback_tail(error)}')
+        self._worker_died.trigger()
+
+    def _on_worker_died(self) -> None:
+        """Executor thread: deactivate, which answers ERROR (on_deactivate), so rclpy runs on_error and the node
+        ends 'unconfigured' instead of staying 'active' without a worker."""
+        if self._active and self.worker_failure:
+            self.trigger_deactivate()
 
     def _apply_pending(self) -> None:
         with self._pending_lock:
@@ -322,13 +428,15 @@ class VadNode(LifecycleNode):
                 decoded.append((camera, msg, camera.decode(msg, self._bridge, self._params['max_image_pixels'])))
             except image_codec.ImageFormatError as e:
                 self._skip(camera, e.cause, f'{e} (logged once per cause; counted in diagnostics)')
+            except Exception as e:  # noqa: BLE001 - a frame must never take the node down
+                self._skip(camera, 'decode', f'decoding failed: {_failure(e)}', e)
         if not decoded:
             return
         try:
             detections = detect_all(self._models[0], [image for _, _, image in decoded])
         except Exception as e:  # noqa: BLE001 - a frame must never take the node down
             for camera, _, _ in decoded:
-                self._skip(camera, 'processing', f'processing failed: {type(e).__name__}: {e}')
+                self._skip(camera, 'processing', f'processing failed: {_failure(e)}', e)
             return
         for (camera, msg, image), found in zip(decoded, detections):
             try:
@@ -338,26 +446,55 @@ class VadNode(LifecycleNode):
                 camera.counters.processed(time.monotonic(), (time.perf_counter() - t0) * 1e3,
                                           self.get_clock().now().nanoseconds * 1e-9 - stamp)
             except Exception as e:  # noqa: BLE001 - a frame must never take the node down
-                self._skip(camera, 'processing', f'processing failed: {type(e).__name__}: {e}')
+                self._skip(camera, 'processing', f'processing failed: {_failure(e)}', e)
 
-    def _skip(self, camera: Camera, cause: str, message: str) -> None:
+    def _skip(self, camera: Camera, cause: str, message: str, error: Exception | None = None) -> None:
+        """Count a skipped frame under `cause` (a fixed key: the counters stay bounded) and log the first of each
+        cause, cut to limits.MAX_MESSAGE_CHARS; an exception that is not a VadError (a bug) comes with the last
+        frames of its traceback."""
         if camera.counters.skip(cause):
             topic = camera.sub.topic_name if camera.sub is not None else camera.input_topic
-            self.get_logger().warn(f"skipping frames from '{topic}': {message}")
+            text = limits.bounded_message(f"skipping frames from '{topic}': {message}", 700)
+            if error is not None and not isinstance(error, VadError):
+                text += '\n' + _traceback_tail(error)
+            self.get_logger().warn(text)
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         state = 'active' if self._active else ('inactive' if self._models is not None else 'unconfigured')
         if self._active and not self._enabled:
             state = 'paused (~/enable false)'
-        array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error) for c in self.cameras])
+        array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error, self.worker_failure)
+                                        for c in self.cameras])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
-        if self._active:
-            self._stop_input()
+        """Ctrl-C, SIGTERM, the end of main: the node leaves as a lifecycle shutdown takes it (open events
+        ended and acknowledged, models freed), unless it is shut down already; then its ROS entities go."""
+        if not self._shut_down:
+            try:
+                if not self.context.ok():
+                    raise _rclpy.RCLError('the context is gone: nothing can be published any more')
+                self.trigger_shutdown()
+            except _rclpy.RCLError:     # no context, or the state machine has no shutdown from where it is
+                self._shut_down = True  # (finalized by a failed error processing): stop what runs, free it
+                if self._active:
+                    self._stop_input()
+                self._release()
         super().destroy_node()
+
+
+def _failure(error: BaseException) -> str:
+    """'Type: message' of an exception, the message cut to 300 characters (it may quote an input)."""
+    return f'{type(error).__name__}: {limits.bounded_message(str(error), 300)}'
+
+
+def _traceback_tail(error: BaseException, frames: int = 6, chars: int = 1300) -> str:
+    """The last `frames` frames of an exception's traceback (file, line, code: no input values) and its type,
+    at most the last `chars` characters (a log line stays within limits.MAX_MESSAGE_CHARS with its message)."""
+    text = ''.join(traceback.format_tb(error.__traceback__, limit=-frames)) + type(error).__name__
+    return 'Traceback (most recent call last, cut):\n' + (text if len(text) <= chars else '...' + text[-chars:])
 
 
 def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -411,8 +548,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def autostart(node: VadNode) -> None:
-    """configure + activate, as a lifecycle manager would; raises StartupFailed (exit code 1) on failure."""
-    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+    """configure + activate, as a lifecycle manager would; raises StartupFailed (exit code 1, its reason in
+    one line: run_node logs it) on failure."""
+    node._configure_quietly = True
+    configured = node.trigger_configure()
+    node._configure_quietly = False
+    if configured != TransitionCallbackReturn.SUCCESS:
         node.destroy_node()
         raise StartupFailed(node.startup_error or 'configure failed')
     if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
