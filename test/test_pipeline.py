@@ -19,7 +19,7 @@ from vad_ros.types import ClassMap, Detections
 ROAD, SIDEWALK, PERSON, GRASS = (ADE20K_CLASSES.index(n) for n in ('road', 'sidewalk', 'person', 'grass'))
 IMAGE = np.zeros((100, 200, 3), np.uint8)
 PAPER = {'background.region': 'box', 'background.exclude_things': False, 'tracking.enabled': False,
-         'persistence.min_frames': 1, 'persistence.grace_frames': 0}
+         'confirm.enabled': False, 'persistence.min_frames': 1, 'events.grace_seconds': 0.0}
 
 
 class FixedDetector:
@@ -171,7 +171,7 @@ def test_a_segmenter_map_of_the_wrong_size_is_a_perception_error():
 
 def test_persistence_through_the_pipeline():
     p, _ = pipeline([('person', 0.9, (0, 0, 30, 30))], **{'tracking.enabled': True, 'persistence.min_frames': 3,
-                                                          'persistence.grace_frames': 1})
+                                                          'events.grace_seconds': 0.1, 'confirm.enabled': False})
     results = [p.process(IMAGE, frame_index=10 + i, stamp=1.0 + i / 10) for i in range(4)]
     assert [r.is_anomalous for r in results] == [False, False, True, True]
     assert [r.score > 0 for r in results] == [False, False, True, True]
@@ -179,9 +179,9 @@ def test_persistence_through_the_pipeline():
     (started,) = results[2].events_started
     assert (started.start_frame, started.start_stamp, started.rule_id) == (12, 1.2, 'person-on-road')
     p.detector.objects = []
-    grace = p.process(IMAGE)
+    grace = p.process(IMAGE, stamp=1.4)
     assert (grace.is_anomalous, grace.score, grace.events_ended) == (False, 0.0, [])
-    (ended,) = p.process(IMAGE).events_ended
+    (ended,) = p.process(IMAGE, stamp=1.5).events_ended
     assert (ended.start_frame, ended.end_frame, ended.end_stamp) == (12, 13, pytest.approx(1.3))
     assert p.flush_events() == []
 
@@ -309,3 +309,195 @@ def test_switching_rule_files_through_the_rule_source(tmp_path):
     with pytest.raises(RuleFileError, match=r"bad.yaml:2: .*'raod' \(closest known: road"):
         p.rule_source.switch(str(bad))                                   # checked against the vocabularies
     assert [a.rule_id for a in p.process(IMAGE).anomalies] == ['r']      # the old rules stay
+
+
+# ---------------------------------------------------------------- confirmation, object ids, grace in seconds
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+CONFIG = Path(__file__).resolve().parents[1] / 'config'
+VTEST = np.zeros((576, 768, 3), np.uint8)            # frames of the demo camera (config/scene_vtest.yaml)
+
+
+class Scripted:
+    """Test double: frame i returns frames[i] (the last one after the end), a list of (class, score, box)."""
+    name, device, class_names = 'scripted', 'cpu', COCO_CLASSES
+
+    def __init__(self, frames):
+        self.frames, self.i = frames, 0
+
+    def detect(self, image):
+        objects = self.frames[min(self.i, len(self.frames) - 1)]
+        self.i += 1
+        return FixedDetector(objects).detect(image)
+
+
+def person_at(x, y, score=0.6, h=100.0):
+    """A person box whose feet (bottom centre) are at (x, y)."""
+    return ('person', score, (x - h / 5, y - h, x + h / 5, y))
+
+
+def lawn_pipeline(frames, rules_file=str(CONFIG / 'rules_keep_off_grass.yaml'), **overrides):
+    """Defaults (tracking, confirmation, grace in seconds) + the demo camera's scene map + a rule file."""
+    params = vparams.resolve({'scene_map_file': str(CONFIG / 'scene_vtest.yaml'), 'rules_file': rules_file,
+                              **overrides})
+    return build_pipeline(params, Scripted(frames))
+
+
+def run_at(p, fps, frames):
+    return [p.process(VTEST, stamp=i / fps) for i in range(frames)]
+
+
+def test_a_static_low_score_object_never_alarms_and_is_reported_unconfirmed():
+    rock = [[('person', 0.30 + 0.04 * (i % 2), (155.0, 300.0, 185.0, 340.0))] for i in range(200)]
+    results = run_at(lawn_pipeline(rock), 10, 200)
+    assert all(r.objects and r.objects[0].background_class == 'grass' for r in results)
+    assert not any(o.confirmed for r in results for o in r.objects)
+    assert not any(r.anomalies or r.events for r in results)
+
+
+@pytest.mark.parametrize('fps', [10, 5])
+def test_a_person_scored_0_6_stepping_onto_the_lawn_alarms_within_half_a_second(fps):
+    """Walking down at 1 m/s-ish (100 px/s) from the road onto the foreground lawn, with the demo's rule
+    (min_frames 3) and the default confirmation."""
+    ys = [280 + 100 * i / fps for i in range(3 * fps)]
+    p = lawn_pipeline([[person_at(450, y)] for y in ys])
+    results = run_at(p, fps, len(ys))
+    on_grass = next(r.stamp for r in results if r.objects[0].background_class == 'grass')
+    alarm = next(r.stamp for r in results if r.is_anomalous)
+    assert on_grass >= 0.5 and all(r.objects[0].confirmed for r in results if r.stamp >= on_grass)
+    assert 0 < alarm - on_grass <= 0.5 + 1e-9
+
+
+@pytest.mark.parametrize('fps, first', [(10, 0.3), (5, 0.4)])
+def test_a_person_appearing_on_the_lawn_alarms_once_confirmed(tmp_path, fps, first):
+    (tmp_path / 'r.yaml').write_text('rules:\n  - {id: lawn, objects: [person], forbidden: [grass], '
+                                     'sentence: keep off}\n')
+    results = run_at(lawn_pipeline([[person_at(300, 450)]], str(tmp_path / 'r.yaml')), fps, 2 * fps)
+    assert [r.objects[0].confirmed for r in results] == [r.stamp >= first - 1e-9 for r in results]
+    assert next(r.stamp for r in results if r.is_anomalous) == pytest.approx(first)
+
+
+def test_unconfirmed_objects_count_for_nothing(tmp_path):
+    (tmp_path / 'r.yaml').write_text('rules:\n  - {id: two, objects: [person], forbidden: [grass], min_count: 2, '
+                                     'sentence: crowd on the lawn}\n')
+    frames = [[person_at(300, 450, 0.9), ('person', 0.32, (155.0, 300.0, 185.0, 340.0))]]
+    results = run_at(lawn_pipeline(frames, str(tmp_path / 'r.yaml')), 10, 20)
+    assert [o.confirmed for o in results[-1].objects] == [True, False] and not any(r.is_anomalous for r in results)
+    p = lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **{'confirm.enabled': False})
+    assert all(r.is_anomalous for r in run_at(p, 10, 3))          # without confirmation: both count at once
+
+
+@pytest.mark.parametrize('reacquire, events', [(1.0, 1), (0.0, 2)])
+def test_a_reacquired_person_keeps_the_event_and_the_dwell_timer(tmp_path, reacquire, events):
+    """The detector misses a person on the lawn for 3 frames; she comes back 50 px on (no overlap with her last
+    box: the tracker starts a new track). Re-acquired, she is the same object: the same event, and her 2 s
+    dwell timer goes on; without re-acquisition a second event starts and the dwell time starts again."""
+    (tmp_path / 'r.yaml').write_text('rules:\n  - {id: lawn, objects: [person], forbidden: [grass], '
+                                     'min_duration: 2, sentence: keep off}\n')
+    frames = [[person_at(300, 450)]] * 25 + [[]] * 3 + [[person_at(350, 450)]] * 30
+    p = lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **{'events.reacquire_seconds': reacquire})
+    results = run_at(p, 10, len(frames))
+    assert {o.track_id for r in results[28:] for o in r.objects} == ({1} if reacquire else {2})
+    ids = [a.event_id for r in results for a in r.anomalies]
+    ended = [e for r in results for e in r.events_ended] + p.flush_events()
+    assert len(set(ids)) == len(ended) == events
+    back = results[28:]
+    if reacquire:                       # dwell from her confirmation at 0.3 s: anomalous from 2.3 s on, the gap
+        assert [r.is_anomalous for r in results[20:25]] == [False] * 3 + [True] * 2     # bridged by the grace
+        assert all(r.is_anomalous for r in back) and back[0].anomalies[0].duration == pytest.approx(2.5)
+    else:                               # a new object: 0.3 s to confirm, then 2 s of dwell
+        assert next(r.stamp for r in back if r.is_anomalous) == pytest.approx(2.8 + 0.3 + 2.0)
+
+
+def test_grace_in_seconds_and_the_deprecated_grace_frames(caplog):
+    frames = [[person_at(300, 450, 0.9)]] * 10 + [[]] * 30
+    for fps in (10, 30):
+        p = lawn_pipeline(frames, **{'events.grace_seconds': 0.5, 'confirm.enabled': False})
+        results = run_at(p, fps, len(frames))
+        (end,) = [r.stamp for r in results if r.events_ended]
+        assert 0.5 < end - 9 / fps <= 0.5 + 1 / fps + 1e-9
+    with caplog.at_level(logging.WARNING, logger='vad_ros.pipeline'):
+        p = lawn_pipeline(frames, **{'persistence.grace_frames': 2, 'confirm.enabled': False})
+    assert 'persistence.grace_frames is deprecated' in caplog.text
+    results = run_at(p, 30, len(frames))
+    assert [r.frame_index for r in results if r.events_ended] == [12]
+
+
+def test_confirmation_parameters_apply_at_runtime():
+    p = lawn_pipeline([[person_at(300, 450, 0.45)]])
+    assert not any(r.is_anomalous for r in run_at(p, 10, 10))
+    p.update_params({'confirm.score': 0.4})
+    assert p.process(VTEST, stamp=1.0).is_anomalous is False        # min_frames 3 of the rule file
+    assert [p.process(VTEST, stamp=1.1 + i / 10).is_anomalous for i in range(2)] == [False, True]
+    p.update_params({'confirm.enabled': False, 'tracking.enabled': False})
+    assert p.process(VTEST, stamp=2.0).objects[0].confirmed
+
+
+# ---------------------------------------------------------------- paper mode against a plain implementation
+def paper_reference(objects, labels: np.ndarray, rules_path: Path) -> list[tuple[str, str]]:
+    """The paper's rule (Section III), written out plainly: every detection with score >= 0.3, the most frequent
+    class among the pixels of its whole box (every class votes; ties: the lowest class index), and the frame is
+    anomalous when some (object class, background) pair is forbidden. Returns the forbidden pairs found."""
+    forbidden = {(o, b) for rule in yaml.safe_load(rules_path.read_text())['rules']
+                 for o in rule['objects'] for b in rule['forbidden']}
+    h, w = labels.shape
+    found = []
+    for name, score, (x0, y0, x1, y1) in objects:
+        if score < 0.3:
+            continue
+        region = labels[max(int(y0), 0):min(int(y1), h - 1) + 1, max(int(x0), 0):min(int(x1), w - 1) + 1]
+        if region.size == 0:
+            continue
+        background = ADE20K_CLASSES[int(np.bincount(region.ravel()).argmax())]
+        if (name, background) in forbidden:
+            found.append((name, background))
+    return found
+
+
+def test_paper_mode_matches_a_plain_implementation_of_the_paper():
+    params = vparams.read_params_file(str(CONFIG / 'paper.yaml'))
+    assert (params['tracking.enabled'], params['confirm.enabled'], params['events.grace_seconds']) == \
+        (False, False, 0.0)
+    rng = np.random.default_rng(23)
+    backgrounds = [ADE20K_CLASSES.index(n) for n in ('road', 'sidewalk', 'grass', 'water', 'fence', 'person',
+                                                     'car', 'building')]
+    classes = ['person', 'car', 'bicycle', 'skateboard', 'truck', 'bus', 'motorcycle', 'dog']
+    detector, segmenter = FixedDetector([]), FixedSegmenter(street())
+    p = build_pipeline(params, detector, segmenter)
+    anomalous = 0
+    for frame in range(150):
+        blocks = rng.choice(backgrounds, size=(5, 10)).astype(np.uint16)        # 20 x 20 px blocks
+        segmenter.labels = np.kron(blocks, np.ones((20, 20), np.uint16))
+        objects = []
+        for _ in range(rng.integers(0, 6)):
+            x0, y0 = rng.integers(-20, 190), rng.integers(-20, 90)
+            box = (float(x0), float(y0), float(x0 + rng.integers(1, 60)), float(y0 + rng.integers(1, 60)))
+            objects.append((str(rng.choice(classes)), float(np.float32(rng.uniform(0.1, 1.0))), box))
+        detector.objects = objects
+        result = p.process(IMAGE, stamp=frame / 10)
+        expected = paper_reference(objects, segmenter.labels, Path(vparams.__file__).parent / 'data' /
+                                   'rules_paper.yaml')
+        assert [(a.object_class, a.background_class) for a in result.anomalies] == expected
+        assert result.is_anomalous == bool(expected)
+        anomalous += bool(expected)
+    assert 20 < anomalous < 130                      # both verdicts were exercised
+
+
+def test_a_tracker_with_a_second_pass_gets_weak_detections_and_only_the_tracked_ones_are_objects():
+    from vad_ros.reasoning.tracker import ByteTracker
+    weak = [person_at(300, 450, 0.2), ('person', 0.2, (600.0, 100.0, 640.0, 200.0))]
+    frames = [[person_at(300, 450, 0.8)]] * 10 + [weak] * 3 + [[person_at(300, 450, 0.8)]] * 3
+    p = lawn_pipeline(frames)
+    assert [len(r.objects) for r in run_at(p, 10, 16)] == [1] * 10 + [0] * 3 + [1] * 3      # IoU tracker: >= 0.3
+    p = lawn_pipeline(frames)
+    tracker = ByteTracker(low_score=0.1)
+    p.replace_tracker(tracker)
+    assert tracker.high_score == 0.3                            # follows score_threshold
+    results = run_at(p, 10, 16)
+    assert [len(r.objects) for r in results] == [1] * 16        # the lone weak detection continues no track
+    assert {o.track_id for r in results for o in r.objects} == {1}
+    assert results[11].objects[0].score == pytest.approx(0.2)
+    # the median of the last 5 scores: two weak ones are outvoted, three are not, until strong ones are back
+    assert [r.objects[0].confirmed for r in results[9:16]] == [True] * 3 + [False] * 3 + [True]

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from vad_ros.errors import VadError
 from vad_ros.files import key_line, read_yaml
+from vad_ros.limits import excerpt as _q
 
 STARTUP, PIPELINE, NODE = 'startup', 'pipeline', 'node'
 
@@ -139,8 +140,29 @@ _SPECS = [
               check=_at_least(0)),
     ParamSpec('persistence.min_frames', 1, 'default number of consecutive frames a rule must hold before an '
               'anomaly is raised (1 = paper); a rule may set its own', check=_at_least(1)),
-    ParamSpec('persistence.grace_frames', 3, 'frames an anomaly event stays open after the rule stops holding',
-              check=_at_least(0)),
+    ParamSpec('persistence.grace_frames', -1, 'deprecated, use events.grace_seconds: frames an anomaly event stays '
+              'open after the rule stops holding, whatever the frame rate; -1 = not set (events.grace_seconds '
+              'applies); >= 0 replaces events.grace_seconds, with a warning', check=_at_least(-1)),
+    ParamSpec('confirm.enabled', True, 'objects may raise anomalies only once confirmed (confirm.*): a detection '
+              'that is weak or brief (a rock scored 0.3 as a person) is reported, marked unconfirmed, and fires '
+              'no rule; needs tracking (paper: false)'),
+    ParamSpec('confirm.min_seconds', 0.3, 'seconds of image time an object must have been seen (since its first '
+              'detection) before it is confirmed', check=_between(0.0, 3600.0)),
+    ParamSpec('confirm.score', 0.5, 'the median of an object\'s last confirm.window scores (missing ones count as '
+              '0 while it is new) must reach this for it to be confirmed; checked every frame',
+              check=_between(0.0, 1.0)),
+    ParamSpec('confirm.window', 5, 'number of recent detector scores of an object whose median is compared with '
+              'confirm.score (a new object needs more than half of them)', check=_between(1, 1000)),
+    ParamSpec('events.grace_seconds', 1.0, 'seconds of image time an anomaly event stays open after its anomaly '
+              'was last reported: if the anomaly comes back in time (the same object, or its re-acquisition) the '
+              'event goes on, and a dwell timer (min_duration) survives; 0 = ends at the first frame without it',
+              check=_between(0.0, 3600.0)),
+    ParamSpec('events.reacquire_seconds', 1.0, 'a new track that starts at most this many seconds of image time '
+              'after a track of the same class was last seen, close by (events.reacquire_distance), is the same '
+              'object: it keeps its id, confirmation, dwell timers and events; 0 = off', check=_between(0.0, 60.0)),
+    ParamSpec('events.reacquire_distance', 1.0, 'close by, for events.reacquire_seconds: the distance between the '
+              'box centres at most this many heights of the lost box (and box heights within a factor of 2)',
+              check=_between(0.0, 10.0)),
     # Node: life cycle and input.
     ParamSpec('cameras', '', "several cameras served by one set of models: comma-separated names, e.g. "
               "'front,rear'; camera <name> reads <name>/image, publishes under <name>/<node name>/ and may have "
@@ -209,19 +231,19 @@ def check_value(name: str, value: Any) -> Any:
     if spec is None:
         close = difflib.get_close_matches(name, SPECS, n=3)
         hint = f' (did you mean {", ".join(close)}?)' if close else ''
-        raise ParamError(f"unknown parameter '{name}'{hint}")
+        raise ParamError(f"unknown parameter {_q(name)}{hint}")
     expected = type(spec.default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1e300:
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ParamError(f"parameter '{name}': expected {expected.__name__}, got {type(value).__name__} "
-                         f"{value!r} (default: {spec.default!r})")
+                         f"{_q(value)} (default: {spec.default!r})")
     if spec.choices is not None and value not in spec.choices:
-        raise ParamError(f"parameter '{name}': {value!r} is not one of {', '.join(map(repr, spec.choices))}")
+        raise ParamError(f"parameter '{name}': {_q(value)} is not one of {', '.join(map(repr, spec.choices))}")
     if spec.check is not None:
         reason = spec.check(value)
         if reason:
-            raise ParamError(f"parameter '{name}': {value!r} {reason}")
+            raise ParamError(f"parameter '{name}': {_q(value)} {reason}")
     return value
 
 
@@ -261,7 +283,7 @@ def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
         if str(key) not in ('/**', node_name) and not str(key).endswith('/' + node_name):
             continue
         if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
-            raise ParamFileError(f"params file '{path}:{key_line(doc, key, 1)}': section '{key}' needs a "
+            raise ParamFileError(f"params file '{path}:{key_line(doc, key, 1)}': section {_q(key)} needs a "
                                  f"'ros__parameters' mapping")
         values.update(flatten(section['ros__parameters']))
         lines.update(_key_lines(section['ros__parameters']))

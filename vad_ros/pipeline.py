@@ -1,8 +1,16 @@
 """The per-frame pipeline: detections + background map -> explained anomalies (pure Python, no ROS).
 
 process(image): detect -> segment (every segmentation_interval frames, map reused in between) -> scene map
-laid over it -> score threshold -> ignore masks -> tracker -> background vote per object -> rule engine (zones,
-tripwires, counts, motion, schedules; persistence and events: vad_ros/reasoning/engine.py) -> FrameResult.
+laid over it -> score threshold -> ignore masks -> tracker -> object ids and confirmation -> background vote per
+object -> rule engine on the confirmed objects (zones, tripwires, counts, motion, schedules; persistence and
+events: vad_ros/reasoning/engine.py) -> FrameResult.
+
+Objects (FrameResult.objects, ~/anomalies) are the tracked detections, confirmed or not: with tracking, each
+carries an object id (persistence.ObjectIdentities: a new track that takes over a lost one close by keeps its
+id, so events, dwell timers and motion follow the object, not the track) and whether it is confirmed (seen for
+confirm.min_seconds, median of its last confirm.window scores >= confirm.score). Only confirmed objects reach the
+rule engine: an unconfirmed one fires nothing and counts for nothing (not for min_count / max_count, not as a
+crossing, no dwell time). Without tracking (or with confirm.enabled false) every object is confirmed.
 
 Scores: an anomaly's score = object score x background fraction x severity weight (info 0.5, warning 0.75,
 critical 1), in [0, 1] and increasing with the detector's confidence and the background's share; rules without
@@ -11,7 +19,7 @@ the highest score of the frame's reported anomalies, 0 for a normal frame (grace
 
 Without tracking (tracking.enabled false) every object has track id 0 and each frame stands alone: rules fire
 at once (min_frames is taken as 1, with a warning if a larger value is set); events are then episodes of a
-rule firing on any object, closed after persistence.grace_frames frames without it.
+rule firing on any object, closed events.grace_seconds after the last frame with it.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.reasoning import kernels
 from vad_ros.reasoning.background import INTEGRAL_AFTER_FRAMES, BackgroundVoter, voting_mask_lut
 from vad_ros.reasoning.engine import EngineResult, ObjectArrays, RuleEngine
+from vad_ros.reasoning.persistence import ObjectIdentities
 from vad_ros.reasoning.rules import RuleSet
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
 from vad_ros.rule_source import RuleSource
@@ -90,10 +99,11 @@ class Pipeline:
         self._lut_key = None
         self._lut: np.ndarray | None = None
         self._tracker = IouTracker(self.params['tracking.iou_threshold'], self.params['tracking.max_missed'])
+        self._identities = ObjectIdentities()
         self._voter = BackgroundVoter(2 if segmenter is None else INTEGRAL_AFTER_FRAMES)   # scene map only: static
         self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
-                                  self.params['persistence.grace_frames'], self.params['background.region'])
-        self._warned_min_frames = False
+                                  region=self.params['background.region'])
+        self._warned_min_frames = self._warned_confirm = self._warned_grace_frames = False
         kernels.warm_up()                     # compiled (or loaded from numba's cache) now, not on the first frame
         if segmenter is None and scene_map is None:
             log.warning('no background source (segmenter.backend is none and scene_map_file is empty): every '
@@ -143,26 +153,43 @@ class Pipeline:
         self.params.update(checked)
         if was_tracking and not self.params['tracking.enabled']:
             self._tracker.clear()
+            self._identities.clear()
         if 'persistence.min_frames' in checked or 'tracking.enabled' in checked:
             self._warned_min_frames = False
+        if 'confirm.enabled' in checked or 'tracking.enabled' in checked:
+            self._warned_confirm = False
         self._configure()
 
     def _configure(self) -> None:
         p = self.params
-        self._tracker.iou_threshold = p['tracking.iou_threshold']
-        self._tracker.max_missed = p['tracking.max_missed']
+        self._configure_tracker()
         self._engine.min_frames = p['persistence.min_frames'] if p['tracking.enabled'] else 1
-        self._engine.grace_frames = p['persistence.grace_frames']
+        self._engine.grace_seconds = p['events.grace_seconds']
+        self._engine.grace_frames = p['persistence.grace_frames'] if p['persistence.grace_frames'] >= 0 else None
+        if p['persistence.grace_frames'] >= 0 and not self._warned_grace_frames:
+            log.warning(f"persistence.grace_frames is deprecated (its time depends on the frame rate): "
+                        f"{p['persistence.grace_frames']} frames of grace are used instead of events.grace_seconds; "
+                        f"set events.grace_seconds (3 frames at 10 fps = 0.3 s) and remove grace_frames")
+            self._warned_grace_frames = True
+        ids = self._identities
+        ids.reacquire_seconds, ids.reacquire_distance = p['events.reacquire_seconds'], p['events.reacquire_distance']
+        ids.min_seconds, ids.score, ids.window = p['confirm.min_seconds'], p['confirm.score'], p['confirm.window']
         self._engine.tracking = p['tracking.enabled']
         self._engine.region = p['background.region']
         self._lut_key = None   # exclude_things may have changed
         lower = getattr(self.detector, 'lower_min_score', None)   # detectors that drop low scores in the model
         if lower is not None:
-            lower(p['score_threshold'])
+            lower(self._tracker_floor() if p['tracking.enabled'] else p['score_threshold'])
         self._check_min_frames()
 
     def _check_min_frames(self) -> None:
-        if self.params['tracking.enabled'] or self._warned_min_frames:
+        if self.params['tracking.enabled']:
+            return
+        if self.params['confirm.enabled'] and not self._warned_confirm:
+            log.warning('tracking.enabled is false: objects cannot be confirmed over time, every object counts as '
+                        'confirmed (set confirm.enabled false to say so)')
+            self._warned_confirm = True
+        if self._warned_min_frames:
             return
         wanted = max([self.params['persistence.min_frames']] + [r.min_frames or 1 for r in self.rules])
         if wanted > 1:
@@ -227,15 +254,16 @@ class Pipeline:
     def reason(self, detections: Detections, class_map: ClassMap | None, frame_index: int,
                stamp: float | None = None, frame_size: tuple[int, int] | None = None
                ) -> tuple[list[ObjectReport], EngineResult]:
-        """Threshold, ignore masks, track, background vote and the rule engine for one frame's detections
-        (also for callers with their own perception). frame_size (width, height) places the scene map's
-        zones, lines and masks (default: the class map's size). Returns (objects, the engine's result:
-        anomalies, event updates, overlay)."""
+        """Threshold, ignore masks, track, object ids and confirmation, background vote and the rule engine for
+        one frame's detections (also for callers with their own perception). frame_size (width, height) places
+        the scene map's zones, lines and masks (default: the class map's size). Returns (objects, confirmed or
+        not, and the engine's result on the confirmed ones: anomalies, event updates, overlay)."""
         p = self.params
         names = detections.class_names
         if frame_size is None and class_map is not None:
             frame_size = class_map.shape[::-1]
-        keep = np.flatnonzero(detections.scores >= p['score_threshold'])
+        tracking = p['tracking.enabled']
+        keep = np.flatnonzero(detections.scores >= (self._tracker_floor() if tracking else p['score_threshold']))
         if frame_size is not None and self._engine.has_ignore_masks:
             keep = keep[~self._engine.ignored(detections.boxes[keep], *frame_size)]
         labels = detections.labels[keep]
@@ -245,22 +273,74 @@ class Pipeline:
             raise PerceptionError(f'detector returned label {bad} outside its {len(names)} class names')
         boxes = detections.boxes[keep].astype(np.float64)
         scores = detections.scores[keep].astype(np.float64)
-        n = len(keep)
-        track_ids = self._tracker.update(boxes, labels) if p['tracking.enabled'] else np.zeros(n, np.int64)
+        if tracking:
+            track_ids, tracked = self._track(boxes, labels, scores, stamp)
+            if tracked is not None:                   # a second pass: only detections that continue a track
+                boxes, labels, scores, track_ids = boxes[tracked], labels[tracked], scores[tracked], track_ids[tracked]
+                label_list = labels.tolist()
+            track_ids, confirmed = self._identities.update(track_ids, labels, boxes, scores, stamp, frame_index)
+            if not p['confirm.enabled']:
+                confirmed[:] = True
+        else:
+            track_ids, confirmed = np.zeros(len(labels), np.int64), np.ones(len(labels), bool)
+        n = len(labels)
         if class_map is not None:
             bg_vocab = class_map.class_names
             bg_idx, fractions = self._voter.winners(class_map.labels, boxes, len(bg_vocab), p['background.region'],
                                                     p['background.footprint_height'], self._voting_lut(class_map))
         else:
             bg_vocab, bg_idx, fractions = (), np.full(n, -1, np.int64), np.zeros(n)
-        objects = [ObjectReport(names[label], score, tuple(box), bg_vocab[bg] if bg >= 0 else None, frac, track)
-                   for box, label, score, track, bg, frac in
+        objects = [ObjectReport(names[label], score, tuple(box), bg_vocab[bg] if bg >= 0 else None, frac, track, ok)
+                   for box, label, score, track, bg, frac, ok in
                    zip(boxes.tolist(), label_list, scores.tolist(), track_ids.tolist(), bg_idx.tolist(),
-                       fractions.tolist())]
+                       fractions.tolist(), confirmed.tolist())]
         if self._engine.rules is not self.rules:          # the rule source reloaded its file
             self._engine.replace_rules(self.rules)
         arrays = ObjectArrays(boxes, scores, fractions, track_ids, tuple(names), labels, bg_vocab, bg_idx)
-        return objects, self._engine.evaluate(objects, frame_index, stamp, frame_size, arrays)
+        judged = objects
+        if not confirmed.all():                           # only confirmed objects may fire, or count
+            sel = np.flatnonzero(confirmed)
+            judged = [objects[i] for i in sel.tolist()]
+            arrays = ObjectArrays(boxes[sel], scores[sel], fractions[sel], track_ids[sel], tuple(names), labels[sel],
+                                  bg_vocab, bg_idx[sel])
+        return objects, self._engine.evaluate(judged, frame_index, stamp, frame_size, arrays)
+
+    # ---------------------------------------------------------------- the tracker
+    # TRACKER PLUG POINT: replace_tracker, _configure_tracker, _tracker_floor and _track are the only code that
+    # knows a tracker's interface. Two are understood:
+    # - IouTracker.update(boxes, labels) -> ids: it gets the detections >= score_threshold, all tracked;
+    # - ByteTracker.update(boxes, scores, labels, stamp) -> ids (-1: not tracked): it gets every detection down to
+    #   its low_score for its second pass, its high_score follows score_threshold, and only the detections it
+    #   tracks become objects (a weak detection only where it continues a track).
+    # Choosing the tracker by a parameter belongs in __init__ (self._tracker = ...), where IouTracker is built now.
+    def replace_tracker(self, tracker) -> None:
+        """Track with another tracker (the IouTracker or the ByteTracker interface, see above); the objects seen
+        so far are forgotten (new ids from the next frame on)."""
+        self._tracker = tracker
+        self._identities.clear()
+        self._configure()
+
+    def _configure_tracker(self) -> None:
+        p, tracker = self.params, self._tracker
+        if hasattr(tracker, 'high_score'):
+            tracker.high_score = p['score_threshold']
+        if hasattr(tracker, 'iou_threshold'):
+            tracker.iou_threshold = p['tracking.iou_threshold']
+        if hasattr(tracker, 'max_missed'):
+            tracker.max_missed = p['tracking.max_missed']
+
+    def _tracker_floor(self) -> float:
+        """The lowest detection score handed to the tracker: score_threshold, or the lower floor of a tracker
+        with a second pass over weak detections."""
+        return min(getattr(self._tracker, 'low_score', 1.0), self.params['score_threshold'])
+
+    def _track(self, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, stamp: float | None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(track id per detection, which detections are objects: None = all)."""
+        if hasattr(self._tracker, 'low_score'):
+            ids = self._tracker.update(boxes, scores, labels, stamp)
+            return ids, ids > 0
+        return self._tracker.update(boxes, labels), None
 
     def flush_events(self) -> list[Event]:
         """Close the events still open (end of a video)."""

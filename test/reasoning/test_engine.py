@@ -328,3 +328,15 @@ def test_new_anomaly_equals_the_dataclass_constructor():
     assert fast == Anomaly('person', 0.9, 'road', 0.5, (1.0, 2.0, 3.0, 4.0), 'r', 'warning', '', 7, 1, 0.3)
     assert set(vars(fast)) == {f.name for f in dataclasses.fields(Anomaly)}      # every field, no other
     assert hash(fast) == hash(dataclasses.replace(fast))
+
+
+@pytest.mark.parametrize('fps', [10, 4])
+def test_objects_that_vanish_within_grace_seconds_keep_their_event(fps):
+    e = engine('- {id: bay, objects: [person], in_zone: bay, sentence: s}', grace_seconds=0.5)
+    pattern = [1, 0, 1] + [0] * fps                   # back after 2 / fps <= 0.5 s; then gone for good
+    out = fire(e, [[obj(150, 150)] if on else [] for on in pattern], [i / fps for i in range(len(pattern))])
+    states = [[x.state for x in ev] for _, ev in out]
+    assert states[:3] == [['started'], [], ['ongoing']]
+    (end,) = [i for i, s in enumerate(states) if s == ['ended']]
+    assert (end - 1 - 2) / fps <= 0.5 < (end - 2) / fps
+    assert e.grace_seconds == 0.5 and e.grace_frames is None

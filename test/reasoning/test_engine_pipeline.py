@@ -37,7 +37,8 @@ def setup(tmp_path, rules: str, frames):
     (tmp_path / 'scene.yaml').write_text(yaml.safe_dump(SCENE))
     (tmp_path / 'rules.yaml').write_text(rules)
     params = vparams.resolve({'scene_map_file': str(tmp_path / 'scene.yaml'),
-                              'rules_file': str(tmp_path / 'rules.yaml'), 'persistence.grace_frames': 0})
+                              'rules_file': str(tmp_path / 'rules.yaml'), 'events.grace_seconds': 0.0,
+                              'confirm.enabled': False})
     return build_pipeline(params, People(frames), strict_rules=False)
 
 

@@ -176,3 +176,163 @@ def test_property_every_started_event_ends_exactly_once_with_its_id(pattern, gra
     ended += [e.event_id for e in p.flush()]
     assert sorted(started) == sorted(ended) == sorted(set(started))
     assert started == sorted(started)
+
+
+# ---------------------------------------------------------------- grace in seconds of image time
+@pytest.mark.parametrize('fps', [10, 5])
+def test_grace_is_seconds_of_image_time_at_any_frame_rate(fps):
+    """An event outlives its anomaly by grace_seconds whatever the frame rate; back within them, it goes on."""
+    p = Persistence(grace_seconds=0.6)
+    gap = round(0.6 * fps) - 1                      # frames without the anomaly: it is back 0.6 s later
+    pattern = [1] * 3 + [0] * gap + [1] + [0] * fps
+    out = [p.step(i, i / fps, [(anomaly(), None)] if on else []) for i, on in enumerate(pattern)]
+    back = 3 + gap
+    assert [e.state for e in out[back].events] == ['ongoing']          # within the grace: the same event
+    ended = [(i, e) for i, s in enumerate(out) for e in s.ended]
+    assert len(ended) == 1 and ended[0][1].event_id == 1
+    end_index, event = ended[0]
+    assert (end_index - 1 - back) / fps <= 0.6 < (end_index - back) / fps   # the first frame over 0.6 s later
+    assert (event.end_frame, event.end_stamp) == (back, pytest.approx(back / fps))
+
+
+def test_grace_without_stamps_ends_at_the_first_frame_without_the_anomaly():
+    p = Persistence(grace_seconds=5.0)
+    out = [p.step(i, None, [(anomaly(), None)] if on else []) for i, on in enumerate([1, 1, 0])]
+    assert [len(s.ended) for s in out] == [0, 0, 1]
+
+
+def test_deprecated_grace_frames_counts_frames_whatever_the_stamps():
+    p = Persistence(grace_frames=2, grace_seconds=100.0)
+    out = [p.step(i, i * 10.0, [(anomaly(), None)] if on else []) for i, on in enumerate([1, 0, 0, 0])]
+    assert [len(s.ended) for s in out] == [0, 0, 0, 1]
+
+
+def test_a_dwell_timer_survives_grace_seconds_but_not_longer():
+    c = [dwell(min_duration=1.0)]
+    p = Persistence(grace_seconds=0.3)
+    stamps = [0.0, 0.5, 0.8, 1.0]                    # missing at 0.5 (0.5 s after 0.0 > 0.3): timer restarts
+    out = steps(p, [c, [], c, c], stamps)
+    assert [len(s.reported) for s in out] == [0, 0, 0, 0]
+    p = Persistence(grace_seconds=0.6)               # the same frames with 0.6 s of grace: 1.0 s from 0.0
+    out = steps(p, [c, [], c, c], stamps)
+    assert [len(s.reported) for s in out] == [0, 0, 0, 1] and out[3].reported[0].duration == 1.0
+
+
+# ---------------------------------------------------------------- object ids and confirmation
+import numpy as np  # noqa: E402
+
+from vad_ros.reasoning.persistence import ObjectIdentities  # noqa: E402
+
+
+def boxes_at(*centres, h=100.0):
+    return np.array([[x - h / 4, y - h / 2, x + h / 4, y + h / 2] for x, y in centres], float).reshape(-1, 4)
+
+
+def see(ids, frame, stamp, tracks, scores, centres, labels=None, h=100.0):
+    """One frame: (object ids, confirmed) as lists."""
+    n = len(tracks)
+    out = ids.update(np.array(tracks, np.int64), np.zeros(n, np.int64) if labels is None else np.array(labels),
+                     boxes_at(*centres, h=h), np.array(scores, float), stamp, frame)
+    return out[0].tolist(), out[1].tolist()
+
+
+def test_a_static_low_score_object_is_never_confirmed():
+    ids = ObjectIdentities(min_seconds=0.3, score=0.5, window=5)
+    flags = [see(ids, i, i / 10, [4], [0.30 + 0.04 * (i % 2)], [(170, 250)])[1][0] for i in range(300)]
+    assert not any(flags)
+
+
+@pytest.mark.parametrize('fps, first', [(10, 3), (5, 2), (30, 9)])
+def test_a_well_scored_object_is_confirmed_after_min_seconds_and_most_of_the_window(fps, first):
+    ids = ObjectIdentities(min_seconds=0.3, score=0.5, window=5)
+    flags = [see(ids, i, i / fps, [1], [0.6], [(100, 100)])[1][0] for i in range(12)]
+    assert flags.index(True) == first and all(flags[first:])
+    # 10 fps: 4 scores at 0.3 s (median of 0, 0.6 x 4); 5 fps: 3 scores at 0.4 s; 30 fps: 0.3 s decides
+
+
+def test_confirmation_without_stamps_needs_the_window_only():
+    ids = ObjectIdentities(min_seconds=5.0, score=0.5, window=5)
+    assert [see(ids, i, None, [1], [0.6], [(0, 0)])[1][0] for i in range(4)] == [False, False, True, True]
+
+
+def test_the_median_ignores_single_dips_and_spikes_and_follows_sinking_scores():
+    ids = ObjectIdentities(min_seconds=0.0, score=0.5, window=5)
+    person = [0.7, 0.7, 0.7, 0.2, 0.7, 0.7, 0.3, 0.7]                  # a dip now and then: stays confirmed
+    assert [see(ids, i, i / 10, [1], [s], [(0, 0)])[1][0] for i, s in enumerate(person)] == \
+        [False, False, True, True, True, True, True, True]
+    rock = [0.32] * 4                                                   # the track carried on onto a rock
+    assert [see(ids, 8 + i, 0.8 + i / 10, [1], [s], [(0, 0)])[1][0] for i, s in enumerate(rock)] == \
+        [True, False, False, False]                                     # 0.7 0.3 0.7 0.32 0.32: 0.32
+    spikes = [0.32, 0.9, 0.32, 0.32, 0.9, 0.32]
+    assert not any(see(ids, i, i / 10, [2], [s], [(300, 0)])[1][0] for i, s in enumerate(spikes))
+
+
+def test_a_new_track_close_to_a_lost_one_is_the_same_object():
+    ids = ObjectIdentities(reacquire_seconds=1.0, reacquire_distance=1.0, min_seconds=0.0, window=3)
+    for i in range(3):
+        confirmed = [i > 0] * 2                     # window 3: two of three scores
+        assert see(ids, i, i / 10, [7, 8], [0.9, 0.9], [(100, 100), (400, 100)]) == ([1, 2], confirmed)
+    # track 7 is lost; 0.7 s later track 9 starts 60 px away (0.6 box heights): object 1 goes on, confirmed
+    assert see(ids, 10, 0.9, [8, 9], [0.9, 0.9], [(400, 100), (160, 100)]) == ([2, 1], [True, True])
+    # a track far from every lost object: a new object
+    assert see(ids, 11, 1.0, [8, 9, 10], [0.9] * 3, [(400, 100), (160, 100), (700, 100)])[0] == [2, 1, 3]
+
+
+@pytest.mark.parametrize('change', ['far', 'class', 'size', 'late', 'present'])
+def test_what_is_not_a_reacquisition(change):
+    ids = ObjectIdentities(reacquire_seconds=1.0, reacquire_distance=1.0)
+    see(ids, 0, 0.0, [1], [0.9], [(100, 100)])
+    centre, label, h, stamp, tracks = (150, 100), [0], 100.0, 0.5, [2]
+    if change == 'far':
+        centre = (100, 220)                         # 1.2 box heights
+    elif change == 'class':
+        label = [1]
+    elif change == 'size':
+        h = 45.0                                    # less than half the lost box's height
+    elif change == 'late':
+        stamp = 1.2
+    got = see(ids, 1, stamp, tracks + ([1] if change == 'present' else []), [0.9] * (2 if change == 'present' else 1),
+              [centre] + ([(100, 100)] if change == 'present' else []), label * (2 if change == 'present' else 1), h)
+    assert got[0][0] == 2
+
+
+def test_nearest_lost_object_first_and_a_retired_track_that_comes_back_is_a_new_object():
+    ids = ObjectIdentities(reacquire_seconds=1.0)
+    see(ids, 0, 0.0, [1, 2], [0.9, 0.9], [(100, 100), (180, 100)])
+    assert see(ids, 1, 0.1, [3], [0.9], [(170, 100)])[0] == [2]       # nearer to track 2's object
+    see(ids, 2, 2.0, [3], [0.9], [(500, 100)])                          # object 1 lost too long ago
+    assert see(ids, 3, 2.1, [3, 2], [0.9, 0.9], [(500, 100), (180, 100)])[0] == [2, 3]    # track 2 retired
+
+
+def test_no_reacquisition_without_stamps_or_when_off():
+    for stamps, seconds in ((None, 1.0), (0.1, 0.0)):
+        ids = ObjectIdentities(reacquire_seconds=seconds)
+        see(ids, 0, None if stamps is None else 0.0, [1], [0.9], [(100, 100)])
+        assert see(ids, 1, stamps, [2], [0.9], [(110, 100)])[0] == [2]
+
+
+def test_ids_are_never_reused_and_time_that_jumps_forgets_every_object():
+    ids = ObjectIdentities(min_seconds=0.0, window=1)
+    assert see(ids, 0, 0.0, [1], [0.9], [(0, 0)]) == ([1], [True])
+    ids.clear()
+    assert see(ids, 1, 0.1, [1], [0.9], [(0, 0)])[0] == [2]
+    assert see(ids, 2, 0.05, [1], [0.9], [(0, 0)])[0] == [3]            # backwards: forgotten
+    assert see(ids, 3, 100.0, [1], [0.9], [(0, 0)])[0] == [4]           # a jump over max_stamp_gap
+
+
+def test_lost_objects_are_forgotten_after_a_while():
+    ids = ObjectIdentities()
+    see(ids, 0, 0.0, [1, 2], [0.9, 0.9], [(0, 0), (300, 0)])
+    for i in range(1, 120):
+        see(ids, i, i / 10, [2], [0.9], [(300, 0)])
+    assert ids.count == 1 and see(ids, 120, 12.0, [1], [0.9], [(0, 0)])[0] == [3]
+
+
+def test_a_new_window_keeps_the_newest_scores():
+    ids = ObjectIdentities(min_seconds=0.0, window=5)
+    for i, s in enumerate([0.1, 0.1, 0.9, 0.9]):
+        see(ids, i, i / 10, [1], [s], [(0, 0)])
+    ids.window = 2
+    assert see(ids, 4, 0.4, [1], [0.1], [(0, 0)])[1] == [True]          # median of 0.9, 0.1 = 0.5
+    ids.window = 4
+    assert see(ids, 5, 0.5, [1], [0.1], [(0, 0)])[1] == [False]         # 0, 0.9, 0.1, 0.1

@@ -83,3 +83,15 @@ def test_rule_overlay_zones_tripwires_masks_timers_and_group_members():
     assert count(out, LIGHT) > 0 and count(out, GREY) > 0
     assert (out[440, 200:400] == YELLOW).all(axis=1).any()       # the tripwire
     assert count(out[250:300, 40:200], DARK) > 0                 # the timer's label above the box
+
+
+def test_unconfirmed_objects_are_thin_grey_boxes_drawn_under_the_others():
+    from vad_ros.rendering.drawing import GREY
+    image = np.full((480, 640, 3), 128, np.uint8)
+    rock = report((50.0, 300.0, 110.0, 400.0), 4, 'grass')._replace(confirmed=False)
+    person = report((90.0, 250.0, 150.0, 420.0), 5)
+    out = draw_result(image, FrameResult(0, 1.0, [person, rock], [], 0.0))
+    assert (out[320:380, 50] == GREY).all(axis=1).all()          # the rock's left edge: grey
+    assert not (out[320:380, 51] == GREY).all(axis=1).any()      # one pixel wide
+    assert (out[300:400, 90] == GREEN).all(axis=1).all()         # the person's box over the rock's
+    assert count(out, GREEN) > 0 and count(out, RED) == 0

@@ -1,7 +1,7 @@
 """The rule engine: this frame's objects (with tracks and backgrounds) -> anomalies, event updates and the
 state to draw. The one object the pipeline calls per frame:
 
-    engine = RuleEngine(rules, scene_map, min_frames=1, grace_frames=3, region='footprint')
+    engine = RuleEngine(rules, scene_map, min_frames=1, region='footprint', grace_seconds=1.0)
     keep = ~engine.ignored(boxes, width, height)          # ignore masks, before tracking and rules
     result = engine.evaluate(objects, frame_index, stamp, (width, height))
     result.anomalies, result.events, result.overlay
@@ -13,6 +13,10 @@ for tracked objects; each rule active at this stamp (schedule) is judged on ever
 masks), count rules on the group; persistence (min_frames, min_duration, grace, cooldown) decides what is
 reported and updates the events. Rules without a stamp: time conditions (min_duration, schedules, speeds,
 crossing counts over a window) do not hold.
+
+The objects are the ones that may fire: the pipeline gives the confirmed objects only (vad_ros/pipeline.py),
+with their object ids (kept across re-acquisitions: persistence/ObjectIdentities), so that counts, dwell
+times, motion, crossings and events are those of confirmed objects, and follow an object across tracks.
 """
 from __future__ import annotations
 
@@ -25,14 +29,13 @@ import numpy as np
 
 from vad_ros.reasoning import geometry, sentences
 from vad_ros.reasoning.motion import Motion, MotionHistory
-from vad_ros.reasoning.persistence import Candidate, Persistence
+from vad_ros.reasoning.persistence import MAX_STAMP_GAP, Candidate, Persistence
 from vad_ros.reasoning.rules import Rule, RuleSet, check_places
 from vad_ros.reasoning.schedule import local_time
 from vad_ros.reasoning.tripwires import CrossingDetector
 from vad_ros.types import Anomaly, Event, ObjectReport, RuleOverlay, new_anomaly
 
 log = logging.getLogger('vad_ros.rules')
-MAX_STAMP_GAP = 10.0          # s: a larger forward jump of the stamps restarts all timers
 MIN_APPROACH = 3.0            # px over the motion window: moving towards / away from a zone
 
 
@@ -118,16 +121,18 @@ def _index(values) -> tuple[tuple, np.ndarray]:
 
 
 class RuleEngine:
-    def __init__(self, rules: RuleSet, scene=None, min_frames: int = 1, grace_frames: int = 0,
-                 region: str = 'footprint', max_stamp_gap: float = MAX_STAMP_GAP):
-        """Raises RuleFileError when the rules name zones or tripwires the scene map lacks."""
+    def __init__(self, rules: RuleSet, scene=None, min_frames: int = 1, grace_frames: int | None = None,
+                 region: str = 'footprint', max_stamp_gap: float = MAX_STAMP_GAP, grace_seconds: float = 0.0):
+        """grace_seconds: image time an event outlives its anomaly (grace_frames, deprecated: frames instead,
+        where not None; see persistence). Raises RuleFileError when the rules name zones or tripwires the
+        scene map lacks."""
         check_places(rules, scene)
         self.rules = rules
         self.scene = scene
         self.region = region
         self.max_stamp_gap = max_stamp_gap
         self.tracking = True          # False: each frame stands alone, min_frames acts as 1
-        self.persistence = Persistence(min_frames, grace_frames)
+        self.persistence = Persistence(min_frames, grace_frames, grace_seconds)
         self.motion = MotionHistory()
         self.crossings = CrossingDetector()
         self._crossing_log: dict[str, deque] = {}
@@ -147,12 +152,20 @@ class RuleEngine:
         self.persistence.min_frames = value
 
     @property
-    def grace_frames(self) -> int:
+    def grace_frames(self) -> int | None:
         return self.persistence.grace_frames
 
     @grace_frames.setter
-    def grace_frames(self, value: int) -> None:
+    def grace_frames(self, value: int | None) -> None:
         self.persistence.grace_frames = value
+
+    @property
+    def grace_seconds(self) -> float:
+        return self.persistence.grace_seconds
+
+    @grace_seconds.setter
+    def grace_seconds(self, value: float) -> None:
+        self.persistence.grace_seconds = value
 
     def replace_rules(self, rules: RuleSet) -> None:
         """New rules in force (checked against the scene map first: RuleFileError and the old rules stay).

@@ -1,6 +1,7 @@
 """The debug drawing of a FrameResult: for the node's ~/debug_image, annotated.mp4 and the demo.
 
-Boxes: green = normal object, red = anomalous object, each labelled with its class, track id and the
+Boxes: green = normal object, red = anomalous object, thin grey = unconfirmed object (seen too briefly or
+scored too low to fire a rule; its label ends in '?'), each labelled with its class, track id and the
 background class it stands on. Top left: a banner (frame index, ANOMALY / normal, frame score) and the
 anomalies' sentences in red. Text sits on a dark backing and scales with the image height (about 15 px
 glyphs at 576 rows, 28 px at 1080). With class_map_alpha > 0 the background class map is blended in,
@@ -148,16 +149,18 @@ def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: flo
 
     def is_bad(o):
         return (o.box, o.track_id) in flagged or o.track_id in members
-    # Normal objects first so that anomalous boxes and labels are drawn on top.
-    objects = sorted(result.objects, key=is_bad)
+    # Unconfirmed objects first, then normal ones, so that anomalous boxes and labels are drawn on top.
+    objects = sorted(result.objects, key=lambda o: (o.confirmed, is_bad(o)))
     for obj in objects:
         bad = is_bad(obj)
-        colour = RED if bad else GREEN
+        colour = RED if bad else GREEN if obj.confirmed else GREY
+        width = box_width + (1 if bad else 0) if obj.confirmed else 1
         x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), colour, box_width + (1 if bad else 0))
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, width)
         track = f' #{obj.track_id}' if obj.track_id else ''
-        put_label(out, f'{obj.object_class}{track} on {obj.background_class or "?"}', x0, y1 + 1, colour,
-                  scale * 0.75)
+        mark = '' if obj.confirmed else '?'
+        put_label(out, f'{obj.object_class}{track}{mark} on {obj.background_class or "?"}', x0, y1 + 1, colour,
+                  scale * (0.75 if obj.confirmed else 0.6))
 
     verdict = 'ANOMALY' if result.is_anomalous else 'normal'
     stamp = f'  {stamp_text(result.stamp)}' if result.stamp is not None else ''
