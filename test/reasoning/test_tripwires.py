@@ -4,7 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from vad_ros.reasoning.geometry import crossing_sides, polyline_distance
 from vad_ros.reasoning.scene_map import Tripwire
-from vad_ros.reasoning.tripwires import CrossingDetector
+from vad_ros.reasoning.tripwires import IN, OUT, CrossingDetector, in_arrow
 
 # A line drawn left to right at y = 100: "in" is a move up the image (to the line's left-hand side).
 LINE = Tripwire('gate', np.array([[0.0, 100.0], [200.0, 100.0]]), tolerance=2.0)
@@ -90,3 +90,53 @@ def test_several_tracks_appear_and_vanish_in_any_order():
     d.update([9], np.array([[70.0, 120.0]]), (LINE,))
     out = d.update([9, 3, 5], np.array([[70.0, 80.0], [60.0, 120.0], [50.0, 121.0]]), (LINE,))
     assert out[:, 0].tolist() == [1, -1, 0]
+
+
+# ---------------------------------------------------------------- in_arrow: the direction the drawings show
+def test_in_arrow_for_the_documented_orientations():
+    cases = {((0, 100), (200, 100)): (0, -1),       # drawn left to right: "in" is up the image
+             ((200, 100), (0, 100)): (0, 1),        # right to left: down
+             ((300, 0), (300, 400)): (1, 0),        # top to bottom: left to right
+             ((300, 400), (300, 0)): (-1, 0)}       # bottom to top: right to left
+    for points, expected in cases.items():
+        middle, direction = in_arrow(np.array(points, float))
+        np.testing.assert_allclose(direction, expected, atol=1e-12)
+        np.testing.assert_allclose(middle, np.mean(points, axis=0))
+
+
+def test_in_arrow_skips_zero_length_segments_and_has_none_for_a_point():
+    middle, direction = in_arrow([[5, 5], [5, 5], [5, 105], [80, 105]])
+    np.testing.assert_allclose(middle, [5, 55])
+    np.testing.assert_allclose(direction, [1, 0])
+    assert in_arrow([[5, 5], [5, 5]]) is None
+
+
+def crossing_of(points, start, end) -> int:
+    wire = (Tripwire('w', np.asarray(points, float), tolerance=1.0),)
+    detector = CrossingDetector()
+    detector.update([1], np.asarray([start], float), wire)
+    return int(detector.update([1], np.asarray([end], float), wire)[0, 0])
+
+
+coordinate = st.floats(0, 1000, allow_nan=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(coordinate, coordinate), min_size=2, max_size=5), st.floats(5, 60))
+def test_property_a_move_along_the_in_arrow_is_counted_in_by_the_engine(points, step):
+    """The drawn arrow and the engine agree for any wire: through the arrow's base along it is "in", against it
+    "out" (wires whose first segment is too short to cross cleanly, or that fold back near it, are skipped)."""
+    points = np.asarray(points, float)
+    arrow = in_arrow(points)
+    if arrow is None:
+        return
+    middle, direction = arrow
+    segment = next(i for i in range(len(points) - 1) if np.hypot(*(points[i + 1] - points[i])) > 0)
+    if np.hypot(*(points[segment + 1] - points[segment])) < 20:
+        return
+    rest = points[segment + 1:]
+    if len(rest) >= 2 and polyline_distance(middle[None], rest)[0] < step + 2:
+        return                                      # a later segment passes near the move: a different question
+    start, end = middle - step * direction, middle + step * direction
+    assert crossing_of(points, start, end) == IN
+    assert crossing_of(points, end, start) == OUT

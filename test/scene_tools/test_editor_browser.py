@@ -1,5 +1,6 @@
 """vad-scene edit in a real headless Chromium (Debian's chromium + chromedriver, driven by selenium): mouse
-drawing, vertex dragging, saving through the node's loader, and bad edits refused on the page."""
+drawing, vertex dragging, saving through the node's loader, bad edits refused on the page, and the tripwire's
+"in" arrow as the engine counts it."""
 import os
 import threading
 
@@ -192,6 +193,57 @@ def test_draw_a_tripwire_and_a_zone(browser, editor):
     scene = load_scene_map(path)
     assert scene.tripwire_names == ('gate_line',) and scene.zone_names == ('loading_bay',)
     np.testing.assert_allclose(scene.tripwires[0].points, [(50, 400), (600, 380)], atol=2.5)
+
+
+ARROWS_ON_THE_PAGE = """
+const parse = (s) => s.trim().split(/\\s+/).map((p) => p.split(',').map(Number));
+return Array.from(document.querySelectorAll('#overlay g.in-arrow')).map((g) => {
+  const wire = document.querySelector(`#overlay polyline[data-layer="tripwires"][data-index="${g.dataset.index}"]`);
+  const shaft = g.querySelector('line');
+  const label = g.querySelector('text');
+  const box = label.getBBox();
+  return { index: Number(g.dataset.index), wire: parse(wire.getAttribute('points')),
+    tail: [shaft.x1.baseVal.value, shaft.y1.baseVal.value],
+    head: parse(g.querySelector('polygon.head').getAttribute('points')),
+    label: label.textContent, label_centre: [box.x + box.width / 2, box.y + box.height / 2], label_width: box.width };
+});
+"""
+
+
+@pytest.mark.skipif(not hasattr(scene_map_module, 'Tripwire'), reason='the scene-map format has no tripwires yet')
+def test_tripwire_arrow_on_the_page_is_the_way_the_engine_counts_in(browser, editor):
+    """The editor's arrow (editor.js) against tripwires.in_arrow and the engine's crossings, for wires drawn
+    with the mouse in several orientations: the arrow's head, and "in" beyond it, lie the way a move that the
+    engine counts "in" goes; its tail on the other side."""
+    from vad_ros.reasoning.tripwires import IN, OUT, CrossingDetector, in_arrow
+    url, path, _ = editor
+    page = Page(browser, url)
+    wires = {'down': [(320, 60), (320, 420)], 'right': [(60, 240), (580, 240)],
+             'diagonal': [(80, 80), (560, 400)], 'up_left': [(560, 420), (100, 60), (40, 60)]}
+    for name, points in wires.items():
+        page.draw('tool-tripwires', points, name)
+    arrows = sorted(browser.execute_script(ARROWS_ON_THE_PAGE), key=lambda a: a['index'])
+    assert [a['index'] for a in arrows] == [0, 1, 2, 3]
+    for arrow, (name, points) in zip(arrows, wires.items()):
+        wire = np.array(arrow['wire'], float)
+        np.testing.assert_allclose(wire, points, atol=2.5)
+        middle = (wire[0] + wire[1]) / 2
+        head = np.array(arrow['head'], float).mean(axis=0) - middle
+        direction = head / np.hypot(*head)
+        expected_middle, expected = in_arrow(wire)                  # the Python drawings' source
+        np.testing.assert_allclose(middle, expected_middle, atol=1e-6)
+        assert direction @ expected > 0.999, (name, direction, expected)
+        assert (np.array(arrow['tail']) - middle) @ direction < -5, name       # the arrow crosses the wire
+        assert arrow['label'] == 'in' and arrow['label_width'] > 0
+        assert (np.array(arrow['label_centre']) - middle) @ direction > head @ direction, name
+        for sign, verdict in ((1, IN), (-1, OUT)):                  # the engine on a move along the page's arrow
+            detector, tripwire = CrossingDetector(), (scene_map_module.Tripwire(name, wire, 4.0),)
+            detector.update([1], (middle - sign * 30 * direction)[None], tripwire)
+            assert detector.update([1], (middle + sign * 30 * direction)[None], tripwire)[0, 0] == verdict, name
+    kind, text = page.save()                                        # and the file holds the points checked
+    assert kind == 'ok', text
+    for arrow, saved in zip(arrows, load_scene_map(path).tripwires):
+        np.testing.assert_allclose(saved.points, arrow['wire'], atol=0.05)
 
 
 def test_page_is_only_served_on_loopback(tmp_path):

@@ -85,7 +85,8 @@ class Zone:
 @dataclass(frozen=True)
 class Tripwire:
     """A named polyline (image_size pixels) counted when a track's ground point crosses it; "in" = from its
-    right to its left side, walking from points[0] to points[-1] as seen in the image."""
+    right to its left side, walking from points[0] to points[-1] as seen in the image (drawn left to right:
+    "in" is up the image; tripwires.in_arrow, the arrow every drawing shows)."""
     name: str
     points: np.ndarray                  # (M >= 2, 2) float
     tolerance: float = DEFAULT_TOLERANCE

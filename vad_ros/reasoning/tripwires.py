@@ -8,6 +8,9 @@ the polyline: crossing from its right to its left side is "in" (+1), the other w
 the line from its first point to its last as seen in the image (scene_map.Tripwire); the point
 becomes the new anchor. A track that vanishes and comes back with the same id is tested from its last anchor,
 so a crossing during the gap counts when it reappears. Track id 0 (untracked) never crosses.
+
+in_arrow gives the direction of an "in" crossing for drawing it (the arrows of `vad-scene show`, the debug
+image and, computed alike in JavaScript, the editor).
 """
 from __future__ import annotations
 
@@ -17,6 +20,25 @@ from vad_ros.reasoning.geometry import cross2
 from vad_ros.reasoning.track_arrays import track_rows
 
 IN, OUT = 1, -1
+
+
+def in_arrow(points) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where and which way to draw a tripwire's "in": (middle of its first segment of non-zero length, (2,)
+    unit vector of a move that crosses the wire "in" there), in the points' pixels (x right, y down); None when
+    the line has no length. The vector is square to that segment, towards the line's left-hand side walking
+    from its first point to its last as seen in the image: a wire drawn left to right gives (0, -1) (up the
+    image), one drawn top to bottom (1, 0) (to the right), one drawn right to left (0, 1).
+    The one source of the arrows that rendering draws (vad-scene show, the debug image); the editor's
+    inArrow (scene_tools/web/editor.js) is the same formula, and test/scene_tools/test_editor_browser.py
+    checks the page against this function."""
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    for a, b in zip(points[:-1], points[1:]):
+        dx, dy = b - a
+        length = float(np.hypot(dx, dy))
+        if length > 0:
+            # to the left of (dx, dy) on the screen: cross2((dx, dy), (dy, -dx)) = -length**2 < 0 (geometry.cross2)
+            return (a + b) / 2, np.array([dy, -dx]) / length
+    return None
 
 
 class CrossingDetector:

@@ -16,6 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from vad_ros.reasoning.tripwires import in_arrow
 from vad_ros.types import NO_CLASS, FrameResult
 
 GREEN, RED, WHITE, DARK = (60, 200, 60), (40, 40, 235), (255, 255, 255), (25, 25, 25)
@@ -108,9 +109,28 @@ def _overlay_class_map(out: np.ndarray, result: FrameResult, alpha: float) -> np
 LIGHT, YELLOW, GREY = (215, 215, 215), (0, 215, 255), (140, 140, 140)
 
 
+def draw_tripwire_arrow(out: np.ndarray, points: np.ndarray, colour, thickness: int) -> None:
+    """The direction of an "in" crossing of a tripwire (frame pixels), in place: an arrow across the middle of
+    its first segment, from the side "in" crossings start on to the side they end on
+    (reasoning.tripwires.in_arrow), with "in" just beyond its head. Used by the debug image and by
+    scene_overlay (vad-scene show)."""
+    arrow = in_arrow(points)
+    if arrow is None:
+        return
+    mid, direction = arrow
+    length = max(20.0, out.shape[0] / 20)
+    tail, tip = mid - direction * length * 0.5, mid + direction * length
+    cv2.arrowedLine(out, tuple(int(round(v)) for v in tail), tuple(int(round(v)) for v in tip), colour,
+                    thickness, cv2.LINE_AA, tipLength=0.35)
+    scale = text_scale(out.shape[0]) * 0.6
+    w, h = label_size('in', scale)
+    centre = tip + direction * (0.5 * float(np.hypot(w, h)) + 1)          # clear of the head, any direction
+    put_label(out, 'in', int(round(centre[0] - w / 2)), int(round(centre[1] - h / 2)), colour, scale)
+
+
 def _draw_rule_overlay(out: np.ndarray, overlay, scale: float) -> None:
-    """Zones (thin light outlines), tripwires (yellow, with their in/out counts), ignore masks (grey outlines)
-    and dwell timers (seconds held / needed, above the object)."""
+    """Zones (thin light outlines), tripwires (yellow, with their in/out counts and the "in" arrow), ignore
+    masks (grey outlines) and dwell timers (seconds held / needed, above the object)."""
     small = scale * 0.6
     for polygon in overlay.ignore:
         cv2.polylines(out, [np.round(polygon).astype(np.int32)], True, GREY, 1, cv2.LINE_8)
@@ -121,6 +141,7 @@ def _draw_rule_overlay(out: np.ndarray, overlay, scale: float) -> None:
     for name, points, crossed_in, crossed_out in overlay.tripwires:
         pts = np.round(points).astype(np.int32)
         cv2.polylines(out, [pts], False, YELLOW, 2, cv2.LINE_8)
+        draw_tripwire_arrow(out, points, YELLOW, 2)
         put_label(out, f'{name} in {crossed_in} out {crossed_out}', int(pts[-1, 0]), int(pts[-1, 1]) + 2, YELLOW,
                   small)
     for timer in overlay.timers:

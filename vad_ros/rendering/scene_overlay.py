@@ -3,8 +3,9 @@
 Regions are tinted with their class colour (the same colours as drawing.py's class-map overlay) where the
 node would see them (the map's own rasterisation, SceneMap.class_map, so later regions cover earlier ones),
 outlined, and labelled once per visible piece at its most inner point. The scene's places are drawn when
-the map has them: zones as white outlines with their name, tripwires as yellow polylines with an arrow to
-their "in" side, ignore masks hatched in grey.
+the map has them: zones as white outlines with their name, tripwires as yellow polylines with an arrow in
+the direction of an "in" crossing and "in" at its head (drawing.draw_tripwire_arrow, as in the debug image),
+ignore masks hatched in grey.
 
 SceneOverlay caches everything that depends only on the frame size, so drawing per frame costs a blend and
 a few polylines (about 2 ms at 768x576).
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 
 from vad_ros.reasoning.scene_map import SceneMap
-from vad_ros.rendering.drawing import class_colour, label_size, put_label, text_scale
+from vad_ros.rendering.drawing import class_colour, draw_tripwire_arrow, label_size, put_label, text_scale
 from vad_ros.types import NO_CLASS
 
 WHITE, YELLOW, GREY = (255, 255, 255), (0, 220, 255), (150, 150, 150)
@@ -142,22 +143,6 @@ def _hatch(out: np.ndarray, polyline: np.ndarray, line: int) -> None:
     cv2.polylines(out, [polyline], True, GREY, line + 1, cv2.LINE_AA)
 
 
-def _arrow(out: np.ndarray, polyline: np.ndarray, line: int) -> None:
-    """Direction of a tripwire: an arrow from the middle of its first segment towards its "in" side (the
-    right-hand side walking from the first point to the last as seen in the image: a wire drawn left to
-    right points down)."""
-    a, b = polyline[0, 0].astype(float), polyline[1, 0].astype(float)
-    d = b - a
-    length = float(np.hypot(*d))
-    if length == 0:
-        return
-    normal = np.array([-d[1], d[0]]) / length
-    mid = (a + b) / 2
-    tip = mid + normal * max(20.0, out.shape[0] / 20)
-    cv2.arrowedLine(out, tuple(int(v) for v in mid), tuple(int(v) for v in tip), YELLOW, line + 1,
-                    cv2.LINE_AA, tipLength=0.3)
-
-
 def _draw_extras(out: np.ndarray, extras: list, line: int) -> None:
     scale = text_scale(out.shape[0]) * 0.6
     for kind, name, polyline in extras:
@@ -167,8 +152,7 @@ def _draw_extras(out: np.ndarray, extras: list, line: int) -> None:
             cv2.polylines(out, [polyline], True, WHITE, line + 1, cv2.LINE_AA)
         elif kind == 'tripwire':
             cv2.polylines(out, [polyline], False, YELLOW, line + 2, cv2.LINE_AA)
-            if len(polyline) >= 2:
-                _arrow(out, polyline, line)
+            draw_tripwire_arrow(out, polyline, YELLOW, line + 1)
         if name:
             x, y = polyline[:, 0].min(axis=0)
             put_label(out, f'{kind}: {name}', int(x), int(y) - label_size(name, scale)[1], WHITE, scale)

@@ -83,7 +83,7 @@ function drawShape(svg, layer, item, index) {
   let shape;
   if (layer.kind === 'line') {
     shape = el('polyline', { ...attrs, fill: 'none', 'stroke-width': 4 }, svg);
-    drawDirection(svg, points);
+    drawDirection(svg, points, index);
   } else {
     const fill = layer.key === 'regions' ? c : layer.key === 'ignore' ? '#777' : 'none';
     const opacity = layer.key === 'regions' ? 0.35 : 0.3;
@@ -95,24 +95,51 @@ function drawShape(svg, layer, item, index) {
     evt.stopPropagation();
     select(layer.key, index, null);
   });
-  const [x, y] = centroid(points);
+  // a tripwire's name at its first point (its middle carries the "in" arrow), other shapes' at their centroid
+  const first = points[0];
+  const [x, y] = layer.kind === 'line' ? [first[0], first[1] + (first[1] > 24 * unit() ? -10 : 22) * unit()]
+    : centroid(points);
   const tag = el('text', { x, y, class: 'tag', 'text-anchor': 'middle', 'font-size': 14 * unit(),
     'pointer-events': 'none' }, svg);
   tag.textContent = (layer.key === 'regions' ? '' : layer.title.replace(/s$/, '').toLowerCase() + ': ')
     + (name || '(no name)');
 }
 
-function drawDirection(svg, points) {
-  // The "in" side of a tripwire: right-hand side walking from the first point to the last, as seen.
-  const [a, b] = [points[0], points[1]];
-  const dx = b[0] - a[0];
-  const dy = b[1] - a[1];
-  const len = Math.hypot(dx, dy);
-  if (!len) return;
-  const m = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
-  const k = 25 * unit() / len;
-  el('line', { x1: m[0], y1: m[1], x2: m[0] - dy * k, y2: m[1] + dx * k, stroke: '#ffd400', 'stroke-width': 3,
-    'vector-effect': 'non-scaling-stroke', 'pointer-events': 'none' }, svg);
+// Where and which way a move crosses a tripwire "in": [middle of its first segment of non-zero length, unit
+// vector] in image pixels (y down), or null. The vector points to the line's left-hand side walking from its first
+// point to its last as seen (a wire drawn left to right: up). The same formula as vad_ros.reasoning.tripwires.in_arrow,
+// which the engine's crossings and the Python drawings use; test_editor_browser.py checks the two agree.
+function inArrow(points) {
+  for (let i = 0; i + 1 < points.length; i += 1) {
+    const [a, b] = [points[i], points[i + 1]];
+    const dx = b[0] - a[0];
+    const dy = b[1] - a[1];
+    const len = Math.hypot(dx, dy);
+    if (len > 0) return [[(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], [dy / len, -dx / len]];
+  }
+  return null;
+}
+
+function drawDirection(svg, points, index) {
+  // An arrow across the wire in the direction of an "in" crossing, "in" beyond its head (as vad-scene show draws it).
+  const arrow = inArrow(points);
+  if (!arrow) return;
+  const [m, d] = arrow;
+  const u = unit();
+  const at = (k) => [m[0] + d[0] * k * u, m[1] + d[1] * k * u];   // k screen pixels along the arrow
+  const side = (p, k) => [p[0] - d[1] * k * u, p[1] + d[0] * k * u];
+  const tail = at(-20);
+  const base = at(28);
+  const tip = at(44);
+  const g = el('g', { class: 'in-arrow', 'data-index': index, 'pointer-events': 'none' }, svg);
+  el('line', { x1: tail[0], y1: tail[1], x2: base[0], y2: base[1], stroke: '#ffd400', 'stroke-width': 3,
+    'vector-effect': 'non-scaling-stroke' }, g);
+  el('polygon', { class: 'head', points: pointsAttr([tip, side(base, 8), side(base, -8)]), fill: '#ffd400' }, g);
+  const [x, y] = at(56);
+  const label = el('text', { x, y, class: 'in-label', 'text-anchor': 'middle', 'dominant-baseline': 'central',
+    'font-size': 13 * u, 'font-weight': 'bold', 'font-family': 'sans-serif', fill: '#ffd400', stroke: '#000',
+    'stroke-width': 3 * u, 'paint-order': 'stroke' }, g);
+  label.textContent = 'in';
 }
 
 function drawCalibration(svg) {
