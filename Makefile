@@ -2,7 +2,7 @@
 .PHONY: setup setup-ros setup-models setup-data setup-browser demo test bench clean
 
 setup:
-	tools/setup.sh ros models data browser
+	tools/setup.sh ros models data browser oracle
 
 setup-ros:
 	tools/setup.sh ros

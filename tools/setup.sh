@@ -11,6 +11,8 @@
 #           keeping only models/nanodet.{json,bin} + LICENSE in $VAD_ROS_MODEL_CACHE (default
 #           ~/.cache/vad_ros/models)/human-models-3.0.4 (outside the repository).             ~30 s
 #   data    OpenCV's sample video vtest.avi from Debian's opencv-doc package into data/.
+#   oracle  py-ssvad-metrics (GPLv3) in .venv/oracle, apart from the venv: the test-only reference that
+#           test/offline/test_event_metrics.py checks RBDC/TBDC against (it needs pydantic 1). ~20 s
 #   browser Debian's chromium + chromium-driver (apt-get, as root) and selenium: the scene editor's
 #           browser tests (test/scene_tools).                                    ~1 min
 set -euo pipefail
@@ -188,6 +190,22 @@ stage_browser() {
   log "browser: $(chromium --version 2>/dev/null), selenium with /usr/bin/chromedriver"
 }
 
+# A test-only oracle, never imported by the package: installed with --target into its own folder (no deps:
+# numpy, scipy, tqdm, numba come from the venv) so that its pydantic 1 / pandas / scikit-learn stay out of it.
+stage_oracle() {
+  ensure_venv
+  local dir="$VENV/oracle" h
+  h=$(echo "py-ssvad-metrics==1.0.0 pydantic<2" | sha256sum | cut -c1-16)
+  if ! stamp_ok oracle "$h" || [ ! -d "$dir/ssvad_metrics" ]; then
+    log "installing the RBDC/TBDC test oracle py-ssvad-metrics into $dir"
+    rm -rf "$dir"
+    "$VENV/bin/pip" install --disable-pip-version-check -q --no-deps --target "$dir" py-ssvad-metrics==1.0.0 \
+      "pydantic<2" pandas scikit-learn threadpoolctl joblib ffmpeg-python scipy tqdm
+    stamp_set oracle "$h"
+  fi
+  log "oracle: $dir"
+}
+
 for s in "${stages[@]}"; do
   case "$s" in
     ros) stage_ros ;;
@@ -195,6 +213,7 @@ for s in "${stages[@]}"; do
     nanodet) stage_nanodet ;;
     data) stage_data ;;
     browser) stage_browser ;;
-    *) echo "unknown stage '$s' (expected: ros, models, nanodet, data)" >&2; exit 2 ;;
+    oracle) stage_oracle ;;
+    *) echo "unknown stage '$s' (expected: ros, models, nanodet, data, browser, oracle)" >&2; exit 2 ;;
   esac
 done

@@ -2,13 +2,16 @@
 docs/EVALUATION.md).
 
     vad-eval --dataset shanghaitech|nwpu --root PATH --params config/paper.yaml [--videos LIST]
-             [--rules F] [--scene F] [--max-frames N] [--annotate] --out DIR
+             [--rules F] [--scene F] [--max-frames N] [--annotate] [--incidents F] --out DIR
 
 Reports per video and overall the paper's metrics (Accuracy, Recall, Precision, F1 of the binary frame
 decision) and the field's (ROC AUC of the frame score). Row "overall" pools the frames of all videos
 (micro average: what the paper's tables report); row "mean" averages the per-video values, leaving out
-videos where a value is undefined (macro average). Writes DIR/metrics.csv, DIR/metrics.json,
-DIR/plots.png and, per video, DIR/<video>/frames.csv, anomalies.jsonl, events.jsonl (+ annotated.mp4).
+videos where a value is undefined (macro average). With --incidents (incident labels, docs/EVALUATION.md),
+also the event-level metrics (incidents caught, events per incident, false events per hour, time to the first
+alarm; RBDC / TBDC where the incidents have boxes) of the videos that have labels, per video and pooled.
+Writes DIR/metrics.csv, DIR/metrics.json, DIR/plots.png (+ DIR/event_metrics.csv with --incidents) and, per
+video, DIR/<video>/frames.csv, anomalies.jsonl, events.jsonl (+ annotated.mp4).
 Exit status: 0 done, 2 unusable dataset/params/models (one line on stderr), 3 a video ended early (fewer frames
 decoded than it announces or than its labels: truncated or damaged; the metrics cover the decoded frames and
 metrics.json names the videos; --allow-partial accepts it with a warning and exit 0), 130 interrupted.
@@ -26,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vad_ros.offline import metrics
+from vad_ros.offline import event_metrics, metrics
 from vad_ros.offline.datasets import DATASETS, DatasetVideo, list_videos, parse_video_list
 from vad_ros.offline.progress import Progress
 from vad_ros.errors import VadError
@@ -80,15 +83,34 @@ def macro_mean(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return mean
 
 
+def _check_incidents(incidents: dict[str, event_metrics.VideoIncidents], videos: list[DatasetVideo],
+                     source: str) -> None:
+    """Before any model runs: the incident labels must name at least one of the videos evaluated."""
+    names = [v.name for v in videos]
+    if not any(n in incidents for n in names):
+        raise event_metrics.LabelError(
+            f"incident labels '{source}' name none of the videos evaluated ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); its videos: {', '.join(sorted(incidents)[:5])}"
+            f"{', ...' if len(incidents) > 5 else ''}. Name the entries by video id")
+
+
 def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos: list[str] | None = None,
-             max_frames: int | None = None, annotate: bool = False, progress_stream=None) -> dict[str, Any]:
+             max_frames: int | None = None, annotate: bool = False, progress_stream=None,
+             incidents: dict[str, event_metrics.VideoIncidents] | None = None, incidents_source: str = '',
+             event_match: str = 'auto') -> dict[str, Any]:
     """Run the pipeline on each test video and score it; writes the outputs into `out` and returns the
-    report (also in metrics.json). Raises SourceError & co for unusable inputs, Interrupted on Ctrl-C."""
+    report (also in metrics.json). With `incidents` (event_metrics.read_incidents), also the event-level metrics
+    of the videos that have an entry (report['event_level']). Raises SourceError & co for unusable inputs,
+    Interrupted on Ctrl-C."""
     from vad_ros.perception.factory import build_detector, build_segmenter
     from vad_ros.pipeline import build_pipeline
 
     test_videos = list_videos(dataset, root, videos)
     check_lengths(test_videos)
+    if incidents is not None:
+        _check_incidents(incidents, test_videos, incidents_source)
+    event_rows: dict[str, dict[str, Any]] = {}
+    region_parts = []
     detector, segmenter = build_detector(params), build_segmenter(params)       # built once, reused
     rows, pooled, curves, notes, partial = [], {'pred': [], 'score': [], 'truth': []}, {}, {}, []
     for i, video in enumerate(test_videos, 1):
@@ -111,6 +133,12 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
             log.warning('video %s: %s', video.name, notes[video.name])
             pred, score, truth = pred[:n], score[:n], truth[:n]
         rows.append(score_video(video.name, pred, score, truth))
+        if incidents is not None and video.name in incidents:
+            row, data = event_metrics.evaluate_folder(out / video.name, incidents[video.name], event_match)
+            row.pop('frame_level', None)            # the dataset's frame labels are the frame-level truth here
+            event_rows[video.name] = row
+            if data is not None:
+                region_parts.append(data)
         for key, value in (('pred', pred), ('score', score), ('truth', truth)):
             pooled[key].append(value)
         curves[video.name] = (score, truth, pred)
@@ -118,6 +146,11 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
     report = {'dataset': dataset, 'root': str(root), 'conventions': CONVENTIONS, 'videos': rows,
               'overall': score_video('overall', pred, score, truth), 'mean': macro_mean(rows),
               'notes': notes, 'partial_videos': partial, 'max_frames': max_frames, 'params': dict(params)}
+    if incidents is not None:
+        report['event_level'] = {
+            'labels': incidents_source, 'match': event_match, 'videos': event_rows,
+            'overall': event_metrics.combine(list(event_rows.values()), region_parts),
+            'videos_without_incidents': [v.name for v in test_videos if v.name not in incidents]}
     write_reports(report, out, curves)
     return report
 
@@ -140,17 +173,41 @@ def format_table(report: dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
+EVENT_COLUMNS = ('video', 'incidents', 'caught', 'caught_rate', 'events', 'events_per_incident', 'false_events',
+                 'false_events_per_hour', 'first_alarm_delay_median_s', 'first_alarm_delay_max_s', 'rbdr', 'tbdr',
+                 'false_positives_per_frame')
+
+
+def _event_values(name: str, row: dict[str, Any]) -> list:
+    regions = row.get('regions') or {}
+    values = [name] + [row[k] for k in EVENT_COLUMNS[1:10]]
+    return values + [regions.get(k, math.nan) for k in EVENT_COLUMNS[10:]]
+
+
+def format_event_table(event_level: dict[str, Any]) -> str:
+    """The event-level metrics as a text table: one row per video with incident labels, then "overall"."""
+    rows = [_event_values(n, r) for n, r in event_level['videos'].items()]
+    rows.append(_event_values('overall', event_level['overall']))
+    width = max([16] + [len(r[0]) + 2 for r in rows])
+    header = (f"{'video':<{width}}{'incid.':>7}{'caught':>8}{'events':>7}{'ev/inc':>7}{'false':>6}{'false/h':>9}"
+              f"{'delay med':>10}{'delay max':>10}{'RBDR':>8}{'TBDR':>8}{'FP/frame':>9}")
+
+    def num(v, fmt):
+        return f'{"n/a":>{len(format(0.0, fmt))}}' if v is None or (isinstance(v, float) and math.isnan(v)) \
+            else format(v, fmt)
+    lines = [header, '-' * len(header)]
+    for r in rows:
+        if r[0] == 'overall':
+            lines.append('-' * len(header))
+        lines.append(f"{r[0]:<{width}}{r[1]:>7}{r[2]:>8}{r[4]:>7}{num(r[5], '>7.2f')}{r[6]:>6}"
+                     f"{num(r[7], '>9.1f')}{num(r[8], '>10.2f')}{num(r[9], '>10.2f')}{_percent(r[10], 8)}"
+                     f"{_percent(r[11], 8)}{num(r[12], '>9.3f')}")
+    return '\n'.join(lines)
+
+
 def _json_safe(value):
     """NaN (undefined metric) -> null, numpy scalars -> Python, so that metrics.json is strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+    return event_metrics.json_safe(value)
 
 
 def write_reports(report: dict[str, Any], out: Path, curves: dict) -> None:
@@ -161,6 +218,14 @@ def write_reports(report: dict[str, Any], out: Path, curves: dict) -> None:
         for row in report['videos'] + [report['overall'], report['mean']]:
             writer.writerow([row['video'], row['frames']]
                             + ['' if math.isnan(row[k]) else f'{row[k]:.6f}' for k in METRICS])
+    if 'event_level' in report:
+        with open(out / 'event_metrics.csv', 'w', newline='', encoding='utf-8') as f:
+            writer = csv.writer(f)
+            writer.writerow(EVENT_COLUMNS)
+            level = report['event_level']
+            for name, row in list(level['videos'].items()) + [('overall', level['overall'])]:
+                writer.writerow(['' if isinstance(v, float) and math.isnan(v) else v
+                                 for v in _event_values(name, row)])
     with open(out / 'metrics.json', 'w', encoding='utf-8') as f:
         json.dump(_json_safe(report), f, indent=2, allow_nan=False)
     plot(out / 'plots.png', report, curves)
@@ -223,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-frames', type=positive_int, default=None,
                         help='score only the first N frames of each video (quick checks)')
     parser.add_argument('--annotate', action='store_true', help='also write DIR/<video>/annotated.mp4')
+    parser.add_argument('--incidents', default=None,
+                        help='incident labels (JSON, docs/EVALUATION.md): also report the event-level metrics of '
+                        'the videos it names')
+    parser.add_argument('--event-match', choices=event_metrics.MATCH_MODES, default='auto',
+                        help='with --incidents: events match incidents in time only, or also in space (their '
+                        'boxes); auto = in space where an incident has boxes (default)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--allow-partial', action='store_true',
                         help='accept videos that end before the frames they announce or their labels: warn and '
@@ -236,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging('vad-eval')
     try:
         params = load_params(args.params, args.rules, args.scene)
+        incidents = event_metrics.read_incidents(args.incidents) if args.incidents else None
         report = evaluate(args.dataset, args.root, params, Path(args.out), parse_video_list(args.videos),
-                          args.max_frames, args.annotate)
+                          args.max_frames, args.annotate, incidents=incidents, incidents_source=args.incidents or '',
+                          event_match=args.event_match)
     except VadError as e:
         print(f'vad-eval: {e}', file=sys.stderr)
         return 2
@@ -247,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     print(f'vad-eval: {len(report["videos"])} videos, {report["overall"]["frames"]} frames; metrics in percent; '
           f'"overall" pools all frames, "mean" averages videos -> {args.out}: metrics.csv, metrics.json, plots.png')
+    if 'event_level' in report:
+        level = report['event_level']
+        print(format_event_table(level))
+        without = level['videos_without_incidents']
+        unlabelled = f"; no incidents for {', '.join(without)}" if without else ''
+        print(f"vad-eval: events vs the incidents of '{args.incidents}' (match: {args.event_match}); RBDR / TBDR in "
+              f'percent, delays in seconds; "overall" pools the videos{unlabelled} -> event_metrics.csv, '
+              'metrics.json (event_level)')
     if report['partial_videos']:
         accepted = ' (accepted: --allow-partial)' if args.allow_partial else '; pass --allow-partial to accept it'
         print(f"vad-eval: warning: video(s) {', '.join(report['partial_videos'])} ended early (truncated or "

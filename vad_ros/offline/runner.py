@@ -1,12 +1,14 @@
 """`vad-video`: the node's pipeline on recorded footage, without ROS.
 
     vad-video INPUT --params config/vad.yaml --out DIR [--rules F] [--scene F] [--topic T] [--annotate]
-              [--max-frames N] [--fps F] [--allow-partial] [--progress-period S]
+              [--max-frames N] [--fps F] [--allow-partial] [--progress-period S] [--labels F]
 
 INPUT is a video file, a folder of images, or a rosbag2 (folder, .mcap, .db3) with an image topic. Writes
 DIR/frames.csv, DIR/anomalies.jsonl, DIR/events.jsonl and, with --annotate, DIR/annotated.mp4 (H.264).
 Every frame's results are on disk before the next frame is read (a killed run keeps what it reported), and
-annotated.mp4 is a fragmented MP4 that plays up to the last complete fragment after a crash.
+annotated.mp4 is a fragmented MP4 that plays up to the last complete fragment after a crash. With --labels
+(incident labels, docs/EVALUATION.md), the events are scored against the incidents after the run: a summary on
+stdout and DIR/events_eval.json.
 Exit status: 0 done, 2 unusable input/params/models (one line on stderr), 3 the input ended early (fewer
 frames decoded than the file announces: truncated or damaged; the outputs hold the frames that were decoded;
 --allow-partial accepts it with the warning and exit 0), 130 interrupted (outputs kept).
@@ -26,6 +28,7 @@ from vad_ros.errors import VadError
 from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media.sources import BagSource, FolderSource, SourceError, open_source
 from vad_ros.media.writers import OutputError, ResultWriter, VideoWriter
+from vad_ros.offline import event_metrics
 from vad_ros.offline.progress import Progress
 from vad_ros.rendering.drawing import draw_result
 
@@ -143,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--allow-partial', action='store_true',
                         help='accept an input that ends before the frames it announces (truncated or damaged '
                         'file): warn and exit 0 instead of exit status 3')
+    parser.add_argument('--labels', default=None,
+                        help='incident labels (JSON, docs/EVALUATION.md): score the events against them after the '
+                        'run (summary on stdout, DIR/events_eval.json)')
+    parser.add_argument('--event-match', choices=event_metrics.MATCH_MODES, default='auto',
+                        help='with --labels: events match incidents in time only, or also in space (their boxes); '
+                        'auto = in space where an incident has boxes (default)')
     return parser
 
 
@@ -176,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     try:
         params = load_params(args.params, args.rules, args.scene)
+        labels = (event_metrics.labels_for_input(event_metrics.read_incidents(args.labels), args.input, args.labels)
+                  if args.labels else None)
         source = open_input(args.input, args.topic, args.fps)
         pipeline = build_pipeline(params)
         total = source.length if args.max_frames is None else min(source.length or args.max_frames,
@@ -189,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         print('vad-video: interrupted', file=sys.stderr)
         return 130
     print(f'vad-video: {format_summary(summary, out, args.annotate)}')
+    if labels is not None and not summary.interrupted:
+        try:
+            print('\n'.join(f'vad-video: {line}' for line in
+                            event_metrics.write_evaluation(out, labels, args.event_match).splitlines()))
+        except VadError as e:
+            print(f'vad-video: {e}', file=sys.stderr)
+            return 2
     if summary.partial:
         accepted = ' (accepted: --allow-partial)' if args.allow_partial else '; pass --allow-partial to accept it'
         print(f'vad-video: warning: {summary.partial_message(args.input)}{accepted}', file=sys.stderr)
