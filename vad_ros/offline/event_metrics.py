@@ -114,33 +114,12 @@ def _fail(path: str, line: int, where: str, message: str) -> LabelError:
     return LabelError(limits.bounded_message(f'{at}: {where}: {message}'))
 
 
-def _check_size(doc: Any, path: str) -> None:
-    """Refuse documents deeper than MAX_YAML_DEPTH or with more than MAX_YAML_NODES nodes (YAML aliases counted
-    each time they are used), before walking them."""
-    stack, nodes = [(doc, 1)], 0
-    while stack:
-        value, depth = stack.pop()
-        nodes += 1
-        if nodes > limits.MAX_YAML_NODES or depth > limits.MAX_YAML_DEPTH:
-            what = 'nodes' if nodes > limits.MAX_YAML_NODES else 'levels of nesting'
-            limit = limits.MAX_YAML_NODES if nodes > limits.MAX_YAML_NODES else limits.MAX_YAML_DEPTH
-            raise LabelError(f"incident labels '{path}': more than {limit} {what}; split the file")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-
-
 def read_incidents(path: str | os.PathLike) -> dict[str, VideoIncidents]:
     """The incident label file (JSON, or YAML: docs/EVALUATION.md) as {video name: VideoIncidents}, checked.
     Raises LabelError naming the file, line and field."""
     path = str(path)
     fix = 'give the incident label file (JSON, format in docs/EVALUATION.md)'
-    if os.path.isfile(path) and os.path.getsize(path) > limits.MAX_YAML_BYTES:
-        raise LabelError(f"incident labels '{path}': {os.path.getsize(path)} bytes, more than the "
-                         f'{limits.MAX_YAML_BYTES} allowed; split the file')
-    doc = read_yaml(path, 'incident label file', fix, LabelError)
-    _check_size(doc, path)
+    doc = read_yaml(path, 'incident label file', fix, LabelError)     # size, depth and alias caps: files.py
     return parse_incidents(doc, path)
 
 
