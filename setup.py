@@ -31,6 +31,7 @@ setup(
             'vad-demo = vad_ros.launching.demo:main',
             'vad-export = vad_ros.perception.onnx_export:main',
             'vad-scene = vad_ros.scene_tools.cli:main',
+            'vad-check = vad_ros.check:main',
         ],
     },
 )

@@ -112,26 +112,23 @@ class RuleSource:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m vad_ros.rule_source FILE...`: check rule files as the node loads them (structure, groups,
-    rules; class names against the models' vocabularies are left to the node, which knows its models).
-    Prints each file's rules or its error with the line; exit 0 when all are usable, 2 otherwise."""
-    import sys
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print('usage: python -m vad_ros.rule_source RULE_FILE...', file=sys.stderr)
-        return 2
-    status = 0
-    for path in paths:
-        try:
-            rules = load_rules(path)
-        except RuleFileError as e:
-            print(f'{e}', file=sys.stderr)
-            status = 2
-            continue
-        print(f"{path}: {len(rules)} rule(s): {', '.join(r.id for r in rules.rules) or 'none'}")
-        for warning in rules.warnings:
-            print(f'warning: {warning}')
-    return status
+    """`python -m vad_ros.rule_source [--params P] [--scene S] [--strict] RULE_FILE...`: each rule file through
+    vad-check (vad_ros.check) as `vad-check --rules RULE_FILE`, i.e. checked as the node loads it with the
+    params' models and scene map; exit 0 when every file is usable, 2 otherwise (see vad-check --help)."""
+    import argparse
+
+    from vad_ros import check
+    parser = argparse.ArgumentParser(
+        prog='python -m vad_ros.rule_source',
+        description='Check rule files as the node loads them: vad-check --rules FILE for each file (the same '
+                    'checks, output and exit status; see vad-check --help).')
+    parser.add_argument('rules', nargs='+', metavar='RULE_FILE', help='rule file(s) to check')
+    parser.add_argument('--params', default=None, help="the node's params file: its models and scene map give the "
+                        'vocabularies, zones and tripwires (default: the built-in defaults)')
+    parser.add_argument('--scene', default=None, help='scene map (overrides scene_map_file)')
+    parser.add_argument('--strict', action='store_true', help='exit status 2 on warnings too')
+    args = parser.parse_args(argv)
+    return max(check.print_report(check.run(args.params, path, args.scene), args.strict) for path in args.rules)
 
 
 def file_stamp(path: str) -> tuple[int, int] | None:

@@ -53,7 +53,7 @@ def test_rule_file_errors_through_the_parameter_api_reveal_nothing_about_other_f
     assert len(set(reasons)) == 1, reasons                       # missing, unreadable, other files: one answer
     for leak in ('hunter2', 'db_password', 'admin_token', 'does not exist', 'cannot be read', 'YAML:', 'line'):
         assert leak not in reasons[0], reasons[0]
-    assert "top-level 'rules:' list" in reasons[0] and 'python -m vad_ros.rule_source' in reasons[0]
+    assert "top-level 'rules:' list" in reasons[0] and 'vad-check --params' in reasons[0]
 
     # A rule file with a mistake: the file, the line and the fix, as for a file on disk.
     bad = tmp_path / 'bad_rules.yaml'

@@ -1,7 +1,11 @@
 """Parameters -> the configured detector and segmenter. Backends are imported only when asked for; the
-default detector (nanodet) falls back to hog, with a warning, where torch or its fetched model is missing."""
+default detector (nanodet) falls back to hog, with a warning, where torch or its fetched model is missing.
+
+vocabularies(params): the class names those models would have, without building them (vad-check)."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
@@ -42,3 +46,71 @@ def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
         from vad_ros.perception.onnx_segmenter import OnnxSegmenter
         return OnnxSegmenter.from_params(params)
     raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The class names a configured model would have, found without building it."""
+    role: str                        # 'detector' or 'segmenter'
+    backend: str                     # the backend that would run ('hog' where nanodet falls back to it)
+    class_names: tuple[str, ...]
+    source: str                      # where the names come from, for people
+
+
+def vocabularies(params: dict[str, Any]) -> tuple[Vocabulary, Vocabulary | None]:
+    """(detector, segmenter or None for segmenter.backend none): the class names build_detector and
+    build_segmenter would give, from the backends' class lists, metadata and config files, with no model built
+    and no weights read (a checkpoint's metadata is read with its tensors memory-mapped). Raises PerceptionError
+    where they would for a missing or unusable model file; logs the warnings they would log (nanodet's
+    fallback to hog). Not checked: devices, and whether the weights load."""
+    return detector_vocabulary(params), segmenter_vocabulary(params)
+
+
+def detector_vocabulary(params: dict[str, Any]) -> Vocabulary:
+    backend = params['detector.backend']
+    if backend == 'nanodet':
+        from vad_ros.perception import nanodet
+        warning = nanodet.hog_fallback_warning(params)
+        if warning is None:
+            path = nanodet.existing_model_path(params.get('detector.nanodet.model', ''))
+            return Vocabulary('detector', backend, nanodet.NanoDetDetector.class_names,
+                              f"NanoDet's 80 COCO classes ('{path}')")
+        logging.getLogger('vad_ros.perception').warning(warning)
+        backend = 'hog'
+    if backend == 'hog':
+        from vad_ros.perception.hog import HogPeopleDetector
+        detector = HogPeopleDetector.from_params(params)    # no weights: OpenCV's built-in people SVM
+        return Vocabulary('detector', backend, tuple(detector.class_names), "OpenCV's HOG people detector")
+    if backend == 'mmdet':
+        return _toolbox_vocabulary(params, 'detector', 'mmdet')
+    if backend == 'onnx':
+        from vad_ros.perception.onnx_detector import OnnxDetector
+        return _exported_vocabulary(params, OnnxDetector)
+    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet, onnx")
+
+
+def segmenter_vocabulary(params: dict[str, Any]) -> Vocabulary | None:
+    backend = params['segmenter.backend']
+    if backend == 'none':
+        return None
+    if backend == 'mmseg':
+        return _toolbox_vocabulary(params, 'segmenter', 'mmseg')
+    if backend == 'onnx':
+        from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+        return _exported_vocabulary(params, OnnxSegmenter)
+    raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")
+
+
+def _toolbox_vocabulary(params: dict[str, Any], role: str, backend: str) -> Vocabulary:
+    from vad_ros.perception.openmmlab import MMDET, MMSEG, vocabulary_from_files
+    names, source = vocabulary_from_files(MMDET if backend == 'mmdet' else MMSEG, params[f'{role}.config'],
+                                          params[f'{role}.checkpoint'], params[f'{role}.trust_checkpoint_pickle'])
+    return Vocabulary(role, backend, names, source)
+
+
+def _exported_vocabulary(params: dict[str, Any], backend) -> Vocabulary:
+    from vad_ros.perception.onnx_runtime import available_providers
+    role = backend.role
+    _, source, names = backend.exported(params[f'{role}.checkpoint'], params[f'{role}.config'])
+    available_providers()                   # onnxruntime installed (PerceptionError with the fix otherwise)
+    return Vocabulary(role, 'onnx', names, f"the vad-export metadata '{source}'")

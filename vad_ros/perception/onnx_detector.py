@@ -166,15 +166,13 @@ class OnnxDetector(MinScore, OnnxBackend):
     """Detector protocol on an exported dense detector; see the module doc."""
 
     role = 'detector'
+    decoder = 'dense'
     MAX_BATCH = 8          # frames per run in detect_batch (memory grows with the batch, speed hardly does)
 
     def __init__(self, *args, min_score: float | None = None, **kwargs):
         """As OnnxBackend; min_score: the pipeline's score threshold, applied before NMS (None: the config's
         own threshold and candidate count, for evaluations that need low scores)."""
         super().__init__(*args, **kwargs)
-        if self.meta.get('decoder') != 'dense':
-            raise PerceptionError(f"detector: '{self.source}' needs decoder '{self.meta.get('decoder')}', which "
-                                  "this version does not have (it has 'dense'): update vad_ros or re-export")
         self.config_test_cfg = DenseTestCfg.from_meta(self.meta, self.source)
         warm_up_nms()
         self.set_min_score(min_score)

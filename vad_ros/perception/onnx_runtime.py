@@ -141,15 +141,12 @@ class OnnxBackend:
     """An exported network in an onnxruntime session, with its vocabulary and pre-processing."""
 
     role = ''          # 'detector' or 'segmenter' (parameter prefix)
+    decoder = ''       # the metadata's 'decoder' that this backend implements
 
     def __init__(self, checkpoint: str, config: str = '', device: str = 'auto', half: bool = False,
                  allow_cpu_fallback: bool = False, threads: int = 0):
         """threads: CPU threads of the session (0 = onnxruntime's default, one per physical core)."""
-        self.meta = load_metadata(checkpoint, config, self.role)
-        self.source = config or os.path.splitext(checkpoint)[0] + '.json'      # the metadata file
-        self.class_names = tuple(self.meta.get('class_names') or ())
-        if not self.class_names:
-            raise PerceptionError(f"{self.role}: '{self.source}' names no classes: export the model again")
+        self.meta, self.source, self.class_names = self.exported(checkpoint, config)
         self.preprocess = Preprocess.from_dict(self.meta.get('preprocess') or {}, self.source)
         self.device, providers = self._providers(device, half, allow_cpu_fallback, checkpoint)
         self.session = _session(checkpoint, providers, threads)
@@ -202,6 +199,20 @@ class OnnxBackend:
                                   'allow_cpu_fallback: true')
         log.warning('%s; running on cpu because allow_cpu_fallback is true', reason)
         self.device = 'cpu'
+
+    @classmethod
+    def exported(cls, checkpoint: str, config: str = '') -> tuple[dict[str, Any], str, tuple[str, ...]]:
+        """(metadata, metadata file, class names) of an exported model, checked for this backend (vocabulary,
+        decoder) without starting a session; PerceptionError naming the file and the fix."""
+        meta = load_metadata(checkpoint, config, cls.role)
+        source = config or os.path.splitext(checkpoint)[0] + '.json'
+        names = tuple(meta.get('class_names') or ())
+        if not names:
+            raise PerceptionError(f"{cls.role}: '{source}' names no classes: export the model again")
+        if meta.get('decoder') != cls.decoder:
+            raise PerceptionError(f"{cls.role}: '{source}' needs decoder '{meta.get('decoder')}', which this "
+                                  f"version does not have (it has '{cls.decoder}'): update vad_ros or re-export")
+        return meta, source, names
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **extra):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.network_io import label_map_to_frame
 from vad_ros.perception.onnx_runtime import OnnxBackend
 from vad_ros.types import ClassMap
@@ -19,12 +18,7 @@ class OnnxSegmenter(OnnxBackend):
     """Segmenter protocol on an exported encoder-decoder; see the module doc."""
 
     role = 'segmenter'
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.meta.get('decoder') != 'label_map':
-            raise PerceptionError(f"segmenter: the export needs decoder '{self.meta.get('decoder')}', which this "
-                                  "version does not have (it has 'label_map'): update vad_ros or re-export")
+    decoder = 'label_map'
 
     def to_frame(self, labels: np.ndarray, blob: np.ndarray, image_bgr: np.ndarray) -> ClassMap:
         height, width = image_bgr.shape[:2]

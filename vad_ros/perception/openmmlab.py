@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import pickle
 import re
@@ -77,9 +78,9 @@ def _download_model(toolbox: Toolbox, name: str, device: str):
             f'/path/model.py, {toolbox.role}.checkpoint: /path/model.pth)') from None
 
 
-def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str, trust_pickle: bool = False):
-    """Build the model of `config` on `device` with the weights of `checkpoint` (see module doc);
-    trust_pickle: unpickle the checkpoint without restrictions (only for files from a trusted source)."""
+def config_file(toolbox: Toolbox, config: str, checkpoint: str) -> str | None:
+    """The config file load_model builds the model from, the two parameters checked (PerceptionError naming
+    them and the fix); None for a model name without checkpoint, which the toolbox resolves and downloads."""
     what, name = toolbox.role, toolbox.name
     if not config:
         raise PerceptionError(f'{what}.config is empty: give a {name} config file (and {what}.checkpoint) or '
@@ -90,7 +91,7 @@ def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str, trus
             raise PerceptionError(f"{what}.config '{config}' does not exist (give an existing config file or a "
                                   f'{name} model name)')
         if not checkpoint:
-            return _download_model(toolbox, config, device)
+            return None
         config_path = _shipped_config(name, config)
         if config_path is None:
             raise PerceptionError(f"{what}.config '{config}' is neither a file nor a model name shipped with "
@@ -100,6 +101,16 @@ def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str, trus
                               'without checkpoint to download it)')
     if not os.path.isfile(checkpoint):
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not exist")
+    return config_path
+
+
+def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str, trust_pickle: bool = False):
+    """Build the model of `config` on `device` with the weights of `checkpoint` (see module doc);
+    trust_pickle: unpickle the checkpoint without restrictions (only for files from a trusted source)."""
+    what, name = toolbox.role, toolbox.name
+    config_path = config_file(toolbox, config, checkpoint)
+    if config_path is None:
+        return _download_model(toolbox, config, device)
     cfg = read_config(config_path, what)
     strip_pretrained(cfg.model)
     with scope(name):
@@ -149,16 +160,20 @@ def checkpoint_safe_globals() -> list:
     return [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
 
 
-def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False):
+def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False, mmap: bool = False):
     """The checkpoint's contents, read with the weights-only unpickler (see module doc), or unrestricted with
-    trust_pickle. PerceptionError when it cannot be read or holds objects the safe reader refuses."""
+    trust_pickle. PerceptionError when it cannot be read or holds objects the safe reader refuses.
+    mmap: the tensors of a zip checkpoint (torch's format since 1.6) memory-mapped, not read (for its metadata)."""
+    import zipfile
+
     import torch
 
+    lazily = mmap and zipfile.is_zipfile(checkpoint)
     try:
         if trust_pickle:
-            return torch.load(checkpoint, map_location='cpu', weights_only=False)
+            return torch.load(checkpoint, map_location='cpu', weights_only=False, mmap=lazily)
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(checkpoint, map_location='cpu', weights_only=True)
+            return torch.load(checkpoint, map_location='cpu', weights_only=True, mmap=lazily)
     except pickle.UnpicklingError as e:
         found = None if trust_pickle else re.search(r'(GLOBAL [\w.]+|got <class [^>]+>)', str(e))
         if found is None:       # not a refused object: a damaged file or no checkpoint at all
@@ -175,11 +190,24 @@ def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False):
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' cannot be read as a torch checkpoint: {e}") from None
 
 
-def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: bool = False) -> None:
-    ckpt = read_checkpoint(checkpoint, what, trust_pickle)
+def _state_dict(ckpt, checkpoint: str, what: str) -> dict:
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' holds no state_dict")
+    return state
+
+
+def _dataset_meta(ckpt) -> dict | None:
+    """The checkpoint's meta.dataset_meta with lower-case keys (what the toolboxes call model.dataset_meta)."""
+    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
+        return {str(k).lower(): v for k, v in meta['dataset_meta'].items()}
+    return None
+
+
+def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: bool = False) -> None:
+    ckpt = read_checkpoint(checkpoint, what, trust_pickle)
+    state = _state_dict(ckpt, checkpoint, what)
     state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
@@ -187,39 +215,80 @@ def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: 
         first = str(e).split('\n')[1].strip() if '\n' in str(e) else str(e)
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not fit {what}.config '{config}' "
                               f'(another architecture or class count): {first[:300]}') from None
-    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
-    if isinstance(meta.get('dataset_meta'), dict):
-        model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
+    dataset_meta = _dataset_meta(ckpt)
+    if dataset_meta is not None:
+        model.dataset_meta = dataset_meta
 
 
 def class_names(model, toolbox: Toolbox) -> tuple[str, ...]:
     """The vocabulary: checkpoint metadata first, then the dataset named in the config; checked against the
     number of classes the model's head outputs."""
-    names = _vocabulary(model, toolbox)
+    names, _ = _vocabulary(getattr(model, 'dataset_meta', None), model.cfg, toolbox)
     heads = [getattr(model, 'bbox_head', None), getattr(getattr(model, 'roi_head', None), 'bbox_head', None),
              getattr(model, 'decode_head', None)]
-    outputs = next((h.num_classes for h in heads if isinstance(getattr(h, 'num_classes', None), int)), None)
-    if outputs is not None and outputs != len(names):
-        raise PerceptionError(f'the model outputs {outputs} classes but its metadata names {len(names)} '
-                              f'({", ".join(names[:3])}, ...): use the checkpoint that belongs to the config')
+    _check_class_count(next((h.num_classes for h in heads if isinstance(getattr(h, 'num_classes', None), int)),
+                            None), names)
     return names
 
 
-def _vocabulary(model, toolbox: Toolbox) -> tuple[str, ...]:
-    meta = getattr(model, 'dataset_meta', None) or {}
+def _check_class_count(outputs: int | None, names: tuple[str, ...]) -> None:
+    if outputs is not None and outputs != len(names):
+        raise PerceptionError(f'the model outputs {outputs} classes but its metadata names {len(names)} '
+                              f'({", ".join(names[:3])}, ...): use the checkpoint that belongs to the config')
+
+
+def _vocabulary(dataset_meta: dict | None, cfg, toolbox: Toolbox) -> tuple[tuple[str, ...], str]:
+    """(class names, where they were found): the checkpoint's dataset_meta, else the config's dataset."""
+    meta = dataset_meta or {}
     if meta.get('classes'):
-        return tuple(meta['classes'])
-    dataset = model.cfg.get('test_dataloader', {}).get('dataset', {})
+        return tuple(meta['classes']), "the checkpoint's meta.dataset_meta"
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
     if dataset.get('metainfo', {}).get('classes'):
-        return tuple(dataset['metainfo']['classes'])
-    with scope(toolbox.name):
-        from mmengine.registry import DATASETS
+        return tuple(dataset['metainfo']['classes']), "the config's test dataset metainfo"
+    with scope(toolbox.name):         # the toolbox's own registry: mmengine's root one does not know its datasets
         importlib.import_module(f'{toolbox.name}.datasets')
-        cls = DATASETS.get(dataset.get('type', '')) if dataset.get('type') else None
+        registry = importlib.import_module(f'{toolbox.name}.registry').DATASETS
+        cls = registry.get(dataset['type']) if isinstance(dataset.get('type'), str) else None
     if cls is not None and getattr(cls, 'METAINFO', {}).get('classes'):
-        return tuple(cls.METAINFO['classes'])
+        return tuple(cls.METAINFO['classes']), f"the config's test dataset {dataset.get('type')}"
     raise PerceptionError('the model has no class names: save the checkpoint with meta.dataset_meta.classes or '
                           'name the dataset in the config')
+
+
+def vocabulary_from_files(toolbox: Toolbox, config: str, checkpoint: str, trust_pickle: bool = False
+                          ) -> tuple[tuple[str, ...], str]:
+    """(class names, where they were found) of the model load_model would build, from its files alone, without
+    building the model or reading its weights: the names class_names() gives the loaded model (the
+    checkpoint's metadata, read with its tensors memory-mapped; then the config's dataset), checked against the
+    class count of the config's head. A model name to download: the config shipped with the toolbox. Raises
+    PerceptionError where load_model would, for missing or unusable files."""
+    what = toolbox.role
+    missing = [m for m in ('torch', 'mmengine', toolbox.name) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise PerceptionError(f"{what}.backend {toolbox.name} needs {', '.join(missing)}, not installed here: run "
+                              'tools/setup.sh models')
+    config_path = config_file(toolbox, config, checkpoint)
+    download = config_path is None      # a model name that the toolbox downloads at start-up
+    if download:
+        config_path = _shipped_config(toolbox.name, config)
+        if config_path is None:
+            raise PerceptionError(f"{what}.config '{config}' is neither a file nor a model name shipped with "
+                                  f'{toolbox.name}')
+    cfg = read_config(config_path, what)            # in load_model's order: the config, then the checkpoint
+    dataset_meta = None
+    if not download:
+        ckpt = read_checkpoint(checkpoint, what, trust_pickle, mmap=True)
+        _state_dict(ckpt, checkpoint, what)
+        dataset_meta = _dataset_meta(ckpt)
+    names, where = _vocabulary(dataset_meta, cfg, toolbox)
+    where += f" of '{checkpoint}'" if (dataset_meta or {}).get('classes') else f" of '{config_path}'"
+    if download:
+        where += f' (a model name: {toolbox.name} downloads its weights at start-up)'
+    model = cfg.get('model') or {}
+    heads = [model.get('bbox_head'), (model.get('roi_head') or {}).get('bbox_head'), model.get('decode_head')]
+    _check_class_count(next((h['num_classes'] for h in heads
+                             if isinstance(h, dict) and isinstance(h.get('num_classes'), int)), None), names)
+    return names, where
 
 
 def test_pipeline(model, toolbox: Toolbox):

@@ -1,0 +1,282 @@
+"""vad-check (vad_ros.check) against the node's own path: the same bad files are refused by the checker (a
+subprocess, as a user runs it) and by build_pipeline on the real models with strict rules, as the node's
+configure builds each camera (vad_ros/ros/camera.py build), with the same message; the vocabularies the
+checker uses without loading models are the ones the models have once loaded."""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vad_ros import params as vparams
+from vad_ros.check import main as check_main
+from vad_ros.offline.runner import load_params
+from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.factory import build_detector, build_segmenter, detector_vocabulary, vocabularies
+from vad_ros.pipeline import build_pipeline
+from vad_ros.reasoning.rules import RuleFileError
+from vad_ros.reasoning.scene_map import SceneMapError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = str(ROOT / 'config' / 'demo_vtest.yaml')
+CALIBRATED_SCENE = """image_size: [768, 576]
+regions:
+  - {label: grass, polygon: [[0, 238], [768, 498], [768, 576], [0, 576]]}
+zones:
+  - {name: lawn, polygon: [[0, 238], [768, 498], [768, 576], [0, 576]]}
+calibration:
+  - {image: [0, 576], ground: [0, 0]}
+  - {image: [768, 576], ground: [10, 0]}
+  - {image: [768, 300], ground: [10, 20]}
+  - {image: [0, 300], ground: [0, 20]}
+"""
+
+
+def vad_check(*args: str, module: str = 'vad_ros.check') -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', module, *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+
+
+def rule_file(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / f'{name}.yaml'
+    path.write_text('rules:\n' + body)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def demo_models():
+    """The demo's models, built once, as the node's configure builds them for all of its cameras."""
+    params = load_params(DEMO)
+    return build_detector(params), build_segmenter(params)
+
+
+def node_refuses(params: dict, models) -> str:
+    """The error of the node's path (build_pipeline on the models, strict rules) for these params."""
+    with pytest.raises((RuleFileError, SceneMapError)) as refused:
+        build_pipeline(params, *models, strict_rules=True)
+    return str(refused.value)
+
+
+# the probe's cases: (name, rule body, the error both must give; {path} = the rule file)
+PROBE = [
+    ('persn', "  - {id: r, objects: [persn], forbidden: [grass], sentence: s}\n",
+     "{path}:2: rule 'r': unknown object class 'persn' (closest known: person"),
+    ('gras', "  - {id: r, objects: [person], forbidden: [gras], sentence: s}\n",
+     "{path}:2: rule 'r': unknown background class 'gras' (closest known: grass"),
+    ('zone', "  - id: r\n    objects: [person]\n    in_zone: [loading_bay]\n    sentence: s\n",
+     "{path}:4: rule 'r': unknown zone 'loading_bay' (scene map '" + str(ROOT / 'config' / 'scene_vtest.yaml')
+     + "' has no zones)"),
+    ('speed', "  - id: r\n    objects: [person]\n    min_speed: 3 m/s\n    sentence: running\n",
+     "{path}:4: rule 'r': a speed in m/s needs a ground-plane calibration in scene map"),
+]
+
+
+@pytest.mark.parametrize('name, body, error', PROBE, ids=[p[0] for p in PROBE])
+def test_the_probes_files_are_refused_by_the_checker_and_by_the_node(tmp_path, demo_models, name, body, error):
+    path = rule_file(tmp_path, name, body)
+    expected = error.format(path=path)
+    out = vad_check('--params', DEMO, '--rules', path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert expected in out.stderr and 'the node would not start' in out.stderr
+    assert expected in node_refuses(load_params(DEMO, path), demo_models)
+    # the old entry point is the checker for rule files now
+    alias = vad_check('--params', DEMO, path, module='vad_ros.rule_source')
+    assert alias.returncode == 2 and expected in alias.stderr
+
+
+def test_the_same_rules_pass_where_the_scene_map_has_the_zone_and_the_calibration(tmp_path, demo_models):
+    scene = tmp_path / 'scene.yaml'
+    scene.write_text(CALIBRATED_SCENE)
+    path = rule_file(tmp_path, 'ok', "  - {id: in-lawn, objects: [person], in_zone: [lawn], sentence: s}\n"
+                                     "  - {id: running, objects: [person], min_speed: 3 m/s, sentence: s}\n")
+    out = vad_check('--params', DEMO, '--rules', path, '--scene', str(scene))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert 'rules: 2 rule(s)' in out.stdout and 'zones: lawn' in out.stdout
+    assert 'ground-plane calibration: 4 points' in out.stdout
+    assert len(build_pipeline(load_params(DEMO, path, str(scene)), *demo_models, strict_rules=True).rules) == 2
+
+
+def test_a_missing_scene_map_is_refused_by_both(tmp_path, demo_models):
+    missing = str(tmp_path / 'no_scene.yaml')
+    out = vad_check('--params', DEMO, '--scene', missing)
+    node = node_refuses(load_params(DEMO, scene=missing), demo_models)
+    assert out.returncode == 2 and missing in node and node in out.stderr
+
+
+def test_the_demo_set_is_usable_and_says_what_is_in_force():
+    out = vad_check('--params', DEMO)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert f"rules: 1 rule(s) from '{ROOT / 'config' / 'rules_keep_off_grass.yaml'}': keep-off-the-grass" in lines
+    assert f"scene map: '{ROOT / 'config' / 'scene_vtest.yaml'}' (768x576)" in lines
+    assert '  regions: 6 (road, grass, sidewalk)' in lines and '  zones: none' in lines
+    assert "background: 3 classes from the scene map's labels (road, grass, sidewalk)" in lines
+    assert 'segmenter: none' in lines
+    assert lines[-1].startswith('vad-check: usable: the node would start with 1 of 1 rule(s) able to fire')
+
+
+def test_help_is_help_not_a_file_name():
+    for module in ('vad_ros.check', 'vad_ros.rule_source'):
+        out = vad_check('--help', module=module)
+        assert out.returncode == 0 and out.stdout.startswith('usage: '), out.stderr
+        assert '--params' in out.stdout and '--strict' in out.stdout and 'does not exist' not in out.stdout
+    assert 'Exit status' in vad_check('--help').stdout
+
+
+def hog_params(tmp_path: Path) -> str:
+    path = tmp_path / 'hog.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    detector: {backend: hog}\n'
+                    f"    scene_map_file: {ROOT / 'config' / 'scene_vtest.yaml'}\n")
+    return str(path)
+
+
+def test_warnings_pass_unless_strict_and_a_set_that_cannot_fire_is_refused(tmp_path, capsys):
+    params = hog_params(tmp_path)
+    mixed = rule_file(tmp_path, 'mixed', "  - {id: people, objects: [person, car], forbidden: [grass], sentence: s}\n")
+    assert check_main(['--params', params, '--rules', mixed]) == 0
+    out = capsys.readouterr().out
+    assert "detector: hog, 1 class (person) from OpenCV's HOG people detector" in out
+    assert "warning: " + mixed + ":2: rule 'people': the configured object source cannot produce 'car'" in out
+    assert check_main(['--params', params, '--rules', mixed, '--strict']) == 2
+    assert 'refused (--strict): 1 warning(s)' in capsys.readouterr().err
+
+    cars = rule_file(tmp_path, 'cars', "  - {id: cars, objects: [car], forbidden: [grass], sentence: s}\n")
+    assert check_main(['--params', params, '--rules', cars]) == 2
+    captured = capsys.readouterr()
+    assert "rule 'cars' can never fire: the detector has none of its objects (car)" in captured.out
+    assert 'no rule could ever fire' in captured.err
+    lawn_ok = rule_file(tmp_path, 'allowed', "  - {id: a, objects: [person], allowed: [road, grass, sidewalk], "
+                                             "sentence: s}\n")
+    assert check_main(['--params', params, '--rules', lawn_ok]) == 2
+    assert "every background that can be produced (grass, road, sidewalk) is allowed" in capsys.readouterr().out
+    empty = tmp_path / 'empty.yaml'
+    empty.write_text('rules: []\n')
+    assert check_main(['--params', params, '--rules', str(empty)]) == 2
+    assert 'the rule set is empty' in capsys.readouterr().err
+
+
+def test_no_background_source_means_no_background_rule_can_fire(tmp_path, capsys):
+    params = tmp_path / 'bare.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    detector: {backend: hog}\n')
+    grass = rule_file(tmp_path, 'grass', "  - {id: g, objects: [person], forbidden: [grass], sentence: s}\n")
+    assert check_main(['--params', str(params), '--rules', grass]) == 2
+    out = capsys.readouterr().out
+    assert 'background: none' in out and 'warning: no background source' in out
+    assert "rule 'g' can never fire: its 'forbidden' backgrounds need a background source" in out
+    speed = rule_file(tmp_path, 'speed', "  - {id: fast, objects: [person], min_speed: 80 px/s, sentence: s}\n")
+    assert check_main(['--params', str(params), '--rules', speed]) == 0      # needs no background
+
+
+def test_a_bad_params_file_is_refused_with_its_line(tmp_path, capsys):
+    params = tmp_path / 'typo.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    score_treshold: 0.5\n')
+    assert check_main(['--params', str(params)]) == 2
+    err = capsys.readouterr().err
+    assert f"params file '{params}:3': unknown parameter 'score_treshold'" in err and 'score_threshold' in err
+
+
+# ---------------------------------------------------------------- vocabularies without models
+def test_the_detectors_vocabulary_is_the_built_detectors(tmp_path, monkeypatch, caplog):
+    for overrides in ({'detector.backend': 'hog'}, {'detector.backend': 'nanodet'}):
+        params = vparams.resolve(overrides)
+        assert detector_vocabulary(params).class_names == tuple(build_detector(params).class_names)
+    monkeypatch.setenv('VAD_ROS_MODEL_CACHE', str(tmp_path))        # no fetched NanoDet: the node runs HOG
+    with caplog.at_level(logging.WARNING, logger='vad_ros.perception'):
+        fallback = detector_vocabulary(vparams.resolve({}))
+    assert (fallback.backend, fallback.class_names) == ('hog', ('person',))
+    assert [r.getMessage() for r in caplog.records] == [
+        f'detector.backend nanodet: the model file {tmp_path}/human-models-3.0.4/nanodet.json is missing (run '
+        'tools/setup.sh nanodet); using the HOG people detector instead']
+    named = vparams.resolve({'detector.nanodet.model': str(tmp_path / 'gone.json')})
+    with pytest.raises(PerceptionError) as checked:
+        detector_vocabulary(named)
+    with pytest.raises(PerceptionError) as built:
+        build_detector(named)
+    assert str(checked.value) == str(built.value) and 'gone.json' in str(checked.value)
+
+
+def exported(tmp_path: Path, backend: str, meta: dict | None = None) -> dict:
+    """Params naming an exported model for `backend` (role): a placeholder .onnx (never loaded here) and its
+    metadata, with `meta` over the good metadata."""
+    from vad_ros.perception.onnx_runtime import FORMAT
+    role = backend
+    onnx = tmp_path / f'{role}.onnx'
+    onnx.write_bytes(b'not loaded')
+    doc = {'format': FORMAT, 'role': role, 'class_names': ['road', 'grass'],
+           'decoder': 'dense' if role == 'detector' else 'label_map', **(meta or {})}
+    (tmp_path / f'{role}.json').write_text(json.dumps(doc))
+    return vparams.resolve({f'{role}.backend': 'onnx', f'{role}.checkpoint': str(onnx)})
+
+
+def test_exported_models_give_their_metadatas_vocabulary_and_its_errors(tmp_path):
+    pytest.importorskip('onnxruntime')
+    detector, segmenter = vocabularies(exported(tmp_path, 'segmenter'))
+    assert segmenter.class_names == ('road', 'grass') and "segmenter.json'" in segmenter.source
+    from vad_ros.perception.onnx_detector import OnnxDetector
+    from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+    for role, backend, meta, error in (
+            ('detector', OnnxDetector, {'decoder': 'yolo'}, "needs decoder 'yolo'"),
+            ('segmenter', OnnxSegmenter, {'class_names': []}, 'names no classes'),
+            ('detector', OnnxDetector, {'role': 'segmenter'}, 'is an exported segmenter, not a detector')):
+        params = exported(tmp_path, role, meta)
+        with pytest.raises(PerceptionError, match=error) as checked:
+            vocabularies(params)
+        with pytest.raises(PerceptionError) as built:          # the backend's own check, before any session
+            backend.from_params(params)
+        assert str(checked.value) == str(built.value)
+
+
+@pytest.fixture(scope='module')
+def checkpoints(tmp_path_factory):
+    pytest.importorskip('mmdet', reason='needs onedl-mmdetection (tools/setup.sh models)')
+    pytest.importorskip('mmseg', reason='needs onedl-mmsegmentation (tools/setup.sh models)')
+    from vad_ros.devtools.random_checkpoints import make_random_checkpoint
+    out = str(tmp_path_factory.mktemp('models'))
+    return {'det': make_random_checkpoint('det', out), 'seg': make_random_checkpoint('seg', out)}
+
+
+def mm_params(checkpoints, **overrides) -> dict:
+    (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
+    return vparams.resolve({'detector.backend': 'mmdet', 'detector.config': dc, 'detector.checkpoint': dk,
+                            'detector.device': 'cpu', 'segmenter.backend': 'mmseg', 'segmenter.config': sc,
+                            'segmenter.checkpoint': sk, 'segmenter.device': 'cpu', **overrides})
+
+
+def test_toolbox_models_vocabularies_come_from_their_files_without_loading_weights(checkpoints, monkeypatch):
+    import torch
+    params = mm_params(checkpoints)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, 'load', lambda *a, **k: loads.append(k.get('mmap')) or real_load(*a, **k))
+    detector, segmenter = vocabularies(params)
+    assert loads == [True, True]                      # tensors memory-mapped, never read
+    monkeypatch.undo()
+    assert detector.class_names == tuple(build_detector(params).class_names)
+    assert segmenter.class_names == tuple(build_segmenter(params).class_names)
+    assert len(detector.class_names) == 80 and len(segmenter.class_names) == 150
+    assert "meta.dataset_meta of '" + checkpoints['det'][1] + "'" in detector.source
+    # a model name to download: the names of the dataset its shipped config tests on
+    named = vocabularies(mm_params(checkpoints, **{'detector.config': 'rtmdet_tiny_8xb32-300e_coco',
+                                                    'detector.checkpoint': ''}))[0]
+    assert named.class_names == detector.class_names and 'downloads its weights' in named.source
+
+
+def test_toolbox_files_the_node_refuses_are_refused_with_its_message(checkpoints, tmp_path):
+    import torch
+    ckpt = torch.load(checkpoints['det'][1], map_location='cpu', weights_only=True)
+    ckpt['meta']['dataset_meta']['classes'] = ['person', 'bicycle', 'car']
+    three = tmp_path / 'three_classes.pth'
+    torch.save(ckpt, three)
+    for overrides in ({'detector.checkpoint': str(three)}, {'detector.config': '/nope/model.py'},
+                      {'detector.checkpoint': ''}, {'segmenter.checkpoint': str(tmp_path / 'none.pth')},
+                      {'detector.config': 'no_such_model_xyz', 'detector.checkpoint': 'x.pth'}):
+        params = mm_params(checkpoints, **overrides)
+        with pytest.raises(PerceptionError) as checked:
+            vocabularies(params)
+        with pytest.raises(PerceptionError) as built:
+            build_detector(params), build_segmenter(params)
+        assert str(checked.value) == str(built.value)
