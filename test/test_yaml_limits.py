@@ -1,12 +1,16 @@
 """The YAML files a user hands the package (params, rule files, scene maps) at the sizes a probe used to break
 the node: each is refused with a VadError naming the file and line, in bounded time and memory, and with a
 bounded message (vad_ros.files, vad_ros.limits)."""
+import contextlib
+import gc
+import random
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
-from vad_ros import limits
+from vad_ros import files, limits
 from vad_ros.errors import VadError
 from vad_ros.files import parse_yaml, read_yaml
 from vad_ros.offline import runner
@@ -343,3 +347,160 @@ def test_read_yaml_errors_are_the_callers_type(tmp_path):
         read_yaml(str(path), 'file', 'fix it', Refused)
     path.write_text('a: 1\r\nb: [2,\r\n 3]\r\n')
     assert read_yaml(str(path), 'file', 'fix it', Refused) == {'a': 1, 'b': [2, 3]}
+
+
+# ---------------------------------------------------------------- libyaml and the pure-Python loader
+# parse_yaml reads with libyaml where PyYAML has it, and leaves to the pure-Python loader (the reference) any
+# text that libyaml refuses or may read otherwise: both must give the same value, lines included, or the same
+# message, whatever the text.
+needs_libyaml = pytest.mark.skipif(files._CLineLoader is None, reason='PyYAML is built without libyaml')
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / 'config').glob('*.yaml')) + sorted((REPO / 'vad_ros' / 'data').glob('*.yaml'))
+
+
+def tree(value):
+    """A loaded value as nested tuples with the type and line of every string, mapping and list."""
+    if isinstance(value, dict):
+        items = tuple((tree(k), tree(v)) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = tuple(tree(v) for v in value)
+    else:
+        items = 'nan' if value != value else value
+    return type(value).__name__, getattr(value, 'line', None), items
+
+
+def read(text: str):
+    try:
+        return 'value', tree(parse_yaml(text, 'x.yaml', Refused))
+    except Refused as e:
+        return 'refused', str(e)
+
+
+def read_in_python(text: str):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files, '_CLineLoader', None)          # as where PyYAML has no libyaml
+        return read(text)
+
+
+class NoPythonLoader:
+    def __init__(self, text):
+        raise AssertionError('read by the pure-Python loader')
+
+
+@contextlib.contextmanager
+def libyaml_only():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files, '_LineLoader', NoPythonLoader)
+        yield
+
+
+TRICKY = [
+    # where libyaml and the pure-Python scanner differ (found by reading both and by fuzzing them)
+    '[a?b]', '{a?b: 1}', '[a ?b]', '[a\n ?b]', '[a:?b]', 'a: [x, y?]', '[? a]', '{? a: b}', 'a?b: [c]',
+    'a:\t1', '[a,\tb]', 'k: a\tb', '- a\n-\tb', 'a: "x\ty"',
+    'a: 1\n\ufeffb: 2', '\ufeffa: 1', 'a\x85b: 1', 'a: "x\u2028y"', 'a: x\u2029y',
+    'a: |#c\n  x\n', 'a: >+2#\n   x\n', 'a: |\n  x\n  y\n\n', 'a: >-\n  x\n\n  y\n   z\n',
+    '[!x,]', '[!,]', 'a: !!str 1', 'a: !!int "1"', 'a: !x 1', 'a: !<tag:yaml.org,2002:str> 1',
+    'a: \x01', 'a: "\ud800"', 'a: "\\ud800"', 'a: "\x7f"',
+    # composer errors, directives, documents
+    'a: [1, *b]', 'a: &x 1\nb: &x 2', 'a: &x [1, *x]', 'a: 1\n---\nb: 2', '--- a\n...\n', '---\n', '',
+    '# only a comment\n', '%YAML 1.1\n---\na: 1', '%YAML 2.0\n---\na: 1', '%FOO x\n---\na: 1',
+    # plain, quoted, keys, line ends
+    'a: 1\r\nb:\r  - 2\r', '[a:]', '{a:b}', '[a:b]', '[a: b, c]', '{a, b: c}', '? a\n: b\n', '? [a]\n: b\n',
+    '\u00e9' * 600 + ': 1', 'x' * 1030 + ': 1', "'it''s'", '"\\x41\\u00e9\\U0001F600 \\N\\_"', 'a: "x\n\n  y"',
+    "a: 'x\n  y'", 'a: x\n  y\n\n  z', '- [1, 2]\n- {a: 1}\n- - b\n  - c', 'a:\n- 1\n- 2', '<<: {a: 1}\nb: 2',
+    'a: &m {x: 1}\nb: {<<: *m, y: 2}', 'a: {<<: [1]}', 'a: 0x1F\nb: 1_000\nc: .5\nd: 1e3\ne: 2001-12-14\nf: 12:30',
+    'a: {b: {c: [d, {e: f}]}}', 'a: b: c', '- a\nb: c', 'a:\n  - b\n   - c', '[1, [2, [3]]', 'a: "x', "a: 'x",
+    '[' * 40 + ']' * 40, '{a: ' * 40 + '}' * 40, '- ' * 40 + 'x', '[&x ' * 40, '{? ' * 40, '[' * 999 + ']' * 999,
+    '[' * 1001, ''.join('  ' * i + f'k{i}:\n' for i in range(50)),
+    '\n'.join(['a0: &a0 [x]'] + [f'a{i}: &a{i} [*a{i - 1}]' for i in range(1, 40)]),
+] + [path.read_text() for path in SHIPPED]
+
+
+@needs_libyaml
+@pytest.mark.parametrize('text', TRICKY, ids=range(len(TRICKY)))
+def test_libyaml_and_the_pure_python_loader_read_the_same(text):
+    assert read(text) == read_in_python(text)
+
+
+@needs_libyaml
+@pytest.mark.parametrize('nodes, depth', [(None, None), (30, 4), (12, 2)])
+def test_libyaml_and_the_pure_python_loader_read_the_same_on_random_text(monkeypatch, nodes, depth):
+    """Random edits of the shipped files and random runs of YAML's tokens, under the real limits and under
+    low ones (then most texts hit a limit, whose line must be the same)."""
+    if nodes is not None:
+        monkeypatch.setattr(limits, 'MAX_YAML_NODES', nodes)
+        monkeypatch.setattr(limits, 'MAX_YAML_DEPTH', depth)
+    pieces = ['[', ']', '{', '}', ',', ':', ': ', '? ', '?', '- ', '-', '\n', '\n', ' ', '  ', '\n  ', '\n- ', '\r',
+              '#', ' #c', '&a ', '&b ', '*a', '*b', '!!str ', '!', '"', "'", '\\', '|', '>', '|-', '---', '...',
+              'a', 'b', 'key', 'x y', '1', '0x1F', '.5', '1e3', 'true', '~', '\u00e9', '\U0001F600', '@', '%',
+              '<<: ', '\\n', '""', "''", 'a:b', ':a', '2001-12-14', '12:30', '\t', '\ufeff', '\x85', '\x01']
+    shipped = [path.read_text() for path in SHIPPED]
+    rng = random.Random(f'{nodes}-{depth}')
+    for _ in range(300):
+        if rng.random() < 0.5:
+            text = ''.join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        else:
+            text = rng.choice(shipped)
+            for _ in range(rng.randint(1, 6)):
+                at, cut = rng.randint(0, len(text)), rng.randint(0, 6)
+                text = text[:at] + rng.choice(pieces) + text[at + cut:]
+        assert read(text) == read_in_python(text), text
+
+
+@needs_libyaml
+@pytest.mark.parametrize('text', ['- [[a?b: [ ]]]', '[[[a?b: 1]]]', '[[[!x,]: 1]]]', '[[[x, !y,]: 1]]]'])
+def test_a_cap_that_libyaml_meets_before_a_difference_is_left_to_the_pure_python_loader(monkeypatch, text):
+    """libyaml opens a mapping for 'a?b: ' (pure Python: ',' or ']' expected before '?') and reads the tag '!x'
+    (pure Python: '!x,]'), both after a cap met on an earlier event."""
+    monkeypatch.setattr(limits, 'MAX_YAML_DEPTH', 3)
+    assert read(text) == read_in_python(text)
+    assert read(text)[1].startswith('x.yaml:1: not valid YAML: ')
+
+
+@needs_libyaml
+def test_libyaml_reads_the_shipped_files_and_the_largest_ones_alone():
+    rules = 'rules:\n' + ''.join(SHORT_RULE % i for i in range(20_000))
+    per_shape = limits.MAX_POLYGON_VERTICES
+    scene_map = 'image_size: [100, 50]\nregions:\n' + ''.join(f'  - {{label: r{i}, polygon: {polygon(per_shape, i)}}}\n'
+                                                             for i in range(limits.MAX_SCENE_VERTICES // per_shape))
+    with libyaml_only():
+        for text in [path.read_text() for path in SHIPPED] + [scene_map]:
+            assert read(text)[0] == 'value'
+        assert len(parse_yaml(rules, 'rules.yaml', Refused)['rules']) == 20_000
+    small = 'rules:\n' + ''.join(SHORT_RULE % i for i in range(300)) + 'image_size: [1, 2]\nregions:\n' + ''.join(
+        f'  - {{label: r{i}, polygon: {polygon(300, i)}}}\n' for i in range(3))
+    assert read(small) == read_in_python(small)
+
+
+@needs_libyaml
+def test_the_caps_stop_libyaml_as_they_stop_the_pure_python_loader():
+    """The value cap and the depth cap are checked on libyaml's events, before the graph grows."""
+    text = '[' + '0,' * ((limits.MAX_YAML_BYTES - 3) // 2) + '0]'           # 2 MiB, a million values
+    with libyaml_only():
+        e, seconds, peak_mb = measured(lambda: parse_yaml(text, 'flat.yaml', Refused))
+        deep = read('[' * 100 + ']' * 100)                                  # below libyaml's own cap (1000)
+    assert str(e).startswith(f'flat.yaml:1: more than {limits.MAX_YAML_NODES} values')
+    assert seconds < 20 and peak_mb < 100, (seconds, peak_mb)                 # ~1 s, 60 MB; pure Python: 118 MB
+    assert deep == read_in_python('[' * 100 + ']' * 100)
+    assert deep[1].startswith(f'x.yaml:1: mappings and lists nested more than {limits.MAX_YAML_DEPTH} deep')
+
+
+def test_2_mib_of_brackets_is_refused_at_the_depth_cap_in_bounded_time_and_memory():
+    e, seconds, peak_mb = measured(lambda: parse_yaml('[' * limits.MAX_YAML_BYTES, 'b.yaml', Refused))
+    assert str(e).startswith(f'b.yaml:1: mappings and lists nested more than {limits.MAX_YAML_DEPTH} deep')
+    assert seconds < 5 and peak_mb < 30, (seconds, peak_mb)                    # ~0.4 s, 6 MB
+
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_the_garbage_collector_is_as_it_was_after_reading(enabled):
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        parse_yaml('a: [1, 2]', 'ok.yaml', Refused)
+        assert gc.isenabled() == enabled
+        with pytest.raises(Refused):
+            parse_yaml('a: [1, 2', 'bad.yaml', Refused)
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -10,15 +10,30 @@ is built, the nesting of mappings and lists (MAX_YAML_DEPTH), the number of valu
 characters of all scalars (MAX_YAML_CHARS), aliases counted each time they are used (memoised per node, so
 that a "billion laughs" document is measured in linear time). Whatever the text, the caller gets its own error
 type with the file and line, never RecursionError, MemoryError or a converter's ValueError.
+
+Where PyYAML has libyaml (yaml.__with_libyaml__), libyaml scans and parses, and the node graph is composed here
+from its events with the same bounds, counted at the same events (a file at the caps loads 5-8x faster:
+bench/bench_yaml.py). Text that libyaml refuses or may read otherwise than the pure-Python loader is read again
+by that loader, the reference: the results and messages are the pure-Python loader's in every case
+(test_yaml_limits.py compares them).
 """
 from __future__ import annotations
 
+import gc
 import os
+import re
 from collections.abc import Hashable
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, ScalarNode
+from yaml.events import AliasEvent, MappingEndEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+try:
+    from yaml._yaml import CParser as _CParser          # PyYAML built with libyaml (yaml.__with_libyaml__)
+except ImportError:                                     # pragma: no cover - depends on the PyYAML build
+    _CParser = None
 
 from vad_ros import limits
 from vad_ros.limits import excerpt
@@ -60,14 +75,9 @@ def parse_yaml(text: str, source: str, error: type[Exception]) -> Any:
             size = len(text.encode('utf-8', 'surrogatepass'))
         if size > limits.MAX_YAML_BYTES:
             raise error(_too_large(f"'{source}'", size, limits.MAX_YAML_BYTES))
-    loader = None
     try:
-        loader = _LineLoader(text)          # refuses special characters already
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_graph(node)
-        return loader.construct_document(node)
+        with _gc_paused():
+            return _load(text)
     except _Limit as e:
         raise error(f'{source}:{e.line}: {e.message}') from None
     except yaml.YAMLError as e:
@@ -82,9 +92,55 @@ def parse_yaml(text: str, source: str, error: type[Exception]) -> Any:
         raise error(f'{source}:1: nested too deeply to be read; write it flatter') from None
     except MemoryError:
         raise error(f'{source}:1: too large to be read (out of memory); shorten it') from None
-    finally:
-        if loader is not None:
+
+
+def _load(text: str) -> Any:
+    """The document of `text`, or _Limit / yaml.YAMLError. libyaml (_CLineLoader) reads it where it is
+    installed and the text has nothing on which libyaml and the pure-Python reader differ; where libyaml
+    refuses the text or meets such a difference while reading, the pure-Python loader (_LineLoader, the
+    reference) reads it again and decides, with its own message. Both build the same node graph (same
+    lines, same counts at the same events), checked by _check_graph and built by the same constructors."""
+    if _CLineLoader is not None and _PYTHON_ONLY.search(text) is None:
+        loader = _CLineLoader(text)
+        try:
+            try:
+                node = loader.get_bounded_node()
+            except (yaml.YAMLError, _NotForLibyaml):
+                pass
+            except _Limit:
+                if _LIMIT_UNSURE.search(text) is None:
+                    raise
+            else:
+                return _construct(loader, node)
+        finally:
             loader.dispose()
+    loader = _LineLoader(text)          # refuses special characters already
+    try:
+        return _construct(loader, loader.get_single_node())
+    finally:
+        loader.dispose()
+
+
+def _construct(loader, node) -> Any:
+    if node is None:
+        return None
+    _check_graph(node)
+    return loader.construct_document(node)
+
+
+@contextmanager
+def _gc_paused():
+    """The cyclic garbage collector paused while a document is read: building 10^5 nodes and objects, all
+    alive until the end, otherwise sets off collections that walk them again and again (half the time of a
+    1.2 MB rule file on libyaml, a third on the pure-Python loader). The loaders leave no cyclic garbage to
+    speak of; the collector runs again as it was (paused by the caller: stays paused) when the text is read."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _too_large(what: str, size: int, limit: int) -> str:
@@ -155,7 +211,10 @@ def _check_graph(root) -> None:
         known = sizes[key] = (height + 1, values, chars)
         return known
 
-    measure(root, 0)
+    try:
+        measure(root, 0)
+    finally:
+        measure = None      # noqa: F841 - it refers to itself: free it and `sizes` now, not at the next collection
 
 
 def line_of(value: Any, fallback: int = 0) -> int:
@@ -183,13 +242,30 @@ class LineList(list):
     line = 0
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose strings, mappings and lists remember their line (1-based); duplicate keys fail; the
-    nesting and the number of values are bounded while composing (before the graph grows), and a value that
-    the converters refuse (int('1' * 5000), 2001-02-30, !!float x) is a YAML error at its line."""
+class _LineConstructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor whose strings, mappings and lists remember their line (1-based); duplicate keys fail;
+    a value that the converters refuse (int('1' * 5000), 2001-02-30, !!float x) is a YAML error at its line."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            problem = 'cannot read this value: ' + limits.bounded_message(str(e), 160)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+
+class _LineLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
+                  _LineConstructor, yaml.resolver.Resolver):
+    """yaml.SafeLoader (pure Python) with _LineConstructor; the nesting and the number of values are bounded
+    while composing (before the graph grows)."""
 
     def __init__(self, stream):
-        super().__init__(stream)
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _LineConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._depth = 0          # collections open around the node being composed
         self._nodes = 0          # nodes composed so far, each alias once
 
@@ -207,12 +283,114 @@ class _LineLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def construct_object(self, node, deep=False):
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, OverflowError) as e:
-            problem = 'cannot read this value: ' + limits.bounded_message(str(e), 160)
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+class _NotForLibyaml(Exception):
+    """libyaml read something that the pure-Python scanner reads otherwise: _LineLoader reads the text."""
+
+
+# Text that libyaml (0.2.5/0.2.6) and the pure-Python scanner may read differently (their sources compared, then
+# both fuzzed against each other, test_yaml_limits.py), left to the pure-Python loader: special characters
+# (its Reader refuses them before anything else), tabs (libyaml takes them as separators: 'a:\t1'), a byte
+# order mark after the start (libyaml skips one at the start of any line), NEL / LS / PS line breaks, and ':'
+# before '?' (libyaml ends a plain scalar there in a flow collection). Caught on their events instead
+# (_CLineLoader): a plain scalar in a flow collection with a '?' (libyaml: one scalar '[a?b]'; pure Python: a
+# key indicator), tags (libyaml ends '!x,]' at the ','), block scalars (libyaml takes '|#' as '|' and a comment).
+_PYTHON_ONLY = re.compile('[^\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|:\\?')
+
+
+# A bound that libyaml's events exceed is the pure-Python loader's result as well, unless the text has a
+# character of the differences that _CLineLoader finds on a later event (a tag, a block scalar, a '?' in a flow
+# collection): the pure-Python scanner, looking ahead for a key, may refuse the text on it before that bound.
+_LIMIT_UNSURE = re.compile('[?!|>]')
+
+
+_LIBYAML = (_CParser,) if _CParser is not None else ()
+
+
+class _CLineLoader(*_LIBYAML, _LineConstructor, yaml.resolver.Resolver):
+    """The same loader on libyaml's parser (yaml._yaml.CParser): scanning and parsing run in C; the node graph
+    is composed here from libyaml's events with _LineLoader's bounds, counted at the same events."""
+
+    def __init__(self, stream):
+        _CParser.__init__(self, stream)
+        _LineConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def get_bounded_node(self):
+        """yaml.composer.Composer.get_single_node, without recursion (the Resolver of a SafeLoader has no path
+        resolvers, so descend/ascend_resolver do nothing), with _LineLoader.compose_node's two bounds: each
+        node event and alias is counted before it is composed, and a mapping or list is refused when
+        MAX_YAML_DEPTH are open around it. Raises _Limit, _NotForLibyaml or yaml.YAMLError (any document
+        the Composer would refuse, with whatever message: the caller reads the text again in Python)."""
+        get, resolve = self.get_event, self.resolve
+        max_nodes, max_depth = limits.MAX_YAML_NODES, limits.MAX_YAML_DEPTH
+        get()                                           # StreamStartEvent
+        event = get()                                   # DocumentStartEvent
+        if event.__class__ is StreamEndEvent:
+            return None
+        anchors = {}
+        stack = []                                      # [collection, mapping key waiting for its value]
+        count = 0
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is SequenceEndEvent or kind is MappingEndEvent:
+                node = stack.pop()[0]
+                node.end_mark = event.end_mark
+            else:
+                count += 1
+                if count > max_nodes:
+                    raise _nodes_limit(event)
+                anchor = event.anchor
+                if kind is AliasEvent:
+                    node = anchors.get(anchor)
+                    if node is None:
+                        raise _NotForLibyaml('an undefined alias')
+                else:
+                    if anchor is not None and anchor in anchors:
+                        raise _NotForLibyaml('a duplicate anchor')
+                    if event.tag is not None:
+                        raise _NotForLibyaml('a tag')
+                    if kind is ScalarEvent:
+                        value, style = event.value, event.style
+                        if not style:                   # plain: libyaml says '', the pure-Python parser None
+                            style = None
+                            if '?' in value and stack and stack[-1][0].flow_style:
+                                raise _NotForLibyaml('a plain scalar in a flow collection with a "?"')
+                        elif style == '|' or style == '>':
+                            raise _NotForLibyaml('a block scalar')
+                        node = ScalarNode(resolve(ScalarNode, value, event.implicit), value, event.start_mark,
+                                          event.end_mark, style)
+                        if anchor is not None:
+                            anchors[anchor] = node
+                    else:
+                        if len(stack) >= max_depth:
+                            raise _depth_limit(event)
+                        node_class = SequenceNode if kind is SequenceStartEvent else MappingNode
+                        node = node_class(resolve(node_class, None, event.implicit), [], event.start_mark, None,
+                                          flow_style=event.flow_style)
+                        if anchor is not None:
+                            anchors[anchor] = node
+                        stack.append([node, None])
+                        continue
+            if not stack:                               # the root is complete
+                break
+            top = stack[-1]
+            if top[0].__class__ is SequenceNode:
+                top[0].value.append(node)
+            elif top[1] is None:
+                top[1] = node
+            else:
+                top[0].value.append((top[1], node))
+                top[1] = None
+        get()                                           # DocumentEndEvent
+        if get().__class__ is not StreamEndEvent:
+            raise _NotForLibyaml('more than one document')
+        return node
+
+
+if _CParser is None:                                    # pragma: no cover - depends on the PyYAML build
+    _CLineLoader = None                                 # noqa: F811
 
 
 def _construct_int(loader, node):
@@ -256,7 +434,7 @@ def _construct_seq(loader, node):
     return seq
 
 
-_LineLoader.add_constructor('tag:yaml.org,2002:int', _construct_int)
-_LineLoader.add_constructor('tag:yaml.org,2002:str', _construct_str)
-_LineLoader.add_constructor('tag:yaml.org,2002:map', _construct_map)
-_LineLoader.add_constructor('tag:yaml.org,2002:seq', _construct_seq)
+_LineConstructor.add_constructor('tag:yaml.org,2002:int', _construct_int)
+_LineConstructor.add_constructor('tag:yaml.org,2002:str', _construct_str)
+_LineConstructor.add_constructor('tag:yaml.org,2002:map', _construct_map)
+_LineConstructor.add_constructor('tag:yaml.org,2002:seq', _construct_seq)
