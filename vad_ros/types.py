@@ -107,9 +107,11 @@ def new_anomaly(object_class: str, object_score: float, background_class: str, b
 
 EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED = 'started', 'ongoing', 'ended'
 EVENT_STATES = (EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED)
-# Why an event ended (Event.end_reason, AnomalyEvent.end_reason); '' on an ended event = its grace frames ran out.
-END_GRACE_EXPIRED, END_NODE_SHUTDOWN, END_DEACTIVATED, END_PAUSED, END_SCENE_MAP_CHANGED = (
-    'grace expired', 'node shutdown', 'deactivated', 'paused', 'scene map changed')
+# Why an event ended (Event.end_reason, AnomalyEvent.end_reason); '' on an ended event = its grace time ran out.
+# END_STAMP_JUMP: the image stamps went backwards or jumped far forward (a new recording, a looped video, a
+# stream resumed after a long pause; reasoning/engine.py), which ends every open event at once.
+END_GRACE_EXPIRED, END_NODE_SHUTDOWN, END_DEACTIVATED, END_PAUSED, END_SCENE_MAP_CHANGED, END_STAMP_JUMP = (
+    'grace expired', 'node shutdown', 'deactivated', 'paused', 'scene map changed', 'stamp jump')
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class Event:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)   # at the latest anomalous frame
     onset_stamp: float | None = None  # when the rule began to hold (before start_stamp with min_duration)
     score: float = 0.0               # score of the latest anomalous frame
-    end_reason: str = ''             # state 'ended': END_* above when the node ended it; '' = grace expired
+    end_reason: str = ''             # state 'ended': END_* above when not by its grace; '' = grace expired
 
     @property
     def duration(self) -> float:

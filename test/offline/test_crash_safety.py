@@ -1,11 +1,12 @@
 """vad-video killed with SIGKILL mid-run keeps everything it had reported; inputs that end early are not a
 success. The clip is frames 640-794 of vtest.avi (a person crosses the foreground lawn) with the demo's
-parameters (HOG, the vtest scene map, "keep off the grass"), so anomalies and events come early."""
+parameters (the vtest scene map, "keep off the grass"), so anomalies and events come early."""
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ import cv2
 import pytest
 
 from video_helpers import cut
+from vad_ros import params as vparams
 from vad_ros.media.writers import FRAME_COLUMNS
 from vad_ros.offline import runner
 
@@ -35,6 +37,13 @@ def read_outputs(out) -> tuple[list[list[str]], list[dict], list[dict]]:
         assert text == '' or text.endswith('\n'), f'{name}: last line is cut'
         records.append([json.loads(line) for line in text.splitlines()])
     return rows, records[0], records[1]
+
+
+def grace_frames(repo_root) -> int:
+    """Frames of the 10 fps clip from an event's last anomalous frame to the frame that ends it (and writes it):
+    the demo's events.grace_seconds, then one frame more."""
+    params = vparams.resolve(vparams.read_params_file(str(repo_root / 'config' / 'demo_vtest.yaml')))
+    return math.floor(params['events.grace_seconds'] * 10 + 1e-6) + 1
 
 
 def video_frames(path) -> int:
@@ -92,8 +101,9 @@ def test_sigkill_keeps_every_reported_frame_anomaly_and_event(lawn_clip, referen
     deadline = time.monotonic() + 300
     # Killed once an event has ended well before (whatever the detector makes of the clip), and at 60 frames at
     # the least when ffmpeg goes too (its first fragment must be out).
+    grace = grace_frames(repo_root)
     first_end = min(e['end_frame'] for e in ref_events)
-    kill_at = max(first_end + 8, 60 if whole_group else 40)
+    kill_at = max(first_end + grace + 8, 60 if whole_group else 40)
     assert kill_at < len(ref_rows) - 10, 'the clip ends too soon after its first event for this test'
     while not (reported and reported[-1][0] >= kill_at) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -115,11 +125,11 @@ def test_sigkill_keeps_every_reported_frame_anomaly_and_event(lawn_clip, referen
     assert anomalies == [a for a in ref_anomalies if a['frame_index'] < done]
     assert anomalies, 'no anomaly before the kill: the clip does not test what it should'
     # Ended events are written with the frame that ended them: a prefix of the complete run's, with every
-    # event that ended well before the kill (grace_frames 3 of the demo's parameters + 2).
+    # event that ended well before the kill (the demo's grace in frames + 2).
     assert events == ref_events[:len(events)]
-    assert [e for e in ref_events if e['end_frame'] + 5 < done] == events[:len([e for e in ref_events
-                                                                                  if e['end_frame'] + 5 < done])]
-    assert any(e['end_frame'] + 5 < done for e in ref_events), 'no event ended before the kill'
+    ended = [e for e in ref_events if e['end_frame'] + grace + 2 < done]
+    assert ended == events[:len(ended)]
+    assert ended, 'no event ended before the kill'
 
     # annotated.mp4: fragmented MP4 with a key frame every 2 s (20 frames at 10 fps) plays up to its last
     # complete fragment even when ffmpeg is killed too (x264 holds a few frames back: 60 frames in, at least

@@ -8,7 +8,7 @@ import pytest
 from vad_ros.reasoning.engine import RuleEngine
 from vad_ros.reasoning.rules import PAPER_RULES_PATH, RuleFileError, load_rules, parse_rules
 from vad_ros.reasoning.scene_map import SceneMapError, scene_map_from_dict
-from vad_ros.types import ObjectReport
+from vad_ros.types import END_STAMP_JUMP, ObjectReport
 
 SCENE = {
     'image_size': [200, 200],
@@ -224,9 +224,22 @@ def test_stamps_that_go_backwards_end_events_and_restart_timers(caplog):
     e = engine('- {id: lawn, objects: [person], forbidden: [grass], min_duration: 0.5, sentence: s}')
     out = fire(e, [[obj(50, 50)]] * 8, [0.0, 0.2, 0.4, 0.6, 0.8, 0.1, 0.3, 0.6])
     assert [len(a) for a, _ in out] == [0, 0, 0, 1, 1, 0, 0, 1]
-    assert [e.state for e in out[5][1]] == ['ended']
+    assert [(e.state, e.event_id, e.end_reason) for e in out[5][1]] == [('ended', 1, 'stamp jump')]
     assert out[7][0][0].event_id == 2
     assert 'went from 0.800 to 0.100 s (backwards)' in caplog.text
+
+
+def test_a_forward_jump_ends_the_open_events_saying_so_and_grace_ends_say_nothing():
+    e = engine('- {id: bay, objects: [person], in_zone: bay, sentence: s}', grace_seconds=1.0, max_stamp_gap=5.0)
+    here = [obj(150, 150)]
+    out = fire(e, [here, here, here, here, [], []], [0.0, 0.1, 5.1, 10.2, 10.3, 12.0])
+    assert [len(a) for a, _ in out] == [1, 1, 1, 1, 0, 0]
+    assert [[(x.state, x.event_id) for x in ev] for _, ev in out] == [
+        [('started', 1)], [('ongoing', 1)], [('ongoing', 1)],
+        [('ended', 1), ('started', 2)], [], [('ended', 2)]]            # 5.1 s -> 10.2 s: more than 5 s
+    jumped, grace = out[3][1][0], out[5][1][0]
+    assert (jumped.end_reason, jumped.end_stamp) == (END_STAMP_JUMP, 5.1)   # ended where it was last seen
+    assert grace.end_reason == ''                          # its grace ran out ('grace expired' on ~/events)
 
 
 def test_a_forward_jump_of_the_stamps_does_not_count_as_dwell():

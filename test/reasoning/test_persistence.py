@@ -1,7 +1,7 @@
 """Persistence per (track, rule): min_frames, grace frames, event start and end, flushing."""
 import pytest
 from vad_ros.reasoning.persistence import Persistence
-from vad_ros.types import Anomaly
+from vad_ros.types import END_STAMP_JUMP, Anomaly
 
 
 def anomaly(track: int = 7, score: float = 0.8, rule: str = 'r', background: str = 'grass') -> Anomaly:
@@ -158,8 +158,26 @@ def test_flush_ends_open_events_as_ended_snapshots_and_clears_cooldowns():
     p = Persistence(grace_frames=5)
     p.step(0, 0.0, [dwell(cooldown=100.0)])
     (e,) = p.flush()
-    assert e.state == 'ended' and e.event_id == 1
+    assert e.state == 'ended' and e.event_id == 1 and e.end_reason == ''     # end of stream: no reason of its own
     assert len(p.step(1, 0.1, [dwell(cooldown=100.0)]).reported) == 1
+
+
+def test_flush_ends_the_open_events_in_event_id_order():
+    p = Persistence()
+    p.step(0, 0.0, [dwell(track=7, min_duration=0.5), (anomaly(8), None)])   # 7's dwell begins first...
+    p.step(1, 0.6, [dwell(track=7, min_duration=0.5), (anomaly(8), None)])   # ...its event starts second
+    assert [(e.track_id, e.event_id) for e in p.flush()] == [(8, 1), (7, 2)]
+
+
+def test_flush_gives_its_reason_to_every_event_it_ends():
+    p = Persistence(grace_seconds=1.0)
+    p.step(0, 0.0, [(anomaly(7), None), (anomaly(8), None)])
+    ended = p.flush(END_STAMP_JUMP)
+    assert sorted(e.event_id for e in ended) == [1, 2]
+    assert all(e.state == 'ended' and e.end_reason == 'stamp jump' for e in ended)
+    p.step(1, 0.1, [(anomaly(7), None)])
+    (grace,) = p.step(2, 1.2, []).ended                    # an event whose grace runs out: no reason given
+    assert grace.event_id == 3 and grace.end_reason == ''
 
 
 @settings(max_examples=80, deadline=None)

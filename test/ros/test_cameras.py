@@ -20,7 +20,8 @@ from vad_ros.paths import share_dir
 
 def two_camera_config(tmp_path) -> str:
     """Both cameras: the rule (person, {road}); front: the whole image is road (node_graph.write_config);
-    rear: its own scene map, all grass, so nobody there breaks the rule."""
+    rear: its own scene map, all grass, so nobody there breaks the rule. Object confirmation is off (this is about
+    the node's mechanics): every person found on the road fires in every frame."""
     write_config(tmp_path)
     (tmp_path / 'rear_scene.yaml').write_text(textwrap.dedent('''\
         image_size: [768, 576]
@@ -35,8 +36,8 @@ def two_camera_config(tmp_path) -> str:
             scene_map_file: scene.yaml
             rules_file: rules.yaml
             diagnostics_period: 0.5
-            persistence:
-              grace_frames: 0
+            confirm:
+              enabled: false
             rear:
               scene_map_file: rear_scene.yaml
         '''))
@@ -55,8 +56,14 @@ def test_two_cameras_one_node_own_outputs_and_no_starvation(tmp_path, vtest_fram
             pubs = {cam: node.create_publisher(Image, f'/t_{cam}/image_raw', qos_profile_sensor_data)
                     for cam in ('front', 'rear')}
             results: dict[str, list[AnomalyArray]] = {'front': [], 'rear': []}
-            subs = [node.create_subscription(AnomalyArray, f'/{cam}/vad_node/anomalies', results[cam].append, 100)
-                    for cam in results]
+            front_times: list[float] = []          # when each front result arrived (time.monotonic())
+
+            def on_result(cam: str, msg: AnomalyArray) -> None:
+                results[cam].append(msg)
+                if cam == 'front':
+                    front_times.append(time.monotonic())
+            subs = [node.create_subscription(AnomalyArray, f'/{cam}/vad_node/anomalies',
+                                             lambda msg, cam=cam: on_result(cam, msg), 100) for cam in results]
             diagnostics: list[DiagnosticArray] = []
             node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
             assert peer.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values())
@@ -70,16 +77,20 @@ def test_two_cameras_one_node_own_outputs_and_no_starvation(tmp_path, vtest_fram
                 assert results[cam], f'{cam}: no result\n{log_path.read_text()}'
             for r in results.values():
                 r.clear()
+            front_times.clear()
 
             # 8 s: front floods at 30 Hz, rear sends one frame a second (a round of both takes well under 1 s).
             rear_sent, front_sent, start = [], 0, time.monotonic()
             while time.monotonic() - start < 8.0:
                 elapsed = time.monotonic() - start
                 if len(rear_sent) <= elapsed / 1.0:
-                    msg = image_msg(vtest_frames[2], 100 + len(rear_sent))
+                    msg = image_msg(vtest_frames[2], 1 + len(rear_sent))
                     pubs['rear'].publish(msg)
                     rear_sent.append(msg.header.stamp.sec)
-                pubs['front'].publish(image_msg(vtest_frames[2], 1000 + front_sent))
+                msg = image_msg(vtest_frames[2], 1000)          # stamped as a 30 Hz camera: no jump in image time
+                msg.header.stamp.sec, nanos = 1001 + front_sent // 30, (front_sent % 30) * 1_000_000_000 // 30
+                msg.header.stamp.nanosec = nanos
+                pubs['front'].publish(msg)
                 front_sent += 1
                 peer.spin_for(1 / 30)
             peer.spin_for(3.0)
@@ -87,7 +98,16 @@ def test_two_cameras_one_node_own_outputs_and_no_starvation(tmp_path, vtest_fram
             rear_done = {r.header.stamp.sec for r in results['rear']}
             rear_status = next(s for s in diagnostics[-1].status if s.name.endswith('/rear/vad_node'))
             rear_values = {kv.key: kv.value for kv in rear_status.values}
-            assert len(rear_done & set(rear_sent)) >= len(rear_sent) - 1, (rear_sent, sorted(rear_done), rear_values)
+            # Every round serves each camera that has a frame waiting, so a rear frame (one a second) is lost only
+            # on the best-effort way (one allowed) or when a newer one replaced it during a round slower than 1 s:
+            # a loaded machine. Front floods, so it has a frame in every round and its results mark the ends of
+            # the rounds: g seconds between two of them let at most int(g) rear frames be replaced. On a machine
+            # fast enough that is 0 (at most one rear frame lost); a node that let front starve rear loses most
+            # of them however fast it is.
+            gaps = [b - a for a, b in zip([start] + front_times, front_times)]
+            lost = len(rear_sent) - len(rear_done & set(rear_sent))
+            assert lost <= 1 + sum(int(g) for g in gaps), \
+                (rear_sent, sorted(rear_done), [round(g, 2) for g in gaps], rear_values)
             assert results['front'] and len(results['front']) < front_sent      # the flood is thinned, not queued
             # Per-camera scene maps: people on the road in front, on grass at the rear.
             assert all(r.anomalies for r in results['front']) and not any(r.anomalies for r in results['rear'])

@@ -3,9 +3,12 @@ the image stamps, reliable delivery of every event state, and the no-frames-arri
 
 Perception is the real default detector (NanoDet; HOG where its model is missing) with a scene map that labels
 the whole image `road` and the rule (person, {road}) (node_graph.write_config), so every person found is an
-anomaly.
+anomaly: at once in the tests of the node's mechanics (object confirmation off), once confirmed in
+test_events_start_and_end_with_the_image_stamps (the node's defaults).
 """
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -16,6 +19,7 @@ from sensor_msgs.msg import CompressedImage
 from std_srvs.srv import SetBool
 
 from node_graph import CAMERA, image_msg, write_config
+from vad_ros.params import SPECS
 from vad_ros.msg import AnomalyEvent
 
 NODE = '/cam/vad_node'
@@ -112,33 +116,50 @@ def test_compressed_input_real_jpeg_frames_and_corrupt_payloads(tmp_path, node_g
 
 
 def test_events_start_and_end_with_the_image_stamps(tmp_path, node_graph, vtest_frames):
-    g = node_graph(write_config(tmp_path, 'persistence:\n  grace_frames: 2\n'))
+    """With the node's defaults, as an operator runs it: people are reported at once but fire only once
+    confirmed (a few frames), an event starts at that frame's stamp and ends at the first frame more than
+    events.grace_seconds of image time after its last anomalous frame."""
+    g = node_graph(write_config(tmp_path, confirm=True))
     person = vtest_frames[2]
     empty = np.full_like(person, 128)                             # nobody: every open event runs out
-    for i in range(3):
-        r = g.send_and_wait(image_msg(person, i))
-        assert r is not None and r.anomalies, g.log()
-    for i in range(3, 7):
+    got = [g.send_and_wait(image_msg(person, i)) for i in range(5)]
+    assert all(r is not None for r in got), g.log()
+    grace = SPECS['events.grace_seconds'].default
+    end = 1004 + math.floor(grace) + 1        # the first stamp (1 s apart) more than `grace` after the last, 1004
+    for i in range(5, end - 1000 + 2):
         assert g.send_and_wait(image_msg(empty, i)) is not None
-    assert g.peer.spin_until(lambda: any(e.state == AnomalyEvent.STATE_ENDED for e in g.events), 10), g.log()
+    assert got[0].objects and not got[0].anomalies, g.log()      # seen, not yet confirmed: no alarm
+    assert not any(o.confirmed for o in got[0].objects)
+    for r in got:                  # everybody stands on the road: the confirmed people fire, nobody else
+        assert sorted(a.track_id for a in r.anomalies) == sorted(o.track_id for o in r.objects if o.confirmed)
+    first = next(i for i, r in enumerate(got) if r.anomalies)      # the first frame with a confirmed person
+    assert 1 <= first <= 3, [[(o.confirmed, round(o.score, 2)) for o in r.objects] for r in got]
+    in_state = lambda state: {e.event_id for e in g.events if e.state == state}  # noqa: E731
+    all_ended = lambda: in_state(AnomalyEvent.STATE_STARTED) == in_state(AnomalyEvent.STATE_ENDED) != set()  # noqa
+    assert g.peer.spin_until(all_ended, 10), g.log()
     started = [e for e in g.events if e.state == AnomalyEvent.STATE_STARTED]
     ended = [e for e in g.events if e.state == AnomalyEvent.STATE_ENDED]
-    assert started and {e.event_id for e in ended} == {e.event_id for e in started}
+    onset = {}                                                    # event id -> stamp of its first anomaly
+    for r in got:
+        for a in r.anomalies:
+            onset.setdefault(a.event_id, r.header.stamp.sec)
+    first_of = {e.event_id: e for e in started}
     for e in ended:
-        assert e.first_stamp.sec == 1000 and e.last_stamp.sec == 1002          # first and last anomalous frame
-        assert abs(e.duration - 2.0) < 1e-6 and 0 < e.peak_score <= 1
-        assert 1003 <= e.header.stamp.sec <= 1006               # after the grace frames, not before
+        assert e.first_stamp.sec == onset[e.event_id] == first_of[e.event_id].header.stamp.sec
+        assert e.last_stamp.sec == 1004                              # the last anomalous frame
+        assert abs(e.duration - (1004 - e.first_stamp.sec)) < 1e-6 and 0 < e.peak_score <= 1
+        assert e.header.stamp.sec == end       # the first frame more than grace_seconds after 1004, not before
+        assert e.end_reason == 'grace expired'
         assert (e.rule_id, e.object_class, e.background_class) == ('no-people-on-road', 'person', 'road')
         assert 'pedestrians must not enter the road' in e.sentence
-    first = {e.event_id: e for e in started}
-    assert all(first[e.event_id].header.stamp.sec == 1000 for e in ended)
+    assert min(onset.values()) == 1000 + first
     # Anomalies carry their event id and their own score.
     ids = {a.event_id for r in g.results for a in r.anomalies}
     assert ids == {e.event_id for e in started} and all(a.score > 0 for r in g.results for a in r.anomalies)
 
 
 def test_every_event_state_arrives_under_a_fast_publisher(tmp_path, node_graph, vtest_frames):
-    g = node_graph(write_config(tmp_path, 'persistence:\n  grace_frames: 0\n'))
+    g = node_graph(write_config(tmp_path, 'events:\n  grace_seconds: 0.0\n'))   # ends in the first frame without
     assert g.send_and_wait(image_msg(vtest_frames[0], 0)) is not None
     for i in range(1, 300):                                   # as fast as the test can publish
         g.pub.publish(image_msg(vtest_frames[i % len(vtest_frames)] if i % 3 else
@@ -193,7 +214,7 @@ def test_snapshots_and_the_class_map_when_asked_for(tmp_path, node_graph, vtest_
 
 
 def test_a_saved_scene_map_is_picked_up_and_a_bad_one_rejected(tmp_path, node_graph, vtest_frames):
-    g = node_graph(write_config(tmp_path, 'persistence:\n  grace_frames: 0\n'))
+    g = node_graph(write_config(tmp_path))
     assert g.send_and_wait(image_msg(vtest_frames[2], 0)).anomalies, g.log()      # people on the road
     scene = tmp_path / 'scene.yaml'
     scene.write_text('image_size: [768, 576]\nregions:\n  - {label: road, polygon: [[0, 0], [10, 0], [10, 10]]}\n'

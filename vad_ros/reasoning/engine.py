@@ -7,12 +7,12 @@ state to draw. The one object the pipeline calls per frame:
     result.anomalies, result.events, result.overlay
 
 Per frame: the stamp is checked (a stamp that goes backwards, or jumps forward by more than max_stamp_gap
-seconds, ends every open event and restarts all timers, motion and tripwire state: a new recording, a
-looped video, a paused stream); ground points are placed in zones; motion and tripwire crossings are updated
-for tracked objects; each rule active at this stamp (schedule) is judged on every object at once (numpy
-masks), count rules on the group; persistence (min_frames, min_duration, grace, cooldown) decides what is
-reported and updates the events. Rules without a stamp: time conditions (min_duration, schedules, speeds,
-crossing counts over a window) do not hold.
+seconds, ends every open event, end_reason types.END_STAMP_JUMP, and restarts all timers, motion and tripwire
+state: a new recording, a looped video, a paused stream); ground points are placed in zones; motion and
+tripwire crossings are updated for tracked objects; each rule active at this stamp (schedule) is judged on
+every object at once (numpy masks), count rules on the group; persistence (min_frames, min_duration, grace,
+cooldown) decides what is reported and updates the events. Rules without a stamp: time conditions
+(min_duration, schedules, speeds, crossing counts over a window) do not hold.
 
 The objects are the ones that may fire: the pipeline gives the confirmed objects only (vad_ros/pipeline.py),
 with their object ids (kept across re-acquisitions: persistence/ObjectIdentities), so that counts, dwell
@@ -33,7 +33,7 @@ from vad_ros.reasoning.persistence import MAX_STAMP_GAP, Candidate, Persistence
 from vad_ros.reasoning.rules import Rule, RuleSet, check_places
 from vad_ros.reasoning.schedule import local_time
 from vad_ros.reasoning.tripwires import CrossingDetector
-from vad_ros.types import Anomaly, Event, ObjectReport, RuleOverlay, new_anomaly
+from vad_ros.types import END_STAMP_JUMP, Anomaly, Event, ObjectReport, RuleOverlay, new_anomaly
 
 log = logging.getLogger('vad_ros.rules')
 MIN_APPROACH = 3.0            # px over the motion window: moving towards / away from a zone
@@ -233,7 +233,7 @@ class RuleEngine:
         self.motion.clear()
         self.crossings.clear()
         self._crossing_log.clear()
-        return self.persistence.flush()
+        return self.persistence.flush(END_STAMP_JUMP)
 
     @staticmethod
     def _active(rule: Rule, stamp: float | None, clocks: dict) -> bool:

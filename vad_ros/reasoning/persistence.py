@@ -152,10 +152,13 @@ class Persistence:
         self._forget_cooldowns(stamp)
         return Step(reported, events)
 
-    def flush(self) -> list[Event]:
-        """End every open event (end of stream, or time that jumped) and forget all state, cooldowns included;
-        event ids go on increasing."""
-        ended = [_copy(e, state=EVENT_ENDED) for e in self.open_events]
+    def flush(self, end_reason: str = '') -> list[Event]:
+        """End every open event (end of stream, or time that jumped: end_reason, one of types.END_*) and forget
+        all state, cooldowns included; event ids go on increasing. The events come in event id order: the order
+        in which the recorder writes the events still open when it stops, so that its events.jsonl is the same
+        whether the node's ended updates reached it first or not (test/launching/test_demo.py)."""
+        ended = [_copy(e, state=EVENT_ENDED, end_reason=end_reason)
+                 for e in sorted(self.open_events, key=lambda e: e.event_id)]
         self._states.clear()
         self._cooldown_until.clear()
         return ended

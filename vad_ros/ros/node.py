@@ -23,14 +23,18 @@ Publishes   ~/anomalies  (camera `front`: front/<node name>/anomalies, and so on
             ~/class_map         sensor_msgs/Image mono16 class ids, ~/class_names (latched JSON), publish_class_map
             ~/debug_image       sensor_msgs/Image bgr8, annotated frame (when publish_debug_image and subscribed)
             /diagnostics        diagnostic_msgs/DiagnosticArray, one status per camera
-Services    ~/enable            std_srvs/SetBool: pause / resume processing without unloading the models
+Services    ~/enable            std_srvs/SetBool: pause / resume processing without unloading the models; a pause
+                                drops the frames waiting and ends the open events ('paused') before it answers
 
 One worker thread runs perception. Each camera keeps only its newest frame (ros/frame_slot.py; a frame replaced
 before it was taken counts as dropped for that camera). Each round the worker takes the newest frame of every
 camera that has one, at most one per camera, runs the detector once over that batch (detect_batch where the
 backend has it), then each camera's pipeline. A fast or bursty camera therefore cannot starve the others: every
 camera with a frame waiting is served in every round. Parameter changes are queued and applied between rounds,
-so the parameter service never waits for a frame. Parameters: vad_ros/params.py, config/vad.yaml.
+so the parameter service never waits for a frame. A pause (~/enable false) is carried out by the worker between
+two rounds too (frames waiting dropped, open events ended), and the service answers once it is done (at most
+PAUSE_WAIT_S, a frame's time): no frame taken before the pause starts an event after the answer.
+Parameters: vad_ros/params.py, config/vad.yaml.
 
 Nothing a camera sends stops the worker. A frame whose decoding or processing raises, whatever the exception,
 is skipped and counted under one of a fixed set of causes (diagnostics.SKIP_CAUSES: image_codec.CAUSES, e.g.
@@ -81,6 +85,7 @@ try:  # cv_bridge is used for encodings the package's codec lacks, where it is i
 except ImportError:  # pragma: no cover - depends on the machine
     CvBridge = None
 
+PAUSE_WAIT_S = 10.0        # ~/enable false answers once the worker has paused, or after this long (a slow frame)
 FILE_POLL_S = 1.0          # how often the rule files and scene maps are looked at (their stamps: mtime, size)
 WATCHER_SWITCH_INTERVAL_S = 0.0005   # the GIL switch interval while they are read (see VadNode._poll_files)
 
@@ -111,6 +116,8 @@ class VadNode(LifecycleNode):
         self._pending: dict[str, Any] = {}
         self._wake = threading.Event()             # a frame arrived for some camera
         self._enabled = True
+        self._pause_lock = threading.Lock()        # _pause_requests: the ~/enable service vs the worker
+        self._pause_requests: list[threading.Event] = []   # pauses the worker has yet to carry out (_pause_now)
         self._active = False
         self._worker: threading.Thread | None = None
         self._files_watcher: threading.Thread | None = None
@@ -178,6 +185,8 @@ class VadNode(LifecycleNode):
             camera.subscribe(LatestFrameSlot(), self._on_image)
         self._worker = threading.Thread(target=self._work, name='vad_perception', daemon=True)
         self.worker_failure = ''
+        with self._pause_lock:                       # a pause the previous worker did not reach: ended on deactivate
+            self._pause_requests.clear()
         self._active = True
         self._worker.start()
         result = super().on_activate(state)          # activates the lifecycle publishers
@@ -361,14 +370,55 @@ class VadNode(LifecycleNode):
                 sys.setswitchinterval(old)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """Resume, or pause: no frame is taken in any more, and the worker, between two rounds, drops the frames
+        waiting and ends the open events ('paused'); the reply comes once it has (PAUSE_WAIT_S at most), so no
+        event starts after it."""
         self._enabled = bool(request.data)
+        paused_in_time = True
         if not self._enabled:
-            self._close_events(END_PAUSED)
+            paused_in_time = self._pause()
         response.success = True
         response.message = ('processing' if self._enabled else 'paused (models stay loaded)') + \
             ('' if self._active else '; the node is not active: activate it to process frames')
+        if not paused_in_time:
+            response.message += (f'; the frame being processed took more than {PAUSE_WAIT_S:g} s: the open events '
+                                 "end ('paused') as soon as it is done")
         self.get_logger().info(f'~/enable: {response.message}')
         return response
+
+    def _pause(self) -> bool:
+        """Executor thread (~/enable false): have the worker carry out the pause between two rounds, where no
+        frame is half processed, and wait for it (PAUSE_WAIT_S at most); True once done. Ending the events here
+        instead would race the frame the worker is processing (it would start new events after the pause) and
+        leave the frames waiting in the slots to start more. Without a running worker nothing races: done here."""
+        worker = self._worker
+        if not self._active or worker is None or not worker.is_alive():
+            self._close_events(END_PAUSED)
+            return True
+        done = threading.Event()
+        with self._pause_lock:
+            self._pause_requests.append(done)
+        self._wake.set()
+        deadline = time.monotonic() + PAUSE_WAIT_S
+        while not done.wait(0.05):
+            if time.monotonic() > deadline or not worker.is_alive():   # slow frame; or it died: on_error ends them
+                return done.is_set()
+        return True
+
+    def _pause_now(self) -> None:
+        """Worker thread, between two rounds: carry out the pauses asked for (_pause): the frames waiting are
+        dropped (counted as ignored while paused) and the open events end ('paused')."""
+        with self._pause_lock:
+            requests, self._pause_requests = self._pause_requests, []
+        if not requests:
+            return
+        for camera in self.cameras:
+            slot = camera.slot
+            if slot is not None and slot.take(timeout=0) is not None:
+                camera.counters.paused += 1
+        self._close_events(END_PAUSED)
+        for done in requests:
+            done.set()
 
     # ---------------------------------------------------------------- frames
     def _on_image(self, camera: Camera, msg) -> None:
@@ -388,8 +438,13 @@ class VadNode(LifecycleNode):
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()
                 self._apply_pending()
+                self._pause_now()
                 batch = [(c, msg) for c in self.cameras if c.slot is not None
                          for msg in [c.slot.take(timeout=0)] if msg is not None]
+                if batch and not self._enabled:      # put just before a pause: not processed
+                    for camera, _ in batch:
+                        camera.counters.paused += 1
+                    batch = []
                 if batch:
                     self._process_round(batch)
         except Exception as e:  # noqa: BLE001 - reported, then the lifecycle error transition
@@ -525,7 +580,7 @@ def not_a_rule_file_reason(value: str) -> str:
     shown = value if len(value) <= 120 else value[:117] + '...'
     return (f"rules_file rejected, old rules stay: '{shown}' is not a rule file this node can use (it must exist "
             "on the node's host, be readable, and hold YAML with a top-level 'rules:' list); check it there with "
-            f'`python -m vad_ros.rule_source {shown}`')
+            f"`vad-check --params <the node's params file> --rules {shown}`")
 
 
 class StartupFailed(VadError):
