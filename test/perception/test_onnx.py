@@ -162,11 +162,15 @@ def test_onnx_backends_through_the_parameters(models, vtest_frames):
     assert det.boxes.dtype == np.float32 and det.labels.dtype == np.int64 and (det.scores >= 0.3).all()
     assert (det.boxes[:, 2] <= 768).all() and (det.boxes[:, 3] <= 576).all()
     assert segmenter.segment(vtest_frames[6]).labels.shape == (576, 768)
-    pipeline = build_pipeline(p, detector, segmenter)
+    pipeline = build_pipeline({**p, 'tracking.tracker': 'iou'}, detector, segmenter)   # tracks >= score_threshold
+    assert detector.test_cfg.score_thr == pytest.approx(0.3)
     pipeline.update_params({'score_threshold': 0.2})            # lowered at runtime: applied in the model
     assert detector.test_cfg.score_thr == pytest.approx(0.2)
     pipeline.update_params({'score_threshold': 0.5})            # raised: the pipeline drops the rest
     assert detector.test_cfg.score_thr == pytest.approx(0.2)
+    byte = build_detector(p)                  # the default tracker's second pass needs detections down to its floor
+    build_pipeline(p, byte, None)
+    assert byte.test_cfg.score_thr == pytest.approx(vparams.SPECS['tracking.low_score'].default)
     keep_low = build_detector({**p, 'detector.keep_low_scores': True})
     assert keep_low.test_cfg.score_thr == 0.001 and keep_low.test_cfg.nms_pre == 30000
 
