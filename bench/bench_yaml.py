@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vad_ros import files, limits  # noqa: E402
+from vad_ros.devtools.hostile_yaml import alias_bomb  # noqa: E402
 
 MODES = ('python-gc', 'python', 'libyaml')
 SHORT_RULE = '- {id: r%d, objects: person, forbidden: grass, sentence: s}\n'     # 9 YAML values
@@ -51,14 +52,6 @@ def polygon(n: int, offset: int = 0) -> str:
     return '[' + ','.join(f'[{(i + offset) % 90},{i % 40}]' for i in range(n)) + ']'
 
 
-def alias_bomb(levels: int = 9) -> str:
-    lines = ['rules:', '- id: bomb', '  sentence: s', '  forbidden: [grass]', '  objects:',
-             '  - &a [x,x,x,x,x,x,x,x,x]']
-    for level in range(1, levels):
-        prev, name = chr(ord('a') + level - 1), chr(ord('a') + level)
-        lines.append(f'  - &{name} [' + ','.join([f'*{prev}'] * 9) + ']')
-    text = '\n'.join(lines) + '\n'
-    return text + ('#' * (381 - len(text)) + '\n' if len(text) < 381 else '')
 
 
 CASES = {

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vad_ros import files, limits
+from vad_ros.devtools.hostile_yaml import alias_bomb
 from vad_ros.errors import VadError
 from vad_ros.files import parse_yaml, read_yaml
 from vad_ros.offline import runner
@@ -46,16 +47,6 @@ def deep_flow(key: str = 'rules') -> str:
     return f'{key}: ' + '[' * DEEP + ']' * DEEP + '\n'
 
 
-def alias_bomb(levels: int = 9) -> str:
-    """A rule whose objects hold 9 ** levels strings through anchors and aliases (382 bytes at 9 levels, padded
-    with a comment to the probe's size)."""
-    lines = ['rules:', '- id: bomb', '  sentence: s', '  forbidden: [grass]', '  objects:',
-             '  - &a [x,x,x,x,x,x,x,x,x]']
-    for level in range(1, levels):
-        prev, name = chr(ord('a') + level - 1), chr(ord('a') + level)
-        lines.append(f'  - &{name} [' + ','.join([f'*{prev}'] * 9) + ']')
-    text = '\n'.join(lines) + '\n'
-    return text + ('#' * (381 - len(text)) + '\n' if len(text) < 381 else '')
 
 
 # ---------------------------------------------------------------- the 1000-deep file (2 KB)

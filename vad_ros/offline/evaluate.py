@@ -291,9 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--incidents', default=None,
                         help='incident labels (JSON, docs/EVALUATION.md): also report the event-level metrics of '
                         'the videos it names')
-    parser.add_argument('--event-match', choices=event_metrics.MATCH_MODES, default='auto',
-                        help='with --incidents: events match incidents in time only, or also in space (their '
-                        'boxes); auto = in space where an incident has boxes (default)')
+    event_metrics.add_match_option(parser, '--incidents')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--allow-partial', action='store_true',
                         help='accept videos that end before the frames they announce or their labels: warn and '

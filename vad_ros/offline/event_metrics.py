@@ -44,6 +44,13 @@ from vad_ros.types import Event
 IOU = 0.1          # beta of the paper: minimum IoU between a detected and a labelled region
 COVERAGE = 0.1     # alpha of the paper: share of a track's regions that must be detected
 MATCH_MODES = ('auto', 'time', 'space')
+
+
+def add_match_option(parser, labels_flag: str) -> None:
+    """--event-match for a command line whose incident labels come with `labels_flag` (vad-video, vad-eval)."""
+    parser.add_argument('--event-match', choices=MATCH_MODES, default='auto',
+                        help=f'with {labels_flag}: events match incidents in time only, or also in space (their '
+                        'boxes); auto = in space where an incident has boxes (default)')
 FORMAT = 'vad_ros-incidents/1'
 _TOP_KEYS = {'format', 'videos', 'note'}
 _VIDEO_KEYS = {'incidents', 'note'}

@@ -149,9 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--labels', default=None,
                         help='incident labels (JSON, docs/EVALUATION.md): score the events against them after the '
                         'run (summary on stdout, DIR/events_eval.json)')
-    parser.add_argument('--event-match', choices=event_metrics.MATCH_MODES, default='auto',
-                        help='with --labels: events match incidents in time only, or also in space (their boxes); '
-                        'auto = in space where an incident has boxes (default)')
+    event_metrics.add_match_option(parser, '--labels')
     return parser
 
 
