@@ -108,7 +108,7 @@ class Graph:
                         return kv.value
         return None
 
-    def call(self, srv_type, name: str, request, timeout: float = 10.0):
+    def call(self, srv_type, name: str, request, timeout: float = 30.0):   # semantics, not latency: a loaded CI machine
         client = self.peer.node.create_client(srv_type, name)
         assert client.wait_for_service(timeout_sec=timeout), f'service {name} not available:\n{self.log()}'
         future = client.call_async(request)
