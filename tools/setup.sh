@@ -12,7 +12,7 @@
 #           ~/.cache/vad_ros/models)/human-models-3.0.4 (outside the repository).             ~30 s
 #   data    OpenCV's sample video vtest.avi from Debian's opencv-doc package into data/.
 #   oracle  py-ssvad-metrics (GPLv3) in .venv/oracle, apart from the venv: the test-only reference that
-#           test/offline/test_event_metrics.py checks RBDC/TBDC against (it needs pydantic 1). ~20 s
+#           test/offline/test_event_metrics.py checks RBDC/TBDC against (it needs pydantic 1). ~1 min, 600 MB
 #   browser Debian's chromium + chromium-driver (apt-get, as root) and selenium: the scene editor's
 #           browser tests (test/scene_tools).                                    ~1 min
 set -euo pipefail
@@ -190,17 +190,23 @@ stage_browser() {
   log "browser: $(chromium --version 2>/dev/null), selenium with /usr/bin/chromedriver"
 }
 
-# A test-only oracle, never imported by the package: installed with --target into its own folder (no deps:
-# numpy, scipy, tqdm, numba come from the venv) so that its pydantic 1 / pandas / scikit-learn stay out of it.
+# A test-only oracle, never imported by the package: installed with its dependencies (--target) into its own
+# folder, so that its pydantic 1 / pandas / scikit-learn stay out of the venv; the test appends the folder to
+# sys.path, so the venv's own numpy, scipy, numba win where both have one.
 stage_oracle() {
   ensure_venv
   local dir="$VENV/oracle" h
-  h=$(echo "py-ssvad-metrics==1.0.0 pydantic<2" | sha256sum | cut -c1-16)
+  h=$(echo "py-ssvad-metrics==1.0.0 pydantic<2 with deps" | sha256sum | cut -c1-16)
   if ! stamp_ok oracle "$h" || [ ! -d "$dir/ssvad_metrics" ]; then
     log "installing the RBDC/TBDC test oracle py-ssvad-metrics into $dir"
     rm -rf "$dir"
-    "$VENV/bin/pip" install --disable-pip-version-check -q --no-deps --target "$dir" py-ssvad-metrics==1.0.0 \
-      "pydantic<2" pandas scikit-learn threadpoolctl joblib ffmpeg-python scipy tqdm
+    # numpy pinned to the venv's: another numpy in the folder would be shadowed anyway, and pip would report
+    # the venv's packages that need theirs as a resolver conflict.
+    local pins; pins=$(mktemp)
+    "$VENV/bin/python" -c "import numpy; print('numpy==' + numpy.__version__)" > "$pins"
+    "$VENV/bin/pip" install --disable-pip-version-check -q -c "$pins" --target "$dir" py-ssvad-metrics==1.0.0 \
+      "pydantic<2"
+    rm -f "$pins"
     stamp_set oracle "$h"
   fi
   log "oracle: $dir"
