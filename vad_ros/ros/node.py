@@ -60,7 +60,6 @@ import time
 import traceback
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
