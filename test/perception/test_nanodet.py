@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO, read_frames
 from vad_ros.boxes import iou_matrix
 from vad_ros.perception.base import Detector, PerceptionError
-from vad_ros.perception.nanodet import (NanoDetDetector, class_aware_nms, decode_level, default_model_path,
+from vad_ros.perception.nanodet import (NanoDetDetector, decode_level, default_model_path,
                                         pair_outputs, resize_input)
 from vad_ros.perception.tfjs_graph import read_model_json, read_weights
 
@@ -168,13 +168,6 @@ def test_pair_outputs_orders_levels_and_checks_pairs():
     assert [(s.shape[0], r.shape[1]) for s, r in pairs] == [(16, 44), (4, 44)]
     with pytest.raises(PerceptionError, match='not a \\(scores'):
         pair_outputs({'a': torch.zeros(1, 4, 80)}, 80)
-
-
-def test_class_aware_nms_keeps_overlaps_of_other_classes():
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
-    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
-    labels = np.array([0, 0, 2, 0])
-    assert class_aware_nms(boxes, scores, labels, 0.6).tolist() == [0, 2, 3]
 
 
 def test_resize_input_stretches_4_by_3_frames():

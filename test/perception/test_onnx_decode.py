@@ -1,4 +1,4 @@
-"""The torch-free parts of the ONNX Runtime backends: pre-processing arithmetic, candidate selection, NMS,
+"""The torch-free parts of the ONNX Runtime backends: pre-processing arithmetic, candidate selection,
 box decoding, execution providers, metadata errors. (Equivalence with the PyTorch path: test_onnx.py.)"""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.network_io import Preprocess, label_map_to_frame, score_floor
-from vad_ros.perception.onnx_detector import DenseTestCfg, decode_dense, level_candidates, nms_per_class
+from vad_ros.perception.onnx_detector import DenseTestCfg, decode_dense, level_candidates
 from vad_ros.perception.onnx_runtime import load_metadata, providers_for
 
 RTMDET = Preprocess(scale=(640, 640), keep_ratio=True, pad_size=(640, 640), pad_value=114.0,
@@ -76,19 +76,6 @@ def test_candidates_above_the_threshold_best_first_capped():
     assert len(level_candidates(scores, score_floor(0.3), 0)[0]) == 4   # the pipeline's >= 0.3
 
 
-def test_nms_suppresses_within_a_class_only_and_caps():
-    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
-    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
-    labels = np.array([0, 0, 1, 0])
-    assert nms_per_class(boxes, scores, labels, 0.5, 100).tolist() == [0, 2, 3]
-    assert nms_per_class(boxes, scores, labels, 0.9, 100).tolist() == [0, 1, 2, 3]   # IoU 0.82 < 0.9
-    assert nms_per_class(boxes, scores, labels, 0.5, 2).tolist() == [0, 2]
-    same = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
-    assert nms_per_class(same, np.array([0.5, 0.6], np.float32), np.array([3, 3]), 1.0, 10).tolist() == [1]
-    assert nms_per_class(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
-                         0.5, 10).tolist() == []
-
-
 def test_dense_decode_clips_rescales_filters_and_suppresses():
     scores = np.array([[0.9, 0.0], [0.8, 0.0], [0.0, 0.7], [0.4, 0.0]], np.float32)
     boxes = np.array([[-20, 10, 100, 110], [-18, 10, 100, 112], [-20, 10, 100, 110], [300, 300, 300.5, 400]],
@@ -118,27 +105,6 @@ def test_providers_for_each_device():
         providers_for('cuda', cpu_only)
     with pytest.raises(PerceptionError, match="'gpu0' is not one of"):
         providers_for('gpu0', gpu)
-
-
-@pytest.mark.parametrize('n, iou, max_keep', [(3000, 0.65, 300), (500, 0.5, 100), (200, 0.3, 5), (50, 1.0, 100),
-                                               (40, 0.0, 100), (10, 0.5, 0)])
-def test_compiled_nms_keeps_what_the_numpy_nms_keeps(n, iou, max_keep):
-    """The numba kernel (where numba is installed, as here) against the numpy loop, on crowded random boxes with
-    duplicates, boxes without area and lines; suppression at IoU >= iou_threshold, as mmcv."""
-    from vad_ros.perception import onnx_detector
-    from vad_ros.reasoning.kernels import COMPILED
-    assert COMPILED, 'numba is part of this environment (tools/setup.sh); the kernel must be what runs'
-    rng = np.random.default_rng(n)
-    xy = rng.uniform(0, 300, (n, 2)).astype(np.float32)
-    boxes = np.concatenate([xy, xy + rng.uniform(0, 60, (n, 2)).astype(np.float32)], axis=1)
-    duplicates = np.arange(7, n, 7)
-    boxes[duplicates] = boxes[duplicates - 1]                                   # exact duplicates
-    boxes[::11, 2] = boxes[::11, 0]                                             # no area
-    expected = onnx_detector.greedy_nms_numpy(boxes, iou, max_keep)
-    got = onnx_detector.greedy_nms_sorted(boxes, iou, max_keep)
-    assert got.dtype == np.int64 and got.tolist() == expected.tolist()
-    assert len(expected) <= max_keep and (max_keep == 0 or len(expected) > 0)
-    assert n != 3000 or len(expected) == 300                                  # the cap stops the crowded case
 
 
 def test_tensorrt_counts_only_where_its_library_loads(monkeypatch, caplog):

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.onnx_detector import DenseTestCfg, finish_dense, warm_up_nms
+from vad_ros.perception.nms import warm_up_nms
+from vad_ros.perception.onnx_detector import DenseTestCfg, finish_dense
 
 
 def device_candidates(scores, score_thr: float, nms_pre: int):

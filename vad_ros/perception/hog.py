@@ -25,6 +25,7 @@ import numpy as np
 
 from vad_ros.boxes import intersection_areas, iou_matrix
 from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.nms import greedy_nms
 from vad_ros.types import Detections
 
 WINDOW = (64, 128)                          # OpenCV's default people window (width, height)
@@ -39,20 +40,6 @@ CONTAINED_HEIGHT = 0.75                     # ... when it is also shorter than t
 def margin_to_score(margin: np.ndarray) -> np.ndarray:
     """SVM margins -> scores in (0, 1) (the logistic above), float32."""
     return (1.0 / (1.0 + np.exp(-SCORE_SLOPE * (np.asarray(margin, np.float64) - SCORE_MIDPOINT)))).astype(np.float32)
-
-
-def greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best score first."""
-    order = np.argsort(-scores, kind='stable')
-    overlap = iou_matrix(boxes, boxes)
-    keep: list[int] = []
-    suppressed = np.zeros(len(boxes), bool)
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(int(i))
-        suppressed |= overlap[i] > iou_threshold
-    return np.asarray(keep, np.int64)
 
 
 def drop_group_boxes(boxes: np.ndarray) -> np.ndarray:

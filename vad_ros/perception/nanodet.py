@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vad_ros.boxes import iou_matrix
+from vad_ros.perception.nms import nms_per_class
 from vad_ros.perception.base import PerceptionError
 from vad_ros.reasoning.vocabulary import COCO_CLASSES
 from vad_ros.types import Detections
@@ -109,19 +109,6 @@ def decode_level(scores, logits, input_size: int):
     return boxes, best, labels
 
 
-def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy NMS within each class, best score first."""
-    order = np.argsort(-scores, kind='stable')
-    overlap = iou_matrix(boxes, boxes) * (labels[:, None] == labels[None, :])
-    suppressed = np.zeros(len(boxes), bool)
-    keep = []
-    for i in order:
-        if not suppressed[i]:
-            keep.append(i)
-            suppressed |= overlap[i] > iou
-    return np.asarray(keep, np.int64)
-
-
 def pair_outputs(outputs: dict, num_classes: int) -> list[tuple[Any, Any]]:
     """The graph's outputs as (scores [HW, C], logits [HW, 44]) pairs per level, finest level first."""
     by_cells: dict[int, dict[str, Any]] = {}
@@ -183,7 +170,7 @@ class NanoDetDetector:
         boxes, scores, labels = self._candidates(outputs)
         if len(scores) == 0:
             return Detections.empty(self.class_names)
-        keep = class_aware_nms(boxes, scores, labels, self.nms_iou)
+        keep = nms_per_class(boxes, scores, labels, self.nms_iou)
         height, width = image_bgr.shape[:2]
         boxes = np.clip(boxes[keep] * to_frame, 0, [width, height, width, height]).astype(np.float32)
         return Detections(boxes, labels[keep].astype(np.int64), scores[keep].astype(np.float32), self.class_names)

@@ -5,7 +5,7 @@ boxes in network-input pixels (decoder 'dense', see vad_ros.perception.onnx_expo
 frames of several cameras through one run. Here, as MMDetection's dense heads do it: per
 level the candidates scoring above the score threshold, at most `nms_pre` of them by score; all levels
 together: boxes clipped to the pipeline's image, scaled back to the frame, boxes not wider and taller than
-`min_bbox_size` dropped, greedy NMS per class (suppressed at IoU >= iou_threshold, as mmcv), the best
+`min_bbox_size` dropped, greedy NMS per class (vad_ros.perception.nms), the best
 `max_per_img` kept. The test settings are the config's (stored in the metadata); for deployment the score
 threshold is the pipeline's (see `min_score`) and the candidates per level are capped (network_io.DEPLOY_NMS_PRE).
 """
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError, same_size_batches
+from vad_ros.perception.nms import nms_per_class, warm_up_nms
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
 from vad_ros.perception.onnx_runtime import OnnxBackend
-from vad_ros.reasoning.kernels import COMPILED, compiled
 from vad_ros.types import Detections
 
 
@@ -56,82 +56,6 @@ def level_candidates(scores: np.ndarray, score_thr: float, nms_pre: int) -> tupl
     if nms_pre > 0:
         order = order[:nms_pre]
     return values[order], labels[order], rows[order]
-
-
-def nms_per_class(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float,
-                  max_keep: int) -> np.ndarray:
-    """Indices kept by greedy NMS within each class, best score first, at most max_keep."""
-    order = np.argsort(-scores, kind='stable')
-    boxes = boxes.astype(np.float32, copy=False)
-    kept = [np.zeros(0, np.int64)]
-    for label in np.unique(labels):
-        members = order[labels[order] == label]                 # this class, best first
-        kept.append(members[greedy_nms_sorted(boxes[members], iou_threshold, max_keep)])
-    keep = np.concatenate(kept)
-    return keep[np.argsort(-scores[keep], kind='stable')][:max_keep]
-
-
-def greedy_nms_sorted(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
-    """Positions kept by greedy NMS of boxes sorted best first: each kept box removes the remaining ones that
-    overlap it by IoU >= iou_threshold (as mmcv; memory O(N), so thousands of candidates are fine). Compiled
-    with numba where it is installed (3000 candidates: ~2 instead of ~17 ms on 2 cores; same result, tested),
-    else numpy."""
-    if COMPILED and len(boxes):
-        return _greedy_nms_compiled(np.ascontiguousarray(boxes, np.float32), np.float32(iou_threshold),
-                                    int(max_keep))
-    return greedy_nms_numpy(boxes, iou_threshold, max_keep)
-
-
-@compiled
-def _greedy_nms_compiled(boxes, iou_threshold, max_keep):  # pragma: no cover - compiled
-    """greedy_nms_numpy in one loop (boxes float32, C-contiguous), the same float32 arithmetic."""
-    n = boxes.shape[0]
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    removed = np.zeros(n, np.bool_)
-    keep = np.empty(n, np.int64)
-    k = 0
-    for i in range(n):
-        if k >= max_keep:
-            break
-        if removed[i]:
-            continue
-        keep[k] = i
-        k += 1
-        for j in range(i + 1, n):
-            if removed[j]:
-                continue
-            w = max(min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]), np.float32(0))
-            h = max(min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]), np.float32(0))
-            inter = w * h
-            union = areas[i] + areas[j] - inter
-            if union != 0 and np.float32(inter / union) >= iou_threshold:
-                removed[j] = True
-    return keep[:k]
-
-
-def warm_up_nms() -> None:
-    """Compile (or load from numba's cache) the NMS kernel now, not at the first frame (decoders call it)."""
-    greedy_nms_sorted(np.array([[0, 0, 2, 2], [1, 1, 3, 3]], np.float32), 0.5, 2)
-
-
-def greedy_nms_numpy(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
-    """greedy_nms_sorted in numpy."""
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    remaining = np.arange(len(boxes))
-    keep: list[int] = []
-    while remaining.size and len(keep) < max_keep:
-        best, rest = remaining[0], remaining[1:]
-        keep.append(int(best))
-        remaining = rest[~(_iou(boxes[best], areas[best], boxes[rest], areas[rest]) >= iou_threshold)]
-    return np.asarray(keep, np.int64)
-
-
-def _iou(box: np.ndarray, area: float, others: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    w = np.maximum(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0)
-    h = np.maximum(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0)
-    inter = w * h
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return inter / (area + areas - inter)
 
 
 def decode_dense(outputs: list[np.ndarray], cfg: DenseTestCfg, image_shape: tuple[int, int],

@@ -29,25 +29,10 @@ import logging
 
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:                    # optional: the kernels run as plain Python
-    njit = None
+from vad_ros.jit import COMPILED, compiled  # noqa: F401  (COMPILED: re-exported for the callers)
 
 log = logging.getLogger('vad_ros.kernels')
-COMPILED = njit is not None
 
-
-def compiled(function):
-    """The function compiled by numba (nopython, releasing the GIL), cached on disk where numba finds a
-    writable place for it; the function itself without numba."""
-    if njit is None:
-        return function
-    try:
-        return njit(cache=True, nogil=True)(function)
-    except RuntimeError as e:          # numba: "cannot cache function ...: no locator available"
-        log.info(f'numba cannot cache {function.__name__} ({e}): compiling it in each process')
-        return njit(nogil=True)(function)
 
 # The tracker's track table: one row per live track, columns x0, y0, x1, y1, area, label, id, frames missed.
 TRACK_COLUMNS = 8
