@@ -5,6 +5,7 @@ checker uses without loading models are the ones the models have once loaded."""
 from __future__ import annotations
 
 import json
+import os
 import logging
 import subprocess
 import sys
@@ -280,3 +281,151 @@ def test_toolbox_files_the_node_refuses_are_refused_with_its_message(checkpoints
         with pytest.raises(PerceptionError) as built:
             build_detector(params), build_segmenter(params)
         assert str(checked.value) == str(built.value)
+
+
+# ---------------------------------------------------------------- several cameras: each camera's own files
+def node_configure_error(params_file: str) -> str:
+    """The real vad_node (in this process, its own rclpy context on an isolated domain) configured from
+    `params_file`, as `vad-launch params_file:=...` starts it: its startup error ('' when it configures)."""
+    rclpy = pytest.importorskip('rclpy')
+    pytest.importorskip('vad_ros.msg', reason='needs the colcon build (tools/setup.sh ros)')
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from ros_helpers import isolated_env
+    from vad_ros.ros.node import VadNode
+    env = isolated_env()
+    saved = {k: os.environ.get(k) for k in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE')}
+    os.environ.update({k: env[k] for k in saved})
+    context = rclpy.Context()
+    rclpy.init(args=['vad_node', '--ros-args', '-p', 'autostart:=false', '--params-file', params_file],
+               context=context, domain_id=int(env['ROS_DOMAIN_ID']))
+    try:
+        node = VadNode(params_file_dirs=[os.path.dirname(params_file), os.getcwd()], context=context)
+        try:
+            return '' if node.trigger_configure() == TransitionCallbackReturn.SUCCESS else node.startup_error
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def two_cameras(tmp_path: Path, front: str) -> str:
+    """A params file: HOG, cameras front and rear on the shared demo files, `front` giving front's own ones."""
+    path = tmp_path / 'cameras.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    detector: {backend: hog}\n    cameras: front,rear\n'
+                    f"    scene_map_file: {ROOT / 'config' / 'scene_vtest.yaml'}\n"
+                    f"    rules_file: {ROOT / 'config' / 'rules_keep_off_grass.yaml'}\n"
+                    f'    front: {{{front}}}\n')
+    return str(path)
+
+
+CAMERA_CASES = [
+    ('rules', lambda d: f"rules_file: {rule_file(d, 'persn', PROBE[0][1])}",
+     "camera 'front': {dir}/persn.yaml:2: rule 'r': unknown object class 'persn' (closest known: person"),
+    ('zone', lambda d: f"rules_file: {rule_file(d, 'zone', PROBE[2][1])}",
+     "camera 'front': {dir}/zone.yaml:4: rule 'r': unknown zone 'loading_bay'"),
+    ('scene', lambda d: 'scene_map_file: no_scene.yaml',
+     "camera 'front': scene map"),
+    ('relative-rules', lambda d: (rule_file(d, 'speed', PROBE[3][1]), 'rules_file: speed.yaml')[1],
+     "camera 'front': {dir}/speed.yaml:4: rule 'r': a speed in m/s needs a ground-plane calibration"),
+]
+
+
+@pytest.mark.parametrize('name, front, error', CAMERA_CASES, ids=[c[0] for c in CAMERA_CASES])
+def test_a_cameras_own_bad_files_are_refused_by_the_checker_and_by_the_node(tmp_path, name, front, error):
+    params = two_cameras(tmp_path, front(tmp_path))
+    expected = error.format(dir=tmp_path)
+    node = node_configure_error(params)
+    assert expected in node, node
+    out = vad_check('--params', params)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f'the node would not start: {node}' in out.stderr
+
+
+def test_each_camera_is_checked_with_its_own_files_and_unnamed_cameras_files_are_reported(tmp_path, capsys):
+    scene = tmp_path / 'scene.yaml'
+    scene.write_text(CALIBRATED_SCENE)
+    own = rule_file(tmp_path, 'lawn', "  - {id: in-lawn, objects: [person], in_zone: [lawn], sentence: s}\n")
+    params = two_cameras(tmp_path, f'rules_file: lawn.yaml, scene_map_file: {scene}')
+    with open(params, 'a') as f:
+        f.write('    side: {rules_file: lawn.yaml}\n')
+    assert node_configure_error(params) == ''
+    assert check_main(['--params', params]) == 0
+    out = capsys.readouterr().out
+    front, rear = out.index("camera 'front':"), out.index("camera 'rear':")
+    assert f"  rules: 1 rule(s) from '{own}': in-lawn" in out[front:rear]
+    assert "    zones: lawn" in out[front:rear] and '    zones: none' in out[rear:]
+    assert 'keep-off-the-grass' in out[rear:]
+    assert ("side.rules_file: a file of camera 'side', which parameter cameras does not name (front,rear): the "
+            "node ignores it") in out
+    # one tool, one camera: vad-video says how to run a camera's own files
+    with pytest.raises(vparams.ParamError, match=r"'front.rules_file' is camera 'front''s own file .* pass that "
+                                                 r"camera's files with --rules / --scene"):
+        load_params(params)
+    # a camera whose rules can never fire makes the set unusable, as for one camera
+    cars = rule_file(tmp_path, 'cars', "  - {id: cars, objects: [car], forbidden: [grass], sentence: s}\n")
+    assert check_main(['--params', two_cameras(tmp_path, f'rules_file: {cars}')]) == 2
+    assert "no rule could ever fire for camera 'front'" in capsys.readouterr().err
+
+
+def test_a_map_not_drawn_yet_is_waited_for_by_both(tmp_path):
+    """wait_for_scene_map: the node starts without the map (and loads it once saved); the checker says so, and
+    that no background rule can fire until then."""
+    params = tmp_path / 'new_camera.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    detector: {backend: hog}\n    wait_for_scene_map: true\n'
+                      f"    scene_map_file: scene.yaml\n    rules_file: {ROOT / 'config' / 'rules_keep_off_grass.yaml'}\n")
+    assert node_configure_error(str(params)) == ''
+    out = vad_check('--params', str(params))
+    assert out.returncode == 2 and 'would not start' not in out.stderr
+    assert f"scene map: '{tmp_path / 'scene.yaml'}' not drawn yet" in out.stdout
+    assert 'no rule could ever fire' in out.stderr
+    (tmp_path / 'scene.yaml').write_text(CALIBRATED_SCENE)          # drawn: in force
+    assert vad_check('--params', str(params)).returncode == 0
+
+
+def test_name_suggestions_come_from_the_vocabulary_in_use(tmp_path, capsys):
+    """No segmenter: the background classes are the scene map's labels, and so are the suggestions (not
+    ADE20K's); a zone named where a background class belongs, or a region label where a zone does, says so."""
+    params = hog_params(tmp_path)
+    cases = [("  - {id: cars, objects: [person], allowed: [road, parking], sentence: s}\n",
+              "unknown background class 'parking' (known here: grass, road, sidewalk)"),
+             ("  - {id: g, objects: [person], forbidden: [gras], sentence: s}\n",
+              "unknown background class 'gras' (closest known: grass)"),
+             ("  - {id: crowd, objects: [person], in_zone: road, min_count: 4, sentence: s}\n",
+              "unknown zone 'road' (scene map '" + str(ROOT / 'config' / 'scene_vtest.yaml') + "' has no zones; "
+              "'road' is a region label there (a background class: forbidden / allowed); a zone is a shape of "
+              "its own, under zones:)")]
+    for i, (body, error) in enumerate(cases):
+        assert check_main(['--params', params, '--rules', rule_file(tmp_path, f'r{i}', body)]) == 2
+        assert error in capsys.readouterr().err
+    scene = tmp_path / 'scene.yaml'
+    scene.write_text(CALIBRATED_SCENE)
+    lawn = rule_file(tmp_path, 'lawn', "  - {id: l, objects: [person], forbidden: [lawn], sentence: s}\n")
+    assert check_main(['--params', params, '--rules', lawn, '--scene', str(scene)]) == 2
+    assert ("unknown background class 'lawn' (known here: grass); 'lawn' is a zone of the scene map, which a rule "
+            "names with in_zone / not_in_zone") in capsys.readouterr().err
+
+
+def one_camera(tmp_path: Path, rules: str) -> str:
+    path = tmp_path / 'one.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    detector: {backend: hog}\n'
+                    f"    scene_map_file: {ROOT / 'config' / 'scene_vtest.yaml'}\n    rules_file: {rules}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize('name, body, error', PROBE + [('missing', None, "{path}' does not exist")],
+                         ids=[p[0] for p in PROBE] + ['missing'])
+def test_the_node_itself_refuses_what_the_checker_refuses(tmp_path, name, body, error):
+    """The probe's files (and a rule file that is not there) through the real node's configure and vad-check:
+    both refuse, with the same message."""
+    path = rule_file(tmp_path, name, body) if body is not None else str(tmp_path / 'gone.yaml')
+    params = one_camera(tmp_path, path)
+    node = node_configure_error(params)
+    assert error.format(path=path) in node
+    out = vad_check('--params', params)
+    assert out.returncode == 2 and f'the node would not start: {node}' in out.stderr

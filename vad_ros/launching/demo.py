@@ -1,7 +1,9 @@
-"""`vad-demo`: the real graph on OpenCV's sample video, end to end, with no model download.
+"""`vad-demo`: the real graph on OpenCV's sample video, end to end, with the NanoDet COCO detector
+(`make demo` fetches it once: tools/setup.sh nanodet, 7.6 MB kept; without it OpenCV's HOG people detector,
+with a warning).
 
-image_publisher (vtest.avi -> /camera/image_raw) -> vad_node (HOG people detector, static scene map of the
-campus, rule "keep off the grass") -> recorder (annotated.mp4, anomalies.jsonl, events.jsonl).
+image_publisher (vtest.avi -> /camera/image_raw) -> vad_node (NanoDet, static scene map of the campus, rule
+"keep off the grass": config/demo_vtest.yaml) -> recorder (annotated.mp4, anomalies.jsonl, events.jsonl).
 Runs on an isolated ROS domain (random ROS_DOMAIN_ID, localhost discovery) and stops when the video ends.
 """
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Frame sources: a video file, a folder of images, or a rosbag2 (folder, .mcap or .db3) image topic.
 
 Iterating a source yields Frame(index, timestamp, image) tuples, image a (H, W, 3) uint8 BGR array.
-Timestamps in seconds: video = index / the video's fps; folder = index / fps (default 10); rosbag2 = the
-message's header stamp (its receive time in the bag when the header stamp is zero).
+Timestamps in seconds since 1970-01-01 UTC, as ROS header stamps: video = start + index / the video's fps;
+folder = start + index / fps (default 10); `start` is the recording's start time (vad-video --start-time; 0 when
+unknown, i.e. the clock starts at 1970-01-01 00:00 UTC); rosbag2 = the message's header stamp (its receive time
+in the bag when the header stamp is zero), the time it was recorded.
 """
 from __future__ import annotations
 
@@ -44,10 +46,10 @@ def _positive_fps(fps: float | None, default: float | None) -> float | None:
 
 
 class VideoSource:
-    """A video file read with OpenCV; timestamps = index / the file's fps (10 when it has none)."""
+    """A video file read with OpenCV; timestamps = start + index / the file's fps (10 when it has none)."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, start: float = 0.0):
+        self.path, self.start = path, float(start)
         cap = cv2.VideoCapture(path)
         try:
             if not cap.isOpened():
@@ -66,17 +68,17 @@ class VideoSource:
                 ok, image = cap.read()
                 if not ok:
                     return
-                yield Frame(index, index / self.fps, image)
+                yield Frame(index, self.start + index / self.fps, image)
                 index += 1
         finally:
             cap.release()
 
 
 class FolderSource:
-    """Images of one folder (jpg, png, bmp) in natural order; timestamps = index / fps."""
+    """Images of one folder (jpg, png, bmp) in natural order; timestamps = start + index / fps."""
 
-    def __init__(self, path: str, fps: float | None = None):
-        self.path = path
+    def __init__(self, path: str, fps: float | None = None, start: float = 0.0):
+        self.path, self.start = path, float(start)
         self.files = sorted((f for f in os.listdir(path)
                              if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith('.')
                              and os.path.isfile(os.path.join(path, f))), key=natural_key)
@@ -94,7 +96,7 @@ class FolderSource:
             image = cv2.imread(file, cv2.IMREAD_COLOR)
             if image is None:
                 raise SourceError(f"cannot read image '{file}' (damaged or not an image)")
-            yield Frame(index, index / self.fps, image)
+            yield Frame(index, self.start + index / self.fps, image)
 
 
 class BagSource:
@@ -154,18 +156,21 @@ class BagSource:
                 yield Frame(index, stamp, self._image(msg, conn.msgtype, index))
 
 
-def open_source(path: str | os.PathLike, topic: str | None = None, fps: float | None = None):
+def open_source(path: str | os.PathLike, topic: str | None = None, fps: float | None = None,
+                start: float | None = None):
     """The source for `path`: a rosbag2 (folder with metadata.yaml, .mcap, .db3), a folder of images, or a
-    video file. `topic` picks the image topic of a bag; `fps` sets the timing of a folder of images.
-    Raises SourceError with a clear message."""
+    video file. `topic` picks the image topic of a bag; `fps` sets the timing of a folder of images; `start`
+    (seconds since 1970 UTC) the stamp of a video's or folder's first frame (a bag has stamps of its own: a
+    start for a bag is a SourceError). Raises SourceError with a clear message."""
     path = str(path)
     if not os.path.exists(path):
         raise SourceError(f"input '{path}' does not exist (expected a video file, a folder of images or a rosbag2)")
     p = Path(path)
-    if p.is_dir():
-        if (p / 'metadata.yaml').is_file():
-            return BagSource(path, topic)
-        return FolderSource(path, fps)
-    if p.suffix.lower() in BAG_SUFFIXES:
+    if (p.is_dir() and (p / 'metadata.yaml').is_file()) or (not p.is_dir() and p.suffix.lower() in BAG_SUFFIXES):
+        if start is not None:
+            raise SourceError(f"rosbag2 '{path}' carries its own stamps (when each image was taken): a start time "
+                              'applies to video files and folders of images only; leave it out')
         return BagSource(path, topic)
-    return VideoSource(path)
+    if p.is_dir():
+        return FolderSource(path, fps, start or 0.0)
+    return VideoSource(path, start or 0.0)

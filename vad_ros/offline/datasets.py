@@ -36,8 +36,9 @@ class DatasetVideo:
     def is_frame_folder(self) -> bool:
         return Path(self.path).is_dir()
 
-    def source(self, fps: float | None = None):
-        return open_source(self.path, fps=fps if self.is_frame_folder else None)
+    def source(self, fps: float | None = None, start: float | None = None):
+        """The frames; `start`: the stamp of the first frame (seconds since 1970 UTC; None = 0)."""
+        return open_source(self.path, fps=fps if self.is_frame_folder else None, start=start)
 
 
 def check_labels(labels, where: str) -> np.ndarray:

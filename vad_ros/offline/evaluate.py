@@ -34,7 +34,7 @@ from vad_ros.offline.datasets import DATASETS, DatasetVideo, list_videos, parse_
 from vad_ros.offline.progress import Progress
 from vad_ros.errors import VadError
 from vad_ros.host_memory import keep_freed_memory
-from vad_ros.offline.runner import positive_int, load_params, run, setup_logging
+from vad_ros.offline.runner import load_params, positive_int, run, setup_logging, start_time
 from vad_ros.media.sources import SourceError
 
 log = logging.getLogger('vad_ros.evaluate')
@@ -97,10 +97,11 @@ def _check_incidents(incidents: dict[str, event_metrics.VideoIncidents], videos:
 def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos: list[str] | None = None,
              max_frames: int | None = None, annotate: bool = False, progress_stream=None,
              incidents: dict[str, event_metrics.VideoIncidents] | None = None, incidents_source: str = '',
-             event_match: str = 'auto') -> dict[str, Any]:
+             event_match: str = 'auto', start_time: float | None = None) -> dict[str, Any]:
     """Run the pipeline on each test video and score it; writes the outputs into `out` and returns the
     report (also in metrics.json). With `incidents` (event_metrics.read_incidents), also the event-level metrics
-    of the videos that have an entry (report['event_level']). Raises SourceError & co for unusable inputs,
+    of the videos that have an entry (report['event_level']). start_time: the stamp of every video's first frame
+    (seconds since 1970 UTC, vad-eval --start-time; None = 0). Raises SourceError & co for unusable inputs,
     Interrupted on Ctrl-C."""
     from vad_ros.perception.factory import build_detector, build_segmenter
     from vad_ros.pipeline import build_pipeline
@@ -115,7 +116,7 @@ def evaluate(dataset: str, root: str, params: dict[str, Any], out: Path, videos:
     rows, pooled, curves, notes, partial = [], {'pred': [], 'score': [], 'truth': []}, {}, {}, []
     for i, video in enumerate(test_videos, 1):
         pipeline = build_pipeline(params, detector, segmenter)          # fresh tracker and events
-        source = video.source()
+        source = video.source(start=start_time)
         expected = _expected_frames(video, max_frames)
         progress = Progress(expected, label=f'[{i}/{len(test_videos)}] {video.name}', stream=progress_stream)
         summary = run(pipeline, source, out / video.name, annotate, max_frames, progress)
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-frames', type=positive_int, default=None,
                         help='score only the first N frames of each video (quick checks)')
     parser.add_argument('--annotate', action='store_true', help='also write DIR/<video>/annotated.mp4')
+    parser.add_argument('--start-time', type=start_time, default=None, metavar='ISO8601',
+                        help="when every video's first frame was recorded, ISO 8601 with the UTC offset, e.g. "
+                        '2026-03-01T22:15:00+01:00: frames are stamped from it, so the rules\' schedules (active:) '
+                        'apply (default: each video\'s clock starts at 1970-01-01 00:00 UTC)')
     parser.add_argument('--incidents', default=None,
                         help='incident labels (JSON, docs/EVALUATION.md): also report the event-level metrics of '
                         'the videos it names')
@@ -304,11 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging('vad-eval')
     try:
-        params = load_params(args.params, args.rules, args.scene)
+        params = load_params(args.params, args.rules, args.scene, lenient=True)
         incidents = event_metrics.read_incidents(args.incidents) if args.incidents else None
         report = evaluate(args.dataset, args.root, params, Path(args.out), parse_video_list(args.videos),
                           args.max_frames, args.annotate, incidents=incidents, incidents_source=args.incidents or '',
-                          event_match=args.event_match)
+                          event_match=args.event_match, start_time=args.start_time)
     except VadError as e:
         print(f'vad-eval: {e}', file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """`vad-video`: the node's pipeline on recorded footage, without ROS.
 
     vad-video INPUT --params config/vad.yaml --out DIR [--rules F] [--scene F] [--topic T] [--annotate]
-              [--max-frames N] [--fps F] [--allow-partial] [--progress-period S] [--labels F]
+              [--max-frames N] [--fps F] [--start-time T] [--allow-partial] [--progress-period S] [--labels F]
 
 INPUT is a video file, a folder of images, or a rosbag2 (folder, .mcap, .db3) with an image topic. Writes
 DIR/frames.csv, DIR/anomalies.jsonl, DIR/events.jsonl and, with --annotate, DIR/annotated.mp4 (H.264).
@@ -9,6 +9,9 @@ Every frame's results are on disk before the next frame is read (a killed run ke
 annotated.mp4 is a fragmented MP4 that plays up to the last complete fragment after a crash. With --labels
 (incident labels, docs/EVALUATION.md), the events are scored against the incidents after the run: a summary on
 stdout and DIR/events_eval.json.
+Frame times (and so the rules' schedules, `active:`) are image stamps: a rosbag2's own header stamps (when each
+image was taken); for a video file or a folder of images the recording's start time (--start-time, ISO 8601
+with its UTC offset) plus the time into the file, without it the time into the file from 1970-01-01 00:00 UTC.
 Exit status: 0 done, 2 unusable input/params/models (one line on stderr), 3 the input ended early (fewer
 frames decoded than the file announces: truncated or damaged; the outputs hold the frames that were decoded;
 --allow-partial accepts it with the warning and exit 0), 130 interrupted (outputs kept).
@@ -27,7 +30,7 @@ from vad_ros import params as vparams
 from vad_ros.errors import VadError
 from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media.sources import BagSource, FolderSource, SourceError, open_source
-from vad_ros.media.writers import OutputError, ResultWriter, VideoWriter
+from vad_ros.media.writers import ResultWriter, VideoWriter
 from vad_ros.offline import event_metrics
 from vad_ros.offline.progress import Progress
 from vad_ros.rendering.drawing import draw_result
@@ -59,9 +62,16 @@ class RunSummary:
                 'were decoded (truncated or damaged file); the outputs hold those frames')
 
 
-def load_params(path: str | None, rules: str | None = None, scene: str | None = None) -> dict[str, Any]:
-    """The params file (read as the node reads it) with --rules / --scene overrides, checked."""
-    values = vparams.read_params_file(path) if path else {}
+def load_params(path: str | None, rules: str | None = None, scene: str | None = None,
+                cameras: dict[str, dict[str, str]] | None = None, lenient: bool = False) -> dict[str, Any]:
+    """The params file (read as the node reads it) with --rules / --scene overrides, checked. `cameras`: where
+    named cameras' own files go (vad_ros.params.read_params_file; without it they are an error). lenient (vad-video,
+    vad-eval): a bad value is logged as the node logs it (vad_ros.params.bad_value_line) and its default used,
+    as the node does; otherwise (vad-check) it raises ParamError."""
+    bad: list[str] | None = [] if lenient else None
+    values = vparams.read_params_file(path, cameras=cameras, bad_values=bad) if path else {}
+    for line in bad or ():
+        logging.getLogger('vad_ros.params').warning(line)
     if rules is not None:
         values['rules_file'] = str(Path(rules).resolve()) if rules else ''
     if scene is not None:
@@ -121,6 +131,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def start_time(text: str) -> float:
+    """--start-time: ISO 8601 with a UTC offset -> seconds since 1970 UTC (argparse's error on a bad value)."""
+    from vad_ros.reasoning.schedule import ScheduleError, parse_start_time
+    try:
+        return parse_start_time(text)
+    except ScheduleError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+START_TIME_HELP = ("video file or folder of images: when its first frame was recorded, ISO 8601 with the UTC "
+                   "offset, e.g. 2026-03-01T22:15:00+01:00 or 2026-03-01T21:15:00Z; frames are stamped from it, so "
+                   "the rules' schedules (active:) apply to when it was recorded (default: the clock starts at "
+                   "1970-01-01 00:00 UTC). A rosbag2 uses its own stamps")
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -141,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-frames', type=positive_int, default=None, help='stop after N frames')
     parser.add_argument('--fps', type=positive_float, default=None,
                         help='folder of images: frames per second for the timestamps (default 10)')
+    parser.add_argument('--start-time', type=start_time, default=None, metavar='ISO8601', help=START_TIME_HELP)
     parser.add_argument('--progress-period', type=positive_float, default=10.0,
                         help='seconds between progress lines when stderr is not a terminal (default 10)')
     parser.add_argument('--allow-partial', action='store_true',
@@ -158,8 +184,8 @@ def setup_logging(prog: str) -> None:
     logging.basicConfig(level=logging.WARNING, format=f'{prog}: %(levelname)s: %(message)s')
 
 
-def open_input(path: str, topic: str | None, fps: float | None):
-    source = open_source(path, topic=topic, fps=fps)
+def open_input(path: str, topic: str | None, fps: float | None, start: float | None = None):
+    source = open_source(path, topic=topic, fps=fps, start=start)
     if topic is not None and not isinstance(source, BagSource):
         raise SourceError(f"--topic applies to rosbag2 inputs only; '{path}' is not a rosbag2")
     if fps is not None and not isinstance(source, FolderSource):
@@ -182,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     from vad_ros.pipeline import build_pipeline
     out = Path(args.out)
     try:
-        params = load_params(args.params, args.rules, args.scene)
+        params = load_params(args.params, args.rules, args.scene, lenient=True)
         labels = (event_metrics.labels_for_input(event_metrics.read_incidents(args.labels), args.input, args.labels)
                   if args.labels else None)
-        source = open_input(args.input, args.topic, args.fps)
+        source = open_input(args.input, args.topic, args.fps, args.start_time)
         pipeline = build_pipeline(params)
         total = source.length if args.max_frames is None else min(source.length or args.max_frames,
                                                                    args.max_frames)

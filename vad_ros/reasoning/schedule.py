@@ -10,8 +10,10 @@ recorded, not by when it is replayed).
 
 A range includes its start and excludes its end; "00:00-24:00" is the whole day. A range across midnight
 belongs to the day it starts on: days: [fri] with "22:00-06:00" is Friday 22:00 to Saturday 06:00.
-Stamps are seconds since 1970-01-01 UTC (ROS header stamps). Video files and image folders are stamped from 0,
-so their clock starts at 1970-01-01 00:00:00 UTC (a Thursday). A frame without a stamp is never in a schedule.
+Stamps are seconds since 1970-01-01 UTC (ROS header stamps; a rosbag2's own header stamps). Video files and
+image folders are stamped from the recording's start time (`vad-video --start-time`, parse_start_time), without
+it from 0, so that their clock starts at 1970-01-01 00:00:00 UTC (a Thursday). A frame without a stamp is never
+in a schedule.
 """
 from __future__ import annotations
 
@@ -163,3 +165,26 @@ def parse_schedule(value) -> Schedule:
     if tz != 'UTC':
         text += f' ({tz})'
     return Schedule(ranges, days, tz, text)
+
+
+START_TIME_EXAMPLE = '2026-03-01T22:15:00+01:00'
+
+
+def parse_start_time(text: str) -> float:
+    """A recording's start time, ISO 8601 with its UTC offset ('2026-03-01T22:15:00+01:00', '...Z'), as seconds
+    since 1970-01-01 UTC: the stamp of a video's first frame, so that schedules judge the frames by when they were
+    recorded. Raises ScheduleError saying what to write; a time without an offset is refused (whose local time
+    would it be?)."""
+    value = str(text).strip()
+    try:
+        moment = datetime.fromisoformat(value[:-1] + '+00:00' if value[-1:] in 'zZ' and value else value)
+    except ValueError:
+        raise ScheduleError(f"start time {excerpt(text)} is not an ISO 8601 date and time (write e.g. "
+                            f"{START_TIME_EXAMPLE}, or ...Z for UTC)") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ScheduleError(f"start time {excerpt(text)} has no UTC offset: add the camera's, e.g. "
+                            f"{value}+01:00 (or Z for UTC)")
+    stamp = moment.timestamp()
+    if stamp < 0:
+        raise ScheduleError(f"start time {excerpt(text)} is before 1970-01-01 (image stamps cannot be negative)")
+    return stamp
