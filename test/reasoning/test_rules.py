@@ -3,9 +3,12 @@ import textwrap
 
 import pytest
 
+from vad_ros.reasoning.conditions import Active, Backgrounds, Count, Crossing, Direction, Dwell, MinScore, Speed, Zones
+from vad_ros.reasoning.engine import RuleEngine
 from vad_ros.reasoning.rules import (PAPER_RULES_PATH, RuleFileError, load_rules,
                                      parse_rules)
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.types import ObjectReport
 
 
 def text(body: str) -> str:
@@ -16,19 +19,30 @@ def parse(body: str, objects=COCO_CLASSES, backgrounds=ADE20K_CLASSES):
     return parse_rules(text(body), 'site.yaml', objects, backgrounds)
 
 
+def fired(rules, object_class: str, background: str | None, score: float, fraction: float) -> list[str]:
+    """The ids of the rules the engine fires for one object in one frame (no scene map, no stamp; untracked, so
+    min_frames acts as 1)."""
+    report = ObjectReport(object_class, score, (0.0, 0.0, 10.0, 30.0), background, fraction, 0)
+    engine = RuleEngine(rules)
+    engine.tracking = False
+    return [a.rule_id for a in engine.evaluate([report], 0, None).anomalies]
+
+
 def test_paper_rule_set_is_the_papers():
     rules = load_rules(PAPER_RULES_PATH, COCO_CLASSES, ADE20K_CLASSES)
-    pairs = {(tuple(sorted(r.objects)), tuple(sorted(r.forbidden))) for r in rules}
+    pairs = {(tuple(sorted(r.objects)), tuple(sorted(r.condition(Backgrounds).forbidden))) for r in rules}
     assert pairs == {
         (('person',), ('fence', 'road', 'water')), (('skateboard',), ('sidewalk',)), (('car',), ('sidewalk',)),
         (('bus',), ('sidewalk',)), (('truck',), ('sidewalk',)), (('bicycle',), ('sidewalk',)),
         (('motorcycle',), ('sidewalk',))}
     assert rules.warnings == () and not rules.is_empty
-    assert all(r.min_score == 0 and r.min_fraction == 0 and r.min_frames is None for r in rules)
-    assert [r.id for r in rules.matching('person', 'road', 0.31, 0.01)] == ['person-on-road']
-    assert [r.id for r in rules.matching('person', 'fence', 0.31, 0.01)] == ['person-on-road']
-    assert rules.matching('person', 'sidewalk', 0.9, 1.0) == []
-    assert rules.matching('car', None, 0.9, 1.0) == []
+    assert all(r.condition(MinScore) is None and r.condition(Backgrounds).min_fraction == 0 and r.min_frames is None
+               for r in rules)
+    assert fired(rules, 'person', 'road', 0.31, 0.01) == ['person-on-road']
+    assert fired(rules, 'person', 'fence', 0.31, 0.01) == ['person-on-road']
+    assert fired(rules, 'person', 'sidewalk', 0.9, 1.0) == []
+    assert fired(rules, 'car', None, 0.9, 1.0) == []
+    assert fired(rules, 'car', 'sidewalk', 0.9, 1.0) == ['car-on-sidewalk']
 
 
 def test_paper_rules_with_a_person_only_detector_load_with_warnings():
@@ -59,13 +73,14 @@ def test_groups_options_and_defaults():
             sentence: stay off the tracks
         ''', backgrounds=ADE20K_CLASSES + ('railway',))
     v, p = rules.rules
-    assert v.objects == {'car', 'bus', 'truck', 'motorcycle', 'bicycle'} and v.forbidden == {'sidewalk', 'path'}
-    assert (v.severity, v.min_score, v.min_fraction, v.min_frames) == ('critical', 0.5, 0.4, 5)
-    assert (p.objects, p.severity, p.min_score, p.min_fraction, p.min_frames) == (
-        {'person'}, 'warning', 0.0, 0.0, None)
-    assert v.matches('bus', 'path', 0.6, 0.5)
-    assert not v.matches('bus', 'path', 0.4, 0.5) and not v.matches('bus', 'path', 0.6, 0.3)
-    assert not v.matches('person', 'path', 0.9, 1.0) and not v.matches('bus', 'road', 0.9, 1.0)
+    assert v.objects == {'car', 'bus', 'truck', 'motorcycle', 'bicycle'}
+    assert v.condition(Backgrounds) == Backgrounds(frozenset({'sidewalk', 'path'}), frozenset(), 0.4)
+    assert (v.severity, v.condition(MinScore), v.min_frames) == ('critical', MinScore(0.5), 5)
+    assert (p.objects, p.severity, p.condition(MinScore), p.condition(Backgrounds).min_fraction, p.min_frames) == (
+        {'person'}, 'warning', None, 0.0, None)
+    assert fired(rules, 'bus', 'path', 0.6, 0.5) == ['v']
+    assert fired(rules, 'bus', 'path', 0.4, 0.5) == [] and fired(rules, 'bus', 'path', 0.6, 0.3) == []
+    assert fired(rules, 'person', 'path', 0.9, 1.0) == [] and fired(rules, 'bus', 'road', 0.9, 1.0) == []
     assert (v.weight, p.weight) == (1.0, 0.75)
 
 
@@ -190,7 +205,7 @@ def test_empty_rule_set_is_allowed_and_distinguishable():
         rules = parse_rules(body, 'r.yaml')
         assert rules.is_empty and len(rules) == 0
         assert any(w.startswith('r.yaml: ') and 'empty' in w for w in rules.warnings)
-        assert rules.matching('person', 'road', 1.0, 1.0) == []
+        assert fired(rules, 'person', 'road', 1.0, 1.0) == []
 
 
 def test_missing_file_is_named(tmp_path):
@@ -236,18 +251,23 @@ def test_newer_keys_are_parsed_with_units():
     (r,) = parse_rules(rule_line("allowed: [road];in_zone: [bay, dock];min_duration: '2 min';cooldown: 500 ms;"
                                  "max_speed: '18 km/h';direction: [300, 60];active: {days: [mon-fri], "
                                  "hours: ['22:00-06:00']}"), 'r.yaml')
-    assert (r.allowed, r.in_zone, r.min_duration, r.cooldown) == ({'road'}, ('bay', 'dock'), 120.0, 0.5)
-    assert (r.max_speed, r.speed_unit, r.heading) == (pytest.approx(5.0), 'm/s', (300.0, 60.0))
-    assert r.schedule.days == frozenset(range(5)) and r.schedule.text == '22:00-06:00 on mon, tue, wed, thu, fri'
-    assert not r.is_paper_rule
+    assert (r.condition(Backgrounds).allowed, r.condition(Zones).inside, r.dwell, r.cooldown) == (
+        {'road'}, ('bay', 'dock'), 120.0, 0.5)
+    assert r.condition(Speed) == Speed(None, pytest.approx(5.0), 'm/s')
+    assert r.condition(Direction).heading == (300.0, 60.0)
+    schedule = r.condition(Active).schedule
+    assert schedule.days == frozenset(range(5)) and schedule.text == '22:00-06:00 on mon, tue, wed, thu, fri'
+    assert [type(c) for c in r.conditions] == [Backgrounds, Zones, Speed, Direction, Dwell, Active]
+    assert r.needs_motion and r.needs_stamp and r.gates == (r.condition(Active),) and r.group is None
     (t,) = parse_rules(rule_line('crossing: gate;direction: out;min_count: 3;window: 60'), 'r.yaml')
-    assert (t.crossing, t.crossing_direction, t.min_count, t.window, t.is_count) == ('gate', 'out', 3, 60.0, True)
+    assert (t.condition(Crossing), t.group) == (Crossing('gate', 'out'), Count(3, None, 60.0))
+    assert t.condition(Direction) is None                  # with crossing, 'direction' is the crossing's
     (m,) = parse_rules(rule_line('direction: away from loading bay'), 'r.yaml')
-    assert m.away_from == 'loading bay' and m.uses_motion
+    assert m.condition(Direction) == Direction(zone='loading bay', sign=-1.0) and m.needs_motion
 
 
-def test_the_paper_rules_are_paper_rules():
-    assert all(r.is_paper_rule for r in load_rules(PAPER_RULES_PATH))
+def test_the_paper_rules_have_background_conditions_only():
+    assert all([type(c) for c in r.conditions] == [Backgrounds] for r in load_rules(PAPER_RULES_PATH))
 
 
 def test_load_rules_with_a_scene_checks_places(tmp_path):
@@ -256,9 +276,9 @@ def test_load_rules_with_a_scene_checks_places(tmp_path):
                                                                                                [5, 5]]}]}, 's.yaml')
     path = tmp_path / 'r.yaml'
     path.write_text('rules:\n  - {id: a, objects: [person], in_zone: bay, sentence: s}\n')
-    assert load_rules(path, scene=scene).rules[0].in_zone == ('bay',)
+    assert load_rules(path, scene=scene).rules[0].condition(Zones).inside == ('bay',)
     path.write_text('rules:\n  - {id: a, objects: [person], in_zone: bya, sentence: s}\n')
-    assert load_rules(path).rules[0].in_zone == ('bya',)                 # no scene given: not checked
+    assert load_rules(path).rules[0].condition(Zones).inside == ('bya',)                 # no scene given: not checked
     with pytest.raises(RuleFileError, match=r"r.yaml:2: rule 'a': unknown zone 'bya'.*closest known: bay"):
         load_rules(path, scene=scene)
     with pytest.raises(RuleFileError, match="set scene_map_file to a scene map with zones"):

@@ -5,22 +5,14 @@
     rules:
       - id: vehicle-on-sidewalk              # unique
         objects: [vehicle, bicycle]          # detector classes or group names
-        forbidden: [sidewalk]                # background classes (segmenter / scene map) or group names
         sentence: vehicles must stay off the sidewalk   # may use {object} {background} {zone} {line} {count}
         severity: critical                   # info | warning | critical (default warning)
-        min_score: 0.5                       # optional, on top of score_threshold
-        min_fraction: 0.3                    # optional: background must cover this share of the region
         min_frames: 5                        # optional: consecutive frames before an anomaly is raised
+        cooldown: 60                         # optional: s before a new event of the same rule and object
+        ...                                  # and at least one condition
 
-Beyond the paper's (objects, forbidden) pair, a rule may use (docs/RULES.md has the whole language):
-  allowed: [road]            the object is anomalous on any background but these (instead of forbidden)
-  in_zone / not_in_zone      scene-map zone name(s) the ground point is in / in none of
-  crossing: line, direction: in | out | any          a scene-map tripwire crossed by the track's ground point
-  min_count / max_count (+ window with crossing)     objects at once (in the zone), or crossings in window s
-  min_area, max_area (px of the box), min_ratio, max_ratio (width / height)      object filters
-  min_speed / max_speed: '1.5 m/s' | '80 px/s' | '5 km/h';  direction: [from, to] degrees | towards Z | away from Z
-  min_duration: 10 (s) dwell before raising;  cooldown: 60 (s) before a new event of the same rule and track
-  active: ['07:00-19:00'] or {hours, days, timezone}: when the rule applies, by the image stamp
+This module reads a rule's own keys (above); every other key is a condition, parsed, judged and explained by
+its class in vad_ros/reasoning/conditions.py (docs/RULES.md has the whole language).
 
 Class names are checked against the vocabularies given to load_rules (the detector's classes; the
 segmenter's classes + the scene map's labels). A name that neither the vocabulary nor the reference
@@ -38,9 +30,10 @@ import string
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from vad_ros.errors import VadError
-from vad_ros.reasoning.schedule import Schedule, ScheduleError, parse_schedule
+from vad_ros.reasoning.conditions import CONDITIONS, Backgrounds, Condition, Count, Zones, condition_keys, main_keys
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.files import LineStr, key_line as _key_line, line_of as _line, parse_yaml, read_text
 from vad_ros.limits import MAX_RULES, bounded_message, excerpt as _q
@@ -48,17 +41,14 @@ from vad_ros.limits import MAX_RULES, bounded_message, excerpt as _q
 PAPER_RULES_PATH = Path(__file__).resolve().parents[1] / 'data' / 'rules_paper.yaml'
 SEVERITY_WEIGHTS = {'info': 0.5, 'warning': 0.75, 'critical': 1.0}
 SENTENCE_FIELDS = ('object', 'background', 'zone', 'line', 'count')
-CONDITION_KEYS = ('forbidden', 'allowed', 'in_zone', 'not_in_zone', 'crossing', 'min_count', 'max_count',
-                  'min_area', 'max_area', 'min_ratio', 'max_ratio', 'min_speed', 'max_speed', 'direction',
-                  'min_duration', 'active')
-_RULE_KEYS = ('id', 'objects', 'sentence', 'severity', 'min_score', 'min_fraction', 'min_frames', 'cooldown',
-              'window') + CONDITION_KEYS
+RULE_OWN_KEYS = ('id', 'objects', 'sentence', 'severity', 'min_frames', 'cooldown')   # the rest: conditions.py
+CONDITION_KEYS = main_keys()
+_RULE_KEYS = RULE_OWN_KEYS + condition_keys()
 _REQUIRED_KEYS = ('id', 'objects', 'sentence')
-CROSSING_DIRECTIONS = ('in', 'out', 'any')
 _DURATION_UNITS = {'ms': 0.001, 's': 1.0, 'sec': 1.0, 'min': 60.0, 'h': 3600.0}
-_SPEED_UNITS = {'px/s': ('px/s', 1.0), 'm/s': ('m/s', 1.0), 'km/h': ('m/s', 1 / 3.6)}
 EMPTY_WARNING = 'the rule set is empty: nothing will be flagged'
 UNCHECKED = _UNCHECKED = object()   # load_rules(scene=...) not given: zone and tripwire names are not checked
+C = TypeVar('C', bound=Condition)
 
 
 class RuleFileError(VadError):
@@ -73,50 +63,17 @@ class NotARuleFile(RuleFileError):
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule: which objects, its sentence and severity, its persistence options and its conditions (one object
+    per condition the rule uses, in the order of vad_ros/reasoning/conditions.py; all must hold at once)."""
     id: str
     objects: frozenset[str]
-    forbidden: frozenset[str]
     sentence: str
     severity: str = 'warning'
-    min_score: float = 0.0
-    min_fraction: float = 0.0
     min_frames: int | None = None    # None: the persistence.min_frames parameter applies
-    allowed: frozenset[str] = frozenset()
-    in_zone: tuple[str, ...] = ()              # in any of these zones
-    not_in_zone: tuple[str, ...] = ()          # in none of these zones
-    crossing: str | None = None                # tripwire name
-    crossing_direction: str = 'any'            # in | out | any
-    min_count: int | None = None
-    max_count: int | None = None
-    window: float = 0.0                        # s: crossing counts over this window
-    min_area: float | None = None              # px of the box
-    max_area: float | None = None
-    min_ratio: float | None = None             # width / height of the box
-    max_ratio: float | None = None
-    min_speed: float | None = None             # in speed_unit
-    max_speed: float | None = None
-    speed_unit: str = 'px/s'                   # px/s | m/s
-    heading: tuple[float, float] | None = None   # compass range [from, to], clockwise
-    towards: str | None = None                 # zone the object moves towards
-    away_from: str | None = None               # zone the object moves away from
-    min_duration: float = 0.0                  # s
-    cooldown: float = 0.0                      # s
-    schedule: Schedule | None = None
+    cooldown: float = 0.0            # s before a new event of the same rule and object
+    conditions: tuple[Condition, ...] = ()
     line: int = field(default=0, compare=False)
     key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
-
-    def background_ok(self, background: str | None, fraction: float) -> bool:
-        """The background part of the rule (forbidden / allowed with min_fraction); True without one."""
-        if self.forbidden:
-            return background is not None and background in self.forbidden and fraction >= self.min_fraction
-        if self.allowed:
-            return background is not None and background not in self.allowed and fraction >= self.min_fraction
-        return True
-
-    def matches(self, object_class: str, background: str | None, score: float, fraction: float) -> bool:
-        """Class, score and background part only (the paper's rules); the rule engine judges the rest."""
-        return (background is not None and object_class in self.objects and score >= self.min_score
-                and self.background_ok(background, fraction))
 
     def explain(self, object_class: str, background: str, zone: str = '', line: str = '', count: int = 0) -> str:
         """The rule's sentence with {object}, {background}, {zone}, {line} and {count} filled in."""
@@ -125,37 +82,57 @@ class Rule:
         return self.sentence.format(object=object_class, background=background, zone=zone, line=line,
                                     count=count)
 
-    # Derived facts, asked for per object and frame by the rule engine: computed once per rule (a frozen
-    # dataclass: cached_property stores into the instance's __dict__, outside the compared fields).
+    def condition(self, kind: type[C]) -> C | None:
+        """The rule's condition of this class, None if it has none."""
+        return next((c for c in self.conditions if type(c) is kind), None)
+
+    # Derived facts, asked for per frame by the rule engine: computed once per rule (a frozen dataclass:
+    # cached_property stores into the instance's __dict__, outside the compared fields).
     @cached_property
     def weight(self) -> float:
         return SEVERITY_WEIGHTS[self.severity]
 
     @cached_property
-    def is_count(self) -> bool:
-        return self.min_count is not None or self.max_count is not None
+    def group(self) -> Count | None:
+        """The count condition that makes this a group rule (one anomaly for the objects counted), or None."""
+        return self.condition(Count)
 
     @cached_property
-    def uses_background(self) -> bool:
-        return bool(self.forbidden or self.allowed)
+    def masks(self) -> tuple[Condition, ...]:
+        """The conditions with a per-object part."""
+        return tuple(c for c in self.conditions if type(c).mask is not Condition.mask)
 
     @cached_property
-    def uses_motion(self) -> bool:
-        return (self.min_speed is not None or self.max_speed is not None or self.heading is not None
-                or self.towards is not None or self.away_from is not None)
+    def gates(self) -> tuple[Condition, ...]:
+        """The conditions that switch the whole rule on and off by the stamp (schedules)."""
+        return tuple(c for c in self.conditions if type(c).applies is not Condition.applies)
 
-    @property
-    def zones_used(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.in_zone + self.not_in_zone +
-                                   tuple(z for z in (self.towards, self.away_from) if z)))
+    @cached_property
+    def described(self) -> tuple[Condition, ...]:
+        """The conditions that add clauses about the object to the sentence."""
+        return tuple(c for c in self.conditions if type(c).clauses is not Condition.clauses)
 
-    @property
-    def is_paper_rule(self) -> bool:
-        """Only the paper's keys: judged exactly as before this language grew."""
-        return (not self.allowed and not self.is_count and not self.zones_used and self.crossing is None
-                and not self.uses_motion and self.min_duration == 0 and self.schedule is None
-                and self.min_area is None and self.max_area is None and self.min_ratio is None
-                and self.max_ratio is None)
+    @cached_property
+    def timed(self) -> tuple[Condition, ...]:
+        """The conditions that add clauses about time to the sentence."""
+        return tuple(c for c in self.conditions if type(c).time_clauses is not Condition.time_clauses)
+
+    @cached_property
+    def scales_score(self) -> bool:
+        return any(c.scales_score for c in self.conditions)
+
+    @cached_property
+    def needs_motion(self) -> bool:
+        return any(c.needs_motion for c in self.conditions)
+
+    @cached_property
+    def needs_stamp(self) -> bool:
+        return any(c.needs_stamp for c in self.conditions)
+
+    @cached_property
+    def dwell(self) -> float:
+        """Seconds the rule must hold for an object before it is raised."""
+        return max((c.dwell for c in self.conditions), default=0.0)
 
     def key_line(self, key: str) -> int:
         return dict(self.key_lines).get(key, self.line)
@@ -177,9 +154,6 @@ class RuleSet:
     def is_empty(self) -> bool:
         return not self.rules
 
-    def matching(self, object_class: str, background: str | None, score: float, fraction: float) -> list[Rule]:
-        return [r for r in self.rules if r.matches(object_class, background, score, fraction)]
-
 
 def empty_rules(source: str = '(none)') -> RuleSet:
     return RuleSet((), source, (f'{source}: {EMPTY_WARNING}',))
@@ -188,6 +162,17 @@ def empty_rules(source: str = '(none)') -> RuleSet:
 def _closest(name: str, candidates) -> str:
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
     return f" (closest known: {', '.join(close)})" if close else ''
+
+
+def _known_here(name: str, known) -> str:
+    """Suggestions for an unknown name from the names in use here (the configured models' and scene map's, and
+    the groups), never from a reference vocabulary that nothing configured produces; a short list in full when
+    none is close."""
+    known = set(known)
+    close = _closest(name, known)
+    if close or not known:
+        return close or ' (none is known here)'
+    return f" (known here: {', '.join(sorted(known))})" if len(known) <= 12 else ''
 
 
 # ---------------------------------------------------------------- loading
@@ -203,8 +188,9 @@ def load_rules(path: str | os.PathLike, object_vocab=None, background_vocab=None
 
 
 class _Parser:
-    def __init__(self, source: str, object_vocab, background_vocab):
+    def __init__(self, source: str, object_vocab, background_vocab, scene=None):
         self.source = source
+        self.zone_names = set(getattr(scene, 'zone_names', ()))     # for "that is a zone, not a background class"
         self.vocabs = {'object': (None if object_vocab is None else set(object_vocab), set(COCO_CLASSES)),
                        'background': (None if background_vocab is None else set(background_vocab),
                                       set(ADE20K_CLASSES))}
@@ -234,8 +220,8 @@ class _Parser:
         if raw_rules is None:
             raw_rules = []
         if not isinstance(raw_rules, list):
-            self.fail(_key_line(doc, 'rules', doc.line), "'rules' must be a list of rules (each a mapping with "
-                                                         "id, objects, forbidden, sentence)")
+            self.fail(_key_line(doc, 'rules', doc.line), f"'rules' must be a list of rules (each a mapping with "
+                                                         f"id, objects, {CONDITION_KEYS[0]}, sentence)")
         if len(raw_rules) > MAX_RULES:
             self.fail(_key_line(doc, 'rules', doc.line), f"{len(raw_rules)} rules; at most {MAX_RULES} are allowed "
                                                          f"in one file (vad_ros.limits.MAX_RULES): merge rules that "
@@ -278,8 +264,8 @@ class _Parser:
 
     def parse_rule(self, raw, fallback_line: int) -> Rule:
         if not isinstance(raw, dict):
-            self.fail(_line(raw, fallback_line), 'each rule must be a mapping with id, objects, forbidden, '
-                                                 'sentence')
+            self.fail(_line(raw, fallback_line), f'each rule must be a mapping with id, objects, '
+                                                 f'{CONDITION_KEYS[0]}, sentence')
         line = raw.line
         for key in raw:
             if key not in _RULE_KEYS:
@@ -289,45 +275,28 @@ class _Parser:
         for key in _REQUIRED_KEYS:
             if key not in raw:
                 self.fail(line, f"rule is missing '{key}' (every rule needs {', '.join(_REQUIRED_KEYS)} and a "
-                                f"condition such as forbidden)")
+                                f"condition such as {CONDITION_KEYS[0]})")
         if not any(key in raw for key in CONDITION_KEYS):
-            self.fail(line, f"rule is missing 'forbidden' or another condition ({', '.join(CONDITION_KEYS[1:])})")
+            self.fail(line, f"rule is missing '{CONDITION_KEYS[0]}' or another condition "
+                            f"({', '.join(CONDITION_KEYS[1:])})")
         rule_id = raw['id']
         if not isinstance(rule_id, str) or not rule_id.strip():
             self.fail(_key_line(raw, 'id', line), f"'id' must be a non-empty string, got {_q(rule_id)}")
-        rule_id = str(rule_id).strip()
-        objects = self.classes(raw, 'objects', 'object', rule_id)
-        forbidden = self.classes(raw, 'forbidden', 'background', rule_id) if 'forbidden' in raw else frozenset()
-        allowed = self.classes(raw, 'allowed', 'background', rule_id) if 'allowed' in raw else frozenset()
-        if forbidden and allowed:
-            both = sorted(forbidden & allowed)
-            what = (f"{_q(both[0])} is both allowed and forbidden" if both else
-                    "give either 'allowed' or 'forbidden', not both (everything not allowed is already "
-                    "forbidden)")
-            self.fail(_key_line(raw, 'allowed', line), f"rule {_q(rule_id)}: {what}")
+        self.rule_id = rule_id = str(rule_id).strip()
+        objects = self.classes(raw, 'objects', 'object')
         sentence = self.sentence(raw, rule_id)
         severity = raw.get('severity', 'warning')
         if not isinstance(severity, str) or severity not in SEVERITY_WEIGHTS:
             self.fail(_key_line(raw, 'severity', line), f"rule {_q(rule_id)}: severity {_q(severity)} is not one of "
                                                         f"{', '.join(SEVERITY_WEIGHTS)}")
-        fields = dict(
-            min_score=float(self.number(raw, 'min_score', 0.0, 0.0, 1.0, rule_id)),
-            min_fraction=float(self.number(raw, 'min_fraction', 0.0, 0.0, 1.0, rule_id)),
-            min_frames=self.number(raw, 'min_frames', None, 1, 1_000_000, rule_id, integer=True),
-            allowed=allowed, min_duration=self.duration(raw, 'min_duration', rule_id),
-            cooldown=self.duration(raw, 'cooldown', rule_id), window=self.duration(raw, 'window', rule_id),
-            in_zone=self.names(raw, 'in_zone', rule_id), not_in_zone=self.names(raw, 'not_in_zone', rule_id),
-            schedule=self.schedule(raw, rule_id), line=line,
-            key_lines=tuple((str(k), _line(k, line)) for k in raw))
-        fields.update(self.filters(raw, rule_id))
-        fields.update(self.counts(raw, rule_id))
-        fields.update(self.speeds(raw, rule_id))
-        fields.update(self.crossing_and_direction(raw, rule_id))
-        self.check_combinations(raw, rule_id, fields)
-        return Rule(rule_id, objects, forbidden, sentence, str(severity), **fields)
+        min_frames = self.number(raw, 'min_frames', None, 1, 1_000_000, integer=True)
+        cooldown = self.duration(raw, 'cooldown')
+        conditions = tuple(c for c in (kind.parse(raw, self) for kind in CONDITIONS) if c is not None)
+        return Rule(rule_id, objects, sentence, str(severity), min_frames, cooldown, conditions, line,
+                    tuple((str(k), _line(k, line)) for k in raw))
 
-    # ---------------------------------------------------------------- the newer keys
-    def duration(self, raw: dict, key: str, rule_id: str) -> float:
+    # ---------------------------------------------------------------- values (also for conditions.py)
+    def duration(self, raw: dict, key: str) -> float:
         """Seconds from a number or '<n> ms|s|min|h'."""
         if key not in raw:
             return 0.0
@@ -346,155 +315,27 @@ class _Parser:
                         pass
                     break
         if seconds is None or not 0 <= seconds <= 7 * 86400 or seconds != seconds:
-            self.fail(line, f"rule {_q(rule_id)}: '{key}' must be a duration: seconds (e.g. 10) or a number with "
+            self.fail(line, f"rule {_q(self.rule_id)}: '{key}' must be a duration: seconds (e.g. 10) or a number with "
                             f"ms, s, min or h (e.g. '2 min'), at most a week; got {_q(value)}")
         return seconds
 
-    def names(self, raw: dict, key: str, rule_id: str) -> tuple[str, ...]:
-        if key not in raw:
-            return ()
-        value = raw[key]
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            self.fail(_key_line(raw, key, raw.line), f"rule {_q(rule_id)}: '{key}' must be a zone name or a list "
-                                                     f"of zone names, got {_q(value)}")
-        return tuple(str(v).strip() for v in value)
-
-    def schedule(self, raw: dict, rule_id: str) -> Schedule | None:
-        if 'active' not in raw:
-            return None
-        try:
-            return parse_schedule(raw['active'])
-        except ScheduleError as e:
-            self.fail(_key_line(raw, 'active', raw.line), f"rule {_q(rule_id)}: 'active': {e}")
-
-    def filters(self, raw: dict, rule_id: str) -> dict:
-        out = {}
-        for key, hi in (('min_area', 1e9), ('max_area', 1e9), ('min_ratio', 1e3), ('max_ratio', 1e3)):
-            value = self.number(raw, key, None, 0, hi, rule_id)
-            out[key] = None if value is None else float(value)
-        for what in ('area', 'ratio'):
-            lo, hi = out[f'min_{what}'], out[f'max_{what}']
-            if lo is not None and hi is not None and lo > hi:
-                self.fail(_key_line(raw, f'max_{what}', raw.line), f"rule {_q(rule_id)}: min_{what} {lo:g} is "
-                                                                   f"above max_{what} {hi:g}: nothing can match")
-        return out
-
-    def counts(self, raw: dict, rule_id: str) -> dict:
-        lo = self.number(raw, 'min_count', None, 1, 1_000_000, rule_id, integer=True)
-        hi = self.number(raw, 'max_count', None, 0, 1_000_000, rule_id, integer=True)
-        if lo is not None and hi is not None and lo > hi:
-            self.fail(_key_line(raw, 'max_count', raw.line), f"rule {_q(rule_id)}: min_count {lo} is above "
-                                                             f"max_count {hi}: the count can never be both")
-        return {'min_count': lo, 'max_count': hi}
-
-    def speed(self, raw: dict, key: str, rule_id: str) -> tuple[float, str] | None:
-        if key not in raw:
-            return None
-        value = raw[key]
-        line = _key_line(raw, key, raw.line)
-        if isinstance(value, str):
-            text = value.replace(' ', '').lower()
-            for unit, (canonical, factor) in _SPEED_UNITS.items():
-                if text.endswith(unit):
-                    try:
-                        number = float(text[:-len(unit)])
-                    except ValueError:
-                        break
-                    if 0 <= number < 1e6:
-                        return number * factor, canonical
-                    break
-        hint = (" (a speed needs a unit: '80 px/s', or '1.5 m/s' / '5 km/h' with a calibrated scene map)"
-                if isinstance(value, (int, float)) and not isinstance(value, bool) else '')
-        self.fail(line, f"rule {_q(rule_id)}: '{key}' must be a speed such as '80 px/s', '1.5 m/s' or '5 km/h', "
-                        f"got {_q(value)}{hint}")
-
-    def speeds(self, raw: dict, rule_id: str) -> dict:
-        lo, hi = self.speed(raw, 'min_speed', rule_id), self.speed(raw, 'max_speed', rule_id)
-        if lo and hi:
-            if lo[1] != hi[1]:
-                self.fail(_key_line(raw, 'max_speed', raw.line), f"rule {_q(rule_id)}: min_speed is in {lo[1]} and "
-                                                                 f"max_speed in {hi[1]}: use one kind of unit")
-            if lo[0] > hi[0]:
-                self.fail(_key_line(raw, 'max_speed', raw.line), f"rule {_q(rule_id)}: min_speed is above "
-                                                                 f"max_speed: nothing can match")
-        unit = (lo or hi or (None, 'px/s'))[1]
-        return {'min_speed': lo[0] if lo else None, 'max_speed': hi[0] if hi else None, 'speed_unit': unit}
-
-    def crossing_and_direction(self, raw: dict, rule_id: str) -> dict:
-        out = {}
-        line = _key_line(raw, 'direction', raw.line)
-        if 'crossing' in raw:
-            name = raw['crossing']
-            if not isinstance(name, str) or not name.strip():
-                self.fail(_key_line(raw, 'crossing', raw.line), f"rule {_q(rule_id)}: 'crossing' must be a tripwire "
-                                                                f"name, got {_q(name)}")
-            out['crossing'] = name.strip()
-            direction = raw.get('direction', 'any')
-            if direction not in CROSSING_DIRECTIONS:
-                self.fail(line, f"rule {_q(rule_id)}: with 'crossing', 'direction' is one of in, out, any; got "
-                                f"{_q(direction)}")
-            out['crossing_direction'] = str(direction)
-            return out
-        if 'direction' not in raw:
-            return out
-        value = raw['direction']
-        if isinstance(value, str):
-            words = value.split()
-            if value in CROSSING_DIRECTIONS:
-                self.fail(line, f"rule {_q(rule_id)}: direction '{value}' applies to tripwires: add 'crossing: "
-                                f"<tripwire>' (for the direction of motion give [from, to] degrees, 'towards "
-                                f"<zone>' or 'away from <zone>')")
-            if len(words) >= 2 and words[0] == 'towards':
-                out['towards'] = ' '.join(words[1:])
-                return out
-            if len(words) >= 3 and words[:2] == ['away', 'from']:
-                out['away_from'] = ' '.join(words[2:])
-                return out
-        elif (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not
-              isinstance(v, bool) and 0 <= v <= 360 for v in value)):
-            out['heading'] = (float(value[0]) % 360, float(value[1]) % 360)
-            return out
-        self.fail(line, f"rule {_q(rule_id)}: 'direction' must be a compass range [from, to] in degrees (0 = up "
-                        f"in the image, clockwise), 'towards <zone>' or 'away from <zone>'; got {_q(value)}")
-
-    def check_combinations(self, raw: dict, rule_id: str, f: dict) -> None:
-        line = raw.line
-        both = set(f['in_zone']) & set(f['not_in_zone'])
-        if both:
-            self.fail(_key_line(raw, 'not_in_zone', line), f"rule {_q(rule_id)}: zone {_q(sorted(both)[0])} is in both "
-                                                           f"in_zone and not_in_zone: nothing can match")
-        counting = f['min_count'] is not None or f['max_count'] is not None
-        if 'window' in raw and not (counting and f.get('crossing')):
-            self.fail(_key_line(raw, 'window', line), f"rule {_q(rule_id)}: 'window' is the time over which "
-                                                      f"crossings are counted: it needs 'crossing' and "
-                                                      f"'min_count' or 'max_count'")
-        if f.get('crossing') and counting and f['window'] <= 0:
-            self.fail(_key_line(raw, 'crossing', line), f"rule {_q(rule_id)}: counting crossings needs 'window' "
-                                                        f"(seconds over which they are counted, e.g. 60)")
-        if f.get('crossing') and f['min_duration'] > 0:
-            self.fail(_key_line(raw, 'min_duration', line), f"rule {_q(rule_id)}: a crossing happens in one frame, "
-                                                            f"so min_duration cannot be reached (count crossings "
-                                                            f"with min_count and window instead)")
-
-    def classes(self, raw: dict, key: str, side: str, rule_id: str) -> frozenset[str]:
+    def classes(self, raw: dict, key: str, side: str) -> frozenset[str]:
         value = raw[key]
         line = _key_line(raw, key, raw.line)
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            self.fail(line, f"rule {_q(rule_id)}: '{key}' must be a non-empty list of {side} class names or "
+            self.fail(line, f"rule {_q(self.rule_id)}: '{key}' must be a non-empty list of {side} class names or "
                             f"group names, got {_q(value)}")
         out: set[str] = set()
         for name in value:
             if name in self.groups:
                 for member in self.groups[name]:
-                    self.check_class(member, side, rule_id, f" in group {_q(name)} (used at line "
+                    self.check_class(member, side, self.rule_id, f" in group {_q(name)} (used at line "
                                                             f"{_line(name, line)})")
                     out.add(str(member))
             else:
-                self.check_class(name, side, rule_id, '')
+                self.check_class(name, side, self.rule_id, '')
                 out.add(str(name))
         return frozenset(out)
 
@@ -507,8 +348,11 @@ class _Parser:
             self.warn(line, f"rule {_q(rule_id)}: the configured {side} source cannot produce {_q(name)}, so this "
                             f"part of the rule never fires")
             return
+        zone = (f"; {_q(name)} is a zone of the scene map, which a rule names with {' / '.join(Zones.keys)}: "
+                f"{side} classes are the labels of its regions (or the segmenter's classes)"
+                if side == 'background' and name in self.zone_names else '')
         self.fail(line, f"rule {_q(rule_id)}: unknown {side} class {_q(name)}{where}"
-                        f"{_closest(name, vocab | reference | set(self.groups))}")
+                        f"{_known_here(name, vocab | set(self.groups))}{zone}")
 
     def sentence(self, raw: dict, rule_id: str) -> str:
         sentence = raw['sentence']
@@ -527,21 +371,21 @@ class _Parser:
                                 f"{', '.join('{' + f + '}' for f in SENTENCE_FIELDS)} can be filled in")
         return str(sentence).strip()
 
-    def number(self, raw: dict, key: str, default, lo, hi, rule_id: str, integer: bool = False):
+    def number(self, raw: dict, key: str, default, lo, hi, integer: bool = False):
         if key not in raw:
             return default
         value = raw[key]
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok or not lo <= value <= hi:
             kind = 'an integer' if integer else 'a number'
-            self.fail(_key_line(raw, key, raw.line), f"rule {_q(rule_id)}: '{key}' must be {kind} between {lo} "
+            self.fail(_key_line(raw, key, raw.line), f"rule {_q(self.rule_id)}: '{key}' must be {kind} between {lo} "
                                                      f"and {hi}, got {_q(value)}")
         return value
 
 
 def parse_rules(text: str, source: str, object_vocab=None, background_vocab=None, scene=_UNCHECKED) -> RuleSet:
     """Rules from YAML text; `source` names the file in messages. See load_rules."""
-    rules = _Parser(source, object_vocab, background_vocab).parse(text)
+    rules = _Parser(source, object_vocab, background_vocab, None if scene is _UNCHECKED else scene).parse(text)
     if scene is not _UNCHECKED:
         check_places(rules, scene)
     return rules
@@ -554,21 +398,18 @@ def check_places(rules: RuleSet, scene) -> None:
     wires = tuple(getattr(scene, 'tripwire_names', ()))
     where = f"scene map '{scene.source}'" if scene is not None and getattr(scene, 'source', '') else 'the scene map'
     for rule in rules:
-        motion_zones = tuple(z for z in (rule.towards, rule.away_from) if z)
-        for key, names in (('in_zone', rule.in_zone), ('not_in_zone', rule.not_in_zone),
-                           ('direction', motion_zones)):
-            for name in names:
-                if name not in zones:
-                    _place_error(rules, rule, key, 'zone', name, zones, where, scene)
-        if rule.crossing is not None and rule.crossing not in wires:
-            _place_error(rules, rule, 'crossing', 'tripwire', rule.crossing, wires, where, scene)
-        if rule.speed_unit == 'm/s' and (rule.min_speed is not None or rule.max_speed is not None) \
-                and getattr(scene, 'calibration', None) is None:
-            key = 'min_speed' if rule.min_speed is not None else 'max_speed'
-            raise RuleFileError(bounded_message(
-                f"{rules.source}:{rule.key_line(key)}: rule {_q(rule.id)}: a speed in m/s needs a ground-plane "
-                f"calibration in {where} (calibration: >= 4 image points with their ground positions), or give "
-                f"the speed in px/s"))
+        for condition in rule.conditions:
+            for key, kind, name in condition.places():
+                known = zones if kind == 'zone' else wires
+                if name not in known:
+                    _place_error(rules, rule, key, kind, name, known, where, scene)
+        for condition in rule.conditions:
+            key = condition.calibration_key()
+            if key is not None and getattr(scene, 'calibration', None) is None:
+                raise RuleFileError(bounded_message(
+                    f"{rules.source}:{rule.key_line(key)}: rule {_q(rule.id)}: a speed in m/s needs a ground-plane "
+                    f"calibration in {where} (calibration: >= 4 image points with their ground positions), or give "
+                    f"the speed in px/s"))
 
 
 def _place_error(rules: RuleSet, rule: Rule, key: str, kind: str, name: str, known, where: str, scene):
@@ -578,5 +419,8 @@ def _place_error(rules: RuleSet, rule: Rule, key: str, kind: str, name: str, kno
         fix = f'{where} has no {kind}s'
     else:
         fix = f"{where} has {', '.join(known)}{_closest(name, known)}"
+    if kind == 'zone' and name in getattr(scene, 'labels', ()):
+        fix += (f"; {_q(name)} is a region label there (a background class: {' / '.join(Backgrounds.main_keys)}); a "
+                f"zone is a shape of its own, under zones:")
     raise RuleFileError(bounded_message(f"{rules.source}:{rule.key_line(key)}: rule {_q(rule.id)}: unknown {kind} "
                                         f"{_q(name)} ({fix})"))
