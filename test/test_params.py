@@ -102,3 +102,42 @@ def test_params_file_errors_name_the_line(tmp_path):
     f.write_text('/**:\n  ros__parameters:\n    score_threshold: 0.5\n    background:\n      region: middle\n')
     with pytest.raises(params.ParamError, match=r"p.yaml:5'.*'background.region': 'middle' is not one of"):
         params.read_params_file(str(f))
+
+
+def test_a_bad_value_is_one_line_that_names_the_place_the_value_what_is_allowed_and_the_fix(tmp_path):
+    f = tmp_path / 'p.yaml'
+    f.write_text('/**:\n  ros__parameters:\n    score_threshold: 1.5\n    tracking:\n      tracker: sort\n'
+                 '    score_treshold: 0.2\n    background: {region: box}\n')
+    bad: list[str] = []
+    values = params.read_params_file(str(f), bad_values=bad)
+    assert values == {'background.region': 'box'}                 # the bad entries left out: defaults apply
+    assert len(bad) == 3 and bad[:2] == [
+        f"params file '{f}:3': parameter 'score_threshold': 1.5 must be between 0.0 and 1.0; fix the value or "
+        'remove the line (default: 0.3)',
+        f"params file '{f}:5': parameter 'tracking.tracker': 'sort' is not one of 'byte', 'iou'; fix the value or "
+        "remove the line (default: 'byte')"]
+    assert bad[2].startswith(f"params file '{f}:6': unknown parameter 'score_treshold' (did you mean "
+                             'score_threshold') and bad[2].endswith('; fix the name or remove the line')
+    with pytest.raises(params.ParamError) as strict:               # without the list (vad-check): refused, same line
+        params.read_params_file(str(f))
+    assert str(strict.value) == bad[0]
+
+
+def test_offline_tools_go_on_with_the_default_and_say_so_as_the_node_does(tmp_path, caplog):
+    from vad_ros.offline.runner import load_params
+    f = tmp_path / 'p.yaml'
+    f.write_text('/**:\n  ros__parameters:\n    score_threshold: 1.5\n    tracking: {enabled: "yes"}\n')
+    with caplog.at_level('WARNING', logger='vad_ros.params'):
+        values = load_params(str(f), lenient=True)                  # vad-video, vad-eval
+    assert values['score_threshold'] == 0.3 and values['tracking.enabled'] is True
+    assert [r.getMessage() for r in caplog.records] == [
+        f"params file '{f}:3': parameter 'score_threshold': 1.5 must be between 0.0 and 1.0; fix the value or "
+        'remove the line (default: 0.3)',
+        f"params file '{f}:4': parameter 'tracking.enabled': expected bool, got str 'yes' (default: True); fix the "
+        'value or remove the line']
+    with pytest.raises(params.ParamError, match="'score_threshold': 1.5 must be between"):
+        load_params(str(f))                                         # vad-check's way: refused
+
+
+def test_wait_for_scene_map_is_off_by_default():
+    assert params.SPECS['wait_for_scene_map'].default is False and params.SPECS['wait_for_scene_map'].read_only

@@ -100,6 +100,12 @@ _SPECS = [
               applies=STARTUP),
     ParamSpec('detector.nanodet.nms_iou', 0.6, 'nanodet: overlap above which the weaker of two boxes of one class '
               'is dropped', check=_between(0.0, 1.0), applies=STARTUP),
+    ParamSpec('detector.nanodet.runner', 'auto', 'nanodet: onnx (ONNX Runtime; the ONNX file is made from the model '
+              'once, ~2x faster), torch (the torch executor) or auto (onnx where onnxruntime is installed, else torch)',
+              choices=('auto', 'onnx', 'torch'), applies=STARTUP),
+    ParamSpec('detector.nanodet.precision', 'fp32', 'nanodet on onnx: fp32, or int8 (static quantisation calibrated on '
+              'vtest.avi: network ~2x faster, vtest.avi figures as fp32, but on bikes.mp4 a bicycle in 1 of 50 frames '
+              'instead of 22; bench/RESULTS.md)', choices=('fp32', 'int8'), applies=STARTUP),
     ParamSpec('segmenter.backend', 'none', 'semantic segmenter: none (use scene_map_file only), mmseg (any '
               'MMSegmentation ADE20K model) or onnx (an mmseg model exported with vad-export)',
               choices=('none', 'mmseg', 'onnx'), applies=STARTUP),
@@ -127,6 +133,9 @@ _SPECS = [
               applies=NODE),
     ParamSpec('scene_map_file', '', 'static scene map (YAML polygons labelled with background classes); '
               'empty = none', applies=STARTUP),
+    ParamSpec('wait_for_scene_map', False, 'a scene_map_file that does not exist yet: true = start without it (no '
+              'background source; /diagnostics WARN says how to draw it) and load it as soon as it is saved, e.g. by '
+              '`vad-scene edit` (a new camera); false = configure fails, as for any missing file', applies=STARTUP),
     ParamSpec('background.region', 'footprint', 'where the background is sampled: box (whole box, paper) or '
               'footprint (bottom strip of the box, where the object touches the ground)',
               choices=('box', 'footprint')),
@@ -140,9 +149,13 @@ _SPECS = [
               'and a lost-track buffer in seconds (ids survive crossings and short misses; nothing in pixels or '
               'frames) | iou: the light greedy IoU tracker (tracking.iou_threshold, tracking.max_missed). A change '
               'at run time starts a new tracker: the objects seen so far get new ids', choices=('byte', 'iou')),
-    ParamSpec('tracking.low_score', 0.1, 'byte: detections from this score up to score_threshold may continue a '
-              'track that is being followed (a person half hidden in a group), never start one; they become '
-              'objects only then (>= score_threshold: no second pass)', check=_between(0.0, 1.0)),
+    ParamSpec('tracking.high_score', 0.5, 'byte: detections from this score (and score_threshold) are matched '
+              'first, against every track, lost ones included, and start tracks from +0.1 (ByteTrack\'s 0.5 / 0.6); '
+              'weaker ones only continue a followed track (second pass, from tracking.low_score)',
+              check=_between(0.0, 1.0)),
+    ParamSpec('tracking.low_score', 0.1, 'byte: detections from this score up to the first pass '
+              '(tracking.high_score) may continue a track that is being followed (a person half hidden in a group), '
+              'never start one; they become objects only then', check=_between(0.0, 1.0)),
     ParamSpec('tracking.lost_seconds', 1.0, 'byte: seconds of image time a lost track (no detection) waits for its '
               'object to come back', check=_between(0.0, 60.0)),
     ParamSpec('tracking.iou_threshold', 0.3, 'iou: minimum IoU to continue a track', check=_between(0.0, 1.0)),
@@ -169,9 +182,10 @@ _SPECS = [
               '3 s bridges the detector\'s misses and the tracker\'s swaps of a person in a group (one event per '
               'visit, bench/RESULTS.md)',
               check=_between(0.0, 3600.0)),
-    ParamSpec('events.reacquire_seconds', 1.0, 'a new track that starts at most this many seconds of image time '
+    ParamSpec('events.reacquire_seconds', 2.0, 'a new track that starts at most this many seconds of image time '
               'after a track of the same class was last seen, close by (events.reacquire_distance), is the same '
-              'object: it keeps its id, confirmation, dwell timers and events; 0 = off', check=_between(0.0, 60.0)),
+              'object: it keeps its id, confirmation, dwell timers and events (also a box around two people that '
+              'splits into theirs: one of them takes its id); 0 = off', check=_between(0.0, 60.0)),
     ParamSpec('events.reacquire_distance', 1.0, 'close by, for events.reacquire_seconds: the distance between the '
               'box centres at most this many heights of the lost box (and box heights within a factor of 2)',
               check=_between(0.0, 10.0)),
@@ -222,6 +236,22 @@ def applied_by(owner: str) -> tuple[str, ...]:
 PATH_PARAMS = ('rules_file', 'scene_map_file', 'detector.config', 'detector.checkpoint', 'detector.nanodet.model',
                'segmenter.config', 'segmenter.checkpoint')
 
+# A named camera's own files in a params file (<camera>.rules_file: ...; see the parameter 'cameras').
+CAMERA_FILES = ('rules_file', 'scene_map_file')
+
+
+def camera_names(value: str) -> list[str]:
+    """The value of `cameras`: 'front, rear' -> ['front', 'rear']; raises ParamError for a name that is not a ROS
+    name or repeats (the node then serves one camera on 'image')."""
+    names = [n.strip() for n in value.split(',') if n.strip()]
+    for name in names:
+        if not name.replace('_', 'a').isalnum() or name[0].isdigit():
+            raise ParamError(f"parameter 'cameras': '{name}' is not a ROS name (letters, digits, "
+                             f"underscores; not starting with a digit)")
+    if len(set(names)) != len(names):
+        raise ParamError(f"parameter 'cameras': a camera is named twice in '{value}'")
+    return names
+
 
 def resolve_path(value: str, base_dirs: list[str]) -> str:
     if not value or os.path.isabs(value):
@@ -248,7 +278,8 @@ def check_value(name: str, value: Any) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1e300:
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ParamError(f"parameter '{name}': expected {expected.__name__}, got {type(value).__name__} "
+        got = next(t.__name__ for t in type(value).__mro__ if t.__module__ == 'builtins')  # not the YAML reader's
+        raise ParamError(f"parameter '{name}': expected {expected.__name__}, got {got} "
                          f"{_q(value)} (default: {spec.default!r})")
     if spec.choices is not None and value not in spec.choices:
         raise ParamError(f"parameter '{name}': {_q(value)} is not one of {', '.join(map(repr, spec.choices))}")
@@ -279,11 +310,29 @@ def _key_lines(tree: dict) -> dict[str, int]:
     return {name: key_line(parent, key, getattr(parent, 'line', 1)) for name, _, parent, key in _leaves(tree)}
 
 
-def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
+def bad_value_line(error: ParamError, name: str, where: str = '') -> str:
+    """The one line every tool gives for a bad entry of a params file (or of -p): the place, the parameter, the
+    value, what is allowed, and the fix. The node, vad-video and vad-eval log it and go on with the default
+    (the node also shows it in /diagnostics at WARN); vad-check refuses the file with it (exit 2)."""
+    prefix = f"params file '{where}': " if where else ''
+    if name not in SPECS:
+        return f'{prefix}{error}; fix the name or remove the line'
+    default = '' if '(default:' in str(error) else f' (default: {SPECS[name].default!r})'
+    return f'{prefix}{error}; fix the value or remove the line{default}'
+
+
+def read_params_file(path: str, node_name: str = 'vad_node',
+                     cameras: dict[str, dict[str, str]] | None = None,
+                     bad_values: list[str] | None = None) -> dict[str, Any]:
     """The parameters of `node_name` in a ROS 2 params file (keys `/**`, `node_name` or `/ns/node_name`),
     checked; entries for other nodes are ignored. Relative file paths (PATH_PARAMS) are resolved against the
     file's folder. Raises ParamFileError for an unusable file, ParamError naming the file and the parameter
-    for a bad value."""
+    for a bad value. A named camera's own files (`<camera>.rules_file`, `<camera>.scene_map_file`, CAMERA_FILES)
+    go into `cameras` ({camera: {parameter: path}}, checked and resolved the same way); without it they are an
+    error that says to pass that camera's files on their own (the offline tools run one camera).
+    bad_values: a list where a bad value or an unknown name goes as its bad_value_line (the entry is left out,
+    so the default applies) instead of raising ParamError: the node, vad-video and vad-eval go on with the
+    default; vad-check passes none and refuses the file."""
     doc = read_yaml(path, 'params file', 'pass an existing YAML file, e.g. config/vad.yaml', ParamFileError)
     if doc is None:
         return {}
@@ -302,10 +351,25 @@ def read_params_file(path: str, node_name: str = 'vad_node') -> dict[str, Any]:
     checked = {}
     base = os.path.dirname(os.path.abspath(path))
     for name, value in values.items():
+        camera, _, key = name.partition('.')
+        if key in CAMERA_FILES and camera not in SPECS and not any(n.startswith(camera + '.') for n in SPECS):
+            if cameras is None:
+                raise ParamError(f"params file '{path}:{lines.get(name, 1)}': '{name}' is camera '{camera}''s own "
+                                 f"file (parameter cameras); this tool runs one camera: pass that camera's files "
+                                 "with --rules / --scene")
+            try:
+                cameras.setdefault(camera, {})[key] = resolve_path(check_value(key, value), [base])
+            except ParamError as e:
+                raise ParamError(f"params file '{path}:{lines.get(name, 1)}': camera '{camera}': {e}") from None
+            continue
         try:
             checked[name] = check_value(name, value)
         except ParamError as e:
-            raise ParamError(f"params file '{path}:{lines.get(name, 1)}': {e}") from None
+            line = bad_value_line(e, name, f'{path}:{lines.get(name, 1)}')
+            if bad_values is None:
+                raise ParamError(line) from None
+            bad_values.append(line)
+            continue
         if name in PATH_PARAMS:
             checked[name] = resolve_path(checked[name], [base])
     return checked

@@ -48,7 +48,7 @@ def write_config(tmp_path, extra: str = '', confirm: bool = False) -> str:
             severity: critical
         '''))
     params = tmp_path / 'params.yaml'
-    params.write_text(textwrap.dedent(f'''\
+    params.write_text(textwrap.dedent('''\
         /**:
           ros__parameters:
             scene_map_file: scene.yaml

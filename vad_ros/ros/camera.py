@@ -8,6 +8,7 @@ the same names a separate node per camera in namespace `front` would use.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -19,12 +20,13 @@ from rclpy.duration import Duration
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from vad_ros.background_hint import no_background_hint, rule_set_warnings
 from vad_ros.event_updates import EventUpdates
 from vad_ros.limits import bounded_message
 from vad_ros.media import image_codec
 from vad_ros.msg import AnomalyArray, AnomalyEvent
-from vad_ros.params import resolve_path
-from vad_ros.pipeline import Pipeline, build_pipeline
+from vad_ros.params import CAMERA_FILES, resolve_path
+from vad_ros.pipeline import Pipeline, build_camera_pipeline, build_pipeline
 from vad_ros.reasoning.rules import RuleFileError
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.rendering.drawing import draw_result
@@ -47,7 +49,7 @@ EVENTS_QOS = rclpy.qos.QoSProfile(depth=1000, reliability=rclpy.qos.ReliabilityP
 ACK_TIMEOUT_S = 2.0        # at most this long for the subscribers of ~/events to confirm the last updates
 LATCHED_QOS = rclpy.qos.QoSProfile(depth=1, reliability=rclpy.qos.ReliabilityPolicy.RELIABLE,
                                    durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)
-PER_CAMERA_PARAMS = ('rules_file', 'scene_map_file')
+PER_CAMERA_PARAMS = CAMERA_FILES       # a named camera's own files (vad_ros/params.py; vad-check reads them too)
 
 
 class Camera:
@@ -63,6 +65,7 @@ class Camera:
         self._pending_lock = threading.Lock()       # pending_pipeline: file watcher thread vs worker
         self.scene_map_status = 'none'
         self.scene_map_error = ''                   # why the latest change of the scene map was rejected
+        self.waiting_for_map = ''                   # wait_for_scene_map: the map file not drawn yet ('' = none)
         self.scene_stamp = None
         self.slot: LatestFrameSlot | None = None
         self.sub = None
@@ -87,21 +90,54 @@ class Camera:
             self.pending_pipeline = None
         for key in PER_CAMERA_PARAMS:     # looked up again: a file that was missing at start may exist by now
             self.params[key] = resolve_path(self.params[key], list(base_dirs))
+        self.waiting_for_map = self._map_to_wait_for(base_dirs)
+        if self.waiting_for_map:           # watched from where it will be saved: next to the params file
+            self.params['scene_map_file'] = self.waiting_for_map
         self.scene_map_status, self.scene_map_error = self.params['scene_map_file'] or 'none', ''
         self.scene_stamp = (file_stamp(self.params['scene_map_file']), None)   # before reading it: a save is seen
-        try:
-            self.pipeline = build_pipeline(self.params, detector, segmenter, base_dirs=base_dirs)
-        except (SceneMapError, RuleFileError) as e:
-            relative = [v for v in (self.params[k] for k in PER_CAMERA_PARAMS) if v and not os.path.isabs(v)]
-            if relative and base_dirs:        # not found anywhere: say where a relative path was looked for
-                raise type(e)(f"{e}; a relative path is looked up in {', '.join(base_dirs)}") from None
-            raise
-        status = self.pipeline.rule_source.status
-        if status.level == WARN:
-            log.warn(f'{self.log_prefix()}{status.message}')
-        for warning in self.pipeline.rule_source.warnings:
-            log.warn(f'{self.log_prefix()}{warning}')
+        if self.waiting_for_map:
+            self.scene_map_status += ' (not drawn yet: loaded as soon as it is saved)'
+            with _dropped(logging.getLogger('vad_ros.pipeline'), no_background_hint()):   # said below, with the file
+                self.pipeline = build_camera_pipeline(dict(self.params, scene_map_file=''), detector, segmenter,
+                                                      base_dirs)
+        else:                              # (its warnings are logged by build_pipeline: once, one logger)
+            self.pipeline = build_camera_pipeline(self.params, detector, segmenter, base_dirs)  # vad-check's path too
+        if self.waiting_for_map:           # (an empty rule set: build_pipeline's warning; /diagnostics WARN)
+            log.warn(self.log_prefix() + self.no_background_message())
         self._create_publishers()
+
+    def _map_to_wait_for(self, base_dirs: tuple[str, ...]) -> str:
+        """With wait_for_scene_map, a scene_map_file that exists nowhere yet: the path it will be saved to (next to
+        the params file, where a relative path is looked up first); '' otherwise (a missing map then fails)."""
+        path = self.params['scene_map_file']
+        if not self.params.get('wait_for_scene_map') or not path or os.path.exists(path):
+            return ''
+        return path if os.path.isabs(path) or not base_dirs else os.path.abspath(os.path.join(base_dirs[0], path))
+
+    def no_background_message(self) -> str:
+        """The line the node gives while no background source is there (no segmenter, no scene-map region): logged
+        once and shown in /diagnostics at WARN; '' once there is one."""
+        pipeline = self.pipeline
+        if pipeline is None or pipeline.background_vocab:
+            return ''
+        waiting = self.waiting_for_map if pipeline.scene_map is None else ''
+        return no_background_hint(waiting, self.camera_topic() if waiting else '')
+
+    def camera_topic(self) -> str:
+        """The input topic after remapping (what `vad-scene edit --topic` must read)."""
+        try:
+            return self.node.resolve_topic_name(self.input_topic)
+        except Exception:  # noqa: BLE001 - a name rclpy cannot resolve: shown as configured
+            return self.input_topic
+
+    def log_rule_warnings(self) -> None:
+        """The rule set's warnings, as vad-video gives them (background_hint.rule_set_warnings), after the rules
+        changed at run time (parameter API, file changed on disk)."""
+        pipeline = self.pipeline
+        waiting = self.waiting_for_map if pipeline.scene_map is None else ''
+        for warning in rule_set_warnings(pipeline.rule_source.warnings, pipeline.background_vocab, waiting,
+                                         self.camera_topic() if waiting else ''):
+            self.node.get_logger().warn(self.log_prefix() + warning)
 
     def _create_publishers(self) -> None:
         node, sensor = self.node, rclpy.qos.qos_profile_sensor_data
@@ -174,6 +210,7 @@ class Camera:
         with self._pending_lock:
             self.pending_pipeline = new
         self.scene_stamp, self.scene_map_error, self.scene_map_status = (stamp, None), '', path
+        self.waiting_for_map = ''
         log.info(f'{self.log_prefix()}scene map changed: {len(new.scene_map.regions)} region(s) from {path}')
 
     def poll_rule_file(self) -> None:
@@ -189,6 +226,8 @@ class Camera:
             log.warn(text)
         else:
             log.info(text)
+        if change.level != ERROR:
+            self.log_rule_warnings()
 
     def take_pending_pipeline(self) -> None:
         """Between frames (worker thread): a new pipeline prepared by poll_scene_map goes into force."""
@@ -240,6 +279,9 @@ class Camera:
                 snapshot = snapshot_jpeg(image, event.box)
             self.pubs['events'].publish(messages.anomaly_event(event, header, snapshot))
             self.counters.events += 1
+            if event.state == EVENT_STARTED:     # the operator's first sign that the node flags (one per visit)
+                self.node.get_logger().info(f'{self.log_prefix()}event {event.event_id} started: {event.sentence} '
+                                            f'(rule {event.rule_id}, {event.severity}, track {event.track_id})')
 
     def _under_results(self, image, wanted: bool):
         """The frame, with the scene map drawn on it when debug_image_scene_map is set."""
@@ -279,3 +321,21 @@ def snapshot_jpeg(image, box) -> bytes:
     cv2.rectangle(drawn, (x0, y0), (x1, y1), (0, 0, 255), 2)
     ok, data = cv2.imencode('.jpg', drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
     return data.tobytes() if ok else b''
+
+
+class _dropped(logging.Filter):
+    """A context in which `logger` drops the records whose message is `message` (said otherwise by the caller)."""
+
+    def __init__(self, logger: logging.Logger, message: str):
+        super().__init__()
+        self.logger, self.message = logger, message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+    def __enter__(self) -> '_dropped':
+        self.logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeFilter(self)

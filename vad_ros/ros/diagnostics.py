@@ -9,6 +9,7 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from vad_ros.limits import bounded_message
 from vad_ros.media.image_codec import CAUSES
+from vad_ros.perception.variants import runtime_report
 from vad_ros.ros.frame_slot import RateMeter
 from vad_ros.rule_source import ERROR, OK, WARN
 
@@ -45,15 +46,18 @@ class NodeCounters:
             return self.skipped[cause] == 1
 
 
-def diagnostic_status(camera, state: str, startup_error: str = '', worker_failure: str = '') -> DiagnosticStatus:
+def diagnostic_status(camera, state: str, startup_error: str = '', worker_failure: str = '',
+                      bad_params: tuple[str, ...] = ()) -> DiagnosticStatus:
     """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters.
-    worker_failure: why the node's perception worker stopped (level ERROR until the node is activated again)."""
+    worker_failure: why the node's perception worker stopped (level ERROR until the node is activated again).
+    bad_params: the params-file values replaced by their defaults (params.bad_value_line; WARN)."""
     c, pipeline = camera.counters, camera.pipeline
     slot = camera.slot
     dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
     level, message = DiagnosticStatus.OK, state
     rules = pipeline.rule_source.status if pipeline is not None else None
     skipped = {k: v for k, v in c.skipped.items() if v}
+    no_background = camera.no_background_message() if pipeline is not None else ''
     if worker_failure:
         level, message = DiagnosticStatus.ERROR, worker_failure
     elif state == 'unconfigured':     # configure failed (a model, scene map or rule file): ERROR; waiting: WARN
@@ -63,6 +67,11 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         level, message = DiagnosticStatus.ERROR, camera.scene_map_error
     elif rules is not None and rules.level != OK:
         level, message = _LEVELS[rules.level], rules.message
+    elif no_background:               # the first start on a new camera: what to do (until a map or segmenter)
+        level, message = DiagnosticStatus.WARN, no_background
+    elif bad_params:
+        level, message = DiagnosticStatus.WARN, bad_params[0] + (f' (and {len(bad_params) - 1} more: see the '
+                                                                 "'bad_params' value)" if len(bad_params) > 1 else '')
     elif camera.qos_watch is not None and camera.qos_watch.warning and c.frames_received == 0:
         level, message = DiagnosticStatus.WARN, camera.qos_watch.warning
     elif state == 'active' and c.frames_received == 0 and camera.sub is not None:
@@ -84,10 +93,11 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         'frames_skipped_bad_input': str(sum(c.skipped.values())),
         'frames_ignored_paused': str(c.paused),
         'events_published': str(c.events),
-        'detector': f'{det.name} on {det.device}' if det else 'not loaded',
-        'segmenter': f'{seg.name} on {seg.device}' if seg else 'none',
+        'detector': runtime_report(det).line() if det else 'not loaded',      # the path it runs, refusals
+        'segmenter': runtime_report(seg).line() if seg else 'none',
         'scene_map': camera.scene_map_status,
         'rules': rules.message if rules is not None else 'not loaded',
+        'bad_params': ' | '.join(bad_params) if bad_params else 'none',
     }
     values.update({f'skipped_{k}': str(v) for k, v in c.skipped.items()})
     return DiagnosticStatus(name=f'vad_ros: {camera.label}', hardware_id=det.device if det else '',

@@ -11,6 +11,12 @@ Life cycle (rclpy lifecycle; `autostart: true` runs configure + activate at star
 Files       the rule files and scene maps are watched by a thread of their own (once a second); a changed file
             is read and checked there, never on the executor thread, and put in force between two frames; a bad
             new version is rejected (the old one stays in force) and /diagnostics says ERROR until it is fixed
+First start no background source (no segmenter, no scene-map region): one warning that names the two ways forward
+            (draw a scene map with `vad-scene edit`, or give an ADE20K segmenter; vad_ros/background_hint.py), and
+            /diagnostics at WARN with the same words until there is one. With wait_for_scene_map a scene_map_file
+            that does not exist yet is waited for and loaded as soon as it is saved (config/new_camera.yaml)
+Logging     the package's Python logging goes through the node's ROS logger (node_main.log_to_ros): each warning
+            once. A bad params-file value: params.bad_value_line (as vad-video says it), the default used, WARN
 Cameras     one unnamed camera (parameter cameras: ''), or several named ones (cameras: 'front,rear') served by
             the same models, each with its own input, outputs, scene map, rules and diagnostics (ros/camera.py)
 Subscribes  image (camera `front`: front/image)   sensor_msgs/Image (transport raw), or <image>/compressed
@@ -71,12 +77,13 @@ from vad_ros.errors import VadError
 from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media import image_codec
 from vad_ros.perception.factory import build_detector, build_segmenter
+from vad_ros.perception.variants import runtime_report
 from vad_ros.pipeline import detect_all
 from vad_ros.reasoning.rules import NotARuleFile, RuleFileError
 from vad_ros.ros.camera import ACK_TIMEOUT_S, PER_CAMERA_PARAMS, Camera
 from vad_ros.ros.diagnostics import diagnostic_status
 from vad_ros.ros.frame_slot import LatestFrameSlot
-from vad_ros.ros.node_main import run_node
+from vad_ros.ros.node_main import log_to_ros, run_node
 from vad_ros.types import END_DEACTIVATED, END_NODE_SHUTDOWN, END_PAUSED
 
 try:  # cv_bridge is used for encodings the package's codec lacks, where it is installed (a ROS 2 desktop).
@@ -89,23 +96,20 @@ FILE_POLL_S = 1.0          # how often the rule files and scene maps are looked 
 WATCHER_SWITCH_INTERVAL_S = 0.0005   # the GIL switch interval while they are read (see VadNode._poll_files)
 
 
-def camera_names(value: str) -> list[str]:
-    """'front, rear' -> ['front', 'rear']; raises ParamError for a name that is not a ROS name or repeats."""
-    names = [n.strip() for n in value.split(',') if n.strip()]
-    for name in names:
-        if not name.replace('_', 'a').isalnum() or name[0].isdigit():
-            raise vparams.ParamError(f"parameter 'cameras': '{name}' is not a ROS name (letters, digits, "
-                                     f"underscores; not starting with a digit)")
-    if len(set(names)) != len(names):
-        raise vparams.ParamError(f"parameter 'cameras': a camera is named twice in '{value}'")
-    return names
+camera_names = vparams.camera_names      # 'front, rear' -> ['front', 'rear'] (shared with vad-check)
 
 
 class VadNode(LifecycleNode):
-    def __init__(self, params_file_dirs: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, params_file_dirs: list[str] | None = None, bad_params: list[str] | None = None,
+                 **kwargs: Any) -> None:
+        """bad_params: the bad entries of the params files (params.bad_value_line; _checked_args read them),
+        logged here; their defaults are used and /diagnostics shows them at WARN."""
         super().__init__('vad_node', **kwargs)
         self._param_dirs = tuple(params_file_dirs or [])
-        self._params = self._declare_parameters()
+        self.bad_params: dict[str, str] = {}       # parameter -> its bad_value_line (WARN while it lasts)
+        for line in bad_params or ():
+            self.get_logger().warn(line)
+        self._params = self._declare_parameters(tuple(bad_params or ()))
         self.cameras = [self._camera(name) for name in self._camera_names()]
         self._bridge = CvBridge() if CvBridge is not None else None
         self._models = None                        # (detector, segmenter), shared by the cameras
@@ -173,8 +177,8 @@ class VadNode(LifecycleNode):
         self._files_watcher.start()
         det, seg = self._models
         self.get_logger().info(
-            f"configured: detector {det.name} on {det.device}, segmenter "
-            f"{seg.name + ' on ' + seg.device if seg else 'none'}; " + '; '.join(
+            f"configured: detector {runtime_report(det).line()}, segmenter "
+            f"{runtime_report(seg).line() if seg else 'none'}; " + '; '.join(
                 f"{c.log_prefix()}scene map {c.scene_map_status}, {c.pipeline.rule_source.status.message}"
                 for c in self.cameras))
         return TransitionCallbackReturn.SUCCESS
@@ -261,29 +265,42 @@ class VadNode(LifecycleNode):
             camera.close_events(reason)
 
     # ---------------------------------------------------------------- parameters
-    def _declare_parameters(self) -> dict[str, Any]:
+    def _declare_parameters(self, reported: tuple[str, ...] = ()) -> dict[str, Any]:
         """Declare every parameter of vad_ros/params.py; a bad value from the params file or the command line
-        is reported and replaced by the default."""
+        is reported (params.bad_value_line: the line vad-video and vad-eval give; the params files' lines were
+        read with their file and line, `reported`) and replaced by the default (self.bad_params, /diagnostics)."""
         values = {}
         overrides = self._parameter_overrides   # what --params-file / -p gave, before declaration
+
+        def bad(name: str, error: vparams.ParamError) -> None:
+            line = next((r for r in reported if f"parameter '{name}'" in r), '')
+            if not line:                        # from -p, or a file rcl read that we did not: no file and line
+                line = vparams.bad_value_line(error, name)
+                self.get_logger().warn(line)
+            self.bad_params[name] = line
+
         for name, spec in vparams.SPECS.items():
             value = spec.default
             if name in overrides:
                 try:
                     value = vparams.check_value(name, overrides[name].value)
                 except vparams.ParamError as e:
-                    self.get_logger().error(f'{e}; using the default {spec.default!r}')
+                    bad(name, e)
             # Declared with the checked value: a bad override never reaches the parameter server.
             descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
             self.declare_parameter(name, value, descriptor, ignore_override=True)
             if name in vparams.PATH_PARAMS:
                 value = vparams.resolve_path(value, self._param_dirs)
             values[name] = value
-        for name in sorted(set(overrides) - set(vparams.SPECS)):
+        try:        # a named camera's own files are declared with the cameras (_camera)
+            own = {f'{c}.{k}' for c in vparams.camera_names(values['cameras']) for k in vparams.CAMERA_FILES}
+        except vparams.ParamError:
+            own = set()
+        for name in sorted(set(overrides) - set(vparams.SPECS) - own):
             try:
                 vparams.check_value(name, overrides[name].value)
             except vparams.ParamError as e:
-                self.get_logger().warn(f'{e}: ignored')
+                bad(name, e)
         return values
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
@@ -307,6 +324,8 @@ class VadNode(LifecycleNode):
                 return SetParametersResult(successful=False, reason=not_a_rule_file_reason(changed['rules_file']))
             except RuleFileError as e:
                 return SetParametersResult(successful=False, reason=f'rules_file rejected, old rules stay: {e}')
+        for name in changed:               # a good value now: no longer replaced by the default
+            self.bad_params.pop(name, None)
         if 'diagnostics_period' in changed:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(changed['diagnostics_period'], self._publish_diagnostics)
@@ -335,6 +354,7 @@ class VadNode(LifecycleNode):
         for camera in cameras:             # their params['rules_file'] follows in _on_set_parameters
             self.get_logger().info(f'{camera.log_prefix()}{len(camera.pipeline.rules)} rule(s) now in force from '
                                    f'{camera.pipeline.rule_source.path}')
+            camera.log_rule_warnings()     # what vad-video says of the same file (background_hint.rule_set_warnings)
 
     def _watch_files(self, stop: threading.Event) -> None:
         """The file watcher thread (configure to cleanup): polls the rule files and scene maps every
@@ -518,8 +538,9 @@ class VadNode(LifecycleNode):
         state = 'active' if self._active else ('inactive' if self._models is not None else 'unconfigured')
         if self._active and not self._enabled:
             state = 'paused (~/enable false)'
-        array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error, self.worker_failure)
-                                        for c in self.cameras])
+        bad_params = tuple(self.bad_params.values())
+        array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error, self.worker_failure,
+                                                          bad_params) for c in self.cameras])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
@@ -551,26 +572,27 @@ def _traceback_tail(error: BaseException, frames: int = 6, chars: int = 1300) ->
     return 'Traceback (most recent call last, cut):\n' + (text if len(text) <= chars else '...' + text[-chars:])
 
 
-def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
+def _checked_args(argv: list[str]) -> tuple[list[str], list[str], list[str], list[str]]:
     """Remove `--params-file F` entries that rcl could not read (missing file, bad YAML), which would stop
-    rclpy.init; return the remaining args, the problems, and the folders of the good params files."""
-    out, problems, dirs = [], [], []
+    rclpy.init; return the remaining args, the problems, the folders of the good params files, and the bad
+    entries of those files (params.bad_value_line, with file and line: the node uses the defaults)."""
+    out, problems, dirs, bad = [], [], [], []
     i = 0
     while i < len(argv):
         if argv[i] == '--params-file' and i + 1 < len(argv):
             path = argv[i + 1]
             try:
-                vparams.read_params_file(path)
+                vparams.read_params_file(path, cameras={}, bad_values=bad)
             except vparams.ParamFileError as e:
                 problems.append(f'{e}; starting without it (defaults apply)')
                 i += 2
                 continue
             except vparams.ParamError:
-                pass   # a bad value: the node reports it when declaring the parameter and uses the default
+                pass   # a camera's own file that is bad: the node reports it when it declares it
             dirs.append(os.path.dirname(os.path.abspath(path)))
         out.append(argv[i])
         i += 1
-    return out, problems, dirs
+    return out, problems, dirs, bad
 
 
 def not_a_rule_file_reason(value: str) -> str:
@@ -588,10 +610,11 @@ class StartupFailed(VadError):
 
 def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()                 # before any thread starts (see vad_ros.host_memory)
-    args, problems, dirs = _checked_args(list(sys.argv if argv is None else argv))
+    args, problems, dirs, bad = _checked_args(list(sys.argv if argv is None else argv))
 
     def make() -> VadNode:
-        node = VadNode(params_file_dirs=dirs + [os.getcwd()])
+        node = VadNode(params_file_dirs=dirs + [os.getcwd()], bad_params=bad)
+        log_to_ros(node.get_logger())     # the package's warnings (rules, models, ...) through the node's logger
         for p in problems:
             node.get_logger().error(p)
         if node._params['autostart']:

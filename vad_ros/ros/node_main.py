@@ -11,6 +11,7 @@ loading) interrupts the build. Either way the exit status is 0 and no traceback 
 """
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from typing import Callable
@@ -25,6 +26,39 @@ from vad_ros.errors import VadError
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SPIN_PERIOD_S = 0.1        # how often the spin loop looks at the stop request (a signal's Python handler runs
                            # only when the executor's wait returns)
+
+
+class _ToRosLogger(logging.Handler):
+    """Python logging records of the package, given to a ROS logger (one call site per severity: rclpy wants it)."""
+
+    def __init__(self, ros_logger) -> None:
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted: logging's own report
+            self.handleError(record)
+            return
+        if record.levelno >= logging.ERROR:
+            self.ros_logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self.ros_logger.warn(message)
+        else:
+            self.ros_logger.info(message)
+
+
+def log_to_ros(ros_logger, package: str = 'vad_ros') -> None:
+    """From now on the package's Python logging (rule warnings, model fallbacks, ...) goes through `ros_logger`
+    only, at info and above: one logger, each message once (without it Python's last-resort handler printed
+    the warnings on stderr as well). Called once per process, by the node's main()."""
+    logger = logging.getLogger(package)
+    for handler in [h for h in logger.handlers if isinstance(h, _ToRosLogger)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_ToRosLogger(ros_logger))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 class StopRequest:

@@ -2,7 +2,8 @@
 
     vad-scene bootstrap INPUT --params P --out scene.yaml [--frames 20] [--tolerance 1.0] [--min-area 0.0005]
     vad-scene show scene.yaml (--image FRAME | --video V [--frame N]) --out scene.png
-    vad-scene edit scene.yaml (--image FRAME | --video V [--frame N]) [--params P] [--port 8765]
+    vad-scene edit scene.yaml (--image FRAME | --video V [--frame N] | --topic /camera/image_raw) [--params P]
+                   [--port 8765]
 
 INPUT: a video file, a folder of images, a rosbag2 (folder, .mcap, .db3; --topic picks the image topic) or a
 live topic as ros:/camera/image_raw (needs ROS 2; frames spread over --duration seconds).
@@ -32,14 +33,19 @@ def load_params(path: str | None) -> dict:
 
 
 def read_frame(image: str | None, video: str | None, frame: int = 0, topic: str | None = None) -> np.ndarray:
-    """The frame to draw on: an image file, or frame number `frame` of a video / folder / rosbag2."""
+    """The frame to draw on: an image file, frame number `frame` of a video / folder / rosbag2, or (--topic
+    alone) the next frame of a live camera topic."""
+    if not image and not video and topic:
+        from vad_ros.scene_tools.live_topic import PREFIX, grab_frames
+        return grab_frames(topic if topic.startswith(PREFIX) else PREFIX + topic, 1, 0.0)[0].image
     if image:
         picture = cv2.imread(image, cv2.IMREAD_COLOR)
         if picture is None:
             raise SceneToolError(f"--image '{image}' is not an image file OpenCV can read (png, jpg, bmp)")
         return picture
     if not video:
-        raise SceneToolError('give the frame to draw on: --image FRAME or --video VIDEO (with --frame N)')
+        raise SceneToolError('give the frame to draw on: --image FRAME, --video VIDEO (with --frame N) or --topic '
+                             '/camera/image_raw (a live camera)')
     for item in open_source(video, topic):
         if item.index == frame:
             return item.image
@@ -109,7 +115,8 @@ def _frame_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--image', help='a frame of the camera (png, jpg)')
     p.add_argument('--video', help='a video, folder of images or rosbag2 of the camera')
     p.add_argument('--frame', type=int, default=0, help='frame number in --video (default 0)')
-    p.add_argument('--topic', help='image topic of a rosbag2 with several')
+    p.add_argument('--topic', help='image topic of a rosbag2 with several; alone (no --image, --video): a live '
+                   'camera topic (sensor_msgs/Image), drawn on its next frame')
 
 
 def parser() -> argparse.ArgumentParser:
