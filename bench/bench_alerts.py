@@ -13,7 +13,11 @@ bench/labels/vtest_people.yaml.
 Variants (parameters over the defaults of vad_ros/params.py, and a rule file):
 - 'new defaults': no params file at all, `--scene config/scene_vtest.yaml --rules config/rules_keep_off_grass.yaml`;
 - 'old defaults': the defaults before this issue's integration: tracking.tracker iou, events.grace_seconds 1.0,
-  and the rule file as it was (`min_frames: 3`, no min_fraction; written into the output folder).
+  events.reacquire_seconds 1.0, and the rule file as it was (`min_frames: 3`, no min_fraction; written into
+  the output folder);
+- 'first round' (--replay only): the byte tracker as first integrated: its first pass at score_threshold
+  (tracking.high_score 0.3), motion only (no colours: appearance_scale 0), events.reacquire_seconds 1.0.
+--scene FILE: another scene map (e.g. the map before its lawn edge was corrected) for every variant.
 
 Per (variant, run): `vad-video INPUT [--params P] --scene ... --rules R --out DIR --labels L`, scored by
 vad_ros.offline.event_metrics (DIR/events_eval.json): incidents caught, events per caught incident, false events
@@ -66,10 +70,14 @@ OLD_RULES = """rules:   # config/rules_keep_off_grass.yaml before issue 23's def
 # name: (scale of the image, every n-th frame)
 RUNS = {'10fps': (1.0, 1), '5fps': (1.0, 2), 'half': (0.5, 1)}
 RUN_TITLES = {'10fps': '10 fps', '5fps': '5 fps (every second frame)', 'half': 'half size (384x288)'}
-# name: (params over the defaults, rule file: None = the shipped one, 'old' = OLD_RULES)
+# name: (params over the defaults, rule file: None = the shipped one, 'old' = OLD_RULES[, tracker attributes
+# (--replay only: those without a parameter)])
 VARIANTS = {
     'new defaults': ({}, None),
-    'old defaults': ({'tracking.tracker': 'iou', 'events.grace_seconds': 1.0}, 'old'),
+    'old defaults': ({'tracking.tracker': 'iou', 'events.grace_seconds': 1.0, 'events.reacquire_seconds': 1.0},
+                     'old'),
+    'first round': (
+        {'tracking.high_score': 0.3, 'events.reacquire_seconds': 1.0}, None, {'appearance_scale': 0.0}),
 }
 
 
@@ -167,10 +175,10 @@ def rules_path(rules, folder: Path) -> Path:
 
 # ------------------------------------------------------------------------------------------------ runs
 
-def run_vad_video(run: str, params: dict, rules: Path, out: Path, labels: Path) -> float:
+def run_vad_video(run: str, params: dict, rules: Path, out: Path, labels: Path, scene: Path = SCENE) -> float:
     """vad-video on the run's input; returns the seconds it took."""
     source, extra = run_input(run)
-    cmd = ['vad-video', str(source), '--scene', str(SCENE), '--rules', str(rules), '--out', str(out),
+    cmd = ['vad-video', str(source), '--scene', str(scene), '--rules', str(rules), '--out', str(out),
            '--labels', str(labels), *extra]
     if params:
         cmd += ['--params', str(params_file(params, out.parent / f'{out.name}.params.yaml'))]
@@ -181,8 +189,9 @@ def run_vad_video(run: str, params: dict, rules: Path, out: Path, labels: Path) 
     return time.perf_counter() - start
 
 
-def run_replay(run: str, params: dict, rules: Path, out: Path) -> None:
-    """The pipeline on the cached detections, written as vad-video writes them."""
+def run_replay(run: str, params: dict, rules: Path, out: Path, tracker: dict | None = None,
+               scene: Path = SCENE) -> None:
+    """The pipeline on the cached detections (and the video's frames), written as vad-video writes them."""
     scale, step = RUNS[run]
     writer = ResultWriter(out)
 
@@ -192,14 +201,15 @@ def run_replay(run: str, params: dict, rules: Path, out: Path) -> None:
         else:
             writer.write_frame(result, frame / 10.0)
     try:
-        ids_bench.run_pipeline({**params, 'rules_file': str(rules)}, ids_bench.load_detections(scale), step, write)
+        ids_bench.run_pipeline({**params, 'rules_file': str(rules), 'scene_map_file': str(scene)},
+                               ids_bench.load_detections(scale), step, write, tracker)
     finally:
         writer.close()
 
 
-def id_switches(run: str, params: dict) -> dict:
+def id_switches(run: str, params: dict, tracker: dict | None = None) -> dict:
     scale, step = RUNS[run]
-    tracked = ids_bench.run_pipeline(params, ids_bench.load_detections(scale), step)
+    tracked = ids_bench.run_pipeline(params, ids_bench.load_detections(scale), step, tracker=tracker)
     return ids_bench.totals(ids_bench.score(tracked, ids_bench.labelled_tracks(scale)))
 
 
@@ -258,14 +268,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--replay', action='store_true', help='cached detections instead of vad-video (sweeps)')
     ap.add_argument('--runs', default=','.join(RUNS), help=f'comma-separated, of {", ".join(RUNS)}')
-    ap.add_argument('--variants', default=','.join(VARIANTS), help=f'comma-separated, of {", ".join(VARIANTS)}')
+    ap.add_argument('--variants', default=None, help=f'comma-separated, of {", ".join(VARIANTS)} (default: all; '
+                    'without --replay those without tracker attributes)')
     ap.add_argument('--set', nargs='*', default=[], metavar='NAME=VALUE',
                     help='one more variant: these parameters over the new defaults')
     ap.add_argument('--rules', default=None, help='rule file of the --set variant (default: the shipped one)')
+    ap.add_argument('--scene', default=str(SCENE), help='scene map (default: %(default)s)')
     ap.add_argument('--out', default=None, help='results JSON (default: bench/results_alerts.json, not with '
                                                 '--replay or --set)')
     args = ap.parse_args()
-    variants = {name: VARIANTS[name] for name in args.variants.split(',') if name}
+    names = args.variants.split(',') if args.variants else [n for n, v in VARIANTS.items()
+                                                             if args.replay or len(v) < 3]
+    variants = {name: VARIANTS[name] for name in names if name}
     if args.set:
         extra = {}
         for item in args.set:
@@ -276,18 +290,22 @@ def main() -> None:
     print(HEADER)
     for run in args.runs.split(','):
         labels = convert_incidents(run)
-        for name, (params, rules) in variants.items():
+        for name, (params, rules, *tracker) in variants.items():
+            tracker = tracker[0] if tracker else None
+            if tracker and not args.replay:
+                sys.exit(f"variant '{name}' sets tracker attributes: --replay only")
             out = work_dir() / ('replay' if args.replay else 'vad-video') / name.replace(' ', '_').replace('/', '_') \
                 / run
             rules_file = rules_path(rules, out.parent)
             seconds = None
             if args.replay:
-                run_replay(run, params, rules_file, out)
+                run_replay(run, params, rules_file, out, tracker, Path(args.scene))
             else:
-                seconds = run_vad_video(run, params, rules_file, out, labels)
+                seconds = run_vad_video(run, params, rules_file, out, labels, Path(args.scene))
             r = score_run(run, out, labels)
             r.update({'variant': name, 'run': run, 'params': params, 'rules': str(rules_file), 'out': str(out),
-                      'seconds': seconds, 'ids': id_switches(run, params)})
+                      'seconds': seconds, 'scene': args.scene, 'tracker': tracker,
+                      'ids': id_switches(run, params, tracker)})
             results.append(r)
             print(line(r), flush=True)
     for r in results:

@@ -8,8 +8,10 @@ Scenes:
 - vtest: NanoDet's detections on every frame of data/vtest.avi (cached by bench_tracking_ids.py in
   $VAD_TRACK_CACHE or /tmp/vad_track_cache; made here if missing), ~85 boxes a frame of which ~9 score >= 0.4.
 
-Per tracker: ByteTracker (optimal and greedy assignment, default parameters) and the old IouTracker (score
-threshold 0.4 applied before it, as the pipeline does). Reported: the median and mean time of update() over
+Per tracker: ByteTracker (optimal and greedy assignment, default parameters; "+ colours": given the frame, as
+the pipeline gives it, so that it also samples each box's colours and compares them: the synthetic scenes on
+a frame of random pixels, vtest on its own frames) and the old IouTracker (score threshold 0.4 applied before
+it, as the pipeline does). Reported: the median and mean time of update() over
 all frames after 20 warm-up frames, in microseconds, measured with time.perf_counter around the call (input
 arrays prepared before). The plain-Python rows swap numba's functions for their Python originals (the path
 without numba installed).
@@ -37,7 +39,7 @@ from vad_ros.reasoning import kernels  # noqa: E402
 from vad_ros.reasoning.tracker import ByteTracker, IouTracker  # noqa: E402
 
 KERNELS = ('motion_update', 'candidate_pairs', 'assign_pairs', 'hungarian', '_root', '_scale', '_kalman_update',
-           'update_tracks', 'greedy_iou_match')
+           'update_tracks', 'greedy_iou_match', 'box_appearance', 'appearance_distance', '_unoccluded')
 WARM_UP = 20
 
 
@@ -74,11 +76,28 @@ def vtest(frames: int | None) -> list[tuple]:
     return out[:frames] if frames else out
 
 
-def time_tracker(make, frames: list[tuple], old: bool) -> tuple[float, float, int]:
-    """(median us, mean us, ids given) of update() per frame after WARM_UP frames."""
+def noise_frames(count: int, size=(1920, 1080)):
+    """The same frame of random pixels `count` times (the synthetic scenes' image)."""
+    image = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return (image for _ in range(count))
+
+
+def vtest_frames(count: int):
+    import cv2
+    capture = cv2.VideoCapture(str(REPO / 'data' / 'vtest.avi'))
+    for _ in range(count):
+        ok, frame = capture.read()
+        yield frame if ok else np.zeros((576, 768, 3), np.uint8)
+    capture.release()
+
+
+def time_tracker(make, frames: list[tuple], old: bool, images=None) -> tuple[float, float, int]:
+    """(median us, mean us, ids given) of update() per frame after WARM_UP frames; images: an iterator of the
+    frames' images, for the tracker's colours (None: motion only)."""
     tracker = make()
     times, ids = [], set()
     for i, (stamp, boxes, scores, labels) in enumerate(frames):
+        image = next(images) if images is not None else None
         if old:
             keep = scores >= 0.4
             b, lab = np.ascontiguousarray(boxes[keep]), np.ascontiguousarray(labels[keep])
@@ -86,7 +105,7 @@ def time_tracker(make, frames: list[tuple], old: bool) -> tuple[float, float, in
             got = tracker.update(b, lab)
         else:
             t = time.perf_counter()
-            got = tracker.update(boxes, scores, labels, stamp)
+            got = tracker.update(boxes, scores, labels, stamp, image)
         elapsed = time.perf_counter() - t
         ids.update(got.tolist())
         if i >= WARM_UP:
@@ -108,7 +127,8 @@ def main() -> None:
               'synthetic 13': synthetic(13, args.frames)}
     if not args.no_vtest:
         scenes['vtest (NanoDet)'] = vtest(None)
-    trackers = {'ByteTracker optimal': (lambda: ByteTracker(), False),
+    trackers = {'ByteTracker + colours': (lambda: ByteTracker(), False),
+                'ByteTracker optimal': (lambda: ByteTracker(), False),
                 'ByteTracker greedy': (lambda: ByteTracker(assignment='greedy'), False),
                 'IouTracker (old)': (lambda: IouTracker(0.3, 5), True)}
     load_before = os.getloadavg()
@@ -125,7 +145,10 @@ def main() -> None:
                 per_frame = np.mean([len(f[1]) for f in frames])
                 use = frames[:WARM_UP + args.plain_frames] if plain else frames
                 for name, (make, old) in trackers.items():
-                    median, mean, ids = time_tracker(make, use, old)
+                    images = None
+                    if 'colours' in name:
+                        images = vtest_frames(len(use)) if scene.startswith('vtest') else noise_frames(len(use))
+                    median, mean, ids = time_tracker(make, use, old, images)
                     rows.append({'scene': scene, 'detections_per_frame': round(float(per_frame), 1),
                                  'tracker': name, 'path': 'plain Python' if plain else 'numba',
                                  'median_us': round(median, 1), 'mean_us': round(mean, 1),

@@ -8,13 +8,15 @@ with the cores shared by other heavy jobs) and cached in $VAD_TRACK_CACHE (defau
 Each tracker then runs on them:
 - IouTracker (today's pipeline): detections with score >= 0.4 (the demo's score_threshold), iou_threshold 0.3,
   max_missed 5 (the parameter defaults);
-- ByteTracker: every detection, high_score 0.4, the class defaults otherwise (or the variants of --sweep);
+- ByteTracker: every detection, the class defaults (first pass 0.5) with the frames (its colour cue) or without
+  them (motion only), and with the first pass at 0.4 as before (or the variants of --sweep);
 - pipeline, iou / pipeline, byte: what an operator sees, the object ids of the pipeline's objects (ObjectReport
   track_id, ~/anomalies: the tracker, then persistence.ObjectIdentities, whose re-acquisition gives a new track
   the id of a lost object close by), every reported person, confirmed or not. The pipeline runs with the
   parameter defaults (score_threshold 0.3) and tracking.tracker iou (the default before issue 23) or byte (the
-  default since), on the same cached detections (a replay detector: the same objects as `vad-video` on the
-  same frames), with the demo camera's scene map and rule file.
+  default since; PIPELINES lists the variants), on the same cached detections (a replay detector: the same
+  objects as `vad-video` on the same frames) and the video's frames, with the demo camera's scene map and
+  rule file.
 
 Runs: every frame (10 fps, stamps i / 10 s), every second frame (5 fps, the same stamps), and the video
 scaled to half size (384x288, NanoDet run on the small frames, labels halved), to show that nothing depends
@@ -150,17 +152,39 @@ SCENE_PARAMS = {'scene_map_file': str(REPO / 'config' / 'scene_vtest.yaml'),
                 'rules_file': str(REPO / 'config' / 'rules_keep_off_grass.yaml')}
 
 
-def run_pipeline(params: dict, detections: VideoDetections, step: int, on_result=None
+def video_frames(detections: VideoDetections, step: int):
+    """(frame index, image) of frames 0, step, 2 step, ... of vtest.avi at the size the detections were made
+    at (resized as detect_video does), for the trackers that compare colours."""
+    import cv2
+    capture = cv2.VideoCapture(str(VIDEO))
+    index = 0
+    try:
+        while index < len(detections.frames):
+            ok, frame = capture.read()
+            if not ok:
+                raise SystemExit(f'{VIDEO}: frame {index} cannot be read ({len(detections.frames)} cached)')
+            if index % step == 0:
+                if frame.shape[1::-1] != tuple(detections.size):
+                    frame = cv2.resize(frame, tuple(detections.size), interpolation=cv2.INTER_AREA)
+                yield index, frame
+            index += 1
+    finally:
+        capture.release()
+
+
+def run_pipeline(params: dict, detections: VideoDetections, step: int, on_result=None, tracker: dict | None = None
                  ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """frame -> (boxes of the person objects the pipeline reports, their object ids), for frames 0, step, ...
     (run frame k = video frame k x step, stamp k x step / fps). on_result(video frame, FrameResult) sees every
-    result, for callers that score more than ids."""
+    result, for callers that score more than ids. tracker: attributes set on the pipeline's tracker (those
+    without a parameter, e.g. appearance_scale 0 = motion only)."""
     from vad_ros.pipeline import build_pipeline
     replay = Replay(detections)
     pipeline = build_pipeline(vparams.resolve({**SCENE_PARAMS, **params}), replay)
-    image = np.zeros((detections.size[1], detections.size[0], 3), np.uint8)
+    for name, value in (tracker or {}).items():
+        setattr(pipeline._tracker, name, value)
     out = {}
-    for k, f in enumerate(range(0, len(detections.frames), step)):
+    for k, (f, image) in enumerate(video_frames(detections, step)):
         replay.frame = f
         result = pipeline.process(image, frame_index=k, stamp=f / detections.fps)
         people = [o for o in result.objects if o.object_class == 'person']
@@ -173,11 +197,14 @@ def run_pipeline(params: dict, detections: VideoDetections, step: int, on_result
     return out
 
 
-def run_tracker(make, detections: VideoDetections, step: int, old: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """frame -> (person boxes that got an id, their ids), for frames 0, step, 2 step, ..."""
+def run_tracker(make, detections: VideoDetections, step: int, old: bool, colours: bool = False
+                ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """frame -> (person boxes that got an id, their ids), for frames 0, step, 2 step, ...; colours: the frames
+    are given to the tracker (its colour cue), else motion only."""
     tracker = make()
     out = {}
-    for f in range(0, len(detections.frames), step):
+    for f, image in (video_frames(detections, step) if colours else
+                     ((f, None) for f in range(0, len(detections.frames), step))):
         boxes, scores, labels = detections.frames[f]
         boxes = boxes.astype(np.float64)
         if old:
@@ -185,7 +212,7 @@ def run_tracker(make, detections: VideoDetections, step: int, old: bool) -> dict
             boxes, labels = np.ascontiguousarray(boxes[keep]), np.ascontiguousarray(labels[keep])
             ids = tracker.update(boxes, labels)
         else:
-            ids = tracker.update(boxes, scores.astype(np.float64), labels, f / detections.fps)
+            ids = tracker.update(boxes, scores.astype(np.float64), labels, f / detections.fps, image)
         person = (labels == PERSON) & (ids > 0)
         out[f] = (boxes[person], ids[person])
     return out
@@ -242,34 +269,35 @@ def totals(per_person: dict) -> dict:
             'main_id_frames': sum(p['main_id_frames'] for p in per_person.values())}
 
 
-TRACKERS = {
-    'IouTracker (today)': (lambda: IouTracker(0.3, 5), True),
-    'ByteTracker': (lambda: ByteTracker(), False),
+TRACKERS = {   # name: (make, old interface, given the frames)
+    'IouTracker (today)': (lambda: IouTracker(0.3, 5), True, False),
+    'ByteTracker, first pass 0.4, motion only (before)': (lambda: ByteTracker(high_score=0.4), False, False),
+    'ByteTracker, motion only': (lambda: ByteTracker(), False, False),
+    'ByteTracker + colours (default)': (lambda: ByteTracker(), False, True),
 }
-# Object ids as the pipeline reports them (run_pipeline): name -> params over the defaults.
+# Object ids as the pipeline reports them (run_pipeline): name -> (params over the defaults, tracker attributes).
+BEFORE = ({'tracking.high_score': 0.3, 'events.reacquire_seconds': 1.0}, {'appearance_scale': 0.0})
 PIPELINES = {
-    'pipeline, iou (old default)': {'tracking.tracker': 'iou'},
-    'pipeline, byte (default)': {'tracking.tracker': 'byte'},
-    'pipeline, byte, score_threshold 0.4': {'tracking.tracker': 'byte', 'score_threshold': 0.4},
+    'pipeline, iou (old default)': ({'tracking.tracker': 'iou', 'events.reacquire_seconds': 1.0}, {}),
+    'pipeline, byte before (first pass = score_threshold 0.3, motion only, reacquire 1 s)': BEFORE,
+    'pipeline, byte, first pass 0.5, motion only': ({}, {'appearance_scale': 0.0}),
+    'pipeline, byte, colours, first pass 0.3': ({'tracking.high_score': 0.3}, {}),
+    'pipeline, byte (default: first pass 0.5, colours, reacquire 2 s)': ({}, {}),
 }
 
-SWEEP = {
+SWEEP = {   # over the default ByteTracker, given the frames
+    'ByteTracker first pass 0.4': dict(high_score=0.4),
+    'ByteTracker first pass 0.45': dict(high_score=0.45),
+    'ByteTracker first pass 0.55': dict(high_score=0.55),
+    'ByteTracker first pass 0.6': dict(high_score=0.6),
+    'ByteTracker appearance_scale 0.1': dict(appearance_scale=0.1),
+    'ByteTracker appearance_scale 0.5': dict(appearance_scale=0.5),
+    'ByteTracker appearance_seconds 1 (colours averaged over 1 s)': dict(appearance_seconds=1.0),
+    'ByteTracker appearance_overlap 0.2 (colours also from boxes 20 % covered)': dict(appearance_overlap=0.2),
+    'ByteTracker appearance_gate 0.2 (pairs farther apart in colour refused)': dict(appearance_gate=0.2),
     'ByteTracker greedy': dict(assignment='greedy'),
-    'ByteTracker gate_sigmas 0': dict(gate_sigmas=0.0),
-    'ByteTracker gate_sigmas 2': dict(gate_sigmas=2.0),
-    'ByteTracker lost 0.5 s': dict(lost_seconds=0.5),
     'ByteTracker lost 2 s': dict(lost_seconds=2.0),
-    'ByteTracker iou_first 0.1': dict(iou_first=0.1),
-    'ByteTracker iou_first 0.3': dict(iou_first=0.3),
-    'ByteTracker iou_second 0.3': dict(iou_second=0.3),
-    'ByteTracker motion_noise 1': dict(motion_noise=1.0),
-    'ByteTracker motion_noise 4': dict(motion_noise=4.0),
-    'ByteTracker measurement_noise 0.1': dict(measurement_noise=0.1),
-    'ByteTracker measurement_noise 0.3': dict(measurement_noise=0.3),
-    'ByteTracker velocity_noise 2': dict(velocity_noise=2.0),
-    'ByteTracker new_score 0.4 (= high)': dict(new_score=0.4),
-    'ByteTracker new_score 0.6': dict(new_score=0.6),
-    'ByteTracker low_score 0.4 (no second pass)': dict(low_score=0.4),
+    'ByteTracker gate_sigmas 0': dict(gate_sigmas=0.0),
 }
 
 
@@ -281,15 +309,16 @@ def main() -> None:
     args = parser.parse_args()
     trackers = dict(TRACKERS)
     if args.sweep:
-        trackers.update({name: ((lambda kw=kw: ByteTracker(**kw)), False) for name, kw in SWEEP.items()})
+        trackers.update({name: ((lambda kw=kw: ByteTracker(**kw)), False, True) for name, kw in SWEEP.items()})
     runs = {'10 fps': (1.0, 1), '5 fps': (1.0, 2), 'half size, 10 fps': (0.5, 1)}
     results = []
     for run_name, (scale, step) in runs.items():
         detections = load_detections(scale)
         people = labelled_tracks(scale)
-        runners = {name: (lambda make=make, old=old: run_tracker(make, detections, step, old))
-                   for name, (make, old) in trackers.items()}
-        runners.update({name: (lambda p=p: run_pipeline(p, detections, step)) for name, p in PIPELINES.items()})
+        runners = {name: (lambda make=make, old=old, c=c: run_tracker(make, detections, step, old, c))
+                   for name, (make, old, c) in trackers.items()}
+        runners.update({name: (lambda p=p, t=t: run_pipeline(p, detections, step, tracker=t))
+                        for name, (p, t) in PIPELINES.items()})
         for name, run in runners.items():
             per_person = score(run(), people)
             total = totals(per_person)

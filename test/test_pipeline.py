@@ -10,7 +10,7 @@ import pytest
 
 from vad_ros import params as vparams
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
-from vad_ros.pipeline import Pipeline, build_pipeline
+from vad_ros.pipeline import build_pipeline
 from vad_ros.reasoning.rules import RuleFileError, empty_rules, parse_rules
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
@@ -439,7 +439,9 @@ def test_grace_in_seconds_and_the_deprecated_grace_frames(caplog):
 
 
 def test_confirmation_parameters_apply_at_runtime():
-    p = lawn_pipeline([[person_at(300, 450, 0.45)]])
+    # a person scored 0.45: tracked from a first pass at 0.3 (by default 0.5 and tracks from 0.6: never an object)
+    assert not lawn_pipeline([[person_at(300, 450, 0.45)]]).process(VTEST, stamp=0.0).objects
+    p = lawn_pipeline([[person_at(300, 450, 0.45)]], **{'tracking.high_score': 0.3})
     assert not any(r.is_anomalous for r in run_at(p, 10, 10))
     p.update_params({'confirm.score': 0.4})
     assert p.process(VTEST, stamp=1.0).is_anomalous                  # confirmed now: the rule fires at once
@@ -508,13 +510,29 @@ def test_a_tracker_with_a_second_pass_gets_weak_detections_and_only_the_tracked_
     p = lawn_pipeline(frames, **{'tracking.tracker': 'iou'})
     tracker = ByteTracker(low_score=0.1)
     p.replace_tracker(tracker)
-    assert tracker.high_score == 0.3                            # follows score_threshold
+    assert tracker.high_score == 0.5                            # tracking.high_score (above score_threshold)
+    p.update_params({'score_threshold': 0.6})
+    assert tracker.high_score == 0.6                            # score_threshold where it is higher
+    p.update_params({'score_threshold': 0.3, 'tracking.high_score': 0.3})
+    assert tracker.high_score == 0.3
     results = run_at(p, 10, 16)
     assert [len(r.objects) for r in results] == [1] * 16        # the lone weak detection continues no track
     assert {o.track_id for r in results for o in r.objects} == {1}
     assert results[11].objects[0].score == pytest.approx(0.2)
     # the median of the last 5 scores: two weak ones are outvoted, three are not, until strong ones are back
     assert [r.objects[0].confirmed for r in results[9:16]] == [True] * 3 + [False] * 3 + [True]
+
+
+def test_the_default_tracker_gets_the_frame_and_keeps_the_colours_of_what_it_tracks():
+    from vad_ros.reasoning import kernels
+    p = lawn_pipeline([[person_at(300, 450, 0.8)]])
+    image = VTEST.copy()
+    image[350:450, 280:320] = (0, 0, 200)                      # a person in red
+    p.process(image, stamp=0.0)
+    (track,) = p._tracker._tracks
+    colours = track[kernels.M_APPEARANCE:kernels.M_APPEARANCE + kernels.APPEARANCE]
+    assert track[kernels.M_APPEARANCE_SET] == 1.0 and colours[1] > 0.5          # red: R - G high
+    assert np.allclose(colours, kernels.box_appearance(image, np.array([person_at(300, 450)[2]]))[0])
 
 
 # ---------------------------------------------------------------- the tracker parameters (tracking.*)

@@ -322,6 +322,24 @@ def test_nearest_lost_object_first_and_a_retired_track_that_comes_back_is_a_new_
     assert see(ids, 3, 2.1, [3, 2], [0.9, 0.9], [(500, 100), (180, 100)])[0] == [2, 3]    # track 2 retired
 
 
+@pytest.mark.parametrize('seconds', [2.0, 0.0])
+def test_a_box_around_two_people_hands_its_id_to_the_nearer_of_their_own_boxes(seconds):
+    """A track on a box around two people (object 1, confirmed) is lost one frame after the people's own boxes
+    started tracks: the nearer of the two young, never confirmed objects takes object 1's id and first sighting
+    (confirmed at once, so its events go on); the other stays a new object. Off with reacquire_seconds 0."""
+    ids = ObjectIdentities(reacquire_seconds=seconds, min_seconds=0.3, window=3)
+    for i in range(5):
+        see(ids, i, i / 10, [1], [0.9], [(100, 100)])
+    assert see(ids, 5, 0.5, [1, 2, 3], [0.6, 0.9, 0.9], [(100, 100), (80, 100), (130, 100)]) == \
+        ([1, 2, 3], [True, False, False])
+    got = see(ids, 6, 0.6, [2, 3], [0.9, 0.9], [(80, 100), (130, 100)])
+    assert got == (([1, 3], [True, False]) if seconds else ([2, 3], [False, False]))
+    # a confirmed object is never renamed: object 3, confirmed by now, stays 3 when object 1 is lost next
+    for i in range(7, 10):
+        see(ids, i, i / 10, [2, 3], [0.9, 0.9], [(80, 100), (130, 100)])
+    assert see(ids, 10, 1.0, [3], [0.9], [(130, 100)])[0] == [3]
+
+
 def test_no_reacquisition_without_stamps_or_when_off():
     for stamps, seconds in ((None, 1.0), (0.1, 0.0)):
         ids = ObjectIdentities(reacquire_seconds=seconds)

@@ -467,3 +467,111 @@ def test_the_motion_kernels_give_the_same_results_as_plain_python(monkeypatch, a
     ids_seen = [i for ids, _ in runs[0] for frame in ids for i in frame if i > 0]
     assert len(set(ids_seen)) >= 10 and max(ids_seen.count(i) for i in set(ids_seen)) >= 30   # long tracks
     assert -1 in {i for ids, _ in runs[0] for frame in ids for i in frame}                   # and refusals
+
+
+# ------------------------------------------------------------------------------------------- colours
+def painted(size, people):
+    """A grey (H, W, 3) uint8 frame with each (box, (b, g, r)) painted as a solid rectangle, in order (later
+    ones in front)."""
+    image = np.full((size[1], size[0], 3), 128, np.uint8)
+    for box, colour in people:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        image[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = colour
+    return image
+
+
+def test_box_colours_are_fractions_of_the_box_and_survive_scaling():
+    """Two bands of colour (a red top, a blue bottom): the colour layout says so, and the same scene at half
+    the pixel size gives nearly the same values. A box outside the image or without area has none (NaN)."""
+    box = [100.0, 50.0, 140.0, 150.0]
+    image = painted((400, 300), [(box, (0, 0, 200))])
+    image[100:150, 100:140] = (200, 0, 0)                      # lower half blue (BGR)
+    feats = kernels.box_appearance(image, np.array([box, [500.0, 0.0, 540.0, 100.0], [10.0, 10.0, 10.0, 40.0]]))
+    bands = feats[0].reshape(kernels.APPEARANCE_BANDS, 3)
+    half = kernels.APPEARANCE_BANDS // 2
+    assert (bands[:half, 1] > 0.5).all() and (bands[half:, 2] < -0.5).all()     # red, then blue
+    assert np.isnan(feats[1]).all() and np.isnan(feats[2]).all()
+    import cv2
+    small = cv2.resize(image, (200, 150), interpolation=cv2.INTER_AREA)
+    small_feats = kernels.box_appearance(small, np.array([[v / 2 for v in box]]))
+    assert np.abs(small_feats[0] - feats[0]).max() < 0.05
+
+
+def bounce(fps, colours=((0, 0, 200), (200, 0, 0))):
+    """Two people walk towards each other (a height a second), meet (boxes 40 px wide, centres 10 px apart) and
+    both turn back: motion predicts each one where the other goes. Frames (stamp, detections, image); A red,
+    B blue, B painted in front (hiding A's middle while they meet)."""
+    frames = []
+    for i in range(int(round(2.0 * fps)) + 1):
+        t = i / fps
+        gap = 10.0 + 200.0 * abs(t - 1.0)                   # between the box centres
+        a, b = person(300 - gap / 2, 200), person(300 + gap / 2, 200)
+        image = painted((600, 400), [(a, colours[0]), (b, colours[1])])
+        frames.append((t, [(a, 0.9, PERSON), (b, 0.9, PERSON)], image))
+    return frames
+
+
+def run_images(tracker, frames):
+    out = []
+    for stamp, dets, image in frames:
+        b = np.array([d[0] for d in dets], float).reshape(-1, 4)
+        s = np.array([d[1] for d in dets], float)
+        lab = np.array([d[2] for d in dets], np.int64)
+        out.append(tracker.update(b, s, lab, stamp, image).tolist())
+    return out
+
+
+@pytest.mark.parametrize('fps', [10.0, 5.0])
+def test_colours_keep_the_ids_where_motion_alone_swaps_them(fps):
+    frames = bounce(fps)
+    with_colours = run_images(ByteTracker(), frames)
+    assert all(ids == [1, 2] for ids in with_colours)
+    motion_only = run_images(ByteTracker(appearance_scale=0.0), frames)
+    assert any(ids != [1, 2] for ids in motion_only)          # the scenario needs the colours
+    assert run(ByteTracker(), [(t, d) for t, d, _ in frames]) == motion_only     # no image: motion only
+    # two people dressed alike: the colours cannot tell them apart, and nothing is refused for it
+    alike = run_images(ByteTracker(), bounce(fps, ((0, 0, 200), (0, 0, 200))))
+    assert all(min(ids) >= 1 for ids in alike)
+
+
+def test_colours_are_taken_from_clear_views_only_and_the_kernels_match_plain_python(monkeypatch):
+    """A track's colours come from its latest detection that no other first-pass detection overlaps: during
+    the meeting (boxes overlapping) they stay those of the last clear view. Compiled and plain Python give
+    the same ids and tables."""
+    frames = bounce(10.0)
+    tracker = ByteTracker()
+    seen = []
+    for stamp, dets, image in frames:
+        tracker.update(np.array([d[0] for d in dets]), np.array([d[1] for d in dets]),
+                       np.array([d[2] for d in dets], np.int64), stamp, image)
+        seen.append(tracker._tracks[:, kernels.M_APPEARANCE:kernels.M_APPEARANCE + 3].copy())
+    red = seen[0][0]
+    assert red[1] > 0.5                                           # track 1 is red (R - G channel)
+    meeting = len(frames) // 2
+    assert np.allclose(seen[meeting][0], seen[meeting - 1][0])     # overlapping: not updated
+    runs = []
+    for plain in (False, True):
+        if plain:
+            for name in KERNELS + ('box_appearance', 'appearance_distance', '_unoccluded'):
+                monkeypatch.setattr(kernels, name, getattr(kernels, name).py_func)
+        tracker = ByteTracker(history=5)
+        runs.append((run_images(tracker, frames + [(t + 2.1, d, im) for t, d, im in bounce(5.0)]),
+                     tracker._tracks.copy()))
+    assert runs[0][0] == runs[1][0]
+    assert np.allclose(runs[0][1], runs[1][1], rtol=1e-12, atol=1e-9)
+
+
+def test_a_bad_image_is_refused_with_its_shape():
+    with pytest.raises(ValueError, match='image must be an'):
+        ByteTracker().update(np.array([person(100, 100)]), np.array([0.9]), np.array([0]), 0.0,
+                             np.zeros((10, 10), np.uint8))
+
+
+def test_an_appearance_gate_refuses_a_pair_whose_colours_differ_too_much():
+    """Off by default (0): a person in red replaced in the same place by one in blue continues the track; with
+    appearance_gate set, the blue one is somebody else (a new id)."""
+    box = person(300, 200)
+    frames = [(t / 10, [(box, 0.9, PERSON)], painted((600, 400), [(box, (0, 0, 200) if t < 3 else (200, 0, 0))]))
+              for t in range(5)]
+    assert run_images(ByteTracker(), frames) == [[1]] * 5
+    assert run_images(ByteTracker(appearance_gate=0.2), frames) == [[1]] * 3 + [[2]] * 2

@@ -307,6 +307,8 @@ class ObjectIdentities:
         self._last = np.zeros(0)                      # stamp of the last sighting (nan: none)
         self._last_frame = np.zeros(0, np.int64)
         self._scores = np.zeros((0, self._window))    # last scores, newest in the last column; 0 = none yet
+        self._ever = np.zeros(0, bool)                # confirmed in some frame
+        self._seen: np.ndarray = np.zeros(0, np.int64)   # rows seen in the previous update
 
     @property
     def window(self) -> int:
@@ -358,7 +360,15 @@ class ObjectIdentities:
                 self._first[rows[unset]] = stamp
             if self.min_seconds > 0:
                 confirmed &= stamp - first >= self.min_seconds - EPSILON
+        if stamp is not None and self.reacquire_seconds > 0:
+            handed = self._hand_over(rows, stamp)
+            if handed:
+                confirmed = _median(self._scores[rows]) >= self.score - EPSILON
+                if self.min_seconds > 0:
+                    confirmed &= stamp - self._first[rows] >= self.min_seconds - EPSILON
+        self._ever[rows[confirmed]] = True
         ids = self._id[rows]
+        self._seen = self._id[rows]
         self._forget_lost(stamp, frame_index)
         return ids, confirmed
 
@@ -403,6 +413,7 @@ class ObjectIdentities:
             self._last = np.concatenate([self._last, np.full(k, np.nan)])
             self._last_frame = np.concatenate([self._last_frame, np.full(k, frame_index, np.int64)])
             self._scores = np.concatenate([self._scores, np.zeros((k, self._window))])
+            self._ever = np.concatenate([self._ever, np.zeros(k, bool)])
             out[fresh] = np.arange(start, start + k)
         return out
 
@@ -441,6 +452,52 @@ class ObjectIdentities:
                 used.add(row)
         return taken
 
+    def _hand_over(self, rows: np.ndarray, stamp: float) -> bool:
+        """A split: an object seen in the previous update and lost in this one hands its id (and first sighting)
+        to a young object that has never been confirmed (first seen at most reacquire_seconds ago, after the lost
+        one and while it was still seen), close by as for re-acquisition: a box around two people whose own
+        boxes took over. Nearest first;
+        the young object's id is dropped (it cannot have an event yet). Changes `rows`' objects in place;
+        returns whether any id was handed over."""
+        if not len(self._seen):
+            return False
+        present = np.zeros(len(self._id), bool)
+        present[rows] = True
+        lost = np.flatnonzero(np.isin(self._id, self._seen) & ~present)
+        if not len(lost):
+            return False
+        young = rows[(~self._ever[rows]) & (stamp - self._first[rows] <= self.reacquire_seconds + EPSILON)]
+        if not len(young):
+            return False
+        old = self._box[lost]
+        old_h = old[:, 3] - old[:, 1]
+        old_c = (old[:, :2] + old[:, 2:]) / 2
+        pairs = []
+        for y in young.tolist():
+            b = self._box[y]
+            h = b[3] - b[1]
+            if not h > 0:
+                continue
+            ok = (self._label[lost] == self._label[y]) & (old_h > 0) & (h <= SIZE_FACTOR * old_h) \
+                & (old_h <= SIZE_FACTOR * h) & (self._first[lost] < self._first[y]) \
+                & (self._first[y] <= self._last[lost] + EPSILON)
+            with np.errstate(divide='ignore', invalid='ignore'):
+                distance = np.hypot(old_c[:, 0] - (b[0] + b[2]) / 2, old_c[:, 1] - (b[1] + b[3]) / 2) / old_h
+            ok &= distance <= self.reacquire_distance + EPSILON
+            pairs.extend((float(distance[k]), y, int(lost[k])) for k in np.flatnonzero(ok).tolist())
+        if not pairs:
+            return False
+        used_y: set[int] = set()
+        used_l: set[int] = set()
+        for _, y, row in sorted(pairs):
+            if y not in used_y and row not in used_l:
+                used_y.add(y)
+                used_l.add(row)
+                self._id[y], self._first[y] = self._id[row], self._first[row]
+                self._last[row] = -np.inf                   # forgotten below (KEEP_SECONDS ago)
+                self._last_frame[row] = np.iinfo(np.int64).min // 2
+        return True
+
     def _forget_lost(self, stamp: float | None, frame_index: int) -> None:
         stale = self._last_frame < frame_index - KEEP_FRAMES        # by frames where no stamp says otherwise
         if stamp is not None:
@@ -452,4 +509,5 @@ class ObjectIdentities:
         self._id, self._track, self._label = self._id[keep], self._track[keep], self._label[keep]
         self._box, self._first, self._last = self._box[keep], self._first[keep], self._last[keep]
         self._last_frame, self._scores = self._last_frame[keep], self._scores[keep]
+        self._ever = self._ever[keep]
         self._order = None

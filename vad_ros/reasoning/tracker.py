@@ -2,11 +2,11 @@
 
 - IouTracker: the paper's light tracker (greedy IoU on the last boxes, a track survives max_missed frames).
 - ByteTracker: boxes predicted by a Kalman filter, two association passes (high scores, then low scores for the
-  tracks left, after ByteTrack: Zhang et al., ECCV 2022), optimal assignment, a lost-track buffer in seconds of
-  image time, and per track what a confirmation step needs (frames matched, recent scores). On vtest.avi's
-  labelled people: 14 ids for 6 people where IouTracker gives 26, 11 where it gives 37 at 5 fps; a person's box
-  that the detector merges with another's can still swap ids for a frame or two (bench/RESULTS.md,
-  "Tracking ids").
+  tracks left, after ByteTrack: Zhang et al., ECCV 2022), optimal assignment weighted by how alike the colours
+  of the box and of the track's last clear view are (given the frame), a lost-track buffer in seconds of image
+  time, and per track what a confirmation step needs (frames matched, recent scores). On vtest.avi's labelled
+  people, as the pipeline reports them: 11 / 6 / 10 id switches at 10 fps / 5 fps / half size where the
+  IouTracker alone gives 23 / 32 / 20 (bench/RESULTS.md, "Alert quality with the defaults").
 """
 from __future__ import annotations
 
@@ -88,14 +88,26 @@ class ByteTracker:
        predicted box, both widened on every side by `gate_sigmas` x the track's predicted position std (x and
        y), reaches the pass's threshold. The margin grows with the time since the track was last seen and
        with a young track's unknown velocity, so fewer frames per second (longer steps) still match.
-    4. First pass: detections with score >= high_score (the pipeline's score_threshold) against every live
-       track (tracked or lost), IoU >= iou_first.
+    4. First pass: detections with score >= high_score (the pipeline's tracking.high_score, 0.5 as
+       ByteTrack's, or its score_threshold where higher) against every live track (tracked or lost), IoU >=
+       iou_first. A first pass from 0.3 let NanoDet's 0.3-0.5 boxes (duplicates, a box around two people)
+       take people's tracks at crossings (bench/RESULTS.md).
     5. Second pass: detections with low_score <= score < high_score against the tracks matched at the
        previous update and not in 4, IoU >= iou_second (stricter: such a detection only continues a track
        that is being followed, it never brings a lost one back; ByteTrack's idea, Zhang et al., ECCV 2022,
        for people partly hidden in groups).
-    6. Assignment in each pass: the largest total IoU (`assignment` 'optimal', Hungarian per connected group
-       of candidate pairs) or the highest IoU first ('greedy').
+    6. Assignment in each pass: the largest total affinity (`assignment` 'optimal', Hungarian per connected
+       group of candidate pairs) or the highest affinity first ('greedy'). Affinity = the gate's IoU, times
+       exp(-colour distance / appearance_scale) where the frame was given (update(..., image)) and both the
+       detection and the track have colours (kernels.box_appearance: the mean brightness and two
+       colour-opponent channels of 6 horizontal bands of the box's central half, as fractions of the box, so
+       the same at any pixel size; distance = mean absolute difference): where motion cannot tell two people
+       apart (they meet, turn, one hides the other), the one dressed like the track wins. The colours only
+       rank candidates; which pairs are candidates is the IoU's decision (appearance_gate > 0 would also
+       refuse pairs farther apart in colour; off by default, it lost people whose look changes).
+       A track's colours are those of its latest detection from the first pass that no other first-pass
+       detection overlaps by more than appearance_overlap of its area (a clear view, not a mix with a
+       neighbour), averaged over appearance_seconds of image time (0: the latest clear view).
     7. Matched tracks are corrected with their detection (hits + 1, score kept in the history). Unmatched
        detections with score >= new_track_score (high_score + 0.1 unless new_score is set: ByteTrack's rule)
        start tracks (new ids, in detection order); every other unmatched detection gets id -1 (also those
@@ -104,24 +116,27 @@ class ByteTracker:
        (it can no longer match then), or at once if it was matched in one frame only (a one-frame track is
        more likely a false detection than an object; ByteTrack's rule).
 
-    Nothing depends on pixel sizes or on the frame rate: scaled images give the same ids (IoU and noise
-    relative to the box), and the buffer, velocities and process noise are in seconds, integrated over the
-    time between frames (test/reasoning/test_tracker.py; measured on vtest.avi at 10 and 5 fps and half size:
-    bench/RESULTS.md, "Tracking ids").
+    Nothing depends on pixel sizes or on the frame rate: scaled images give the same ids (IoU, noise and
+    colour samples relative to the box), and the buffer, velocities and process noise are in seconds,
+    integrated over the time between frames (test/reasoning/test_tracker.py; measured on vtest.avi at 10 and 5
+    fps and half size: bench/RESULTS.md, "Tracking ids" and "Alert quality with the defaults").
 
     Parameters may be changed between updates (history only at construction). The state is a (T, 27 +
     history) table sorted by id, updated by one compiled call per frame (kernels.motion_update; plain Python
     with the same results without numba)."""
 
-    def __init__(self, high_score: float = 0.4, low_score: float = 0.1, iou_first: float = 0.2,
+    def __init__(self, high_score: float = 0.5, low_score: float = 0.1, iou_first: float = 0.2,
                  iou_second: float = 0.5, lost_seconds: float = 1.0, fps: float = 10.0, history: int = 30,
                  measurement_noise: float = 0.2, motion_noise: float = 2.0, velocity_noise: float = 4.0,
-                 gate_sigmas: float = 1.0, new_score: float | None = None, assignment: str = 'optimal'):
+                 gate_sigmas: float = 1.0, new_score: float | None = None, assignment: str = 'optimal',
+                 appearance_scale: float = 0.25, appearance_gate: float = 0.0, appearance_seconds: float = 0.0,
+                 appearance_overlap: float = 0.0):
         """high_score: the pipeline's score_threshold (first pass); low_score: the floor of the second pass;
         iou_first / iou_second: the gates of the two passes; lost_seconds: how long a lost track can come back;
         fps: the frame rate assumed for updates without a stamp; history: scores kept per track; the noise
-        parameters, gate_sigmas, new_score, assignment: see the class doc. Defaults and the measurements
-        behind them: bench/RESULTS.md, "Tracking ids"."""
+        parameters, gate_sigmas, new_score, assignment and the appearance_* parameters (appearance_scale 0 =
+        motion only): see the class doc. Defaults and the measurements behind them: bench/RESULTS.md,
+        "Tracking ids" and "Alert quality with the defaults"."""
         if assignment not in ('optimal', 'greedy'):
             raise ValueError(f"assignment must be 'optimal' or 'greedy', not {assignment!r}")
         if not (fps > 0 and math.isfinite(fps)):
@@ -136,18 +151,21 @@ class ByteTracker:
         self.gate_sigmas = gate_sigmas
         self.new_score = new_score
         self.assignment = assignment
+        self.appearance_gate, self.appearance_scale = appearance_gate, appearance_scale
+        self.appearance_seconds, self.appearance_overlap = appearance_seconds, appearance_overlap
         self.history = int(history)
         self._tracks = np.zeros((0, kernels.MOTION_COLUMNS + self.history))
         self._next_id = 1
         self._time: float | None = None
 
     def update(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-               stamp: float | None = None) -> np.ndarray:
+               stamp: float | None = None, image: np.ndarray | None = None) -> np.ndarray:
         """Track ids (N,) int64 for this frame's detections: boxes (N, 4) xyxy pixels, scores (N,), labels (N,)
         class indices; pass every detection down to low_score (not only those above the score threshold).
         An id >= 1 for each detection matched to a track or starting one; -1 for a detection that does
         neither (below new_track_score and matched to no track; any below low_score). stamp: seconds of image
-        time, None = 1 / fps after the previous update (see the class doc)."""
+        time, None = 1 / fps after the previous update (see the class doc). image: the frame the boxes are in,
+        (H, W, 3) uint8 BGR, for the colour cue; None = motion only."""
         boxes = as_rows(boxes, np.float64, 4)
         scores, labels = as_rows(scores, np.float64, None), as_rows(labels, np.int64, None)
         if not len(boxes) == len(scores) == len(labels):
@@ -166,12 +184,22 @@ class ByteTracker:
             previous = None
         dt = 0.0 if previous is None else max(now - previous, 0.0)
         self._time = now
+        if image is not None and (self.appearance_gate > 0 or self.appearance_scale > 0):
+            if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+                    and image.dtype == np.uint8):
+                raise ValueError(f'ByteTracker.update: image must be an (H, W, 3) uint8 array, not '
+                                 f'{getattr(image, "dtype", type(image).__name__)} {getattr(image, "shape", "")}')
+            feats = kernels.box_appearance(image, boxes)
+        else:
+            feats = np.full((len(boxes), kernels.APPEARANCE), np.nan)
         ids, self._tracks, self._next_id = kernels.motion_update(
             boxes, scores, labels, self._tracks, dt, now, float(self.high_score), float(self.low_score),
             float(self.iou_first), float(self.iou_second),
             float(self.new_track_score), float(self.lost_seconds),
             float(self.measurement_noise), float(self.motion_noise), float(self.velocity_noise),
-            float(self.gate_sigmas), self.assignment == 'optimal', self._next_id)
+            float(self.gate_sigmas), self.assignment == 'optimal', self._next_id, feats,
+            float(self.appearance_gate), float(self.appearance_scale), float(self.appearance_seconds),
+            float(self.appearance_overlap))
         return ids
 
     # ------------------------------------------------------------ what confirmation needs
