@@ -190,14 +190,10 @@ def check_camera(params: dict, models, segmenter, report: Report, name: str = ''
                  base_dirs: tuple[str, ...] = ()) -> None:
     """One camera: its pipeline on the vocabulary-only models, as the node's Camera.build builds it
     (pipeline.build_camera_pipeline: strict rules, relative files looked up in base_dirs)."""
-    from vad_ros.params import resolve_path
+    from vad_ros.params import map_to_wait_for
     from vad_ros.pipeline import build_camera_pipeline
 
-    waiting = resolve_path(params['scene_map_file'], list(base_dirs))
-    if not (params.get('wait_for_scene_map') and waiting and not os.path.exists(waiting)):
-        waiting = ''                    # as the node's Camera.build: a map not drawn yet is waited for, where it
-    elif not os.path.isabs(waiting) and base_dirs:                             # will be saved (_map_to_wait_for)
-        waiting = os.path.abspath(os.path.join(base_dirs[0], waiting))
+    waiting = map_to_wait_for(params, base_dirs)      # as the node's Camera.build: a map not drawn yet is waited for
     pipeline = build_camera_pipeline(dict(params, scene_map_file='') if waiting else params, *models, base_dirs)
     indent = '  ' if name else ''
     lines = _scene_lines(pipeline.scene_map)

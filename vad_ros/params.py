@@ -5,7 +5,7 @@ tools (read from the same YAML file). config/vad.yaml documents every parameter 
 
 Each parameter says when a new value applies (`applies`), and everything else derives from that:
 - STARTUP: read when the models and files are loaded; read-only while running (restart to change);
-- PIPELINE: applied by Pipeline.update_params on the next frame;
+- PIPELINE: applied by each pipeline before its next frame (vad_ros/runtime_params.py, Pipeline.sync);
 - NODE: applied by the ROS node itself (rule file switch, debug image, diagnostics period).
 """
 from __future__ import annotations
@@ -261,6 +261,17 @@ def resolve_path(value: str, base_dirs: list[str]) -> str:
         if os.path.exists(candidate):
             return os.path.abspath(candidate)
     return value
+
+
+def map_to_wait_for(params: dict[str, Any], base_dirs: list[str] | tuple[str, ...]) -> str:
+    """The scene map to wait for (wait_for_scene_map): a scene_map_file that exists nowhere yet (looked up in
+    base_dirs) -> the path it will be saved to, next to the params file (base_dirs[0], where a relative path is
+    looked up first); '' otherwise (no map, one that exists, or not waiting: a missing map then fails). The
+    node's Camera.build and vad-check both ask this."""
+    path = resolve_path(params['scene_map_file'], list(base_dirs))
+    if not params.get('wait_for_scene_map') or not path or os.path.exists(path):
+        return ''
+    return path if os.path.isabs(path) or not base_dirs else os.path.abspath(os.path.join(base_dirs[0], path))
 
 
 def defaults() -> dict[str, Any]:

@@ -24,58 +24,79 @@ rule firing on any object, closed events.grace_seconds after the last frame with
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
 import numpy as np
 
 from vad_ros import params as vparams
+from vad_ros.background_hint import rule_set_warnings
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.reasoning import kernels
 from vad_ros.reasoning.background import INTEGRAL_AFTER_FRAMES, BackgroundVoter, voting_mask_lut
 from vad_ros.reasoning.engine import EngineResult, ObjectArrays, RuleEngine
 from vad_ros.reasoning.persistence import ObjectIdentities
-from vad_ros.reasoning.rules import RuleSet
-from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, load_scene_map
+from vad_ros.reasoning.rules import RuleFileError, RuleSet
+from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, SceneMapError, load_scene_map
 from vad_ros.rule_source import RuleSource
+from vad_ros.runtime_params import RuntimeParams, pinned
 from vad_ros.reasoning.tracker import ByteTracker, IouTracker
 from vad_ros.reasoning.vocabulary import THING_CLASSES
-from vad_ros.types import EVENT_ENDED, EVENT_STARTED, ClassMap, Detections, Event, FrameResult, ObjectReport
+from vad_ros.types import ClassMap, Detections, Event, FrameResult, ObjectReport
 
 log = logging.getLogger('vad_ros.pipeline')
 
 RUNTIME_PARAMS = vparams.applied_by(vparams.PIPELINE)
 
 
-def build_pipeline(params: dict[str, Any], detector: Detector | None = None, segmenter: Segmenter | None = None,
-                   strict_rules: bool = True, base_dirs: tuple[str, ...] = ()) -> 'Pipeline':
+def build_pipeline(params: dict[str, Any] | RuntimeParams, detector: Detector | None = None,
+                   segmenter: Segmenter | None = None, strict_rules: bool = True,
+                   base_dirs: tuple[str, ...] = ()) -> 'Pipeline':
     """The one way from params to a ready pipeline, used by the node, the offline tools and the benchmarks.
 
     Builds the detector and segmenter unless a detector is given (callers that run many pipelines build the
     models once; with a given detector, `segmenter` is used as given, None = no segmenter),
     loads scene_map_file and the rule source (rules_file checked against the models' vocabularies; see
     vad_ros.rule_source; strict_rules=False keeps running with no rules while a bad file is fixed). Raises
-    PerceptionError, SceneMapError or RuleFileError (all VadError) with a clear message."""
+    PerceptionError, SceneMapError or RuleFileError (all VadError) with a clear message. params: a dict, or a
+    RuntimeParams whose later changes the pipeline follows (the node's cameras)."""
     from vad_ros.perception.factory import build_detector, build_segmenter   # toolboxes only when asked for
-    params = vparams.resolve(params)
+    runtime = params if isinstance(params, RuntimeParams) else None   # the pipeline follows it (runtime_params)
+    params = vparams.resolve(dict(params))
     if detector is None:      # models given: the segmenter is as given (None = none)
         detector, segmenter = build_detector(params), build_segmenter(params)
     scene_map = load_scene_map(params['scene_map_file']) if params['scene_map_file'] else None
     background_vocab = MapCombiner(scene_map).vocabulary(segmenter.class_names if segmenter else None)
     rules = RuleSource(params['rules_file'], detector.class_names, background_vocab, base_dirs, strict_rules,
                        scene=scene_map)
-    for warning in rules.warnings:
+    for warning in rule_set_warnings(rules.warnings, background_vocab):   # no background: one line, what to do
         log.warning(warning)
-    return Pipeline(detector, segmenter, rules, scene_map, params)
+    return Pipeline(detector, segmenter, rules, scene_map, params if runtime is None else runtime)
 
+
+def build_camera_pipeline(params: dict[str, Any] | RuntimeParams, detector: Detector, segmenter: Segmenter | None,
+                          base_dirs: tuple[str, ...] = ()) -> 'Pipeline':
+    """One camera's pipeline on the shared models, as the node's configure builds it (ros/camera.Camera.build) and
+    vad-check checks it: its files (vad_ros.params.CAMERA_FILES) looked up in base_dirs, strict rules. A scene map
+    or rule file that is missing or unusable raises its SceneMapError / RuleFileError, saying where a relative
+    path was looked for."""
+    params = pinned(params, {key: vparams.resolve_path(params[key], list(base_dirs)) for key in vparams.CAMERA_FILES})
+    try:
+        return build_pipeline(params, detector, segmenter, base_dirs=base_dirs)
+    except (SceneMapError, RuleFileError) as e:
+        relative = [v for v in (params[k] for k in vparams.CAMERA_FILES) if v and not os.path.isabs(v)]
+        if relative and base_dirs:        # not found anywhere: say where a relative path was looked for
+            raise type(e)(f"{e}; a relative path is looked up in {', '.join(base_dirs)}") from None
+        raise
 
 def make_tracker(params: dict[str, Any]) -> IouTracker | ByteTracker:
     """The tracker that tracking.tracker names, set from the params ('byte': its motion model, gates and noise
     keep the class defaults, measured in bench/RESULTS.md, "Tracking ids")."""
     if params['tracking.tracker'] == 'iou':
         return IouTracker(params['tracking.iou_threshold'], params['tracking.max_missed'])
-    return ByteTracker(high_score=params['score_threshold'], low_score=params['tracking.low_score'],
-                       lost_seconds=params['tracking.lost_seconds'])
+    return ByteTracker(high_score=max(params['score_threshold'], params['tracking.high_score']),
+                       low_score=params['tracking.low_score'], lost_seconds=params['tracking.lost_seconds'])
 
 
 def detect_all(detector: Detector, images: list[np.ndarray]) -> list[Detections]:
@@ -90,15 +111,18 @@ def detect_all(detector: Detector, images: list[np.ndarray]) -> list[Detections]
 class Pipeline:
     def __init__(self, detector: Detector, segmenter: Segmenter | None = None,
                  rules: RuleSource | RuleSet | None = None, scene_map: SceneMap | None = None,
-                 params: dict[str, Any] | None = None):
-        """params: a full or partial params dict (dotted names, see vad_ros/params.py); missing = defaults.
+                 params: dict[str, Any] | RuntimeParams | None = None):
+        """params: a full or partial params dict (dotted names, see vad_ros/params.py; missing = defaults), or a
+        RuntimeParams that the pipeline follows: its changes apply from the next frame (see sync).
         rules: a RuleSource, a fixed RuleSet, or None = the paper's rules (unchecked; build_pipeline checks
         them against the models)."""
         self.detector = detector
         self.segmenter = segmenter
         self.scene_map = scene_map
         self._combiner = MapCombiner(scene_map)
-        self.params = vparams.resolve(params or {})
+        # its own view: follows the given RuntimeParams; update_params changes this pipeline only
+        self.runtime = params.child() if isinstance(params, RuntimeParams) else RuntimeParams(params)
+        self._applied_version, self.params, _ = self.runtime.changes_since(0)   # self.params: as applied
         if rules is None:
             rules = RuleSource('')
         self.rule_source = rules if isinstance(rules, RuleSource) else RuleSource.fixed(rules)
@@ -113,11 +137,9 @@ class Pipeline:
         self._voter = BackgroundVoter(2 if segmenter is None else INTEGRAL_AFTER_FRAMES)   # scene map only: static
         self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
                                   region=self.params['background.region'])
+        self._applied_rules = self.rules               # the rule set sync() derived from
         self._warned_min_frames = self._warned_confirm = self._warned_grace_frames = False
         kernels.warm_up()                     # compiled (or loaded from numba's cache) now, not on the first frame
-        if segmenter is None and scene_map is None:
-            log.warning('no background source (segmenter.backend is none and scene_map_file is empty): every '
-                        'background is unknown and no rule can fire')
         self._configure()
 
     # ---------------------------------------------------------------- configuration
@@ -142,35 +164,49 @@ class Pipeline:
             raise TypeError(f'replace_rules expects a RuleSet, got {type(rules).__name__}')
         self._engine.replace_rules(rules)           # checks zone and tripwire names first
         self.rule_source = RuleSource.fixed(rules)
-        self.rules_changed()
-
-    def rules_changed(self) -> None:
-        """Call after the rule source put new rules in force (re-checks min_frames against tracking)."""
-        self._warned_min_frames = False
-        self._check_min_frames()
+        self.sync()
 
     def update_params(self, changed: dict[str, Any]) -> None:
-        """Apply runtime-changeable parameters (RUNTIME_PARAMS). All values are checked before any is
-        applied; a parameter that needs a restart or a bad value raises ParamError."""
-        checked = {}
+        """Apply runtime-changeable parameters (RUNTIME_PARAMS) now, through this pipeline's RuntimeParams. All
+        values are checked before any is applied; a parameter that needs a restart or a bad value raises
+        ParamError."""
         for name, value in changed.items():
             if name not in RUNTIME_PARAMS:
                 vparams.check_value(name, value)          # unknown names get a 'did you mean'
                 raise vparams.ParamError(f"parameter '{name}' cannot be changed while running (restart with "
                                          f"the new value)")
-            checked[name] = vparams.check_value(name, value)
+        self.runtime.update(changed)                      # checks every value before it applies any
+        self.sync()
+
+    def sync(self) -> None:
+        """Before each frame (and after update_params / replace_rules): re-derive what depends on the runtime
+        parameters and on the rules in force, where either changed since it was last applied (the RuntimeParams'
+        version; the rule source's RuleSet, which a file reload or the parameter API replaces). Nobody has to
+        announce a change."""
+        if self.runtime.version != self._applied_version:
+            self._applied_version, values, names = self.runtime.changes_since(self._applied_version)
+            self._apply_params(values, names)
+        if self.rules is not self._applied_rules:
+            self._applied_rules = self.rules
+            if self._engine.rules is not self.rules:
+                self._engine.replace_rules(self.rules)
+            self._warned_min_frames = False               # re-checked against tracking
+            self._check_min_frames()
+
+    def _apply_params(self, values: dict[str, Any], names: frozenset[str]) -> None:
+        """values: every parameter; names: those set since the last call (changed, or set again)."""
         was_tracking = self.params['tracking.enabled']
-        self.params.update(checked)
-        if checked.get('tracking.tracker', self._tracker_kind) != self._tracker_kind:
+        self.params = values
+        if 'tracking.tracker' in names and values['tracking.tracker'] != self._tracker_kind:
             self._tracker = make_tracker(self.params)           # new ids from the next frame on
             self._tracker_kind = self.params['tracking.tracker']
             self._identities.clear()
         elif was_tracking and not self.params['tracking.enabled']:
             self._tracker.clear()
             self._identities.clear()
-        if 'persistence.min_frames' in checked or 'tracking.enabled' in checked:
+        if 'persistence.min_frames' in names or 'tracking.enabled' in names:
             self._warned_min_frames = False
-        if 'confirm.enabled' in checked or 'tracking.enabled' in checked:
+        if 'confirm.enabled' in names or 'tracking.enabled' in names:
             self._warned_confirm = False
         self._configure()
 
@@ -247,6 +283,7 @@ class Pipeline:
             raise ValueError(f'Pipeline.process expects a non-empty (H, W, 3) uint8 BGR image, got '
                              f'{getattr(image_bgr, "dtype", type(image_bgr).__name__)} '
                              f'{getattr(image_bgr, "shape", "")}')
+        self.sync()                               # parameters and rules changed since the last frame
         self._frame_index = self._frame_index + 1 if frame_index is None else int(frame_index)
         timings: dict[str, float] = {}
         t = time.perf_counter()
@@ -257,20 +294,20 @@ class Pipeline:
         class_map = self.background_map(image_bgr)
         timings['segment'] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
-        objects, judged = self.reason(detections, class_map, self._frame_index, stamp, image_bgr.shape[1::-1])
+        objects, judged = self.reason(detections, class_map, self._frame_index, stamp, image_bgr.shape[1::-1],
+                                      image_bgr)
         timings['reason'] = (time.perf_counter() - t) * 1e3
         score = max((a.score for a in judged.anomalies), default=0.0)
-        return FrameResult(self._frame_index, stamp, objects, judged.anomalies, score,
-                           [e for e in judged.events if e.state == EVENT_STARTED],
-                           [e for e in judged.events if e.state == EVENT_ENDED], timings, class_map,
-                           judged.events, judged.overlay)
+        return FrameResult(self._frame_index, stamp, objects, judged.anomalies, score, judged.events, timings,
+                           class_map, judged.overlay)
 
     def reason(self, detections: Detections, class_map: ClassMap | None, frame_index: int,
-               stamp: float | None = None, frame_size: tuple[int, int] | None = None
-               ) -> tuple[list[ObjectReport], EngineResult]:
+               stamp: float | None = None, frame_size: tuple[int, int] | None = None,
+               image: np.ndarray | None = None) -> tuple[list[ObjectReport], EngineResult]:
         """Threshold, ignore masks, track, object ids and confirmation, background vote and the rule engine for
         one frame's detections (also for callers with their own perception). frame_size (width, height) places
-        the scene map's zones, lines and masks (default: the class map's size). Returns (objects, confirmed or
+        the scene map's zones, lines and masks (default: the class map's size); image: the frame (BGR uint8), for
+        a tracker that compares colours (None: motion only). Returns (objects, confirmed or
         not, and the engine's result on the confirmed ones: anomalies, event updates, overlay)."""
         p = self.params
         names = detections.class_names
@@ -288,7 +325,7 @@ class Pipeline:
         boxes = detections.boxes[keep].astype(np.float64)
         scores = detections.scores[keep].astype(np.float64)
         if tracking:
-            track_ids, tracked = self._track(boxes, labels, scores, stamp)
+            track_ids, tracked = self._track(boxes, labels, scores, stamp, image)
             if tracked is not None:                   # a second pass: only detections that continue a track
                 boxes, labels, scores, track_ids = boxes[tracked], labels[tracked], scores[tracked], track_ids[tracked]
                 label_list = labels.tolist()
@@ -323,9 +360,11 @@ class Pipeline:
     # TRACKER PLUG POINT: make_tracker, replace_tracker, _configure_tracker, _tracker_floor and _track are the only
     # code that knows a tracker's interface. Two are understood:
     # - IouTracker.update(boxes, labels) -> ids: it gets the detections >= score_threshold, all tracked;
-    # - ByteTracker.update(boxes, scores, labels, stamp) -> ids (-1: not tracked): it gets every detection down to
-    #   its low_score for its second pass, its high_score follows score_threshold, and only the detections it
-    #   tracks become objects (a weak detection only where it continues a track).
+    # - ByteTracker.update(boxes, scores, labels, stamp[, image]) -> ids (-1: not tracked): it gets every detection
+    #   down to its low_score for its second pass, its high_score is tracking.high_score (score_threshold where
+    #   higher), and only the detections
+    #   it tracks become objects (a weak detection only where it continues a track); a tracker with an
+    #   appearance_gate also gets the frame (colours of the boxes).
     # tracking.tracker picks one (make_tracker, in __init__ and when the parameter changes).
     def replace_tracker(self, tracker) -> None:
         """Track with another tracker (the IouTracker or the ByteTracker interface, see above); the objects seen
@@ -339,7 +378,7 @@ class Pipeline:
     def _configure_tracker(self) -> None:
         p, tracker = self.params, self._tracker
         if hasattr(tracker, 'high_score'):
-            tracker.high_score = p['score_threshold']
+            tracker.high_score = max(p['score_threshold'], p['tracking.high_score'])
         if hasattr(tracker, 'low_score'):
             tracker.low_score = p['tracking.low_score']
         if hasattr(tracker, 'lost_seconds'):
@@ -354,9 +393,12 @@ class Pipeline:
         with a second pass over weak detections."""
         return min(getattr(self._tracker, 'low_score', 1.0), self.params['score_threshold'])
 
-    def _track(self, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, stamp: float | None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _track(self, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, stamp: float | None,
+               image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(track id per detection, which detections are objects: None = all)."""
+        if hasattr(self._tracker, 'appearance_gate'):
+            ids = self._tracker.update(boxes, scores, labels, stamp, image)
+            return ids, ids > 0
         if hasattr(self._tracker, 'low_score'):
             ids = self._tracker.update(boxes, scores, labels, stamp)
             return ids, ids > 0

@@ -180,13 +180,21 @@ class FrameResult:
     objects: list[ObjectReport]
     anomalies: list[Anomaly]
     score: float                                   # frame score in [0, 1]
-    events_started: list[Event] = field(default_factory=list)   # snapshots with state 'started'
-    events_ended: list[Event] = field(default_factory=list)     # snapshots with state 'ended'
+    events: list[Event] = field(default_factory=list)   # every event update of this frame: started, ongoing, ended
     timings_ms: dict[str, float] = field(default_factory=dict)   # per stage, e.g. 'detect', 'segment'
     class_map: ClassMap | None = None              # background map used (for drawing), if any
-    events: list[Event] = field(default_factory=list)   # every event update of this frame: started, ongoing, ended
     overlay: RuleOverlay | None = None            # zones, tripwires, ignore masks, dwell timers (drawing)
 
     @property
     def is_anomalous(self) -> bool:
         return bool(self.anomalies)
+
+    @property
+    def events_started(self) -> list[Event]:
+        """The updates of events that started in this frame (state 'started')."""
+        return [e for e in self.events if e.state == EVENT_STARTED]
+
+    @property
+    def events_ended(self) -> list[Event]:
+        """The updates of events that ended in this frame (state 'ended')."""
+        return [e for e in self.events if e.state == EVENT_ENDED]

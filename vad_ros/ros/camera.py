@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -25,7 +24,7 @@ from vad_ros.event_updates import EventUpdates
 from vad_ros.limits import bounded_message
 from vad_ros.media import image_codec
 from vad_ros.msg import AnomalyArray, AnomalyEvent
-from vad_ros.params import CAMERA_FILES, resolve_path
+from vad_ros.params import CAMERA_FILES, map_to_wait_for, resolve_path
 from vad_ros.pipeline import Pipeline, build_camera_pipeline, build_pipeline
 from vad_ros.reasoning.rules import RuleFileError
 from vad_ros.reasoning.scene_map import SceneMapError
@@ -36,6 +35,7 @@ from vad_ros.ros.diagnostics import NodeCounters
 from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.rule_source import ERROR, WARN, file_stamp
+from vad_ros.runtime_params import RuntimeParams
 from vad_ros.types import END_SCENE_MAP_CHANGED, EVENT_STARTED, FrameResult
 
 # ~/events: reliable, and AUTOMATIC liveliness with a lease: the middleware asserts it while the process lives
@@ -53,10 +53,14 @@ PER_CAMERA_PARAMS = CAMERA_FILES       # a named camera's own files (vad_ros/par
 
 
 class Camera:
-    def __init__(self, node, name: str, params: dict[str, Any], own_files: set[str] = frozenset()):
-        """params: the node's parameters with this camera's own rules_file / scene_map_file applied (own_files
-        names those the camera has of its own)."""
-        self.node, self.name, self.params, self.own_files = node, name, params, set(own_files)
+    def __init__(self, node, name: str, params: RuntimeParams, own_files: dict[str, str] | None = None):
+        """params: the node's parameters (vad_ros.runtime_params); own_files: this camera's own rules_file /
+        scene_map_file, where it has them. The camera reads a child of params with those pinned (self.params),
+        so a change through the parameter API reaches it, and its pipeline, with nothing copied by hand."""
+        self.node, self.name, self._node_params = node, name, params
+        self._own = dict(own_files or {})
+        self.own_files = set(self._own)
+        self.params = params.child(self._own)
         self.input_topic = f'{name}/image' if name else 'image'
         self.out = f'{name}/{node.get_name()}/' if name else '~/'
         self.label = node.resolve_topic_name(self.out.rstrip('/')) if name else node.get_fully_qualified_name()
@@ -88,31 +92,24 @@ class Camera:
         log = self.node.get_logger()
         with self._pending_lock:
             self.pending_pipeline = None
-        for key in PER_CAMERA_PARAMS:     # looked up again: a file that was missing at start may exist by now
-            self.params[key] = resolve_path(self.params[key], list(base_dirs))
-        self.waiting_for_map = self._map_to_wait_for(base_dirs)
-        if self.waiting_for_map:           # watched from where it will be saved: next to the params file
-            self.params['scene_map_file'] = self.waiting_for_map
+        # Looked up again (a file that was missing at start may exist by now); a map not drawn yet is watched from
+        # where it will be saved, next to the params file. The rule file follows the parameter API unless own.
+        files = {key: resolve_path(self.params[key], list(base_dirs)) for key in PER_CAMERA_PARAMS}
+        self.waiting_for_map = map_to_wait_for(self.params, base_dirs)
+        self.params = self._node_params.child({**{k: files[k] for k in self._own},
+                                               'scene_map_file': self.waiting_for_map or files['scene_map_file']})
         self.scene_map_status, self.scene_map_error = self.params['scene_map_file'] or 'none', ''
         self.scene_stamp = (file_stamp(self.params['scene_map_file']), None)   # before reading it: a save is seen
         if self.waiting_for_map:
             self.scene_map_status += ' (not drawn yet: loaded as soon as it is saved)'
             with _dropped(logging.getLogger('vad_ros.pipeline'), no_background_hint()):   # said below, with the file
-                self.pipeline = build_camera_pipeline(dict(self.params, scene_map_file=''), detector, segmenter,
-                                                      base_dirs)
+                self.pipeline = build_camera_pipeline(self.params.child({'scene_map_file': ''}), detector,
+                                                      segmenter, base_dirs)
         else:                              # (its warnings are logged by build_pipeline: once, one logger)
             self.pipeline = build_camera_pipeline(self.params, detector, segmenter, base_dirs)  # vad-check's path too
         if self.waiting_for_map:           # (an empty rule set: build_pipeline's warning; /diagnostics WARN)
             log.warn(self.log_prefix() + self.no_background_message())
         self._create_publishers()
-
-    def _map_to_wait_for(self, base_dirs: tuple[str, ...]) -> str:
-        """With wait_for_scene_map, a scene_map_file that exists nowhere yet: the path it will be saved to (next to
-        the params file, where a relative path is looked up first); '' otherwise (a missing map then fails)."""
-        path = self.params['scene_map_file']
-        if not self.params.get('wait_for_scene_map') or not path or os.path.exists(path):
-            return ''
-        return path if os.path.isabs(path) or not base_dirs else os.path.abspath(os.path.join(base_dirs[0], path))
 
     def no_background_message(self) -> str:
         """The line the node gives while no background source is there (no segmenter, no scene-map region): logged
@@ -217,8 +214,6 @@ class Camera:
         change = self.pipeline.rule_source.poll()
         if change is None:
             return
-        if change.level != ERROR:
-            self.pipeline.rules_changed()
         log, text = self.node.get_logger(), self.log_prefix() + change.message
         if change.level == ERROR:       # one call site per severity: rclpy's logger requires it
             log.error(text)
@@ -255,7 +250,8 @@ class Camera:
             raise image_codec.ImageFormatError('encoding', f'cv_bridge cannot convert '
                                                            f'{image_codec.shown(msg.encoding)} to bgr8: {e}') from None
 
-    def publish(self, result: FrameResult, header, image, node_params: dict[str, Any]) -> None:
+    def publish(self, result: FrameResult, header, image) -> None:
+        node_params = self.params                   # the outputs' parameters, as the parameter API last set them
         self.pubs['anomalies'].publish(messages.anomaly_array(result, header))
         self.event_updates.period = node_params['events.update_period']
         self.publish_events(self.event_updates.select(result.events), header, image, node_params['events.snapshot'])

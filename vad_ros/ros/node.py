@@ -36,10 +36,12 @@ One worker thread runs perception. Each camera keeps only its newest frame (ros/
 before it was taken counts as dropped for that camera). Each round the worker takes the newest frame of every
 camera that has one, at most one per camera, runs the detector once over that batch (detect_batch where the
 backend has it), then each camera's pipeline. A fast or bursty camera therefore cannot starve the others: every
-camera with a frame waiting is served in every round. Parameter changes are queued and applied between rounds,
-so the parameter service never waits for a frame. A pause (~/enable false) is carried out by the worker between
-two rounds too (frames waiting dropped, open events ended), and the service answers once it is done (at most
-PAUSE_WAIT_S, a frame's time): no frame taken before the pause starts an event after the answer.
+camera with a frame waiting is served in every round. Parameter changes go into one versioned RuntimeParams
+(vad_ros/runtime_params.py) that the cameras and their pipelines read; each pipeline applies them between two
+frames, so the parameter service never waits for a frame and nothing is copied or re-synchronised by hand.
+A pause (~/enable false) is carried out by the worker between two rounds too (frames waiting dropped, open
+events ended), and the service answers once it is done (at most PAUSE_WAIT_S, a frame's time): no frame taken
+before the pause starts an event after the answer.
 Parameters: vad_ros/params.py, config/vad.yaml.
 
 Nothing a camera sends stops the worker. A frame whose decoding or processing raises, whatever the exception,
@@ -84,6 +86,7 @@ from vad_ros.ros.camera import ACK_TIMEOUT_S, PER_CAMERA_PARAMS, Camera
 from vad_ros.ros.diagnostics import diagnostic_status
 from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.node_main import log_to_ros, run_node
+from vad_ros.runtime_params import RuntimeParams
 from vad_ros.types import END_DEACTIVATED, END_NODE_SHUTDOWN, END_PAUSED
 
 try:  # cv_bridge is used for encodings the package's codec lacks, where it is installed (a ROS 2 desktop).
@@ -109,14 +112,12 @@ class VadNode(LifecycleNode):
         self.bad_params: dict[str, str] = {}       # parameter -> its bad_value_line (WARN while it lasts)
         for line in bad_params or ():
             self.get_logger().warn(line)
-        self._params = self._declare_parameters(tuple(bad_params or ()))
+        self._params = RuntimeParams(self._declare_parameters(tuple(bad_params or ())))   # cameras read children
         self.cameras = [self._camera(name) for name in self._camera_names()]
         self._bridge = CvBridge() if CvBridge is not None else None
         self._models = None                        # (detector, segmenter), shared by the cameras
         self.startup_error = ''
         self._files_lock = threading.Lock()        # rule sources and scene maps: parameter API vs file polling
-        self._pending_lock = threading.Lock()      # parameter changes waiting for the worker
-        self._pending: dict[str, Any] = {}
         self._wake = threading.Event()             # a frame arrived for some camera
         self._enabled = True
         self._pause_lock = threading.Lock()        # _pause_requests: the ~/enable service vs the worker
@@ -144,17 +145,16 @@ class VadNode(LifecycleNode):
     def _camera(self, name: str) -> Camera:
         """A camera with the node's parameters and, for a named camera, its own files where the params file
         gives them (<name>.rules_file, <name>.scene_map_file; declared read-only, the files are watched)."""
-        params, own = dict(self._params), set()
+        own = {}
         for key in PER_CAMERA_PARAMS if name else ():
             override = self._parameter_overrides.get(f'{name}.{key}')
-            value = str(override.value) if override is not None else params[key]
+            value = str(override.value) if override is not None else self._params[key]
             self.declare_parameter(f'{name}.{key}', value, ParameterDescriptor(
                 description=f'camera {name}: {vparams.SPECS[key].description}', read_only=True),
                 ignore_override=True)
             if override is not None:
-                params[key] = vparams.resolve_path(value, list(self._param_dirs))
-                own.add(key)
-        return Camera(self, name, params, own)
+                own[key] = vparams.resolve_path(value, list(self._param_dirs))
+        return Camera(self, name, self._params, own)
 
     # ---------------------------------------------------------------- life cycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -304,7 +304,8 @@ class VadNode(LifecycleNode):
         return values
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        """Check every value first; the rule file is switched at once, the rest is applied between frames."""
+        """Check every value first; the rule file is switched at once; the rest goes into the RuntimeParams that
+        the cameras and their pipelines read (each pipeline applies it before its next frame)."""
         changed = {}
         for p in parameters:
             spec = vparams.SPECS.get(p.name)     # per-camera files are declared read-only: rclpy refuses them
@@ -329,11 +330,7 @@ class VadNode(LifecycleNode):
         if 'diagnostics_period' in changed:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(changed['diagnostics_period'], self._publish_diagnostics)
-        with self._pending_lock:
-            self._pending.update({k: v for k, v in changed.items() if k in vparams.applied_by(vparams.PIPELINE)})
-        self._params.update(changed)        # node outputs (debug image, snapshots, ...) are read from here
-        for camera in self.cameras:
-            camera.params.update({k: v for k, v in changed.items() if k not in camera.own_files})
+        self._params.update(changed)        # every camera (own files aside) and pipeline follows
         return SetParametersResult(successful=True)
 
     def _switch_rules(self, value: str) -> None:
@@ -344,8 +341,7 @@ class VadNode(LifecycleNode):
             before = [(c, c.pipeline.rule_source.path) for c in cameras]
             try:
                 for camera in cameras:
-                    camera.pipeline.rule_source.switch(value)
-                    camera.pipeline.rules_changed()
+                    camera.pipeline.rule_source.switch(value)     # the pipeline sees the new set (Pipeline.sync)
             except RuleFileError:
                 for camera, path in before:
                     if camera.pipeline.rule_source.path != path:
@@ -456,7 +452,7 @@ class VadNode(LifecycleNode):
             while self.context.ok() and self._active:
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()
-                self._apply_pending()
+                self._between_rounds()
                 self._pause_now()
                 batch = [(c, msg) for c in self.cameras if c.slot is not None
                          for msg in [c.slot.take(timeout=0)] if msg is not None]
@@ -485,13 +481,13 @@ class VadNode(LifecycleNode):
         if self._active and self.worker_failure:
             self.trigger_deactivate()
 
-    def _apply_pending(self) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
+    def _between_rounds(self) -> None:
+        """A new pipeline (new scene map) goes into force; each pipeline applies the parameters and rules changed
+        since its last frame now, so that a detector floor it sets (score_threshold) holds for this round's
+        detector pass too (it would do so itself before its next frame, one detector pass later)."""
         for camera in self.cameras:
             camera.take_pending_pipeline()
-            if pending:
-                camera.pipeline.update_params(pending)
+            camera.pipeline.sync()
 
     def _process_round(self, batch: list) -> None:
         """The newest frame of each camera in `batch`: decode, one detector pass over all, each pipeline."""
@@ -516,7 +512,7 @@ class VadNode(LifecycleNode):
             try:
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
                 result = camera.pipeline.process(image, stamp=stamp, detections=found)
-                camera.publish(result, msg.header, image, self._params)
+                camera.publish(result, msg.header, image)
                 camera.counters.processed(time.monotonic(), (time.perf_counter() - t0) * 1e3,
                                           self.get_clock().now().nanoseconds * 1e-9 - stamp)
             except Exception as e:  # noqa: BLE001 - a frame must never take the node down
