@@ -264,7 +264,6 @@ def main(argv: list[str] | None = None) -> int:
             continue
         loaded = {'decode_on_host': getattr(detector, 'decode_on_host', False),
                   'package_decode': getattr(detector, 'package_decode', False),
-                  'direct_inputs': [detector.direct_inputs, segmenter.direct_inputs],
                   'compiled': [detector.compiled, segmenter.compiled],
                   'cuda_graphs': [b._graphs is not None and b._graphs.enabled for b in (detector, segmenter)],
                   'channels_last': [detector.channels_last, segmenter.channels_last],

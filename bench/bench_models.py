@@ -7,10 +7,9 @@ the argmax over classes), decode (detector: priors, boxes, score filter, NMS), t
 for the segmenter, the label map resized to the frame). Medians over --frames frames after 3 warm-up frames;
 every frame goes through all backends in turn, each run after GAP_S of idle. The rows are the product paths
 (what detector.backend: onnx / mmdet builds, with their session options and load-time speed-ups; the stages
-are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain': no load-time speed-ups, the
-toolbox's test pipeline instead of direct pre-processing) and compiled
-('pytorch-compiled': detector.compile / segmenter.compile, opt-in) and the detector decoded by MMDetection's
-post-processing instead of the package's (dense_decode.py) ('pytorch-mmdet-decode'); both runtimes get the same
+are exactly detect() / segment()), plus PyTorch as loaded ('pytorch-plain': no load-time speed-ups), compiled
+('pytorch-compiled': detector.compile / segmenter.compile, opt-in) and with the decoding forced to the package's ('pytorch-package-decode', deploy) or to
+MMDetection's ('pytorch-mmdet-decode', config): the variants that are off by default; both runtimes get the same
 frames, checkpoint and threads (torch's default and onnxruntime's default are both one thread per core here;
 --threads N sets both). The process applies the node's memory setting (vad_ros/host_memory.py).
 Detector settings: 'deploy' = the pipeline's score_threshold 0.3 inside the model (detector.keep_low_scores
@@ -117,14 +116,18 @@ def onnx_segmenter_frame(segmenter, frame, clock: Clock) -> None:
     clock.lap('to_host')
 
 
-# 'pytorch' is the product's PyTorch path (norms folded, channels-last memory on CPU: ModelBackend.settle_speedups);
+# 'pytorch' is the product's PyTorch path with its default variants (vad_ros/perception/model_backend.py PLAN: on
+# CPU norms folded and channels-last memory; the package's decoding with the config's test settings);
 # 'pytorch-plain' the same models as loaded (default layout, norms apart), as that path ran before them;
-# 'pytorch-compiled' the product's path with detector.compile / segmenter.compile (torch.compile, opt-in)
+# 'pytorch-compiled' the product's path with detector.compile / segmenter.compile (torch.compile, opt-in);
+# 'pytorch-package-decode' / 'pytorch-mmdet-decode' with the
+# package's / MMDetection's decoding forced (variants that are off by default in some settings)
 FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'SegFormer-B0'): torch_segmenter_frame,
                 ('pytorch-plain', 'RTMDet-tiny'): torch_detector_frame,
                 ('pytorch-plain', 'SegFormer-B0'): torch_segmenter_frame,
                 ('pytorch-compiled', 'RTMDet-tiny'): torch_detector_frame,
                 ('pytorch-mmdet-decode', 'RTMDet-tiny'): torch_detector_frame,
+                ('pytorch-package-decode', 'RTMDet-tiny'): torch_detector_frame,
                 ('pytorch-compiled', 'SegFormer-B0'): torch_segmenter_frame,
                 ('onnxruntime', 'RTMDet-tiny'): onnx_detector_frame,
                 ('onnxruntime', 'SegFormer-B0'): onnx_segmenter_frame}
@@ -132,9 +135,9 @@ FRAME_TIMERS = {('pytorch', 'RTMDet-tiny'): torch_detector_frame, ('pytorch', 'S
 
 def build_models(models_dir: str, device: str, threads: int,
                  frame_size: tuple[int, int] = (640, 480)) -> dict[str, object]:
-    """The twelve backends: {torch, onnx} x {detector deploy, detector config, segmenter}, PyTorch's
-    detector (deploy) and segmenter as loaded (no load-time speed-ups, the toolbox's pipeline) and compiled
-    (torch.compile), and PyTorch's detector (deploy, config) decoded by MMDetection; threads: CPU threads of
+    """The backends: {torch, onnx} x {detector deploy, detector config, segmenter}, PyTorch's detector (deploy)
+    and segmenter as loaded (no load-time speed-ups), and compiled (torch.compile),
+    and PyTorch's detector decoded by the package (deploy) and by MMDetection (config); threads: CPU threads of
     each (0 = each runtime's default); the ONNX files are exported for frames of frame_size."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.mmdet_detector import MMDetDetector
@@ -155,13 +158,12 @@ def build_models(models_dir: str, device: str, threads: int,
         ('pytorch', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device),
         ('pytorch', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device),
         ('pytorch-plain', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3, channels_last=False,
-                                                                fold_norms=False, direct_inputs=False),
-        ('pytorch-plain', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, channels_last=False, fold_norms=False,
-                                                              direct_inputs=False),
+                                                                fold_norms=False),
+        ('pytorch-plain', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, channels_last=False, fold_norms=False),
         ('pytorch-compiled', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
                                                                    compile_network=True),
-        ('pytorch-mmdet-decode', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
-                                                                       package_decode=False),
+        ('pytorch-package-decode', 'RTMDet-tiny', 'deploy'): MMDetDetector(dc, dk, device, min_score=0.3,
+                                                                         package_decode=True),
         ('pytorch-mmdet-decode', 'RTMDet-tiny', 'config'): MMDetDetector(dc, dk, device, package_decode=False),
         ('pytorch-compiled', 'SegFormer-B0', ''): MMSegSegmenter(sc, sk, device, compile_network=True),
         ('onnxruntime', 'RTMDet-tiny', 'deploy'): OnnxDetector(det_onnx, device=device, threads=threads,

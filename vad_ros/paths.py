@@ -18,6 +18,3 @@ def share_dir() -> Path:
         pass
     return SOURCE_ROOT
 
-
-def config_file(name: str) -> Path:
-    return share_dir() / 'config' / name

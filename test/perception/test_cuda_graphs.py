@@ -10,7 +10,13 @@ import pytest
 torch = pytest.importorskip('torch')
 
 from vad_ros import params as vparams  # noqa: E402
-from vad_ros.perception.cuda_graphs import CudaGraphs, map_tensors, same_outputs  # noqa: E402
+from vad_ros.perception.cuda_graphs import CudaGraphs  # noqa: E402
+from vad_ros.perception.tensors import map_tensors, mismatch  # noqa: E402
+from vad_ros.perception.variants import Variants  # noqa: E402
+
+
+def same_outputs(expected, got, tolerance=1e-3):
+    return mismatch(expected, got, tolerance) is None
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (run on a lent GPU machine)')
 
@@ -23,6 +29,8 @@ def test_outputs_compare_by_structure_shape_and_value():
     assert not same_outputs(a, ([torch.ones(3, 2)], torch.zeros(4, dtype=torch.uint8), None))
     assert not same_outputs(a, ([torch.ones(2, 3)], torch.ones(4, dtype=torch.uint8), None))   # labels differ
     assert not same_outputs(a, ([torch.ones(2, 3)],))
+    assert mismatch(a, ([torch.ones(2, 3) * 1.01], torch.zeros(4, dtype=torch.uint8), None), 1e-3) == \
+        'max difference 0.01 of the largest magnitude > 0.001'
     labels = torch.zeros(10000, dtype=torch.uint8)
     few = labels.clone()
     few[:5] = 1                                                    # 0.05 % of the pixels: float16 ties
@@ -51,7 +59,7 @@ class Net(torch.nn.Module):
 @gpu
 def test_replay_gives_the_eager_outputs_for_each_new_input():
     net = Net().cuda().eval()
-    graphs = CudaGraphs(net, 'test')
+    graphs = CudaGraphs(net, Variants('test', 'cuda:0', 'float32'))
     with torch.inference_mode():
         for seed in range(3):
             x = torch.randn(1, 3, 32, 48, generator=torch.Generator().manual_seed(seed)).cuda()
@@ -68,12 +76,13 @@ def test_replay_gives_the_eager_outputs_for_each_new_input():
 @gpu
 def test_a_network_that_cannot_be_captured_runs_eagerly(caplog):
     net = Net(sync=True).cuda().eval()
-    graphs = CudaGraphs(net, 'test')
+    graphs = CudaGraphs(net, Variants('test', 'cuda:0', 'float32'))
     x = torch.randn(1, 3, 16, 16).cuda()
     with caplog.at_level('INFO', logger='vad_ros.perception'), torch.inference_mode():
         got = graphs(x)
         assert same_outputs(net(x), got)
-    assert not graphs.enabled and 'CUDA graphs not used' in caplog.text
+    assert not graphs.enabled and graphs.variants.outcomes['cuda_graphs'].state == 'refused'
+    assert graphs.variants.outcomes['cuda_graphs'].reason.startswith('error: ')
 
 
 @gpu

@@ -1,7 +1,6 @@
-"""The GPU ways of the host-side speed-ups: direct pre-processing normalising on the device, and the detector's
-decoding where mmcv has no CUDA ops (the package's, dense_decode.py) or has them (MMDetection's, all on the
-GPU). They need a GPU: they run on a lent GPU machine (bench/gpu/run_on_device.sh runs this file there) and are
-skipped elsewhere; their CPU twins are tested everywhere (test_direct_inputs.py, test_onnx.py)."""
+"""The GPU ways of the detector's decoding where mmcv has no CUDA ops (the package's, dense_decode.py) or has them
+(MMDetection's, all on the GPU). They need a GPU: they run on a lent GPU machine (bench/gpu/run_on_device.sh runs
+this file there) and are skipped elsewhere; their CPU twins are tested everywhere (test_onnx.py)."""
 from __future__ import annotations
 
 import cv2
@@ -16,10 +15,8 @@ if not torch.cuda.is_available():
     pytest.skip('needs a CUDA GPU (run on a lent GPU machine)', allow_module_level=True)
 
 from vad_ros.devtools.random_checkpoints import lively_rtmdet, make_random_checkpoint  # noqa: E402
-from vad_ros.perception.direct_inputs import DirectInputs  # noqa: E402
 from vad_ros.perception.mmdet_detector import MMDetDetector  # noqa: E402
 from vad_ros.perception.mmseg_segmenter import MMSegSegmenter  # noqa: E402
-from vad_ros.perception.network_io import Preprocess  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -28,17 +25,6 @@ def checkpoints(tmp_path_factory, vtest_frames):
     dc, dk = make_random_checkpoint('det', str(out))
     return {'det': (dc, lively_rtmdet(dc, dk, vtest_frames[0], str(out / 'rtmdet_lively.pth'))),
             'seg': make_random_checkpoint('seg', str(out))}
-
-
-def test_normalising_on_the_gpu_gives_the_numpy_input(vtest_frames):
-    pre = Preprocess(scale=(2048, 512), keep_ratio=True, mean=(123.675, 116.28, 103.53),
-                     std=(58.395, 57.12, 57.375), bgr_to_rgb=True, size_divisor=32, size_divisor_value=-1.0)
-    frames = [cv2.resize(f, (1920, 1080)) for f in vtest_frames[:2]]
-    gpu = DirectInputs(pre, 'cuda:0')
-    assert gpu.normalise_on_device
-    got, _ = gpu(frames)
-    expected, _ = DirectInputs(pre, 'cpu')(frames)
-    assert got.device.type == 'cuda' and torch.equal(got.cpu(), expected)
 
 
 def matched(got, expected, iou: float = 0.8) -> float:
@@ -58,17 +44,16 @@ def matched(got, expected, iou: float = 0.8) -> float:
 
 @pytest.mark.parametrize('half', [False, True])
 def test_the_gpu_backends_give_the_cpus_results(checkpoints, vtest_frames, half):
-    """Direct inputs pass the load check on the GPU; detections (the package's decoding, and MMDetection's: on
+    """Detections (the package's decoding, and MMDetection's: on
     the GPU where mmcv has CUDA ops, else on the host) and label maps match the CPU's: in
     float32 box by box, in float16 (autocast moves scores across the threshold now and then) as sets."""
     frames = [cv2.resize(vtest_frames[2], (1920, 1080)), vtest_frames[3]]
     cpu_det = MMDetDetector(*checkpoints['det'], device='cpu', min_score=0.3)
     cpu_seg = MMSegSegmenter(*checkpoints['seg'], device='cpu')
-    detectors = [MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3),
+    detectors = [MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3, package_decode=True),
                  MMDetDetector(*checkpoints['det'], device='cuda:0', half=half, min_score=0.3, package_decode=False)]
     assert detectors[0].package_decode and not detectors[1].package_decode
     segmenter = MMSegSegmenter(*checkpoints['seg'], device='cuda:0', half=half)
-    assert segmenter.direct_inputs and all(d.direct_inputs for d in detectors)
     for frame in frames:
         expected = cpu_det.detect(frame)
         assert len(expected) >= 3                 # 13 and 8 on the CPU here

@@ -124,10 +124,13 @@ def test_detections_equal_the_pytorch_path(models, vtest_frames, min_score):
     assert min(counts) >= (30 if min_score is None else 3)      # the comparison is not vacuous
 
 
-def test_deployment_settings_keep_every_detection_the_pipeline_uses(models, vtest_frames):
-    """score_threshold inside the model: the detections >= 0.3 are those of the config's settings."""
-    config = MMDetDetector(*models['det'], device='cpu')
-    deploy = MMDetDetector(*models['det'], device='cpu', min_score=0.3)
+@pytest.mark.parametrize('package_decode', [False, True])
+def test_deployment_settings_keep_every_detection_the_pipeline_uses(models, vtest_frames, package_decode):
+    """score_threshold inside the model: the detections >= 0.3 are those of the config's settings (each decoder
+    against itself: by default the package decodes with the config's settings, MMDetection with the pipeline's)."""
+    config = MMDetDetector(*models['det'], device='cpu', package_decode=package_decode)
+    deploy = MMDetDetector(*models['det'], device='cpu', min_score=0.3, package_decode=package_decode)
+    assert config.package_decode == deploy.package_decode == package_decode
     assert deploy.model.bbox_head.test_cfg['nms_pre'] == 1000
     assert config.model.bbox_head.test_cfg['score_thr'] == 0.001
     for frame in vtest_frames[:2]:

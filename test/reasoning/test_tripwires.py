@@ -1,8 +1,8 @@
 """Tripwire crossings of ground points: exactly on the line, jitter, vanishing tracks, directions, polylines."""
 import numpy as np
+from geometry_helpers import polyline_distance
 from hypothesis import given, settings, strategies as st
 
-from vad_ros.reasoning.geometry import crossing_sides, polyline_distance
 from vad_ros.reasoning.scene_map import Tripwire
 from vad_ros.reasoning.tripwires import IN, OUT, CrossingDetector, in_arrow
 
@@ -60,13 +60,12 @@ def test_tracks_are_independent():
 
 def test_through_a_vertex_of_a_polyline_counts_once():
     bent = np.array([[0.0, 100.0], [100.0, 100.0], [200.0, 50.0]])
-    assert crossing_sides(np.array([[100.0, 130.0]]), np.array([[100.0, 70.0]]), bent).tolist() == [-1]
-    assert polyline_distance(np.array([[100.0, 90.0]]), bent)[0] > 0
+    assert crossing_of(bent, [100.0, 130.0], [100.0, 70.0]) == IN            # to the line's left: once
 
 
 def test_a_u_shaped_line_crossed_in_and_out_again_is_no_crossing():
     u = np.array([[0.0, 0.0], [0.0, 100.0], [100.0, 100.0], [100.0, 0.0]])
-    assert crossing_sides(np.array([[-10.0, 50.0]]), np.array([[110.0, 50.0]]), u).tolist() == [0]
+    assert crossing_of(u, [-10.0, 50.0], [110.0, 50.0]) == 0
 
 
 @settings(max_examples=60, deadline=None)

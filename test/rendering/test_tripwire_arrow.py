@@ -4,8 +4,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from geometry_helpers import polyline_distance
 
-from vad_ros.reasoning.geometry import polyline_distance
 from vad_ros.reasoning.scene_map import Tripwire, load_scene_map
 from vad_ros.reasoning.tripwires import IN, OUT, CrossingDetector, in_arrow
 from vad_ros.rendering.drawing import DARK, draw_result

@@ -1,17 +1,18 @@
-"""The PyTorch detector's decoding by the package (MMDetDetector.package_decode, the default for plain dense
-heads): faster than MMDetection's post-processing on the CPU, and on GPUs it needs no mmcv CUDA ops.
+"""Plain dense heads decoded by the package: the network module that vad-export exports and the PyTorch detector
+runs where the package decodes (the variant `package_decode` of MMDetDetector), and the candidates + NMS.
 
-Instead of running MMDetection's post-processing on the head's raw maps (on the host where mmcv has no GPU
-NMS), the network runs together with the priors, the class activation and the box decoding (the same module
-vad-export exports: onnx_export.dense_network), on a GPU inside its CUDA graph.
+Which detectors: `single_stage` (predict is extract_feat -> head forward -> predict_by_feat, so the network and
+the decoding can run as separate stages) and, for the package's decoding, `plain_dense_head` (the head's
+decoding is BaseDenseHead's own, with priors and a box coder). The network runs together with the priors, the
+class activation and the box decoding (`dense_network`), on a GPU inside its CUDA graph.
 Then, per image and level, the candidates above the score threshold, best first and at most nms_pre, are picked
 on the GPU (device_candidates: the torch twin of onnx_detector.level_candidates), and only they go to the host,
 where the ONNX path's finish_dense clips, rescales and runs NMS per class. The detections are the ONNX path's
 for the same network outputs (boxes within 1 px and scores within 1e-3 of MMDetection's decoding: tested).
 
 Plain single-stage dense heads only (RTMDet, RetinaNet, ...): heads with score factors (objectness,
-centerness) or a config NMS other than plain 'nms' keep MMDetection's decoding (dense_decoder returns None; on
-the host where mmcv has no CUDA ops).
+centerness) or a config NMS other than plain 'nms' keep MMDetection's decoding (the variant is refused at load;
+on the host where mmcv has no CUDA ops).
 """
 from __future__ import annotations
 
@@ -22,6 +23,86 @@ import numpy as np
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.nms import warm_up_nms
 from vad_ros.perception.onnx_detector import DenseTestCfg, finish_dense
+
+
+def single_stage(model) -> bool:
+    """True for a single-stage detector whose predict is extract_feat -> head forward -> predict_by_feat."""
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+    from mmdet.models.detectors.single_stage import SingleStageDetector
+
+    return (isinstance(model, SingleStageDetector) and type(model).predict is SingleStageDetector.predict
+            and isinstance(getattr(model, 'bbox_head', None), BaseDenseHead)
+            and type(model.bbox_head).predict is BaseDenseHead.predict)
+
+
+def plain_dense_head(model):
+    """The model's dense head where the package reproduces its decoding (a single_stage detector whose head
+    decodes as BaseDenseHead does, with priors and a box coder), else PerceptionError naming the fix."""
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+
+    head = getattr(model, 'bbox_head', None)
+    if not (single_stage(model) and type(head).predict_by_feat is BaseDenseHead.predict_by_feat
+            and type(head)._predict_by_feat_single is BaseDenseHead._predict_by_feat_single
+            and hasattr(head, 'prior_generator') and hasattr(head, 'bbox_coder')):
+        what = type(model).__name__ + (f' with {type(head).__name__}' if head is not None else '')
+        raise PerceptionError(f'{what} is not a plain single-stage dense detector (RTMDet, RetinaNet, ...); '
+                              'run it with detector.backend: mmdet')
+    return head
+
+
+def dense_network(model):
+    """(module: image -> each level's scores and decoded boxes, number of levels) of a plain_dense_head
+    detector. PerceptionError for other detectors."""
+    import torch
+
+    head = plain_dense_head(model)
+
+    class DenseDetector(torch.nn.Module):
+        """image (B, 3, H, W) -> per level: scores (B, N, C) after the activation, boxes (B, N, 4) in input
+        pixels."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, image):
+            outs = head(self.model.extract_feat(image))
+            if len(outs) != 2:
+                raise PerceptionError(f'{type(head).__name__} has score factors (objectness or centerness), '
+                                      "which the package's decoding does not apply")
+            cls_scores, bbox_preds = outs
+            # the input size is fixed at export, so are the levels' sizes: plain ints make the priors
+            # constants, and no shape is read off the head's outputs (in onnxruntime's blocked layout on
+            # CPU, reading a shape costs a full conversion of the tensor)
+            sizes = [tuple(int(v) for v in c.shape[-2:]) for c in cls_scores]
+            priors = head.prior_generator.grid_priors(sizes, dtype=image.dtype, device=image.device)
+            batch = image.shape[0]                  # a dynamic axis of the graph
+            results = []
+            for cls, reg, prior in zip(cls_scores, bbox_preds, priors):
+                if head.use_sigmoid_cls:            # on the convolution's output: onnxruntime fuses the two
+                    scores = cls.sigmoid().permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
+                else:
+                    logits = cls.permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
+                    scores = logits.softmax(-1)[..., :-1]
+                deltas = reg.permute(0, 2, 3, 1).reshape(-1, head.bbox_coder.encode_size)
+                # the coders decode (M, 4) pairs of prior and deltas: the priors repeated for each image
+                pairs = prior.unsqueeze(0).expand(batch, -1, -1).reshape(-1, prior.shape[-1])
+                results += [scores, head.bbox_coder.decode(pairs, deltas).reshape(batch, -1, 4)]
+            return tuple(results)
+
+    return DenseDetector().eval(), len(head.prior_generator.strides)
+
+
+def dense_test_cfg(model) -> dict[str, Any]:
+    """The head's test settings as DenseTestCfg's fields; PerceptionError for an NMS other than plain 'nms'."""
+    cfg = dict(model.bbox_head.test_cfg or {})
+    nms = dict(cfg.get('nms') or {})
+    if nms.get('type', 'nms') != 'nms':
+        raise PerceptionError(f"the config's NMS is {nms.get('type')}; only plain 'nms' is reproduced by the "
+                              'package')
+    return {'score_thr': float(cfg.get('score_thr', 0.0)), 'nms_pre': int(cfg.get('nms_pre', -1)),
+            'iou_threshold': float(nms.get('iou_threshold', 0.5)), 'max_per_img': int(cfg.get('max_per_img', 100)),
+            'min_bbox_size': float(cfg.get('min_bbox_size', -1))}
 
 
 def device_candidates(scores, score_thr: float, nms_pre: int):
@@ -65,17 +146,7 @@ class DenseDecoder:
         return found
 
 
-def dense_decoder(model, probe_inputs) -> DenseDecoder | None:
-    """A DenseDecoder for the model, or None where its head or NMS is not one the package reproduces (the
-    network is run once on probe_inputs to find out)."""
-    import torch
-
-    from vad_ros.perception.onnx_export import dense_network, dense_test_cfg
-    try:
-        network, _ = dense_network(model)
-        cfg = DenseTestCfg(**dense_test_cfg(model))
-        with torch.inference_mode():
-            network(probe_inputs)
-    except PerceptionError:
-        return None
-    return DenseDecoder(network, cfg)
+def dense_decoder(model) -> DenseDecoder:
+    """A DenseDecoder for the model; PerceptionError where its head or NMS is not one the package reproduces."""
+    network, _ = dense_network(model)
+    return DenseDecoder(network, DenseTestCfg(**dense_test_cfg(model)))

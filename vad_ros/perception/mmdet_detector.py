@@ -9,33 +9,47 @@ only by better ones) unless a level has more than DEPLOY_NMS_PRE candidates abov
 score_threshold set at runtime is applied to the model from the next frame (Pipeline -> lower_min_score).
 Evaluations that want the config's low scores set detector.keep_low_scores: true.
 
-detect() runs in stages that bench/bench_models.py times one by one: prepare (direct pre-processing, checked
-at load, or the test pipeline + data preprocessor), network (backbone, neck, head), decode (priors, box
-decoding, score filter, NMS) and to_host (copy to numpy). Detectors other than plain single-stage ones run
+detect() runs in stages that bench/bench_models.py times one by one: prepare (the test pipeline + data
+preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and to_host (copy to numpy). Detectors other than plain single-stage ones run
 network + decode in one call.
 detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
 
-Decoding: plain single-stage dense heads (RTMDet, RetinaNet, ...) are decoded by the package (package_decode,
-vad_ros.perception.dense_decode: boxes decoded with the network, in its CUDA graph on a GPU, candidates above the
-score threshold picked on the device, NMS on the host as the ONNX path does: same detections as MMDetection's,
-faster on the CPU (RTMDet-tiny 2.2 -> 1.0 ms deploy, 82 -> 7 ms with the COCO settings) and without mmcv's
-ops. Other heads use MMDetection's post-processing. mmcv built without CUDA ops (a plain CPU build, the usual
-result of `pip install` where no CUDA compiler is found) has no GPU NMS, which a model on a GPU would need at
-its first frame: such heads then decode on the host (decode_on_host, a warning at start-up): the head's raw maps
+Decoding: plain single-stage dense heads (RTMDet, RetinaNet, ...) can be decoded by the package (the variant
+package_decode, vad_ros.perception.dense_decode: boxes decoded with the network, in its CUDA graph on a GPU,
+candidates above the score threshold picked on the device, NMS on the host as the ONNX path does: same
+detections as MMDetection's, without mmcv's ops). By default it runs where the config's COCO test settings are
+kept (detector.keep_low_scores: RTMDet-tiny's detect() 58-59 % faster on the CPU); with the pipeline's
+threshold inside the model it saves 0.3-3.0 % (< 5 %) and MMDetection decodes, unless mmcv has no GPU NMS
+(below). Other heads always use MMDetection's post-processing. mmcv built without CUDA ops (a plain CPU build,
+the usual result of `pip install` where no CUDA compiler is found) has no GPU NMS, which a model on a GPU would
+need at its first frame: heads the package cannot decode then decode on the host (decode_on_host, a warning at start-up): the head's raw maps
 are copied to the CPU and decoded there, while the network stays on the GPU.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
+import torch
+
 from vad_ros.perception.base import same_size_batches
-from vad_ros.perception.cuda_graphs import map_tensors
-from vad_ros.perception.dense_decode import dense_decoder
+from vad_ros.perception.dense_decode import dense_decoder, single_stage
+from vad_ros.perception.model_backend import MODEL_CHANGES, RUNNERS, ModelBackend
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
-from vad_ros.perception.openmmlab import MMDET, ModelBackend, scope
+from vad_ros.perception.openmmlab import MMDET, scope
+from vad_ros.perception.tensors import map_tensors
+from vad_ros.perception.variants import Variant
 from vad_ros.types import Detections
+
+log = logging.getLogger('vad_ros.perception')
+PACKAGE_DECODE = Variant(
+    'package_decode', 'decode', lambda detector: detector.min_score is None or detector.decode_on_host,
+    "on where the config's COCO test settings are kept (detector.keep_low_scores; RTMDet-tiny detect() 58-59 % "
+    'faster on the CPU) or mmcv has no GPU NMS (the host decode it replaces took 2-5 of 33.7 ms per H200 frame); '
+    'with the pipeline threshold in the model on the CPU it saves 0.3-3.0 % (< 5 %)',
+    lambda detector: detector.try_package_decode())
 
 
 def head_test_cfgs(model) -> list:
@@ -71,57 +85,47 @@ def to_cpu(raw):
     return map_tensors(raw, lambda t: t.float().cpu())
 
 
-def plain_single_stage(model) -> bool:
-    """True for a single-stage detector whose predict is extract_feat -> head forward -> predict_by_feat."""
-    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
-    from mmdet.models.detectors.single_stage import SingleStageDetector
-
-    return (isinstance(model, SingleStageDetector) and type(model).predict is SingleStageDetector.predict
-            and isinstance(getattr(model, 'bbox_head', None), BaseDenseHead)
-            and type(model.bbox_head).predict is BaseDenseHead.predict)
-
-
 class MMDetDetector(MinScore, ModelBackend):
     toolbox = MMDET
     MAX_BATCH = 8          # frames per forward pass in detect_batch
+    PLAN = MODEL_CHANGES + (PACKAGE_DECODE,) + RUNNERS      # the decoding wraps the changed model; runners it
+    _dense = None
 
-    def __init__(self, *args, min_score: float | None = None, channels_last: bool | None = None,
-                 fold_norms: bool | None = None, direct_inputs: bool = True, package_decode: bool = True,
-                 **kwargs):
+    def __init__(self, *args, min_score: float | None = None, package_decode: bool | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
-        settings, e.g. for frame AUC); channels_last, fold_norms: see ModelBackend.settle_speedups;
-        direct_inputs: False = always the toolbox's test pipeline (comparisons); package_decode: True =
-        the package's decoding wherever the head allows (dense_decode.py), False = MMDetection's (comparisons);
-        the others (cuda_graph among them) as ModelBackend's."""
-        super().__init__(*args, **kwargs)
-        self.single_stage = plain_single_stage(self.model)
-        # single-stage heads read only the metainfo that direct pre-processing gives; others keep the toolbox's
-        self.start_direct_inputs(self.single_stage and direct_inputs)
-        self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
-        self._dense = None
-        self.settle_speedups(channels_last, fold_norms)        # may replace self.model by a faster copy
-        # plain dense heads: the package decodes; others: MMDetection (on the host where mmcv has no CUDA ops)
-        wanted = package_decode and self.single_stage
-        self._dense = dense_decoder(self.model, self.probe_inputs()) if wanted else None
+        settings, e.g. for frame AUC); package_decode and the others: the variants of model_backend.PLAN."""
+        self.min_score = min_score                  # package_decode's default reads it
+        super().__init__(*args, package_decode=package_decode, **kwargs)
         if self.decode_on_host and not self.package_decode:
-            import logging
-            logging.getLogger('vad_ros.perception').warning(
-                'detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs there and '
-                'its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with CUDA.', self.device)
-        if self.single_stage:
-            self.start_network()
+            log.warning('detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs '
+                        'there and its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with '
+                        'CUDA.', self.device)
         self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
                            for cfg in head_test_cfgs(self.model)]
         self.set_min_score(min_score)
+
+    def runs_in_stages(self) -> bool:
+        self.single_stage = single_stage(self.model)
+        self.decode_on_host = self.single_stage and not mmcv_ops_on(self.device)
+        return self.single_stage
+
+    def try_package_decode(self) -> None:
+        """The package's decoding (dense_decode), kept where its network runs on the probe input (its detections
+        equal MMDetection's: tested)."""
+        def runs(dense):
+            with torch.inference_mode():
+                dense.network(self.as_layout(self.probe_reference()[0]))
+        self._dense = self.variants.keep_if_equivalent('package_decode', lambda: dense_decoder(self.model), runs,
+                                                       kept_why='plain dense head')
+
+    def stage_paths(self) -> dict[str, str]:
+        decode = 'package' if self.package_decode else 'mmdet' + (' on the host' if self.decode_on_host else '')
+        return {**super().stage_paths(), 'decode': decode if self.single_stage else "in the toolbox's predict"}
 
     @property
     def package_decode(self) -> bool:
         """True where the package decodes the head's outputs (vad_ros.perception.dense_decode)."""
         return self._dense is not None
-
-    def probe_inputs(self):
-        """Single-stage detectors: the network input of the probe frame (the head's raw maps are compared)."""
-        return self.prepare(self.probe_frame())[0] if self.single_stage else None
 
     def probe_outputs(self, inputs) -> list:
         cls_scores, bbox_preds = self.network(inputs, None)[:2]
@@ -138,11 +142,7 @@ class MMDetDetector(MinScore, ModelBackend):
     @classmethod
     def from_params(cls, params: dict[str, Any]):
         keep_low = params['detector.keep_low_scores']
-        return cls(params['detector.config'], params['detector.checkpoint'], params['detector.device'],
-                   params['detector.half'], params['allow_cpu_fallback'],
-                   trust_pickle=params['detector.trust_checkpoint_pickle'],
-                   cuda_graph=params['detector.cuda_graph'], compile_network=params['detector.compile'],
-                   min_score=None if keep_low else params['score_threshold'])
+        return super().from_params(params, min_score=None if keep_low else params['score_threshold'])
 
     def _sample(self, image_bgr: np.ndarray) -> dict:
         """One frame through the test pipeline (inputs: the uint8 image tensor, data_samples)."""
@@ -158,16 +158,8 @@ class MMDetDetector(MinScore, ModelBackend):
                                                   'data_samples': [d['data_samples'] for d in samples]}, False)
         return batch['inputs'], batch['data_samples']
 
-    def _toolbox_prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, metainfo list) through the toolbox's pipeline (direct_inputs' check)."""
-        inputs, samples = self._batch([self._sample(image_bgr)])
-        return inputs, [s.metainfo for s in samples]
-
     def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, data samples or their metainfo dicts): by direct pre-processing where
-        it was checked at load (vad_ros.perception.direct_inputs), else the test pipeline + data preprocessor."""
-        if self._direct is not None:
-            return self._direct([image_bgr])
+        """(network input on the device, data samples) through the test pipeline + data preprocessor."""
         return self._batch([self._sample(image_bgr)])
 
     def network(self, inputs, samples):
@@ -189,9 +181,9 @@ class MMDetDetector(MinScore, ModelBackend):
         decoding (boxes, scores, labels) as numpy arrays."""
         if not self.single_stage:
             return [getattr(r, self.toolbox.sample_field) for r in raw]
-        metas = [s if isinstance(s, dict) else s.metainfo for s in samples]
+        metas = [s.metainfo for s in samples]
         if self._dense is not None:
-            with self._torch.inference_mode():
+            with torch.inference_mode():
                 return self._dense.decode(raw, metas)
         if self.decode_on_host:
             raw = to_cpu(raw)
@@ -224,16 +216,10 @@ class MMDetDetector(MinScore, ModelBackend):
         (up to the last bits of the network's float sums)."""
         if len(images) < 2:
             return [self.detect(image) for image in images]
-        if self._direct is not None:
-            sizes = [self._direct.input_size(image) for image in images]
-            batch = lambda chunk: self._direct([images[i] for i in chunk])      # noqa: E731
-        else:
-            samples = [self._sample(image) for image in images]
-            sizes = [tuple(s['inputs'].shape) for s in samples]
-            batch = lambda chunk: self._batch([samples[i] for i in chunk])      # noqa: E731
+        samples = [self._sample(image) for image in images]
         found: list[Detections | None] = [None] * len(images)
-        for chunk in same_size_batches(sizes, self.MAX_BATCH):
-            inputs, data_samples = batch(chunk)
+        for chunk in same_size_batches([tuple(s['inputs'].shape) for s in samples], self.MAX_BATCH):
+            inputs, data_samples = self._batch([samples[i] for i in chunk])
             preds = self.decode_all(self.network(inputs, data_samples), data_samples)
             for i, pred in zip(chunk, preds):
                 found[i] = self.to_host(pred, images[i])

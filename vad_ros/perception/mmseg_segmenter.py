@@ -10,18 +10,27 @@ about one decode-head pixel (4-8 input pixels) along class borders; the backgrou
 footprint is insensitive to that. Other models (slide inference, cascade or mask-classification heads) go
 through the toolbox's `inference` and the argmax is taken on the device at the network input's resolution.
 
-segment() runs in stages that bench/bench_models.py times one by one: prepare (direct pre-processing, checked
-at load, or the test pipeline + data preprocessor), network (forward + argmax on the device), to_host (the
-label map copied to the host and resized to the frame).
+segment() runs in stages that bench/bench_models.py times one by one: prepare (the test pipeline + data
+preprocessor), network (forward + argmax on the device), to_host (the label map copied to the host and resized to
+the frame).
 """
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
+import numpy as np
+import torch
+
+from vad_ros.perception.model_backend import CHANNELS_LAST, FOLD_NORMS, RUNNERS, ModelBackend, never
 from vad_ros.perception.network_io import label_map_to_frame
-from vad_ros.perception.openmmlab import MMSEG, ModelBackend, scope
-from vad_ros.perception.segformer_head import factored_head, factored_logits
+from vad_ros.perception.openmmlab import MMSEG, scope
+from vad_ros.perception.segformer_head import factored_head, head_logits
 from vad_ros.types import ClassMap
+
+
+def label_dtype(num_classes: int):
+    """The dtype of a label map: uint8 up to 256 classes, else int32 (also in the exported graph)."""
+    return torch.uint8 if num_classes <= 256 else torch.int32
 
 
 def plain_decode_head(model) -> bool:
@@ -40,45 +49,29 @@ def plain_decode_head(model) -> bool:
 
 class MMSegSegmenter(ModelBackend):
     toolbox = MMSEG
+    PLAN = (replace(FOLD_NORMS, default=never, why='off by default: SegFormer-B0 segment() only 2.8-4.2 % faster '
+                    'on the CPU (< 5 %); fold_norms=True tries it'), CHANNELS_LAST) + RUNNERS
 
-    def __init__(self, *args, channels_last: bool | None = None, fold_norms: bool | None = None,
-                 direct_inputs: bool = True, **kwargs):
-        """channels_last, fold_norms: see ModelBackend.settle_speedups; direct_inputs: False = always the
-        toolbox's test pipeline (comparisons)."""
-        super().__init__(*args, **kwargs)
-        self._label_dtype = self._torch.uint8 if len(self.class_names) <= 256 else self._torch.int32
+    def runs_in_stages(self) -> bool:
+        """Plain decode heads: the argmax at the decode head's resolution (see the module doc)."""
         self.low_resolution_argmax = plain_decode_head(self.model)
-        self.factored_head = factored_head(self.model.decode_head)
-        # plain decode heads read only img_shape from the metainfo; model.inference reads more
-        self.start_direct_inputs(self.low_resolution_argmax and direct_inputs)
-        self.settle_speedups(channels_last, fold_norms)         # may replace self.model by a faster copy
-        if self.low_resolution_argmax:
-            self.start_network()
+        self._label_dtype = label_dtype(len(self.class_names))
+        return self.low_resolution_argmax
+
+    @property
+    def factored_head(self) -> bool:
+        """SegFormer's head computed in the cheaper order of vad_ros.perception.segformer_head."""
+        return factored_head(self.model.decode_head)
 
     def logits(self, inputs):
-        """The decode head's class logits (1, K, h, w) for the network input (plain decode heads); SegFormer's
-        head in the cheaper order of vad_ros.perception.segformer_head."""
-        feats = self.model.extract_feat(self.as_layout(inputs))
-        if self.factored_head:
-            return factored_logits(self.model.decode_head, feats)
-        return self.model.decode_head.forward(feats)
-
-    def probe_inputs(self):
-        """Plain decode heads: the network input of the probe frame (the class logits are compared)."""
-        return self.prepare(self.probe_frame())[0] if self.low_resolution_argmax else None
+        """The decode head's class logits (1, K, h, w) for the network input (plain decode heads)."""
+        return head_logits(self.model.decode_head, self.model.extract_feat(self.as_layout(inputs)))
 
     def probe_outputs(self, inputs) -> list:
         with scope(self.toolbox.name), self._inference():
             return [self.logits(inputs)]
 
     def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, its metas): by direct pre-processing where it was checked at load
-        (vad_ros.perception.direct_inputs), else through the config's test pipeline."""
-        if self._direct is not None:
-            return self._direct([image_bgr])
-        return self._toolbox_prepare(image_bgr)
-
-    def _toolbox_prepare(self, image_bgr: np.ndarray):
         """(network input on the device, its metas) through the config's test pipeline."""
         height, width = image_bgr.shape[:2]
         with scope(self.toolbox.name):

@@ -1,9 +1,7 @@
 """Frames <-> network tensors with numpy + OpenCV only (an exported model runs without torch or mmcv): the
 network input from a small declarative description of an OpenMMLab test pipeline (`Preprocess`), and a
 segmenter's low-resolution label map back to the frame (`label_map_to_frame`); and the detectors' deployment
-test settings (`score_floor`, DEPLOY_NMS_PRE), shared by the PyTorch and the ONNX Runtime detector. The PyTorch
-backends use `Preprocess` too, in place of the toolbox's pipeline, where a check at load allows it
-(vad_ros.perception.direct_inputs).
+test settings (`score_floor`, DEPLOY_NMS_PRE), shared by the PyTorch and the ONNX Runtime detector.
 
 Supported: the test pipelines of the usual detectors and segmenters: `Resize` (a scale, with or without
 keeping the aspect ratio, bilinear), an optional `Pad` to a fixed size or a size divisor (detectors), then the

@@ -36,9 +36,16 @@ import sys
 import warnings
 from typing import Any
 
-from vad_ros.perception.base import PerceptionError
+import torch
 
-FORMAT = 'vad_ros-onnx/1'
+from vad_ros.perception import openmmlab
+from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.dense_decode import dense_network, dense_test_cfg
+from vad_ros.perception.mmseg_segmenter import label_dtype, plain_decode_head
+from vad_ros.perception.network_io import from_config
+from vad_ros.perception.onnx_runtime import FORMAT
+from vad_ros.perception.segformer_head import head_logits
+
 OPSET = 17
 
 
@@ -47,87 +54,11 @@ def metadata_path(onnx_path: str) -> str:
     return os.path.splitext(onnx_path)[0] + '.json'
 
 
-def _dense_head(model):
-    """The model's dense head when the detector is a plain single-stage one, else PerceptionError."""
-    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
-    from mmdet.models.detectors.single_stage import SingleStageDetector
-
-    head = getattr(model, 'bbox_head', None)
-    plain = (isinstance(model, SingleStageDetector) and type(model).predict is SingleStageDetector.predict
-             and isinstance(head, BaseDenseHead) and type(head).predict_by_feat is BaseDenseHead.predict_by_feat
-             and type(head)._predict_by_feat_single is BaseDenseHead._predict_by_feat_single
-             and hasattr(head, 'prior_generator') and hasattr(head, 'bbox_coder'))
-    if not plain:
-        what = type(model).__name__ + (f' with {type(head).__name__}' if head is not None else '')
-        raise PerceptionError(f'vad-export: {what} is not a plain single-stage dense detector (RTMDet, '
-                              'RetinaNet, ...); run it with detector.backend: mmdet instead')
-    return head
-
-
-def dense_network(model):
-    """(module: image -> each level's scores and decoded boxes, number of levels) of a plain single-stage dense
-    detector; what vad-export exports, and what the PyTorch detector runs where the package decodes
-    (vad_ros.perception.dense_decode). PerceptionError for other detectors."""
-    import torch
-
-    head = _dense_head(model)
-
-    class DenseDetector(torch.nn.Module):
-        """image (B, 3, H, W) -> per level: scores (B, N, C) after the activation, boxes (B, N, 4) in input
-        pixels."""
-
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, image):
-            outs = head(self.model.extract_feat(image))
-            if len(outs) != 2:
-                raise PerceptionError(f'vad-export: {type(head).__name__} has score factors (objectness or '
-                                      'centerness), which the exported decoder does not apply')
-            cls_scores, bbox_preds = outs
-            # the input size is fixed at export, so are the levels' sizes: plain ints make the priors
-            # constants, and no shape is read off the head's outputs (in onnxruntime's blocked layout on
-            # CPU, reading a shape costs a full conversion of the tensor)
-            sizes = [tuple(int(v) for v in c.shape[-2:]) for c in cls_scores]
-            priors = head.prior_generator.grid_priors(sizes, dtype=image.dtype, device=image.device)
-            batch = image.shape[0]                  # a dynamic axis of the graph
-            results = []
-            for cls, reg, prior in zip(cls_scores, bbox_preds, priors):
-                if head.use_sigmoid_cls:            # on the convolution's output: onnxruntime fuses the two
-                    scores = cls.sigmoid().permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
-                else:
-                    logits = cls.permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
-                    scores = logits.softmax(-1)[..., :-1]
-                deltas = reg.permute(0, 2, 3, 1).reshape(-1, head.bbox_coder.encode_size)
-                # the coders decode (M, 4) pairs of prior and deltas: the priors repeated for each image
-                pairs = prior.unsqueeze(0).expand(batch, -1, -1).reshape(-1, prior.shape[-1])
-                results += [scores, head.bbox_coder.decode(pairs, deltas).reshape(batch, -1, 4)]
-            return tuple(results)
-
-    return DenseDetector().eval(), len(head.prior_generator.strides)
-
-
-def dense_test_cfg(model) -> dict[str, Any]:
-    cfg = dict(model.bbox_head.test_cfg or {})
-    nms = dict(cfg.get('nms') or {})
-    if nms.get('type', 'nms') != 'nms':
-        raise PerceptionError(f"vad-export: the config's NMS is {nms.get('type')}; only plain 'nms' is "
-                              'reproduced by the package')
-    return {'score_thr': float(cfg.get('score_thr', 0.0)), 'nms_pre': int(cfg.get('nms_pre', -1)),
-            'iou_threshold': float(nms.get('iou_threshold', 0.5)), 'max_per_img': int(cfg.get('max_per_img', 100)),
-            'min_bbox_size': float(cfg.get('min_bbox_size', -1))}
-
-
 def _segmenter_network(model, num_classes: int):
-    import torch
-
-    from vad_ros.perception.mmseg_segmenter import plain_decode_head
-    from vad_ros.perception.segformer_head import factored_head, factored_logits
     if not plain_decode_head(model):
-        raise PerceptionError(f'vad-export: {type(model).__name__} is not an encoder-decoder with a plain decode '
-                              "head in 'whole' test mode; run it with segmenter.backend: mmseg instead")
-    dtype = torch.uint8 if num_classes <= 256 else torch.int32
+        raise PerceptionError(f'{type(model).__name__} is not an encoder-decoder with a plain decode head in '
+                              "'whole' test mode; run it with segmenter.backend: mmseg")
+    dtype = label_dtype(num_classes)
 
     class LabelMap(torch.nn.Module):
         """image -> (1, h, w) class per pixel at the decode head's resolution."""
@@ -137,10 +68,7 @@ def _segmenter_network(model, num_classes: int):
             self.model = model
 
         def forward(self, image):
-            feats = self.model.extract_feat(image)
-            head = self.model.decode_head
-            logits = factored_logits(head, feats) if factored_head(head) else head.forward(feats)
-            return logits.argmax(dim=1).to(dtype)
+            return head_logits(self.model.decode_head, self.model.extract_feat(image)).argmax(dim=1).to(dtype)
 
     return LabelMap().eval()
 
@@ -149,11 +77,6 @@ def export(role: str, config: str, checkpoint: str, out: str, frame_size: tuple[
            opset: int = OPSET, trust_pickle: bool = False) -> tuple[str, str]:
     """Export; returns (onnx_path, metadata_path). Raises PerceptionError for what the user can fix.
     trust_pickle: read the checkpoint with the unrestricted unpickler (trusted files only, see openmmlab)."""
-    import torch
-
-    from vad_ros.perception import openmmlab
-    from vad_ros.perception.network_io import from_config
-
     toolbox = {'detector': openmmlab.MMDET, 'segmenter': openmmlab.MMSEG}[role]
     model = openmmlab.load_model(toolbox, config, checkpoint, 'cpu', trust_pickle)
     names = openmmlab.class_names(model, toolbox)

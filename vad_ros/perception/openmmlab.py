@@ -17,17 +17,23 @@ builds tensors, plain containers and the few numpy types that OpenMMLab training
 metadata (checkpoint_safe_globals), and refuses anything else instead of running it; a checkpoint that needs
 more (e.g. a training state with a message hub) loads only with <role>.trust_checkpoint_pickle: true, meant
 for files from a trusted source. A model name (download) goes through the toolbox's own loader.
+
+torch, mmengine, mmcv and the toolbox are imported where they are used: this module also serves vad-check, which
+names the classes of a configured model without them where they are missing. The model run in stages, with its
+load-time variants, is vad_ros.perception.model_backend.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import os
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from vad_ros.perception.base import PerceptionError
 
@@ -154,7 +160,6 @@ def checkpoint_safe_globals() -> list:
     """What the weights-only unpickler may build beyond tensors and plain containers: numpy scalars, arrays
     and dtypes, which OpenMMLab training runs leave in a checkpoint's metadata (e.g. a best score). Nothing
     here runs code when unpickled."""
-    import numpy as np
     core = getattr(np, '_core', None) or np.core
     dtypes = [t for t in vars(np.dtypes).values() if isinstance(t, type) and issubclass(t, np.dtype)]
     return [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
@@ -164,8 +169,6 @@ def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False, mmap
     """The checkpoint's contents, read with the weights-only unpickler (see module doc), or unrestricted with
     trust_pickle. PerceptionError when it cannot be read or holds objects the safe reader refuses.
     mmap: the tensors of a zip checkpoint (torch's format since 1.6) memory-mapped, not read (for its metadata)."""
-    import zipfile
-
     import torch
 
     lazily = mmap and zipfile.is_zipfile(checkpoint)
@@ -300,224 +303,3 @@ def test_pipeline(model, toolbox: Toolbox):
     steps = [dict(s) for s in steps if 'Load' not in s['type']]
     with scope(toolbox.name):
         return Compose(steps)
-
-
-# largest difference between the raw outputs before and after a speed-up of settle_speedups, relative to their
-# largest magnitude (they differ in the order of float sums only: ~1e-6 measured for RTMDet-tiny and SegFormer-B0)
-SPEEDUP_TOLERANCE = 1e-4
-
-
-class ModelBackend:
-    """A toolbox model on its device, with its vocabulary and test pipeline; base of the two backends."""
-
-    toolbox: Toolbox   # MMDET or MMSEG
-
-    def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
-                 allow_cpu_fallback: bool = False, trust_pickle: bool = False, cuda_graph: bool = True,
-                 compile_network: bool = False):
-        """The subclasses end their own __init__ with settle_speedups() and start_network() (see there).
-        cuda_graph: on a GPU, replay the network from CUDA graphs (vad_ros.perception.cuda_graphs);
-        compile_network: torch.compile the network (see _compiled)."""
-        import logging
-
-        import torch
-        from vad_ros.perception.device import select_device
-
-        self._torch = torch
-        self.device = select_device(device, allow_cpu_fallback)
-        if half and not self.device.startswith('cuda'):
-            logging.getLogger('vad_ros.perception').warning(
-                '%s.half applies on a GPU only: running in float32 on %s', self.toolbox.role, self.device)
-        self.half = half and self.device.startswith('cuda')
-        self.cuda_graph = cuda_graph and self.device.startswith('cuda')
-        self.compile_network = compile_network
-        self.compiled = False
-        self._net = None          # what run_network runs (start_network)
-        self._graphs = None
-        self.model = load_model(self.toolbox, config, checkpoint, self.device, trust_pickle)
-        self.class_names = class_names(self.model, self.toolbox)
-        self.name = f'{self.toolbox.name}:{type(self.model).__name__}'
-        self._pipeline = test_pipeline(self.model, self.toolbox)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]):
-        r = cls.toolbox.role
-        return cls(params[f'{r}.config'], params[f'{r}.checkpoint'], params[f'{r}.device'], params[f'{r}.half'],
-                   params['allow_cpu_fallback'], trust_pickle=params[f'{r}.trust_checkpoint_pickle'],
-                   cuda_graph=params[f'{r}.cuda_graph'], compile_network=params[f'{r}.compile'])
-
-    # --- speed-ups checked at load: batch norm folded into convolutions, channels-last memory
-    channels_last = False
-    folded_norms = False
-    COPY_LIMIT_BYTES = 512 * 2 ** 20    # folding is tried on a copy of models up to this size
-
-    def settle_speedups(self, channels_last: bool | None = None, fold_norms: bool | None = None) -> None:
-        """Speed-ups of the network that compute the same outputs, each kept only where a check at load shows it.
-
-        - fold_norms: every batch norm that follows a convolution folded into its weights and bias (mmcv's
-          fuse_conv_bn; one pass over the activations less per layer; RTMDet-tiny's network 73 -> 65 ms on 2
-          cores).
-        - channels_last: the network in channels-last (NHWC) memory; PyTorch's CPU convolutions are much
-          faster that way (RTMDet-tiny's network 104 -> 73 ms, SegFormer-B0's 210 -> 163 ms, bench/RESULTS.md).
-        Both change only the float rounding of the sums, but not every model's code copes with them, so each
-        is checked (see _try_speedup): the network's raw outputs (probe_outputs) for a fixed synthetic frame
-        must agree with the original's within float noise (SPEEDUP_TOLERANCE of their largest magnitude), else
-        (or if the model raises) it stays as it was, logged at info. None = on CPU, where they were
-        measured (GPUs keep the model as loaded); True = try on any device (still checked); False = never."""
-        # (name, requested, apply to a model, undo in place: None = try it on a copy)
-        steps = [('fold_norms', fold_norms, self._fold_norms, None),
-                 ('channels_last', channels_last, self._to_channels_last,
-                  lambda model: model.to(memory_format=self._torch.contiguous_format))]
-        wanted = [(name, step, undo) for name, requested, step, undo in steps
-                  if requested is True or (requested is None and self.device == 'cpu')]
-        if not wanted:
-            return
-        try:
-            inputs = self.probe_inputs()
-            reference = None if inputs is None else self.probe_outputs(inputs)
-        except Exception:  # noqa: BLE001 - the first frame will report the model's own error
-            return
-        if reference is None:               # a model whose raw outputs this backend does not compare
-            return
-        for name, step, undo in wanted:
-            self._try_speedup(name, step, undo, inputs, reference)
-
-    def _fold_norms(self, model) -> None:
-        from mmcv.cnn import fuse_conv_bn
-        fuse_conv_bn(model)
-        self.folded_norms = True
-
-    def _to_channels_last(self, model) -> None:
-        model.to(memory_format=self._torch.channels_last)
-        self.channels_last = True
-
-    def _try_speedup(self, name: str, step, undo, inputs, reference) -> None:
-        """Apply `step` and keep it where the raw outputs match `reference`. A step with an `undo` is tried
-        in place and undone; one without (folding changes the model for good) is tried on a copy, and only for
-        models up to COPY_LIMIT_BYTES of parameters (a copy of a huge one would double its memory at
-        start-up)."""
-        import copy
-        import logging
-
-        from vad_ros.perception.cuda_graphs import same_outputs
-        log = logging.getLogger('vad_ros.perception')
-        original, state = self.model, (self.channels_last, self.folded_norms)
-        in_place = undo is not None
-        if not in_place:
-            size = sum(p.numel() * p.element_size() for p in original.parameters())
-            if size > self.COPY_LIMIT_BYTES:
-                log.info('%s: %s not tried (%.0f MB of parameters: no copy is made above %.0f MB)',
-                         self.toolbox.role, name, size / 1e6, self.COPY_LIMIT_BYTES / 1e6)
-                return
-        try:
-            candidate = original if in_place else copy.deepcopy(original)
-            step(candidate)
-            self.model = candidate
-            same = same_outputs(reference, self.probe_outputs(inputs), SPEEDUP_TOLERANCE)
-        except Exception as e:  # noqa: BLE001 - any failure of the model's code after the change
-            same = False
-            log.info('%s: %s fails (%s: %s)', self.toolbox.role, name, type(e).__name__, e)
-        if not same:
-            if in_place:
-                undo(original)
-            self.model = original
-            self.channels_last, self.folded_norms = state
-            log.info('%s: %s not used (the outputs would not be the same)', self.toolbox.role, name)
-
-    def probe_frame(self):
-        """A fixed synthetic 640x480 frame (smooth gradients and noise) for the load-time checks."""
-        import numpy as np
-        rng = np.random.default_rng(0)
-        ys, xs = np.mgrid[0:480, 0:640]
-        base = np.stack([xs * 0.3, ys * 0.4, (xs + ys) * 0.2], axis=-1)
-        return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-
-    def probe_inputs(self):
-        """The network input for the load-time checks, or None where the raw outputs are not compared."""
-        raise NotImplementedError
-
-    def probe_outputs(self, inputs) -> list:
-        """The network's raw output tensors for `inputs`, as the model stands."""
-        raise NotImplementedError
-
-    def forward(self, inputs):
-        """The network's tensors for `inputs` (what run_network returns), for models that run_network serves."""
-        raise NotImplementedError
-
-    # --- direct pre-processing (vad_ros.perception.direct_inputs), checked at load against the toolbox's
-    _direct = None
-
-    @property
-    def direct_inputs(self) -> bool:
-        """True where frames are prepared by direct pre-processing instead of the toolbox's test pipeline."""
-        return self._direct is not None
-
-    def start_direct_inputs(self, wanted: bool) -> None:
-        """Direct pre-processing from now on where wanted and its check against _toolbox_prepare (the subclass's
-        frame -> (network input, metainfo list) through the toolbox) passes for the probe frames."""
-        if wanted:
-            from vad_ros.perception.direct_inputs import checked_direct_inputs
-            self._direct = checked_direct_inputs(self.model.cfg, self.toolbox.role, self.device,
-                                                 self._toolbox_prepare, self.probe_frame())
-
-    def start_network(self) -> None:
-        """What run_network runs from now on (call after settle_speedups, which may replace the model): forward,
-        compiled where compile_network and the check passes (_compiled), replayed from CUDA graphs where
-        cuda_graph."""
-        self._net = self._compiled(self.forward) if self.compile_network else self.forward
-        if self.cuda_graph:
-            from vad_ros.perception.cuda_graphs import CudaGraphs
-            self._graphs = CudaGraphs(self._net, self.toolbox.role)
-
-    def run_network(self, inputs):
-        """forward(inputs) in inference mode (float16 autocast when half), as start_network set it up."""
-        with scope(self.toolbox.name), self._inference():
-            if self._graphs is not None:
-                return self._graphs(inputs)
-            return (self._net or self.forward)(inputs)
-
-    def _compiled(self, forward):
-        """forward compiled by torch.compile (inductor: fused kernels; SegFormer-B0's segment() 183 -> 127 ms on
-        2 CPU cores, bench/RESULTS.md), kept where its outputs for the probe frame match forward's
-        (cuda_graphs.same_outputs); else forward, logged at info. Compiling takes seconds to a minute for each new
-        input shape (here: the probe frame's at start-up, then each camera size or batch size at its first
-        frame); torch caches the result on disk, so later starts are faster."""
-        import logging
-
-        from vad_ros.perception.cuda_graphs import same_outputs
-        log = logging.getLogger('vad_ros.perception')
-        try:
-            compiled = self._torch.compile(forward, dynamic=False)
-            inputs = self.probe_inputs()
-            with scope(self.toolbox.name), self._inference():
-                same = same_outputs(forward(inputs), compiled(inputs))
-        except Exception as e:  # noqa: BLE001 - no compiler, unsupported model code: run it uncompiled
-            log.info('%s: compile fails (%s: %s): the network runs uncompiled', self.toolbox.role,
-                     type(e).__name__, e)
-            return forward
-        if not same:
-            log.info('%s: compile not used (the outputs would not be the same)', self.toolbox.role)
-            return forward
-        self.compiled = True
-        return compiled
-
-    def as_layout(self, inputs):
-        """The network input in the layout the model runs in."""
-        if self.channels_last and inputs.dim() == 4:
-            return inputs.contiguous(memory_format=self._torch.channels_last)
-        return inputs
-
-    def _inference(self):
-        """Context for one forward pass: no autograd, float16 autocast when half on a GPU."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._torch.inference_mode())
-        stack.enter_context(half_context(self.device, self.half))
-        return stack
-
-
-def half_context(device: str, half: bool):
-    import torch
-    if half and device.startswith('cuda'):
-        # no weight cache: CUDA graph capture needs that, and one forward pass uses each weight once anyway
-        return torch.autocast('cuda', dtype=torch.float16, cache_enabled=False)
-    return contextlib.nullcontext()

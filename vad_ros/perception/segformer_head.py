@@ -74,3 +74,9 @@ def factored_logits(head, inputs):
         total = part if total is None else total + part
     out = F.relu(total + bias[None, :, None, None])
     return head.cls_seg(out)
+
+
+def head_logits(head, feats):
+    """A decode head's class logits for the backbone's features: in the cheaper order where factored_head
+    allows it, else the head's own forward."""
+    return factored_logits(head, feats) if factored_head(head) else head.forward(feats)

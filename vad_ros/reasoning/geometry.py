@@ -1,5 +1,5 @@
-"""Plane geometry on image points, vectorised over objects: ground points, polygon rasters, polylines,
-homographies. Points are (x, y) image pixels, x right, y down."""
+"""Plane geometry on image points, vectorised over objects: ground points, polygon rasters, cross
+products, homographies. Points are (x, y) image pixels, x right, y down."""
 from __future__ import annotations
 
 import cv2
@@ -43,37 +43,6 @@ def cross2(ax, ay, bx, by):
     """z of the cross product (a x b) of 2-D vectors, element-wise. In image coordinates (y down) a positive
     value means b points to the right of a, as seen on the screen."""
     return ax * by - ay * bx
-
-
-def polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """(N,) distance of each point to the polyline `line` (M >= 2 vertices)."""
-    p = points[:, None, :]
-    a, b = line[None, :-1, :], line[None, 1:, :]
-    ab = b - a
-    length2 = np.maximum((ab ** 2).sum(-1), 1e-12)
-    t = np.clip(((p - a) * ab).sum(-1) / length2, 0.0, 1.0)
-    nearest = a + t[..., None] * ab
-    return np.sqrt(((p - nearest) ** 2).sum(-1)).min(axis=1)
-
-
-def crossing_sides(start: np.ndarray, end: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """(N,) int: +1 where the move start -> end crosses the polyline from its left to its right side (walking
-    along the line from its first vertex to its last, as seen in the image), -1 for right to left, 0 when it
-    does not cross (or crosses it as often each way). A move that starts or ends exactly on the infinite
-    extension of a segment does not cross that segment; one through a vertex counts once."""
-    a, b = line[None, :-1, :], line[None, 1:, :]
-    s, e = start[:, None, :], end[:, None, :]
-    abx, aby = (b - a)[..., 0], (b - a)[..., 1]
-    d_start = cross2(abx, aby, s[..., 0] - a[..., 0], s[..., 1] - a[..., 1])
-    d_end = cross2(abx, aby, e[..., 0] - a[..., 0], e[..., 1] - a[..., 1])
-    mx, my = (e - s)[..., 0], (e - s)[..., 1]
-    d_a = cross2(mx, my, a[..., 0] - s[..., 0], a[..., 1] - s[..., 1])
-    d_b = cross2(mx, my, b[..., 0] - s[..., 0], b[..., 1] - s[..., 1])
-    crosses = (d_start * d_end < 0) & (d_a * d_b <= 0)
-    # through a shared vertex both segments report the crossing: count each direction once
-    right = (crosses & (d_end > 0)).any(axis=1)
-    left = (crosses & (d_end < 0)).any(axis=1)
-    return right.astype(np.int64) - left.astype(np.int64)
 
 
 def homography(image_points: np.ndarray, ground_points: np.ndarray) -> np.ndarray | None:

@@ -119,7 +119,7 @@ class CrossingDetector:
 def _segment_sides(start: np.ndarray, end: np.ndarray, seg_a: np.ndarray, seg_b: np.ndarray) -> np.ndarray:
     """(N, S): for the move start[n, s] -> end[n] and segment s: +1 when it crosses the segment to its right
     side (as seen in the image, walking from seg_a to seg_b), -1 to its left side, 0 when it does not cross
-    (geometry.crossing_sides for one segment; nan starts never cross)."""
+    (nan starts never cross)."""
     e = end[:, None, :]
     abx, aby = (seg_b - seg_a)[..., 0], (seg_b - seg_a)[..., 1]
     d_start = cross2(abx, aby, start[..., 0] - seg_a[..., 0], start[..., 1] - seg_a[..., 1])

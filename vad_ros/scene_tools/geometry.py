@@ -120,9 +120,3 @@ def _sweep(starts: np.ndarray, ends: np.ndarray) -> tuple[int, int] | None:
                 return found(active[lo - 1], active[lo])
     return None
 
-
-def polygon_area(points) -> float:
-    """Unsigned area (shoelace)."""
-    p = np.asarray(points, dtype=np.float64)
-    x, y = p[:, 0], p[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)

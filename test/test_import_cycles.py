@@ -1,0 +1,111 @@
+"""No import cycles anywhere in vad_ros/: every module's imports, at module level and inside functions (those
+run later, but a cycle through them still ties two modules into one), read with ast, and the graph of imports
+between vad_ros modules checked for cycles. Imports under `if TYPE_CHECKING:` never run and are left out."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / 'vad_ros'
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix('').parts)
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob('*.py')}
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    test = getattr(node, 'test', None)
+    return isinstance(node, ast.If) and getattr(test, 'id', getattr(test, 'attr', None)) == 'TYPE_CHECKING'
+
+
+def imported(name: str, path: Path, known: set[str]) -> set[str]:
+    """The vad_ros modules that `name` imports (a `from package import module` names the module)."""
+    tree = ast.parse(path.read_text(encoding='utf-8'), str(path))
+    package = name if path.name == '__init__.py' else name.rpartition('.')[0]
+    skipped = {id(n) for node in ast.walk(tree) if _type_checking_only(node) for n in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                anchor = package.split('.')[:len(package.split('.')) - node.level + 1]
+                base = '.'.join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f'{base}.{alias.name}' for alias in node.names)
+    return {m for m in found if m in known and m != name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imported(name, path, set(found)) for name, path in found.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_checker_finds_cycles_and_reads_relative_and_function_level_imports(tmp_path):
+    assert cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
+    assert cycles({'a': {'b'}, 'b': set()}) == []
+    source = tmp_path / 'vad_ros' / 'pkg' / 'mod.py'
+    source.parent.mkdir(parents=True)
+    source.write_text('from . import other\nfrom ..top import x\nfrom typing import TYPE_CHECKING\n'
+                      'if TYPE_CHECKING:\n    import vad_ros.hidden\n'
+                      'def f():\n    import vad_ros.late\n')
+    known = {'vad_ros.pkg.other', 'vad_ros.top', 'vad_ros.late', 'vad_ros.hidden', 'vad_ros.pkg.mod'}
+    assert imported('vad_ros.pkg.mod', source, known) == {'vad_ros.pkg.other', 'vad_ros.top', 'vad_ros.late'}
+
+
+# Cycles left for their owners (issue 24), each through a function-level import: rule_source's CLI alias calls
+# vad-check, whose run() builds a pipeline, which reads rules through rule_source; nanodet builds its ONNX twin,
+# which reads nanodet's model files. Any other cycle fails this test, and so does the removal of one of these
+# until it is taken off this list: the goal is an empty list.
+KNOWN_CYCLES = [['vad_ros.check', 'vad_ros.offline.runner', 'vad_ros.pipeline', 'vad_ros.rule_source'],
+                ['vad_ros.perception.nanodet', 'vad_ros.perception.nanodet_onnx']]
+
+
+def test_vad_ros_has_no_import_cycle():
+    graph = import_graph()
+    assert 'vad_ros.perception.model_backend' in graph['vad_ros.perception.mmdet_detector']
+    assert sorted(cycles(graph)) == KNOWN_CYCLES
