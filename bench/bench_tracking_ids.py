@@ -138,7 +138,7 @@ class Replay:
     name, device = 'nanodet (cached)', 'cpu'
 
     def __init__(self, detections: VideoDetections):
-        from vad_ros.reasoning.vocabulary import COCO_CLASSES
+        from vad_ros.vocabulary import COCO_CLASSES
         self.detections, self.class_names, self.frame = detections, COCO_CLASSES, 0
 
     def detect(self, image):

@@ -14,7 +14,7 @@ from vad_ros.pipeline import Pipeline
 from vad_ros.reasoning.rules import load_rules
 from vad_ros.reasoning.scene_map import load_scene_map
 from vad_ros.types import Detections
-from vad_ros.reasoning.vocabulary import COCO_CLASSES
+from vad_ros.vocabulary import COCO_CLASSES
 
 REPO = str(__import__('pathlib').Path(__file__).resolve().parents[1])
 rng = np.random.default_rng(7)

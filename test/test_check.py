@@ -37,8 +37,8 @@ calibration:
 """
 
 
-def vad_check(*args: str, module: str = 'vad_ros.check') -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', module, *args], capture_output=True, text=True, timeout=300,
+def vad_check(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'vad_ros.check', *args], capture_output=True, text=True, timeout=300,
                           cwd=ROOT)
 
 
@@ -84,9 +84,6 @@ def test_the_probes_files_are_refused_by_the_checker_and_by_the_node(tmp_path, d
     assert out.returncode == 2, out.stdout + out.stderr
     assert expected in out.stderr and 'the node would not start' in out.stderr
     assert expected in node_refuses(load_params(DEMO, path), demo_models)
-    # the old entry point is the checker for rule files now
-    alias = vad_check('--params', DEMO, path, module='vad_ros.rule_source')
-    assert alias.returncode == 2 and expected in alias.stderr
 
 
 def test_the_same_rules_pass_where_the_scene_map_has_the_zone_and_the_calibration(tmp_path, demo_models):
@@ -121,11 +118,10 @@ def test_the_demo_set_is_usable_and_says_what_is_in_force():
 
 
 def test_help_is_help_not_a_file_name():
-    for module in ('vad_ros.check', 'vad_ros.rule_source'):
-        out = vad_check('--help', module=module)
-        assert out.returncode == 0 and out.stdout.startswith('usage: '), out.stderr
-        assert '--params' in out.stdout and '--strict' in out.stdout and 'does not exist' not in out.stdout
-    assert 'Exit status' in vad_check('--help').stdout
+    out = vad_check('--help')
+    assert out.returncode == 0 and out.stdout.startswith('usage: '), out.stderr
+    assert '--params' in out.stdout and '--strict' in out.stdout and 'does not exist' not in out.stdout
+    assert 'Exit status' in out.stdout
 
 
 def hog_params(tmp_path: Path) -> str:

@@ -20,7 +20,7 @@ from vad_ros import check
 from vad_ros.reasoning.engine import RuleEngine
 from vad_ros.reasoning.rules import PAPER_RULES_PATH, load_rules, parse_rules
 from vad_ros.reasoning.scene_map import scene_map_from_dict
-from vad_ros.reasoning.vocabulary import COCO_CLASSES
+from vad_ros.vocabulary import COCO_CLASSES
 from vad_ros.types import ObjectReport
 
 ROOT = Path(__file__).resolve().parents[1]

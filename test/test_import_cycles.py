@@ -1,6 +1,7 @@
 """No import cycles anywhere in vad_ros/: every module's imports, at module level and inside functions (those
 run later, but a cycle through them still ties two modules into one), read with ast, and the graph of imports
-between vad_ros modules checked for cycles. Imports under `if TYPE_CHECKING:` never run and are left out."""
+between vad_ros modules checked for cycles. Imports under `if TYPE_CHECKING:` never run and are left out.
+On the same graph: perception (models -> boxes and label maps) never imports reasoning (rules about them)."""
 from __future__ import annotations
 
 import ast
@@ -97,15 +98,31 @@ def test_the_checker_finds_cycles_and_reads_relative_and_function_level_imports(
     assert imported('vad_ros.pkg.mod', source, known) == {'vad_ros.pkg.other', 'vad_ros.top', 'vad_ros.late'}
 
 
-# Cycles left for their owners (issue 24), each through a function-level import: rule_source's CLI alias calls
-# vad-check, whose run() builds a pipeline, which reads rules through rule_source; nanodet builds its ONNX twin,
-# which reads nanodet's model files. Any other cycle fails this test, and so does the removal of one of these
-# until it is taken off this list: the goal is an empty list.
-KNOWN_CYCLES = [['vad_ros.check', 'vad_ros.offline.runner', 'vad_ros.pipeline', 'vad_ros.rule_source'],
-                ['vad_ros.perception.nanodet', 'vad_ros.perception.nanodet_onnx']]
+# Cycles left for their owners (issue 24). Any other cycle fails this test, and so does the removal of one of
+# these until it is taken off this list: the goal is an empty list. (nanodet <-> nanodet_onnx is gone: both
+# read the model files and the input from nanodet_files and nanodet_input.)
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def test_vad_ros_has_no_import_cycle():
     graph = import_graph()
     assert 'vad_ros.perception.model_backend' in graph['vad_ros.perception.mmdet_detector']
     assert sorted(cycles(graph)) == KNOWN_CYCLES
+
+
+def layer_violations(graph: dict[str, set[str]], lower: str, upper: str) -> list[str]:
+    """'a -> b' for each module a in package `lower` that imports a module b of package `upper`."""
+    def inside(name: str, package: str) -> bool:
+        return name == package or name.startswith(package + '.')
+    return sorted(f'{a} -> {b}' for a, imports in graph.items() if inside(a, lower)
+                  for b in imports if inside(b, upper))
+
+
+def test_perception_imports_nothing_from_reasoning():
+    example = {'vad_ros.perception.x': {'vad_ros.reasoning.kernels', 'vad_ros.vocabulary'},
+               'vad_ros.reasoning.rules': {'vad_ros.perception.base'}}
+    assert layer_violations(example, 'vad_ros.perception', 'vad_ros.reasoning') == [
+        'vad_ros.perception.x -> vad_ros.reasoning.kernels']
+    graph = import_graph()
+    assert 'vad_ros.perception.base' in graph['vad_ros.perception.factory']      # perception's imports are read
+    assert layer_violations(graph, 'vad_ros.perception', 'vad_ros.reasoning') == []

@@ -46,10 +46,7 @@ def test_vulture_reads_the_tree_and_its_whitelist():
     assert not DEAD.search("vad_ros/x.py:3: unused attribute 'size_x' (60% confidence)")
 
 
-@pytest.mark.xfail(strict=True, reason='dead code left for the owners of the files, see the docstring')
 def test_vulture_finds_no_dead_code():
-    """Left for the owners of these files (issue 24), used by tests or by nothing: tracker.py's
-    IouTracker.active_tracks, ByteTracker.active_tracks and score_history, pipeline.py's replace_tracker and
-    update_params (work in progress when this was written). Once vulture finds nothing, this test passes and
-    strict xfail fails it: remove the marker then."""
+    """Code that only tests use is dead too: remove it and test what production uses, or, for the public API of
+    the pure-Python core, name it in tools/vulture_whitelist.py with the reason."""
     assert dead_code() == []

@@ -13,7 +13,7 @@ from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.pipeline import build_pipeline
 from vad_ros.reasoning.rules import RuleFileError, empty_rules, parse_rules
 from vad_ros.reasoning.scene_map import SceneMapError
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.types import ClassMap, Detections
 
 ROAD, SIDEWALK, PERSON, GRASS = (ADE20K_CLASSES.index(n) for n in ('road', 'sidewalk', 'person', 'grass'))
@@ -507,12 +507,12 @@ def test_a_tracker_with_a_second_pass_gets_weak_detections_and_only_the_tracked_
     frames = [[person_at(300, 450, 0.8)]] * 10 + [weak] * 3 + [[person_at(300, 450, 0.8)]] * 3
     p = lawn_pipeline(frames, **{'tracking.tracker': 'iou'})
     assert [len(r.objects) for r in run_at(p, 10, 16)] == [1] * 10 + [0] * 3 + [1] * 3      # IoU tracker: >= 0.3
-    p = lawn_pipeline(frames, **{'tracking.tracker': 'iou'})
-    tracker = ByteTracker(low_score=0.1)
-    p.replace_tracker(tracker)
+    p = lawn_pipeline(frames)                                   # the default tracker: byte, low_score 0.1
+    tracker = p._tracker
+    assert isinstance(tracker, ByteTracker) and tracker.low_score == 0.1
     assert tracker.high_score == 0.5                            # tracking.high_score (above score_threshold)
     p.update_params({'score_threshold': 0.6})
-    assert tracker.high_score == 0.6                            # score_threshold where it is higher
+    assert p._tracker is tracker and tracker.high_score == 0.6  # score_threshold where it is higher
     p.update_params({'score_threshold': 0.3, 'tracking.high_score': 0.3})
     assert tracker.high_score == 0.3
     results = run_at(p, 10, 16)
@@ -577,19 +577,21 @@ def test_the_tracker_is_switched_at_runtime_and_ids_are_never_reused():
     assert p.process(VTEST, stamp=1.1).objects[0].track_id == 3
 
 
-def test_a_tracker_given_to_replace_tracker_stays_until_the_parameter_names_another():
-    from vad_ros.reasoning.tracker import ByteTracker
-    p = lawn_pipeline([[person_at(300, 450, 0.8)]], **{'tracking.lost_seconds': 2.5, 'tracking.low_score': 0.2})
-    tracker = ByteTracker(low_score=0.05, lost_seconds=0.5)
-    p.replace_tracker(tracker)
-    assert (tracker.low_score, tracker.lost_seconds) == (0.2, 2.5)          # the parameters still apply
-    p.update_params({'tracking.lost_seconds': 1.5})
-    assert tracker.lost_seconds == 1.5
-    p.process(VTEST, stamp=0.0)
-    assert tracker.active_tracks == 1
-    p.update_params({'tracking.tracker': 'byte'})                           # named: a tracker of its own
-    p.process(VTEST, stamp=0.1)
-    assert tracker.active_tracks == 1 and tracker.time == 0.0
+def test_lost_seconds_changed_at_runtime_applies_to_the_tracks_the_tracker_already_has():
+    """Seen at 0 and 0.1 s, back at 1.8 s (1.7 s after): with lost_seconds 2.5 the same track; lowered to 1.5
+    while the track is lost, a new one (the tracker is kept, so ids go on counting; re-acquisition off)."""
+    frames = [[person_at(300, 450, 0.8)]] * 2 + [[]] * 16 + [[person_at(300, 450, 0.8)]]
+
+    def last_id(lower_at):
+        p = lawn_pipeline(frames, **{'tracking.lost_seconds': 2.5, 'events.reacquire_seconds': 0.0})
+        tracker, results = p._tracker, []
+        for i in range(len(frames)):
+            if i == lower_at:
+                p.update_params({'tracking.lost_seconds': 1.5})
+            results.append(p.process(VTEST, stamp=i / 10))
+        assert p._tracker is tracker and tracker.lost_seconds == (2.5 if lower_at is None else 1.5)
+        return results[-1].objects[0].track_id
+    assert last_id(None) == 1 and last_id(5) == 2
 
 
 @pytest.mark.parametrize('name, value, message', [

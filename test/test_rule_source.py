@@ -1,14 +1,18 @@
 """The rule-file life cycle (vad_ros.rule_source) without ROS: path resolution, start-up with a broken file,
-watching, switching files, status."""
+watching, switching files, status; its retired command line points to vad-check."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from vad_ros.reasoning.rules import PAPER_RULES_PATH, RuleFileError, load_rules
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
-from vad_ros.rule_source import ERROR, OK, WARN, RuleSource, rules_path
+from vad_ros.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.rule_source import ERROR, OK, WARN, RuleSource, main, rules_path
 
 VOCABS = (COCO_CLASSES, ADE20K_CLASSES)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(path, text: str, second: int) -> None:
@@ -88,3 +92,19 @@ def test_a_fixed_rule_set_watches_nothing():
     rules = load_rules(PAPER_RULES_PATH)
     source = RuleSource.fixed(rules)
     assert source.rules is rules and source.poll() is None and source.status.level == OK
+
+
+@pytest.mark.parametrize('argv, code', [(['--help'], 0), (['-h'], 0), (['rules.yaml'], 2), ([], 2),
+                                        (['--params', 'p.yaml', 'rules.yaml'], 2)])
+def test_the_retired_command_line_names_vad_check_in_one_line(capsys, argv, code):
+    assert main(argv) == code
+    out, err = capsys.readouterr()
+    line = out if code == 0 else err
+    assert (out if code else err) == ''
+    assert line.count('\n') == 1 and 'vad-check --rules FILE' in line and 'python -m vad_ros.check' in line
+
+
+def test_python_dash_m_runs_the_retired_command_line():
+    run = subprocess.run([sys.executable, '-m', 'vad_ros.rule_source', 'rules.yaml'], capture_output=True,
+                         text=True, timeout=60, cwd=ROOT)
+    assert run.returncode == 2 and run.stdout == '' and 'vad-check --rules FILE' in run.stderr

@@ -14,7 +14,7 @@ import pytest
 from vad_ros.params import ParamError, map_to_wait_for
 from vad_ros.pipeline import Pipeline, build_pipeline
 from vad_ros.reasoning.rules import parse_rules
-from vad_ros.reasoning.vocabulary import COCO_CLASSES
+from vad_ros.vocabulary import COCO_CLASSES
 from vad_ros.rule_source import RuleSource
 from vad_ros.runtime_params import RuntimeParams
 from vad_ros.types import Detections, Event, FrameResult

@@ -19,3 +19,6 @@ _.get_next
 # parameters that an overridden signature must keep: context managers' __exit__, yaml's Dumper.increase_indent
 exc
 indentless
+# public API of the pure-Python core (pip-installable, README "How the package is laid out"): a program that
+# embeds a Pipeline without ROS changes its parameters at run time with update_params (the node shares a RuntimeParams)
+_.update_params

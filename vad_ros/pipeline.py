@@ -42,7 +42,7 @@ from vad_ros.reasoning.scene_map import MapCombiner, SceneMap, SceneMapError, lo
 from vad_ros.rule_source import RuleSource
 from vad_ros.runtime_params import RuntimeParams, pinned
 from vad_ros.reasoning.tracker import ByteTracker, IouTracker
-from vad_ros.reasoning.vocabulary import THING_CLASSES
+from vad_ros.vocabulary import THING_CLASSES
 from vad_ros.types import ClassMap, Detections, Event, FrameResult, ObjectReport
 
 log = logging.getLogger('vad_ros.pipeline')
@@ -132,7 +132,6 @@ class Pipeline:
         self._lut_key = None
         self._lut: np.ndarray | None = None
         self._tracker = make_tracker(self.params)
-        self._tracker_kind: str | None = self.params['tracking.tracker']    # None: one given to replace_tracker
         self._identities = ObjectIdentities()
         self._voter = BackgroundVoter(2 if segmenter is None else INTEGRAL_AFTER_FRAMES)   # scene map only: static
         self._engine = RuleEngine(self.rules, scene_map, self.params['persistence.min_frames'],
@@ -195,11 +194,10 @@ class Pipeline:
 
     def _apply_params(self, values: dict[str, Any], names: frozenset[str]) -> None:
         """values: every parameter; names: those set since the last call (changed, or set again)."""
-        was_tracking = self.params['tracking.enabled']
+        was_tracking, was_tracker = self.params['tracking.enabled'], self.params['tracking.tracker']
         self.params = values
-        if 'tracking.tracker' in names and values['tracking.tracker'] != self._tracker_kind:
+        if values['tracking.tracker'] != was_tracker:
             self._tracker = make_tracker(self.params)           # new ids from the next frame on
-            self._tracker_kind = self.params['tracking.tracker']
             self._identities.clear()
         elif was_tracking and not self.params['tracking.enabled']:
             self._tracker.clear()
@@ -357,8 +355,8 @@ class Pipeline:
         return objects, self._engine.evaluate(judged, frame_index, stamp, frame_size, arrays)
 
     # ---------------------------------------------------------------- the tracker
-    # TRACKER PLUG POINT: make_tracker, replace_tracker, _configure_tracker, _tracker_floor and _track are the only
-    # code that knows a tracker's interface. Two are understood:
+    # TRACKER PLUG POINT: make_tracker, _configure_tracker, _tracker_floor and _track are the only code that knows
+    # a tracker's interface. Two are understood:
     # - IouTracker.update(boxes, labels) -> ids: it gets the detections >= score_threshold, all tracked;
     # - ByteTracker.update(boxes, scores, labels, stamp[, image]) -> ids (-1: not tracked): it gets every detection
     #   down to its low_score for its second pass, its high_score is tracking.high_score (score_threshold where
@@ -366,15 +364,6 @@ class Pipeline:
     #   it tracks become objects (a weak detection only where it continues a track); a tracker with an
     #   appearance_gate also gets the frame (colours of the boxes).
     # tracking.tracker picks one (make_tracker, in __init__ and when the parameter changes).
-    def replace_tracker(self, tracker) -> None:
-        """Track with another tracker (the IouTracker or the ByteTracker interface, see above); the objects seen
-        so far are forgotten (new ids from the next frame on). The tracking.* parameters it has attributes for
-        still apply; a later change of tracking.tracker replaces it."""
-        self._tracker = tracker
-        self._tracker_kind = None
-        self._identities.clear()
-        self._configure()
-
     def _configure_tracker(self) -> None:
         p, tracker = self.params, self._tracker
         if hasattr(tracker, 'high_score'):

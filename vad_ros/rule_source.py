@@ -10,10 +10,13 @@ One object owns the whole life cycle, so the node and the offline tools only cal
 - `poll()`: the file changed on disk -> reloaded; a bad new version is rejected and the rules in force stay;
 - `switch(value)`: another file (the parameter API); a bad file raises RuleFileError, nothing changes;
 - `status`: (level, message) for diagnostics; an empty rule set is a warning, a rejected file an error.
+Rule files are checked from the command line by vad-check --rules FILE (vad_ros.check); this module's old command
+line only points there.
 """
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -111,24 +114,17 @@ class RuleSource:
         return rules
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m vad_ros.rule_source [--params P] [--scene S] [--strict] RULE_FILE...`: each rule file through
-    vad-check (vad_ros.check) as `vad-check --rules RULE_FILE`, i.e. checked as the node loads it with the
-    params' models and scene map; exit 0 when every file is usable, 2 otherwise (see vad-check --help)."""
-    import argparse
+RETIRED = ('python -m vad_ros.rule_source is retired: check a rule file with `vad-check --rules FILE` '
+           '(python -m vad_ros.check --rules FILE; --params and --scene as before, see vad-check --help)')
 
-    from vad_ros import check
-    parser = argparse.ArgumentParser(
-        prog='python -m vad_ros.rule_source',
-        description='Check rule files as the node loads them: vad-check --rules FILE for each file (the same '
-                    'checks, output and exit status; see vad-check --help).')
-    parser.add_argument('rules', nargs='+', metavar='RULE_FILE', help='rule file(s) to check')
-    parser.add_argument('--params', default=None, help="the node's params file: its models and scene map give the "
-                        'vocabularies, zones and tripwires (default: the built-in defaults)')
-    parser.add_argument('--scene', default=None, help='scene map (overrides scene_map_file)')
-    parser.add_argument('--strict', action='store_true', help='exit status 2 on warnings too')
-    args = parser.parse_args(argv)
-    return max(check.print_report(check.run(args.params, path, args.scene), args.strict) for path in args.rules)
+
+def main(argv: list[str] | None = None) -> int:
+    """The retired command line (it ran vad-check): one line naming vad-check; exit 0 for --help/-h, else 2.
+    It does not import vad_ros.check, whose pipeline reads its rules through this module."""
+    args = sys.argv[1:] if argv is None else argv
+    asked_for_help = bool({'--help', '-h'} & set(args))
+    print(RETIRED, file=sys.stdout if asked_for_help else sys.stderr)
+    return 0 if asked_for_help else 2
 
 
 def file_stamp(path: str) -> tuple[int, int] | None:

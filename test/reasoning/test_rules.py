@@ -7,7 +7,7 @@ from vad_ros.reasoning.conditions import Active, Backgrounds, Count, Crossing, D
 from vad_ros.reasoning.engine import RuleEngine
 from vad_ros.reasoning.rules import (PAPER_RULES_PATH, RuleFileError, load_rules,
                                      parse_rules)
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.types import ObjectReport
 
 

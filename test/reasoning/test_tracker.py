@@ -26,7 +26,7 @@ def test_ids_start_at_1_and_continue_for_moving_objects():
     ids = t.update(boxes([52, 0, 62, 20], [1, 0, 11, 20], [100, 100, 110, 120]), [PERSON] * 3)
     assert ids.tolist() == [2, 1, 3]
     assert t.update(boxes([3, 0, 13, 20]), [PERSON]).tolist() == [1]
-    assert t.active_tracks == 3
+    assert t.update(boxes([53, 0, 63, 20], [101, 100, 111, 120]), [PERSON] * 2).tolist() == [2, 3]  # missed once
 
 
 def test_other_class_or_low_iou_gives_a_new_track():
@@ -53,7 +53,6 @@ def test_tracks_survive_max_missed_frames_then_expire_and_ids_are_not_reused():
     assert t.update(boxes([1, 0, 11, 20]), [PERSON]).tolist() == [1]            # back after 2 missed frames
     for _ in range(3):
         t.update(boxes(), [])
-    assert t.active_tracks == 0
     assert t.update(boxes([1, 0, 11, 20]), [PERSON]).tolist() == [2]            # 3 missed: a new id
 
 
@@ -76,8 +75,7 @@ def test_clear_keeps_counting_and_reset_starts_again():
     t = IouTracker()
     t.update(boxes([0, 0, 10, 20], [30, 0, 40, 20]), [PERSON, PERSON])
     t.clear()
-    assert t.active_tracks == 0
-    assert t.update(boxes([0, 0, 10, 20]), [PERSON]).tolist() == [3]
+    assert t.update(boxes([0, 0, 10, 20]), [PERSON]).tolist() == [3]            # track 1 forgotten, ids go on
     t.reset()
     assert t.update(boxes([0, 0, 10, 20]), [PERSON]).tolist() == [1]
 
@@ -130,7 +128,7 @@ def test_property_the_compiled_tracker_follows_the_written_rule():
             labels = rng.integers(0, 2, len(b)).tolist()
             expected, tracks, next_id = reference_ids(tracks, b, labels, 0.3, next_id)
             assert t.update(b, np.array(labels)).tolist() == expected
-            assert t.active_tracks == len(tracks)
+            assert sorted(t._tracks[:, 6].tolist()) == sorted(k['id'] for k in tracks)   # column 6: the id
 
 
 def test_kernels_compile_without_a_writable_cache():
@@ -269,7 +267,7 @@ def test_a_low_score_detection_continues_a_track_but_never_starts_one():
     assert tracker.update(lone, [0.3], [PERSON], 0.8).tolist() == [-1]           # alone: no track
     assert tracker.update(lone, [0.3], [PERSON], 0.9).tolist() == [-1]
     assert tracker.update(lone, [0.05], [PERSON], 1.0).tolist() == [-1]          # below low_score: ignored
-    assert tracker.active_tracks == 1
+    assert [t.id for t in tracker.tracks()] == [1]
     assert tracker.update(lone, [0.6], [PERSON], 1.1).tolist() == [2]            # high: starts one
 
 
@@ -320,11 +318,9 @@ def test_the_score_history_and_hits_per_id():
         ids = tracker.update(boxes(person(100 + i, 300)), [s], [PERSON], i / 10)
     assert ids.tolist() == [1]
     assert tracker.hits(np.array([1, -1, 5])).tolist() == [4, 0, 0]
-    history = tracker.score_history(np.array([1, -1]))
-    assert history.shape == (2, 3) and history[0].tolist() == [0.8, 0.3, 0.7] and np.isnan(history[1]).all()
+    assert tracker.track(1).scores == (0.8, 0.3, 0.7)                          # the last `history`, oldest first
     tracker.update(boxes(person(100, 300), person(400, 300)), [0.9, 0.9], [PERSON, PERSON], 0.4)
-    history = tracker.score_history(np.array([2]))
-    assert np.isnan(history[0, :2]).all() and history[0, 2] == 0.9
+    assert tracker.track(1).scores == (0.3, 0.7, 0.9)
     info = tracker.track(2)
     assert (info.hits, info.scores, info.first_seen, info.last_seen, info.tracked) == (1, (0.9,), 0.4, 0.4, True)
     assert np.allclose(info.box, person(400, 300))
@@ -346,7 +342,7 @@ def test_frames_without_stamps_are_one_over_fps_apart_and_time_going_back_clears
     assert tracker.update(boxes(person(100, 300)), [0.9], [PERSON], 100.0).tolist() == [3]  # 2 expired
     assert tracker.update(boxes(person(100, 300)), [0.9], [PERSON], 100.1).tolist() == [3]
     assert tracker.update(boxes(person(100, 300)), [0.9], [PERSON], 50.0).tolist() == [4]   # clock went back
-    assert tracker.time == 50.0 and tracker.active_tracks == 1
+    assert tracker.time == 50.0 and [t.id for t in tracker.tracks()] == [4]      # 3 cleared
     tracker.reset()
     assert tracker.update(boxes(person(100, 300)), [0.9], [PERSON]).tolist() == [1]
 

@@ -13,7 +13,7 @@ from vad_ros.files import parse_yaml
 from vad_ros.limits import MAX_MESSAGE_CHARS
 from vad_ros.reasoning.rules import CONDITION_KEYS, SENTENCE_FIELDS, parse_rules
 from vad_ros.reasoning.scene_map import SceneMapError, scene_map_from_dict
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = [REPO / 'config' / 'rules_keep_off_grass.yaml', REPO / 'vad_ros' / 'data' / 'rules_paper.yaml',

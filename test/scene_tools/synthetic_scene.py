@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.types import ClassMap, Detections
 
 ADE = {name: i for i, name in enumerate(ADE20K_CLASSES)}

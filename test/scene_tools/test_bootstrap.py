@@ -4,7 +4,7 @@ import pytest
 
 from vad_ros.media.sources import Frame
 from vad_ros.reasoning.scene_map import load_scene_map
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES
 from vad_ros.scene_tools import scene_yaml
 from vad_ros.scene_tools.bootstrap import BootstrapOptions, bootstrap, describe
 from vad_ros.scene_tools.errors import SceneToolError

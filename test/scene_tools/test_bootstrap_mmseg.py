@@ -9,7 +9,7 @@ pytest.importorskip('mmseg', reason='needs onedl-mmsegmentation (tools/setup.sh 
 
 from vad_ros.devtools.random_checkpoints import make_random_checkpoint  # noqa: E402
 from vad_ros.reasoning.scene_map import load_scene_map  # noqa: E402
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, THING_CLASSES  # noqa: E402
+from vad_ros.vocabulary import ADE20K_CLASSES, THING_CLASSES  # noqa: E402
 from vad_ros.scene_tools.cli import main  # noqa: E402
 from vad_ros.types import NO_CLASS  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from vad_ros.reasoning.scene_map import load_scene_map
-from vad_ros.reasoning.vocabulary import THING_CLASSES
+from vad_ros.vocabulary import THING_CLASSES
 from vad_ros.scene_tools.editor import EditorSession, background_vocabulary, make_server
 from vad_ros.scene_tools.errors import SceneToolError
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vad_ros.reasoning.scene_map import SceneMap
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES
 from vad_ros.scene_tools.geometry import crossing_edges
 from vad_ros.scene_tools.polygons import absorb_islands, fill_unknown, regions_from_labels
 from vad_ros.types import NO_CLASS

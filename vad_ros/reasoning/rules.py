@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from vad_ros.errors import VadError
 from vad_ros.reasoning.conditions import CONDITIONS, Backgrounds, Condition, Count, Zones, condition_keys, main_keys
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, COCO_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 from vad_ros.files import LineStr, key_line as _key_line, line_of as _line, parse_yaml, read_text
 from vad_ros.limits import MAX_RULES, bounded_message, excerpt as _q
 

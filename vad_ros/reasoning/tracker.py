@@ -44,10 +44,6 @@ class IouTracker:
                                                          int(self.max_missed), self._next_id)
         return ids
 
-    @property
-    def active_tracks(self) -> int:
-        return len(self._tracks)
-
     def clear(self) -> None:
         """Forget every track; new tracks get fresh ids (ids are never reused)."""
         next_id = self._next_id
@@ -220,19 +216,6 @@ class ByteTracker:
         out[rows >= 0] = self._tracks[rows[rows >= 0], kernels.M_HITS]
         return out
 
-    def score_history(self, ids: np.ndarray) -> np.ndarray:
-        """(N, history) float64: each id's last `history` matched scores, oldest first, NaN-padded on the left
-        (the newest score is in the last column; np.nanmedian(..., axis=1) gives the median); all NaN for -1
-        and for ids without a live track."""
-        rows = self._rows(ids)
-        out = np.full((len(rows), self.history), np.nan)
-        for i, row in enumerate(rows.tolist()):
-            if row >= 0:
-                count = int(self._tracks[row, kernels.M_NSCORES])
-                if count:
-                    out[i, self.history - count:] = self._tracks[row, kernels.M_SCORES:kernels.M_SCORES + count]
-        return out
-
     def track(self, track_id: int) -> TrackInfo | None:
         """The live track with this id (tracked or lost), None if there is none."""
         row = int(self._rows(np.array([track_id], np.int64))[0])
@@ -257,11 +240,6 @@ class ByteTracker:
         high_score."""
         wanted = self.high_score + 0.1 if self.new_score is None else self.new_score
         return max(float(wanted), float(self.high_score))
-
-    @property
-    def active_tracks(self) -> int:
-        """Live tracks, lost ones included."""
-        return len(self._tracks)
 
     @property
     def time(self) -> float | None:

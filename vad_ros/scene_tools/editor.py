@@ -44,7 +44,7 @@ import numpy as np
 from vad_ros import limits
 from vad_ros.files import parse_yaml, read_text
 from vad_ros.reasoning.scene_map import SceneMapError
-from vad_ros.reasoning.vocabulary import ADE20K_CLASSES, THING_CLASSES
+from vad_ros.vocabulary import ADE20K_CLASSES, THING_CLASSES
 from vad_ros.scene_tools import scene_yaml
 from vad_ros.scene_tools.errors import SceneToolError
 

@@ -1,6 +1,6 @@
 """Each pixel's most frequent background class over many frames.
 
-Pixels of "thing" classes (person, car, ... : vad_ros.reasoning.vocabulary.THING_CLASSES) and pixels under
+Pixels of "thing" classes (person, car, ... : vad_ros.vocabulary.THING_CLASSES) and pixels under
 detected objects do not vote: people walk over the road, the road stays. A pixel that never got a vote is
 NO_CLASS in the result.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vad_ros.reasoning.vocabulary import THING_CLASSES
+from vad_ros.vocabulary import THING_CLASSES
 from vad_ros.scene_tools.errors import SceneToolError
 from vad_ros.types import NO_CLASS, ClassMap
 
