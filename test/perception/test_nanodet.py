@@ -1,6 +1,7 @@
 """The NanoDet detector (vad_ros.perception.nanodet) with the real shipped model (`tools/setup.sh nanodet`
 fetches it; make test runs setup first) on real vtest.avi frames, checked against the boxes labelled by eye in
-bench/labels/vtest_people.yaml; its decoding on hand-made outputs; its first layers against numpy."""
+bench/labels/vtest_people.yaml (default runner: ONNX Runtime where installed); its decoding on hand-made outputs;
+the torch executor's first layers against numpy. ONNX vs torch: test_nanodet_onnx.py."""
 from __future__ import annotations
 
 import os
@@ -13,8 +14,9 @@ import yaml
 from conftest import REPO, read_frames
 from vad_ros.boxes import iou_matrix
 from vad_ros.perception.base import Detector, PerceptionError
-from vad_ros.perception.nanodet import (NanoDetDetector, decode_level, default_model_path,
-                                        pair_outputs, resize_input)
+from vad_ros.perception.nanodet import NanoDetDetector, candidates, decode_level, pair_outputs
+from vad_ros.perception.nanodet_files import default_model_path
+from vad_ros.perception.nanodet_input import normalise, resize_input
 from vad_ros.perception.tfjs_graph import read_model_json, read_weights
 
 LABELS = yaml.safe_load((REPO / 'bench' / 'labels' / 'vtest_people.yaml').read_text())
@@ -29,6 +31,11 @@ def detector():
 
 
 @pytest.fixture(scope='module')
+def torch_detector():
+    return NanoDetDetector(device='cpu', runner='torch')
+
+
+@pytest.fixture(scope='module')
 def labelled_frames(vtest_path):
     frames = [550, 600, 700, 750]
     return dict(zip(frames, read_frames(vtest_path, frames)))
@@ -40,6 +47,7 @@ def labelled_frames(vtest_path):
 def test_is_a_detector_with_coco_vocabulary(detector):
     assert isinstance(detector, Detector)
     assert detector.device == 'cpu' and detector.input_size == 416 and detector.name == 'nanodet:nanodet.json'
+    assert (detector.runner, detector.precision) == ('onnx', 'fp32')      # the default where onnxruntime is there
     assert len(detector.class_names) == 80 and detector.class_names[:3] == ('person', 'bicycle', 'car')
 
 
@@ -88,13 +96,12 @@ def test_boxes_are_inside_the_frame_and_sorted_types(detector, labelled_frames):
 
 
 @needs_model
-def test_first_layers_match_numpy(detector, labelled_frames):
+def test_first_layers_match_numpy(torch_detector, labelled_frames):
     """Pad -> conv 3x3/2 -> bias -> LeakyReLU -> pad -inf -> max-pool 3x3/2 of the real graph, evaluated by the
     executor and by numpy from the raw weights of the .bin."""
     canvas, _ = resize_input(labelled_frames[600], 416)
-    from vad_ros.perception.nanodet import normalise
     x = normalise(canvas)
-    out = detector.graph.run({'input_1': torch.from_numpy(x)}, outputs=['PartitionedCall/MaxPool2d'])
+    out = torch_detector.graph.run({'input_1': torch.from_numpy(x)}, outputs=['PartitionedCall/MaxPool2d'])
     weights = read_weights(MODEL, read_model_json(MODEL)['weightsManifest'])
     w, b = weights['PartitionedCall/split'].astype(np.float64), weights['unknown_0'].astype(np.float64)
     nhwc = np.pad(x[0].transpose(1, 2, 0).astype(np.float64), ((1, 1), (1, 1), (0, 0)))
@@ -109,7 +116,7 @@ def test_first_layers_match_numpy(detector, labelled_frames):
 def test_cpu_runs_channels_last_with_the_default_layouts_detections(labelled_frames):
     """On the CPU the executor's convolutions run on channels-last memory (faster there); the detections on
     real frames are the default layout's up to float rounding."""
-    fast, plain = NanoDetDetector(device='cpu'), NanoDetDetector(device='cpu')
+    fast, plain = NanoDetDetector(device='cpu', runner='torch'), NanoDetDetector(device='cpu', runner='torch')
     plain.graph.to('cpu', channels_last=False)
     assert fast.graph.channels_last and not plain.graph.channels_last
     for frame in labelled_frames.values():
@@ -137,37 +144,85 @@ def test_missing_model_names_the_setup_command(tmp_path):
 
 def one_hot_logits(cells, bins_per_side):
     """(cells, 44) logits whose softmax puts (almost) all mass on the given bin of each side."""
-    logits = torch.full((cells, 4, 11), -30.0)
+    logits = np.full((cells, 4, 11), -30.0, np.float32)
     for side, b in enumerate(bins_per_side):
         logits[:, side, b] = 30.0
     return logits.reshape(cells, 44)
 
 
 def test_decode_level_centres_and_distances():
-    scores = torch.zeros(4, 80)
+    scores = np.zeros((4, 80), np.float32)
     scores[3, 2] = 0.9                                   # cell (x=1, y=1) of a 2x2 grid, class 'car'
     boxes, best, labels = decode_level(scores, one_hot_logits(4, [1, 2, 3, 0]), input_size=16)
     # stride 8, centre of cell (1, 1) = (12, 12); distances left 8, top 16, right 24, bottom 0
-    np.testing.assert_allclose(boxes[3].numpy(), [4, -4, 36, 12], atol=1e-3)
-    np.testing.assert_allclose(boxes[0].numpy(), [4 - 8, 4 - 16, 4 + 24, 4], atol=1e-3)
-    assert labels[3] == 2 and best[3] == pytest.approx(0.9)
+    np.testing.assert_allclose(boxes[3], [4, -4, 36, 12], atol=1e-3)
+    np.testing.assert_allclose(boxes[0], [4 - 8, 4 - 16, 4 + 24, 4], atol=1e-3)
+    assert labels[3] == 2 and best[3] == pytest.approx(0.9) and boxes.dtype == np.float32
+
+
+def test_decode_level_keeps_only_cells_at_the_minimum_score_in_cell_order():
+    scores = np.zeros((9, 80), np.float32)
+    scores[7, 5], scores[2, 1], scores[2, 3], scores[4, 0] = 0.5, 0.2, 0.3, 0.09
+    boxes, best, labels = decode_level(scores, one_hot_logits(9, [0, 0, 0, 0]), input_size=24, min_score=0.1)
+    # cells 2 (x=2, y=0) and 7 (x=1, y=2) of a 3x3 grid, stride 8; all distances 0: boxes collapse on the centres
+    np.testing.assert_allclose(boxes, [[20, 4, 20, 4], [12, 20, 12, 20]], atol=1e-3)
+    np.testing.assert_allclose(best, [0.3, 0.5])
+    assert labels.tolist() == [3, 5]
+
+
+@pytest.mark.parametrize('compiled', [True, False])
+def test_rows_reaching_a_score_compiled_and_numpy(compiled, monkeypatch):
+    from vad_ros.perception import nanodet
+    monkeypatch.setattr(nanodet, 'COMPILED', compiled and nanodet.COMPILED)
+    scores = np.random.default_rng(3).random((500, 80), dtype=np.float32) * 0.1
+    scores[[7, 99, 400], [0, 79, 40]] = [0.1, 0.5, 0.0999]
+    found = nanodet.rows_reaching(scores, np.float32(0.1))
+    assert found.dtype == np.int64 and found.tolist() == [7, 99]
 
 
 def test_decode_level_expectation_between_bins():
-    logits = torch.full((1, 4, 11), -30.0)
+    logits = np.full((1, 4, 11), -30.0, np.float32)
     logits[0, :, 2] = 0.0
     logits[0, :, 3] = 0.0                                # half on bin 2, half on bin 3 -> 2.5 strides
-    boxes, _, _ = decode_level(torch.zeros(1, 80), logits.reshape(1, 44), input_size=32)
-    np.testing.assert_allclose(boxes[0].numpy(), [16 - 80, 16 - 80, 16 + 80, 16 + 80], atol=1e-3)
+    boxes, _, _ = decode_level(np.zeros((1, 80), np.float32), logits.reshape(1, 44), input_size=32)
+    np.testing.assert_allclose(boxes[0], [16 - 80, 16 - 80, 16 + 80, 16 + 80], atol=1e-3)
+
+
+def test_candidates_take_the_best_cells_of_all_levels(monkeypatch):
+    from vad_ros.perception import nanodet
+    monkeypatch.setattr(nanodet, 'MAX_CANDIDATES', 3)
+    fine, coarse = np.zeros((2, 16, 80), np.float32), np.zeros((2, 4, 80), np.float32)
+    fine[1, [0, 5, 9], 0] = [0.2, 0.6, 0.05]             # image 1 of the batch; 0.05 is below CANDIDATE_SCORE
+    coarse[1, [1, 3], 2] = [0.4, 0.9]
+    levels = [(fine, np.stack([one_hot_logits(16, [0] * 4)] * 2)), (coarse, np.stack([one_hot_logits(4, [0] * 4)] * 2))]
+    boxes, scores, labels = candidates(levels, 1, input_size=32)
+    np.testing.assert_allclose(scores, [0.9, 0.6, 0.4])
+    assert labels.tolist() == [2, 0, 2]
+    np.testing.assert_allclose(boxes[0], [24, 24, 24, 24])    # coarse cell 3 = (1, 1), stride 16
+    assert candidates(levels, 0, input_size=32)[1].size == 0
 
 
 def test_pair_outputs_orders_levels_and_checks_pairs():
-    outs = {'a': torch.zeros(1, 4, 80), 'b': torch.zeros(1, 16, 44), 'c': torch.zeros(1, 16, 80),
-            'd': torch.zeros(1, 4, 44)}
+    outs = {'a': np.zeros((1, 4, 80)), 'b': np.zeros((1, 16, 44)), 'c': np.zeros((1, 16, 80)),
+            'd': np.zeros((1, 4, 44))}
     pairs = pair_outputs(outs, 80)
-    assert [(s.shape[0], r.shape[1]) for s, r in pairs] == [(16, 44), (4, 44)]
+    assert [(s.shape[1], r.shape[2]) for s, r in pairs] == [(16, 44), (4, 44)]
     with pytest.raises(PerceptionError, match='not a \\(scores'):
-        pair_outputs({'a': torch.zeros(1, 4, 80)}, 80)
+        pair_outputs({'a': np.zeros((1, 4, 80))}, 80)
+
+
+@pytest.mark.parametrize('compiled', [True, False])
+def test_normalise_is_mean_std_in_float32_into_a_given_buffer(compiled, monkeypatch):
+    from vad_ros.perception import nanodet_input
+    monkeypatch.setattr(nanodet_input, 'COMPILED', compiled and nanodet_input.COMPILED)   # numpy without numba
+    rng = np.random.default_rng(1)
+    canvas = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    ref = ((canvas.astype(np.float32) - np.float32([103.53, 116.28, 123.675])) /
+           np.float32([57.375, 57.12, 58.395])).transpose(2, 0, 1)
+    np.testing.assert_array_equal(normalise(canvas)[0], ref)
+    out = np.zeros((3, 7, 5), np.float32)
+    assert normalise(canvas, out) is out
+    np.testing.assert_array_equal(out, ref)
 
 
 def test_resize_input_stretches_4_by_3_frames():

@@ -191,6 +191,19 @@ def test_executor_matches_numpy_reference(tmp_path):
     np.testing.assert_allclose(out['out_boxes'].numpy(), boxes, atol=1e-4)
 
 
+def test_a_batch_runs_through_a_graph_saved_for_one_image(tmp_path):
+    """Reshape to [1, -1, 3]: the leading 1 is the batch, so each image of a batch of 3 gets its own result."""
+    path, (w1, b1, w2) = build_block(tmp_path)
+    model = GraphModel.load(path)
+    x = RNG.normal(size=(3, 9, 11, 3)).astype(np.float32)
+    out = model.run({'x': torch.from_numpy(x)})
+    assert out['out_scores'].shape == (3, 6, 6, 5) and out['out_boxes'].shape == (3, 3, 36)
+    for i in range(3):
+        scores, boxes = reference_block(x[i:i + 1].astype(np.float64), w1, b1, w2)
+        np.testing.assert_allclose(out['out_scores'][i:i + 1].numpy(), scores, atol=1e-4)
+        np.testing.assert_allclose(out['out_boxes'][i:i + 1].numpy(), boxes, atol=1e-4)
+
+
 def test_constant_subgraphs_are_folded_at_load(tmp_path):
     path, _ = build_block(tmp_path)
     model = GraphModel.load(path)

