@@ -412,6 +412,18 @@ def test_vad_video_with_labels(repo_root, vtest_path, tmp_path, capsys):
     assert f"{report['caught']}/1" in stdout
 
 
+def test_the_demo_raises_one_event_per_visit(repo_root, vtest_path, tmp_path):
+    """The whole of vtest.avi with the demo's params (the defaults plus the site's scene map and rule): each of
+    the four labelled person-visits to the lawn is caught by exactly one event, and no event matches none."""
+    out = tmp_path / 'out'
+    labels = repo_root / 'bench' / 'labels' / 'vtest_incidents.json'
+    assert runner.main([str(vtest_path), '--params', str(repo_root / 'config' / 'demo_vtest.yaml'), '--out', str(out),
+                        '--labels', str(labels)]) == 0
+    report = json.loads((out / 'events_eval.json').read_text())
+    assert report['incidents'] == 4 and report['caught'] == 4, report['per_incident']
+    assert report['events'] == 4 and report['false_events'] == 0, report
+
+
 def test_vad_video_refuses_bad_labels_before_running(vtest_path, tmp_path, capsys):
     bad = write(tmp_path, '{"videos": {"vtest": {"incidents": [{"frames": [3, 1]}]}}}')
     assert runner.main([str(vtest_path), '--out', str(tmp_path / 'out'), '--labels', bad]) == 2
