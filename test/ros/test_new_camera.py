@@ -20,11 +20,11 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 
 from node_graph import image_msg
+from browser_helpers import headless_chromium
 from vad_ros.background_hint import no_background_hint
 from vad_ros.msg import AnomalyEvent
 from vad_ros.scene_tools.editor import EditorSession, make_server
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 W, H = 768, 576
 LAWN = [(2, 238), (100, 250), (200, 262), (290, 285), (350, 305), (420, 345), (500, 385), (600, 425),
         (700, 470), (765, 498), (765, 573), (2, 573)]     # the foreground lawn of vtest.avi (config/scene_vtest.yaml)
@@ -71,18 +71,8 @@ def new_camera(tmp_path, repo_root):
 
 @pytest.fixture
 def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail('chromium and chromium-driver are missing: run `tools/setup.sh browser` (make test does it)')
-    webdriver = pytest.importorskip('selenium.webdriver', reason='selenium: run `tools/setup.sh browser`')
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu',
-                '--window-size=1400,1000', '--force-device-scale-factor=1'):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 def draw_region_and_save(driver, url: str, points, label: str) -> tuple[str, str]:

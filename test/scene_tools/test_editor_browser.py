@@ -1,17 +1,16 @@
 """vad-scene edit in a real headless Chromium (Debian's chromium + chromedriver, driven by selenium): mouse
 drawing, vertex dragging, saving through the node's loader, bad edits refused on the page, and the tripwire's
 "in" arrow as the engine counts it."""
-import os
 import threading
 
 import numpy as np
 import pytest
 
+from browser_helpers import headless_chromium
 from vad_ros.reasoning import scene_map as scene_map_module
 from vad_ros.reasoning.scene_map import load_scene_map
 from vad_ros.scene_tools.editor import EditorSession, make_server
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 W, H = 640, 480
 START = '''\
 # hand-made start map
@@ -24,18 +23,8 @@ regions:
 
 @pytest.fixture(scope='module')
 def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail('chromium and chromium-driver are missing: run `tools/setup.sh browser` (make test does it)')
-    webdriver = pytest.importorskip('selenium.webdriver', reason='selenium: run `tools/setup.sh browser`')
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu',
-                '--window-size=1400,1000', '--force-device-scale-factor=1'):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 @pytest.fixture
