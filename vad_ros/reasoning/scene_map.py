@@ -233,9 +233,7 @@ def scene_map_from_dict(doc, path: str = '(scene map)') -> SceneMap:
         raise SceneMapError(f"scene map '{path}': expected a mapping with 'image_size' and 'regions'")
     for key in doc:
         if key not in _TOP_KEYS:
-            close = difflib.get_close_matches(str(key), _TOP_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (expected {', '.join(_TOP_KEYS)})"
-            raise SceneMapError(f"{_at(path, key)}: unknown key {_q(key)}{hint}")
+            _unknown_key(_at(path, key), key, _TOP_KEYS)
     size = doc.get('image_size')
     if (not isinstance(size, list) or len(size) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= limits.MAX_IMAGE_SIDE
@@ -353,9 +351,14 @@ def _check_keys(where: str, item, keys: tuple[str, ...]) -> None:
         raise SceneMapError(f"{where}: expected a mapping with {', '.join(keys)}, got {_q(item)}")
     for key in item:
         if key not in keys:
-            close = difflib.get_close_matches(str(key), keys, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(keys)})"
-            raise SceneMapError(f"{where}: unknown key {_q(key)}{hint}")
+            _unknown_key(where, key, keys)
+
+
+def _unknown_key(where: str, key, keys: tuple[str, ...]):
+    """Raise the error for a key not in `keys`, with the closest known key, else the list of them."""
+    close = difflib.get_close_matches(str(key), keys, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(keys)})"
+    raise SceneMapError(f"{where}: unknown key {_q(key)}{hint}")
 
 
 def _name(where: str, item: dict, required: bool, default: str) -> str:
