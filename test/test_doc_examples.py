@@ -1,6 +1,9 @@
 """Docs that cannot drift: every YAML example in README.md and docs/RULES.md goes through vad-check (as a rule
 file, a rule list, a scene map or a params file, as the block is), every anomaly sentence they quote comes out
-of the rule engine word for word, and the README's example event is the one a real run gives.
+of the rule engine word for word, the README's example event is the one a real run gives, and every measured time
+or frame rate in README.md and docs/*.md points to the bench/RESULTS.md section (by its title) or the bench script
+that measures it (with the README's "What to expect on a new site" checked figure by figure against the alert
+bench's new-defaults rows).
 
 A block is classified by its content; an HTML comment right before its fence says more where needed:
 `<!-- doc-check: example-map ... -->` (docs/RULES.md: the scene map the examples are checked against),
@@ -363,3 +366,131 @@ def test_nanodets_frame_time_is_the_benchs_figure_everywhere():
                 assert f'{m[1]} ms' == figure, f'{doc}: {m[0]} (bench: {figure})'
                 assert '"NanoDet runners"' in line, f'{doc}: {m[0]} does not point to its bench section'
     assert places >= 2
+
+
+# ---------------------------------------------------------------- measured figures point to their measurement
+CLAIM_DOCS = ('README.md', 'docs/RULES.md', 'docs/EVALUATION.md', 'docs/ARCHITECTURE.md')
+# A time or a rate: "12.1 ms", "~80 ms", "116 -> 74 ms", "10 us", "26.3 fps", "35.7 frames/s" (not inside `code`).
+TIME_FIGURE = re.compile(r'(?<![\w.])~?\d[\d.,]*(?: ?-> ?~?\d[\d.,]*)? ?(?:ms|us|µs|fps|frames/s)\b')
+# Where a measurement lives: a named section of bench/RESULTS.md, a bench script, or a bench's raw results file.
+SECTION_POINTER = re.compile(r'RESULTS\.md(?:\)|\]\([^)]*\))?,\s*"([^"]+)"')
+SCRIPT_POINTER = re.compile(r'\bbench/[\w/]+\.(?:py|sh)\b|\bbench_\w+\.py\b|\bresults_\w+\.(?:json|md)\b')
+# Items with a time figure that is no measurement; each needs its reason. Keep this list short.
+NOT_MEASUREMENTS = {
+    'Below ~5 fps: confirmation needs': 'arithmetic on the defaults (3 of 5 frames at 2 fps), not a measurement',
+}
+
+
+def claim_items(text: str) -> list[tuple[int, str]]:
+    """(first line, text) of each paragraph, list item and table row of a markdown text, code blocks left out.
+    A list item also carries the paragraph that leads into its list (a pointer there covers the list)."""
+    text = re.sub(r'^```.*?^```', lambda m: '\n' * m[0].count('\n'), text, flags=re.S | re.M)
+    items: list[tuple[int, str, str]] = []           # (line, kind, text)
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped:
+            items.append((number, 'blank', ''))
+        elif stripped.startswith(('|', '#')):
+            items.append((number, 'row', stripped))
+        elif re.match(r'[-*] |\d+\. ', stripped):
+            items.append((number, 'item', stripped))
+        elif items and items[-1][1] in ('para', 'item'):          # a wrapped line goes on its paragraph or item
+            items[-1] = (items[-1][0], items[-1][1], items[-1][2] + ' ' + stripped)
+        else:
+            items.append((number, 'para', stripped))
+    out, lead = [], ''
+    for number, kind, body in items:
+        if kind == 'para':
+            lead = body
+        elif kind != 'item':
+            lead = ''
+        if kind in ('para', 'row'):
+            out.append((number, body))
+        elif kind == 'item':
+            out.append((number, body + ' [list lead: ' + lead + ']' if lead else body))
+    return out
+
+
+def time_figures(item: str) -> list[str]:
+    return [m[0] for m in TIME_FIGURE.finditer(re.sub(r'`[^`]*`', '``', item))]
+
+
+def results_sections() -> list[str]:
+    text = (ROOT / 'bench' / 'RESULTS.md').read_text()
+    return [h.strip() for h in re.findall(r'^#{2,4} (.+)$', text, re.M)]
+
+
+def test_the_claim_splitter_lets_a_list_inherit_its_leads_pointer_and_skips_code():
+    text = ('Measured (bench/RESULTS.md, "X"):\n- fast: 3 ms\n  more of it\n- slow\n\n'
+            'Lead without pointer:\n- 5 fps here\n\n```\n9 ms in a code block\n```\n| a | 7 ms |\n'
+            'Quoted `500 ms` is syntax.\n')
+    items = claim_items(text)
+    assert [n for n, _ in items] == [1, 2, 4, 6, 7, 12, 13]
+    assert items[1][1] == '- fast: 3 ms more of it [list lead: Measured (bench/RESULTS.md, "X"):]'
+    assert SECTION_POINTER.search(items[1][1])[1] == 'X'
+    assert 'list lead: Lead without pointer' in items[4][1] and not SECTION_POINTER.search(items[4][1])
+    assert [time_figures(b) for _, b in items] == [[], ['3 ms'], [], [], ['5 fps'], ['7 ms'], []]
+
+
+@pytest.mark.parametrize('doc', CLAIM_DOCS)
+def test_every_measured_time_points_to_the_bench_that_measures_it(doc):
+    """A time or a frame rate in the docs (ms, us, fps) names where it was measured: a bench/RESULTS.md section
+    by its title (`bench/RESULTS.md, "Section"`, in the same paragraph, list item, table row or the paragraph
+    that leads into the list) or a bench script / raw results file; a quoted section must exist."""
+    sections = results_sections()
+    bare, unknown = [], []
+    for number, item in claim_items((ROOT / doc).read_text()):
+        for name in SECTION_POINTER.findall(item):
+            if not any(s.startswith(' '.join(name.split())) for s in sections):
+                unknown.append(f'{doc}:{number}: "{name}"')
+        figures = time_figures(item)
+        if not figures or any(key in item for key in NOT_MEASUREMENTS):
+            continue
+        if not SECTION_POINTER.search(item) and not SCRIPT_POINTER.search(item):
+            bare.append(f'{doc}:{number}: {figures} in "{item[:100]}..."')
+    assert unknown == [], 'sections that bench/RESULTS.md does not have (titles start so)'
+    assert bare == [], 'measured figures without a pointer to their bench/RESULTS.md section or bench script'
+
+
+def test_the_exceptions_to_the_pointer_rule_are_still_in_the_docs():
+    items = [item for doc in CLAIM_DOCS for _, item in claim_items((ROOT / doc).read_text())]
+    for key, reason in NOT_MEASUREMENTS.items():
+        assert reason and any(key in item and time_figures(item) for item in items), f'stale exception: {key}'
+
+
+def new_defaults_rows() -> dict[str, list[str]]:
+    """bench/RESULTS.md's issue-23 second round: the "new defaults" row of each run, cells without markup."""
+    text = (ROOT / 'bench' / 'RESULTS.md').read_text()
+    second = text[text.index('### Second round: one id per person'):]
+    second = second[:second.index('\n### ')]
+    rows = {}
+    for line in second.splitlines():
+        cells = [c.strip().replace('**', '') for c in line.strip().strip('|').split('|')]
+        if len(cells) == 9 and cells[1] == 'new defaults':
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_what_to_expect_on_a_new_site_quotes_the_alert_benchs_new_defaults():
+    """The README's "What to expect on a new site" gives the figures of bench/RESULTS.md's "Alert quality with
+    the defaults" (second round, new defaults) at 10 fps, 5 fps and half size."""
+    rows = new_defaults_rows()
+    assert list(rows) == ['10 fps', '5 fps', 'half size']
+    runs = list(rows.values())
+    readme = ' '.join((ROOT / 'README.md').read_text().split())
+    section = readme[readme.index('### What to expect on a new site'):readme.index('What to tune, and when')]
+    assert '"Alert quality with the defaults"' in section
+    precision = {r[2].split(' / ')[0] for r in runs}
+    recalls = sorted(r[2].split(' / ')[1] for r in runs)
+    assert len(precision) == 1
+    assert f'frame precision {precision.pop()} and recall {recalls[0]}-{recalls[-1]}' in section
+    assert {r[4] for r in runs} == {'4/4'} and 'all 4 visits to the lawn caught' in section
+    assert {r[6] for r in runs} == {'0'} and 'no false events' in section
+    assert f'{" / ".join(r[8] for r in runs)} id switches' in section
+    medians = [r[7].split(' / ')[0] for r in runs]
+    longest = max(float(r[7].split(' / ')[1].rstrip(' s')) for r in runs)
+    assert f'median {" / ".join(medians)} s, at most {longest:g} s' in section
+    per_visit = {run: re.search(r'\(([\d.]+)\)', r[5])[1] for run, r in rows.items()}
+    assert per_visit['10 fps'] == per_visit['half size']
+    assert (f'{per_visit["10 fps"]} events per visit measured at 10 fps and half size, {per_visit["5 fps"]} at 5 fps'
+            in section)
