@@ -1,7 +1,8 @@
 """The default pipeline (config/demo_vtest.yaml: NanoDet + the vtest scene map + the keep-off-the-grass rule) with
 each NanoDet runner, in one run on the same frames: the torch pipeline of commit BASELINE (issue 25's reference)
 and of LATER (the same with the compiled NMS), their nanodet.py loaded from git; the torch runner of today (lean
-pre/post-processing), ONNX Runtime float32 (the default) and int8. Speed-ups are against BASELINE.
+pre/post-processing), ONNX Runtime float32 (the default), the same with the ONNX file as exported before
+nanodet_onnx.streamline() rewrites it ('plain export'), and int8. Speed-ups are against BASELINE.
 
 Per variant, per frame (variants take turns in blocks of --block frames, so that load from other processes hits
 all alike, and a runner's thread pool, still spinning after its last run, slows only the first frame of the next
@@ -131,7 +132,22 @@ def variants(device: str) -> dict:
             built[key] = NanoDetDetector(device=device, runner=runner, precision=precision)
         except PerceptionError as e:          # e.g. onnx on a GPU without onnxruntime-gpu
             print(f'{key}: skipped ({e})', file=sys.stderr)
+    if device == 'cpu' and 'onnx fp32 (default)' in built:
+        built['onnx fp32, plain export'] = plain_export_detector(device)
     return {key: Recording(detector) for key, detector in built.items()}
+
+
+def plain_export_detector(device: str):
+    """The default detector with the ONNX file as exported before streamlining (nanodet_onnx.streamline): what
+    the rewrites of the graph gain."""
+    from vad_ros.perception import onnx_runtime
+    from vad_ros.perception.nanodet import NanoDetDetector
+    from vad_ros.perception.nanodet_onnx import export_fp32
+    detector = NanoDetDetector(device=device, runner='onnx')
+    path = os.path.join(tempfile.mkdtemp(), 'nanodet-plain.onnx')
+    export_fp32(detector.model_path, path, streamlined=False)
+    detector.network.session = onnx_runtime._session(path, ['CPUExecutionProvider'])
+    return detector
 
 
 def frames_of(n: int, start: int) -> list[np.ndarray]:

@@ -180,6 +180,23 @@ def test_rows_reaching_a_score_compiled_and_numpy(compiled, monkeypatch):
     assert found.dtype == np.int64 and found.tolist() == [7, 99]
 
 
+def test_decode_level_compiled_equals_numpy(monkeypatch):
+    from vad_ros.perception import nanodet
+    if not nanodet.COMPILED:
+        pytest.skip('numba not installed')
+    rng = np.random.default_rng(5)
+    scores = rng.random((676, 80), dtype=np.float32) * np.float32(0.0999)
+    scores[rng.choice(676, 40, replace=False), rng.integers(0, 80, 40)] = rng.random(40, dtype=np.float32) * 0.9 + 0.1
+    logits = rng.normal(0, 3, (676, 44)).astype(np.float32)
+    compiled = decode_level(scores, logits, input_size=416, min_score=0.1)
+    monkeypatch.setattr(nanodet, 'COMPILED', False)
+    plain = decode_level(scores, logits, input_size=416, min_score=0.1)
+    assert len(plain[0]) == 40 and [a.dtype for a in compiled] == [np.float32, np.float32, np.int64]
+    np.testing.assert_allclose(compiled[0], plain[0], atol=1e-4)
+    np.testing.assert_array_equal(compiled[1], plain[1])
+    np.testing.assert_array_equal(compiled[2], plain[2])
+
+
 def test_decode_level_expectation_between_bins():
     logits = np.full((1, 4, 11), -30.0, np.float32)
     logits[0, :, 2] = 0.0

@@ -64,6 +64,22 @@ def test_onnx_gives_the_torch_executors_outputs_and_detections(runners, frames):
     assert compared > 300
 
 
+def test_the_float32_file_keeps_onnx_runtimes_convolution_layout(runners):
+    """streamline() left none of the operators that made ONNX Runtime convert layouts: the pyramid's resizes
+    with run-time sizes (now fixed scales up, 2x2 average pools down), the -inf Pad (now the max-pool's own
+    pads), a transpose per output (now one per head, before its split); the int8 file is quantised from the
+    plain export."""
+    onnx = pytest.importorskip('onnx')
+    from collections import Counter
+    graph = onnx.load(runners['onnx'].network.path).graph
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops['Conv'] == 34 and ops['AveragePool'] == 2 and ops['Resize'] == 2 and ops['Transpose'] == 3
+    assert not ops['Pad'] and not ops['Shape'], ops
+    assert all(len(node.input) == 3 and node.input[2] for node in graph.node if node.op_type == 'Resize')
+    int8 = Counter(node.op_type for node in onnx.load(runners['int8'].network.path).graph.node)
+    assert int8['Resize'] == 4 and not int8['AveragePool']
+
+
 @pytest.mark.parametrize('runner', ['onnx', 'torch'])
 def test_a_batch_gives_each_frames_own_detections(runners, frames, runner):
     detector = runners[runner]

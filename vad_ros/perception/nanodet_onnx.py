@@ -5,12 +5,15 @@ the model files and of this exporter's version, so a changed model or exporter m
 to a temporary name and renamed, so a reader never sees half a file.
 
 - float32: the package's torch executor (vad_ros.perception.tfjs_graph) traced by torch.onnx.export (opset 17)
-  with a batch axis; ONNX Runtime then folds the executor's layout transposes away. Outputs equal the executor's
-  to ~1e-5 (tested on real frames).
-- int8: ONNX Runtime's static quantisation of the float32 file (QDQ: int8 weights per output channel, uint8
-  activations, min/max calibration; QUANTISED_OPS) on CALIBRATION_FRAMES frames of data/vtest.avi (`tools/setup.sh
-  data`; none of them a labelled frame); ONNX Runtime runs it with the CPU's VNNI instructions where it has them. Its accuracy against float32 is
-  measured by bench/bench_nanodet_runners.py and checked by test/perception/test_nanodet_onnx.py.
+  with a batch axis; ONNX Runtime's basic optimisations fold its constants and layout transposes away, and
+  streamline() rewrites the operators that made ONNX Runtime leave its blocked convolution layout (the feature
+  pyramid's resizes, a pad, the heads' transposes) into equivalent ones it keeps in that layout (network ~5 %
+  faster, bench/RESULTS.md "NanoDet runners"). Outputs equal the executor's to ~1e-5 (tested on real frames).
+- int8: ONNX Runtime's static quantisation of the plain (not streamlined) float32 export (QDQ: int8 weights per
+  output channel, uint8 activations, min/max calibration; QUANTISED_OPS) on CALIBRATION_FRAMES frames of
+  data/vtest.avi (`tools/setup.sh data`; none of them a labelled frame); ONNX Runtime runs it with the CPU's VNNI
+  instructions where it has them. Its accuracy against float32 is measured by bench/bench_nanodet_runners.py and
+  checked by test/perception/test_nanodet_onnx.py.
 
     python -m vad_ros.perception.nanodet_onnx [--precision fp32|int8] [MODEL.json]   # prints the file's path
 """
@@ -35,7 +38,7 @@ from vad_ros.perception.nanodet_input import prepare_input
 
 log = logging.getLogger('vad_ros.perception')
 
-EXPORTER_VERSION = 'nanodet-onnx/1'      # part of the file names' hash: change it when the export changes
+EXPORTER_VERSION = 'nanodet-onnx/2'      # part of the file names' hash: change it when the export changes
 OPSET = 17
 INPUT = 'input'
 VTEST = Path(__file__).resolve().parents[2] / 'data' / 'vtest.avi'
@@ -91,7 +94,10 @@ def onnx_path(model_path: str, precision: str = 'fp32') -> str:
             export_fp32(model_path, out)
     else:
         def make(out: str) -> None:
-            quantise_int8(onnx_path(model_path, 'fp32'), out, calibration_inputs())
+            with tempfile.TemporaryDirectory() as tmp:
+                plain = os.path.join(tmp, 'plain.onnx')
+                export_fp32(model_path, plain, streamlined=False)
+                quantise_int8(plain, out, calibration_inputs())
     errors = []
     for folder in folders:
         try:
@@ -119,9 +125,9 @@ def write_atomically(target: str, make: Callable[[str], None]) -> None:
             os.remove(tmp)
 
 
-def export_fp32(model_path: str, out: str) -> None:
+def export_fp32(model_path: str, out: str, streamlined: bool = True) -> None:
     """The TF.js graph traced through the torch executor into an ONNX file with a batch axis; outputs named as
-    the graph's."""
+    the graph's. streamlined (the default runner's file): constants folded by ONNX Runtime, then streamline()."""
     try:
         import torch
     except ImportError:
@@ -137,11 +143,156 @@ def export_fp32(model_path: str, out: str) -> None:
             return tuple(outputs[name] for name in graph.output_names)
 
     batch = {0: 'batch'}
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')             # tracer warnings about Python values
-        torch.onnx.export(Network(), (torch.zeros(1, 3, size, size),), out, input_names=[INPUT],
-                          output_names=list(graph.output_names), opset_version=OPSET, dynamo=False,
-                          dynamic_axes={INPUT: batch, **{name: batch for name in graph.output_names}})
+    with tempfile.TemporaryDirectory() as tmp:
+        traced = os.path.join(tmp, 'traced.onnx') if streamlined else out
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')             # tracer warnings about Python values
+            torch.onnx.export(Network(), (torch.zeros(1, 3, size, size),), traced, input_names=[INPUT],
+                              output_names=list(graph.output_names), opset_version=OPSET, dynamo=False,
+                              dynamic_axes={INPUT: batch, **{name: batch for name in graph.output_names}})
+        if streamlined:
+            import onnx
+            folded = os.path.join(tmp, 'folded.onnx')
+            basic_optimised(traced, folded)
+            model = onnx.load(folded)
+            streamline(model)
+            onnx.save(model, out)
+
+
+def basic_optimised(path: str, out: str) -> None:
+    """ONNX Runtime's basic graph optimisations of `path` (constants folded, the exporter's transposes and pads
+    merged; portable: no CPU-specific operators) written to `out`."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = out
+    ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+# ------------------------------------------------------------------------------------- streamlining
+# ONNX Runtime's x86 layout transformer runs the convolutions in a blocked channel layout (NCHWc) and converts at
+# every operator it cannot run in that layout. The exported graph has three kinds: the feature pyramid's resizes
+# (four; their sizes computed at run time from Shape), the -inf Pad before the max-pool, and the heads' split / reshape
+# / transpose to (B, cells, channels). streamline() rewrites them into equivalent operators it keeps blocked.
+
+def streamline(model) -> None:
+    """In place, on a graph with its constants folded (basic_optimised): the rewrites below, then the nodes no
+    output needs removed. Outputs equal to ~3e-6 (float rounding of the averaging)."""
+    import onnx
+    from onnx import numpy_helper
+    graph = model.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in onnx.shape_inference.infer_shapes(model, data_prop=True).graph.value_info}
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producer = {name: node for node in graph.node for name in node.output}
+    _fixed_scale_resizes(graph, shapes)
+    _pads_into_max_pools(graph, constants, producer)
+    _channels_last_heads(graph, constants)
+    del graph.value_info[:]
+    needed = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    used = {name for node in kept for name in node.input}
+    live = [i for i in graph.initializer if i.name in used]
+    del graph.node[:], graph.initializer[:]
+    graph.node.extend(reversed(kept))
+    graph.initializer.extend(live)
+    onnx.checker.check_model(model)
+
+
+def _attributes(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _fixed_scale_resizes(graph, shapes: dict) -> None:
+    """Bilinear (half-pixel) resizes to exactly twice the size: fixed scales (the layout transformer's Upsample);
+    to exactly half: a 2x2 average pool (each output sample lies midway between four input pixels)."""
+    from onnx import helper, numpy_helper
+    name = 'streamline_scales_2'
+    graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), name))
+    for node in list(graph.node):
+        if node.op_type != 'Resize' or len(node.input) < 4 or not node.input[3]:
+            continue
+        attributes = _attributes(node)
+        source, target = shapes.get(node.input[0], []), shapes.get(node.output[0], [])
+        if (attributes.get('mode') != b'linear' or attributes.get('coordinate_transformation_mode') != b'half_pixel'
+                or len(source) != 4 or len(target) != 4 or 0 in source[1:] or 0 in target[1:]):
+            continue
+        if target[2:] == [2 * source[2], 2 * source[3]]:
+            node.input[2] = name
+            del node.input[3:]
+        elif source[2:] == [2 * target[2], 2 * target[3]]:
+            index = list(graph.node).index(node)
+            graph.node.remove(node)
+            graph.node.insert(index, helper.make_node('AveragePool', [node.input[0]], [node.output[0]],
+                                                      node.name + '_average', kernel_shape=[2, 2], strides=[2, 2]))
+
+
+def _pads_into_max_pools(graph, constants: dict, producer: dict) -> None:
+    """A constant -inf Pad of the spatial axes before a MaxPool: the pool's own pads (which pad with -inf)."""
+    from onnx import helper
+    for node in graph.node:
+        pad = producer.get(node.input[0]) if node.op_type == 'MaxPool' else None
+        if pad is None or pad.op_type != 'Pad' or _attributes(pad).get('mode', b'constant') != b'constant':
+            continue
+        widths = constants.get(pad.input[1])
+        value = constants.get(pad.input[2]) if len(pad.input) > 2 else None
+        if (widths is None or value is None or value.size != 1 or not np.isneginf(value).all() or widths.size != 8
+                or widths[[0, 1, 4, 5]].any() or any(_attributes(node).get('pads', [0]))):
+            continue
+        node.input[0] = pad.input[0]
+        others = [a for a in node.attribute if a.name != 'pads']
+        del node.attribute[:]
+        node.attribute.extend(others + [helper.make_attribute('pads', [int(w) for w in widths[[2, 3, 6, 7]]])])
+
+
+def _channels_last_heads(graph, constants: dict) -> None:
+    """A head split along channels, each part (sigmoid or not) reshaped to (B, C, cells) and transposed to
+    (B, cells, C): transposed to channels-last first, reshaped to (B, cells, all channels) and split along the
+    last axis (the layout transformer writes channels-last directly; the split copies rows)."""
+    from onnx import helper, numpy_helper
+    outputs = {o.name for o in graph.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for split in [n for n in graph.node if n.op_type == 'Split']:
+        sizes = constants.get(split.input[1]) if len(split.input) > 1 else None
+        if _attributes(split).get('axis') != 1 or sizes is None:
+            continue
+        chains = []
+        for part in split.output:
+            chain, name = [], part
+            while len(consumers.get(name, [])) == 1 and name not in outputs:
+                chain.append(consumers[name][0])
+                name = chain[-1].output[0]
+            chains.append((chain, name))
+        if not all([n.op_type for n in chain] in (['Sigmoid', 'Reshape', 'Transpose'], ['Reshape', 'Transpose'])
+                   and _attributes(chain[-1]).get('perm') == [0, 2, 1] and name in outputs
+                   and list(constants.get(chain[-2].input[1], [])) == [0, int(size), -1]
+                   for (chain, name), size in zip(chains, sizes)):
+            continue
+        index = list(graph.node).index(split)
+        stem = split.name or split.output[0]
+        total = numpy_helper.from_array(np.array([0, -1, int(sizes.sum())], np.int64), stem + '_cells_channels')
+        graph.initializer.append(total)
+        new = [helper.make_node('Transpose', [split.input[0]], [stem + '_nhwc'], stem + '_nhwc', perm=[0, 2, 3, 1]),
+               helper.make_node('Reshape', [stem + '_nhwc', total.name], [stem + '_rows'], stem + '_rows'),
+               helper.make_node('Split', [stem + '_rows', split.input[1]],
+                                [name if chain[0].op_type != 'Sigmoid' else name + '_logits'
+                                 for chain, name in chains], stem + '_last', axis=2)]
+        new += [helper.make_node('Sigmoid', [name + '_logits'], [name], name + '_sigmoid')
+                for chain, name in chains if chain[0].op_type == 'Sigmoid']
+        for chain, _ in chains:
+            for node in chain:
+                graph.node.remove(node)
+        graph.node.remove(split)
+        for offset, node in enumerate(new):
+            graph.node.insert(index + offset, node)
 
 
 def calibration_inputs() -> list[np.ndarray]:
@@ -184,7 +335,6 @@ def quantise_int8(fp32_path: str, out: str, inputs: list[np.ndarray]) -> None:
         def get_next(self):
             return next(self.feeds, None)
 
-    import onnxruntime as ort
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         # quantised: the graph after ONNX Runtime's basic optimisations (constants folded, the exporter's
@@ -192,10 +342,7 @@ def quantise_int8(fp32_path: str, out: str, inputs: list[np.ndarray]) -> None:
         # and the head's outputs stay float. (Quantising every op type also quantises constant pad values of
         # zero range, which gives infinite scales and garbage scores.)
         prepared = os.path.join(tmp, 'basic.onnx')
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = prepared
-        ort.InferenceSession(fp32_path, options, providers=['CPUExecutionProvider'])
+        basic_optimised(fp32_path, prepared)
         logging.disable(logging.WARNING)          # the quantiser's advice to pre-process, on the root logger
         try:
             quantize_static(prepared, out, Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
