@@ -37,4 +37,10 @@ if [ "${GPU_TESTS:-1}" = 1 ]; then
     echo "GPU tests done after $(( $(date +%s) - T0 )) s"
 fi
 python3 bench/bench_gpu.py --out "$OUT/results_gpu.json" "$@" 2>&1 | grep -v -i -E "warn|init_weights|^ *$|-  *torch.Size" | tee "$OUT/bench_gpu.log"
+if [ -n "${VAD_ROS_MODEL_CACHE:-}" ] && [ -s "$VAD_ROS_MODEL_CACHE/human-models-3.0.4/nanodet.json" ]; then
+    # NanoDet on the GPU (issue 25): the carried model folder holds the ONNX files made here (onnx/), so the
+    # device needs no export; the onnx rows run where .ortkit's onnxruntime-gpu is unpacked.
+    python3 bench/bench_nanodet_runners.py --device cuda:0 --frames 200 --out "$OUT/results_nanodet_runners_gpu" 2>&1 \
+        | tail -20 | tee "$OUT/bench_nanodet.log"
+fi
 echo "all done after $(( $(date +%s) - T0 )) s"

@@ -18,6 +18,7 @@ from vad_ros.perception import nanodet_onnx
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.nanodet import NanoDetDetector, choose_runner
 from vad_ros.perception.nanodet_files import default_model_path
+from vad_ros.perception.variants import runtime_report
 
 pytest.importorskip('onnxruntime')
 MODEL = default_model_path()
@@ -129,6 +130,12 @@ def test_agreement_counts_one_to_one_matches_of_the_same_class():
     assert nanodet_onnx.agreement(ref, other) == (2, 1, 3)
 
 
+def test_the_runtime_report_names_the_onnx_file_and_precision():
+    line = runtime_report(NanoDetDetector(device='cpu', runner='auto')).line()
+    assert line.startswith('nanodet:nanodet.json on cpu (fp32); network: ONNX Runtime (nanodet-'), line
+    assert line.endswith('-fp32.onnx)') and 'refused' not in line, line
+
+
 def test_auto_runs_torch_where_onnxruntime_does_not_import(monkeypatch, caplog, frames):
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)          # `import onnxruntime` raises ImportError
     assert choose_runner('auto', 'cpu') == 'torch'
@@ -137,6 +144,8 @@ def test_auto_runs_torch_where_onnxruntime_does_not_import(monkeypatch, caplog, 
     assert (detector.runner, detector.precision) == ('torch', 'fp32')
     assert any('int8 needs onnxruntime' in r.getMessage() for r in caplog.records)
     assert len(detector.detect(frames[600])) > 0
+    line = runtime_report(detector).line()                          # the node's start-up line says why
+    assert 'network: torch' in line and 'refused: onnx runner (onnxruntime is not installed)' in line, line
     with pytest.raises(PerceptionError, match='pip install onnxruntime'):
         NanoDetDetector(device='cpu', runner='onnx')
 

@@ -27,6 +27,7 @@ from vad_ros.perception.mmseg_segmenter import MMSegSegmenter  # noqa: E402
 from vad_ros.perception.onnx_detector import OnnxDetector  # noqa: E402
 from vad_ros.perception.onnx_export import export, main as export_main  # noqa: E402
 from vad_ros.perception.onnx_segmenter import OnnxSegmenter  # noqa: E402
+from vad_ros.perception.variants import runtime_report  # noqa: E402
 from vad_ros.pipeline import build_pipeline, detect_all  # noqa: E402
 
 
@@ -160,6 +161,8 @@ def test_onnx_backends_through_the_parameters(models, vtest_frames):
     detector, segmenter = build_detector(p), build_segmenter(p)
     assert detector.name == 'onnx:RTMDet' and segmenter.name == 'onnx:EncoderDecoder'
     assert detector.device == 'cpu' and 'CPUExecutionProvider' in detector.providers
+    line = runtime_report(segmenter).line()                      # what the start-up line says
+    assert line == 'onnx:EncoderDecoder on cpu; network: ONNX Runtime CPUExecutionProvider', line
     assert detector.test_cfg.score_thr == pytest.approx(0.3) and detector.class_names[0] == 'person'
     det = detector.detect(vtest_frames[6])
     assert det.boxes.dtype == np.float32 and det.labels.dtype == np.int64 and (det.scores >= 0.3).all()

@@ -260,14 +260,20 @@ def build_network(model_path: str, device: str, allow_cpu_fallback: bool, runner
                                       'detector.nanodet.runner to auto or onnx, or precision to fp32')
             log.warning('detector.nanodet.precision %s needs onnxruntime, which is not installed: running fp32 on '
                         'torch (pip install onnxruntime)', precision)
-        return TorchNetwork(model_path, device, allow_cpu_fallback)
+        network = TorchNetwork(model_path, device, allow_cpu_fallback)
+        if runner == 'auto':
+            network.fallback = ('onnxruntime is not installed' if importlib.util.find_spec('onnxruntime') is None
+                                else 'onnxruntime has no GPU provider here; torch runs on the GPU')
+        return network
     try:
         return OnnxNetwork(model_path, device, allow_cpu_fallback, precision)
     except PerceptionError as e:
         if runner != 'auto':
             raise
         log.warning('nanodet: %s; running it on torch instead', e)
-        return TorchNetwork(model_path, device, allow_cpu_fallback)
+        network = TorchNetwork(model_path, device, allow_cpu_fallback)
+        network.fallback = str(e)
+        return network
 
 
 class NanoDetDetector:
@@ -293,6 +299,18 @@ class NanoDetDetector:
     def graph(self):
         """The torch executor's graph (runner torch only)."""
         return self.network.graph
+
+    def runtime_report(self):
+        """Which runner runs the network, at which precision, and why ONNX Runtime was not used where `auto`
+        fell back to torch (the node's start-up line and /diagnostics print it)."""
+        from vad_ros.perception.variants import Outcome, RuntimeReport
+        if self.runner == 'onnx':
+            network = f'ONNX Runtime ({os.path.basename(self.network.path)})'
+        else:
+            network = 'torch (TF.js graph executor)'
+        fallback = getattr(self.network, 'fallback', '')
+        outcomes = (Outcome('onnx runner', 'refused', fallback),) if fallback else ()
+        return RuntimeReport(self.name, self.device, self.precision, (('network', network),), outcomes)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> 'NanoDetDetector':

@@ -162,6 +162,11 @@ class OnnxBackend:
         batch_axis = self.session.get_inputs()[0].shape[0]
         self.dynamic_batch = not isinstance(batch_axis, int)    # detectors: vad-export gives a batch axis
 
+    def runtime_report(self):
+        """The execution providers the session runs on (the first one does the work), for the start-up line."""
+        from vad_ros.perception.variants import RuntimeReport
+        return RuntimeReport(self.name, self.device, '', (('network', 'ONNX Runtime ' + ' > '.join(self.providers)),))
+
     def input_size(self, image_bgr: np.ndarray) -> tuple[int, int]:
         """(h, w) of the network input of a frame; PerceptionError when the frame needs another input size
         than the one exported."""
