@@ -7,7 +7,7 @@ import textwrap
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -26,6 +26,15 @@ CAMERA = '/test_cam/image_raw'
 
 
 CONFIRM_OFF = 'confirm:\n  enabled: false\n'
+
+
+def node_status(g) -> DiagnosticStatus | None:
+    """The latest /diagnostics status the node published (its name starts with vad_ros)."""
+    for array in reversed(g.diagnostics):
+        for s in array.status:
+            if s.name.startswith('vad_ros'):
+                return s
+    return None
 
 
 READ_ONLY_SERVICES = {'GetState', 'GetParameters', 'ListParameters', 'DescribeParameters', 'GetAvailableStates'}

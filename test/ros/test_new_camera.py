@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from node_graph import image_msg
+from node_graph import image_msg, node_status
 from browser_helpers import headless_chromium
 from vad_ros.background_hint import no_background_hint
 from vad_ros.msg import AnomalyEvent
@@ -30,14 +30,6 @@ LAWN = [(2, 238), (100, 250), (200, 262), (290, 285), (350, 305), (420, 345), (5
         (700, 470), (765, 498), (765, 573), (2, 573)]     # the foreground lawn of vtest.avi (config/scene_vtest.yaml)
 ON_THE_LAWN = range(520, 546)     # vtest.avi: the man walking on the lawn, bottom right (bench/labels)
 ON_THE_ROAD = 100                 # a frame with people on the road and the footpaths, none on the lawn
-
-
-def node_status(g) -> DiagnosticStatus | None:
-    for array in reversed(g.diagnostics):
-        for s in array.status:
-            if s.name.startswith('vad_ros'):
-                return s
-    return None
 
 
 def read_frames(path, indices) -> dict[int, np.ndarray]:

@@ -16,16 +16,8 @@ import textwrap
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import ParameterType, ParameterValue
 
-from node_graph import image_msg, write_config
+from node_graph import image_msg, node_status, write_config
 from vad_ros.check import main as check_main
-
-
-def node_status(g) -> DiagnosticStatus | None:
-    for array in reversed(g.diagnostics):
-        for s in array.status:
-            if s.name.startswith('vad_ros'):
-                return s
-    return None
 
 
 def vad_video(vtest_path, tmp_path, params: str, *extra: str) -> subprocess.CompletedProcess:
