@@ -307,6 +307,7 @@ class Pipeline:
         the scene map's zones, lines and masks (default: the class map's size); image: the frame (BGR uint8), for
         a tracker that compares colours (None: motion only). Returns (objects, confirmed or
         not, and the engine's result on the confirmed ones: anomalies, event updates, overlay)."""
+        self.sync()                               # for callers of reason alone; a no-op after process's
         p = self.params
         names = detections.class_names
         if frame_size is None and class_map is not None:
@@ -343,8 +344,6 @@ class Pipeline:
                    for box, label, score, track, bg, frac, ok in
                    zip(boxes.tolist(), label_list, scores.tolist(), track_ids.tolist(), bg_idx.tolist(),
                        fractions.tolist(), confirmed.tolist())]
-        if self._engine.rules is not self.rules:          # the rule source reloaded its file
-            self._engine.replace_rules(self.rules)
         arrays = ObjectArrays(boxes, scores, fractions, track_ids, tuple(names), labels, bg_vocab, bg_idx)
         judged = objects
         if not confirmed.all():                           # only confirmed objects may fire, or count
