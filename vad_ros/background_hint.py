@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-# The start of reasoning/rules.py's warning for a background class the configured source cannot produce.
-CANNOT_PRODUCE_BACKGROUND = 'the configured background source cannot produce'
+from vad_ros.reasoning.rules import CANNOT_PRODUCE
+
+# The part of reasoning/rules.py's warning for a background class the configured source cannot produce.
+CANNOT_PRODUCE_BACKGROUND = CANNOT_PRODUCE.format(side='background')
 README_SECTION = "README.md, 'A new camera, no model needed'"
 
 

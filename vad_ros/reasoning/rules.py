@@ -47,6 +47,7 @@ _RULE_KEYS = RULE_OWN_KEYS + condition_keys()
 _REQUIRED_KEYS = ('id', 'objects', 'sentence')
 _DURATION_UNITS = {'ms': 0.001, 's': 1.0, 'sec': 1.0, 'min': 60.0, 'h': 3600.0}
 EMPTY_WARNING = 'the rule set is empty: nothing will be flagged'
+CANNOT_PRODUCE = 'the configured {side} source cannot produce'   # a real class the model lacks (a warning)
 UNCHECKED = _UNCHECKED = object()   # load_rules(scene=...) not given: zone and tripwire names are not checked
 C = TypeVar('C', bound=Condition)
 
@@ -345,8 +346,8 @@ class _Parser:
             return
         line = _line(name, 0)
         if name in reference:
-            self.warn(line, f"rule {_q(rule_id)}: the configured {side} source cannot produce {_q(name)}, so this "
-                            f"part of the rule never fires")
+            self.warn(line, f"rule {_q(rule_id)}: {CANNOT_PRODUCE.format(side=side)} {_q(name)}, so this part of "
+                            f"the rule never fires")
             return
         zone = (f"; {_q(name)} is a zone of the scene map, which a rule names with {' / '.join(Zones.keys)}: "
                 f"{side} classes are the labels of its regions (or the segmenter's classes)"
