@@ -99,9 +99,6 @@ FILE_POLL_S = 1.0          # how often the rule files and scene maps are looked 
 WATCHER_SWITCH_INTERVAL_S = 0.0005   # the GIL switch interval while they are read (see VadNode._poll_files)
 
 
-camera_names = vparams.camera_names      # 'front, rear' -> ['front', 'rear'] (shared with vad-check)
-
-
 class VadNode(LifecycleNode):
     def __init__(self, params_file_dirs: list[str] | None = None, bad_params: list[str] | None = None,
                  **kwargs: Any) -> None:
@@ -137,7 +134,7 @@ class VadNode(LifecycleNode):
 
     def _camera_names(self) -> list[str]:
         try:
-            return camera_names(self._params['cameras']) or ['']
+            return vparams.camera_names(self._params['cameras']) or ['']
         except vparams.ParamError as e:
             self.get_logger().error(f'{e}; serving one camera on \'image\'')
             return ['']
