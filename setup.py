@@ -29,7 +29,7 @@ setup(
             'vad-eval = vad_ros.offline.evaluate:main',
             'vad-launch = vad_ros.launching.launcher:main',
             'vad-demo = vad_ros.launching.demo:main',
-            'vad-export = vad_ros.perception.onnx_export:main',
+            'vad-export = vad_ros.perception.onnx.export:main',
             'vad-scene = vad_ros.scene_tools.cli:main',
             'vad-check = vad_ros.check:main',
         ],

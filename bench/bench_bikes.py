@@ -105,7 +105,7 @@ def run_shot(name: str, video: Path, variant: str = 'defaults', precision: str =
 
 def detected_classes(name: str, threshold: float = 0.4, precision: str = 'fp32') -> dict[str, int]:
     """Frames of the shot in which NanoDet finds each class (score >= threshold): what the rules had to judge."""
-    from vad_ros.perception.nanodet import NanoDetDetector
+    from vad_ros.perception.nanodet.detector import NanoDetDetector
     detector = NanoDetDetector(device='cpu', precision=precision)
     frames = collections.Counter()
     for path in sorted((OUT / name / 'frames').glob('*.png')):

@@ -57,7 +57,7 @@ def timed_rounds(one_round, rounds: int, warmup: int) -> float:
 def export_onnx(tmp: str) -> dict:
     """RTMDet-tiny + SegFormer-B0 with random weights, exported with vad-export: the onnx params."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
-    from vad_ros.perception.onnx_export import export
+    from vad_ros.perception.onnx.export import export
     det, _ = export('detector', *make_random_checkpoint('det', tmp), os.path.join(tmp, 'det.onnx'))
     seg, _ = export('segmenter', *make_random_checkpoint('seg', tmp), os.path.join(tmp, 'seg.onnx'))
     return {'detector.backend': 'onnx', 'detector.checkpoint': det, 'detector.config': '',

@@ -148,7 +148,7 @@ def contenders(device: str, nanodet_variants: list[str]) -> list[Contender]:
     """HOG with the demo's settings, and NanoDet as each 'runner:precision' variant (e.g. auto:fp32, onnx:int8)."""
     params = vparams.read_params_file(str(DEMO_PARAMS))
     hog = HogPeopleDetector.from_params(vparams.resolve(params))
-    from vad_ros.perception.nanodet import NanoDetDetector
+    from vad_ros.perception.nanodet.detector import NanoDetDetector
     found = [Contender('hog (demo settings)', hog, params, THRESHOLDS)]
     for variant in nanodet_variants:
         runner, _, precision = variant.partition(':')

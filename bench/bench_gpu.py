@@ -4,7 +4,7 @@ For a lent GPU machine (bench/gpu/run_on_device.sh prepares one and runs this). 
 segmenter (default RTMDet-l and SegFormer-B5, built from the configs shipped in mmdet / mmseg with random
 weights: timing only, the outputs are meaningless) on vtest.avi frames scaled to --size. Rows, each for float32
 and float16 (autocast, detector.half / segmenter.half), eager and from CUDA graphs (detector.cuda_graph /
-segmenter.cuda_graph, vad_ros/perception/cuda_graphs.py):
+segmenter.cuda_graph, vad_ros/perception/openmmlab/cuda_graphs.py):
 - stages: medians of prepare / network / decode / to_host of detect() and segment() (bench_models' Clock, which
   waits for the GPU before each reading);
 - pipeline: one camera through build_pipeline (detect + segment + reasoning + messages), means as
@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     from vad_ros import params as vparams
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
     from vad_ros.perception.factory import build_detector, build_segmenter
-    from vad_ros.perception.mmdet_detector import MMDetDetector
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
     from vad_ros.pipeline import build_pipeline
 
     size = tuple(int(v) for v in args.size.split('x'))
@@ -326,7 +326,7 @@ def onnx_rows(args, report, attempt, checkpoints, frames, tmp: str) -> None:
 
     from vad_ros import params as vparams
     from vad_ros.perception.factory import build_detector, build_segmenter
-    from vad_ros.perception.onnx_export import export
+    from vad_ros.perception.onnx.export import export
     from vad_ros.pipeline import build_pipeline
 
     dc, dk, sc, sk = checkpoints

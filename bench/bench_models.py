@@ -116,7 +116,7 @@ def onnx_segmenter_frame(segmenter, frame, clock: Clock) -> None:
     clock.lap('to_host')
 
 
-# 'pytorch' is the product's PyTorch path with its default variants (vad_ros/perception/model_backend.py PLAN: on
+# 'pytorch' is the product's PyTorch path with its default variants (vad_ros/perception/openmmlab/backend.py PLAN: on
 # CPU norms folded and channels-last memory; the package's decoding with the config's test settings);
 # 'pytorch-plain' the same models as loaded (default layout, norms apart), as that path ran before them;
 # 'pytorch-compiled' the product's path with detector.compile / segmenter.compile (torch.compile, opt-in);
@@ -140,11 +140,11 @@ def build_models(models_dir: str, device: str, threads: int,
     and PyTorch's detector decoded by the package (deploy) and by MMDetection (config); threads: CPU threads of
     each (0 = each runtime's default); the ONNX files are exported for frames of frame_size."""
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
-    from vad_ros.perception.mmdet_detector import MMDetDetector
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
-    from vad_ros.perception.onnx_detector import OnnxDetector
-    from vad_ros.perception.onnx_export import export
-    from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.onnx.detector import OnnxDetector
+    from vad_ros.perception.onnx.export import export
+    from vad_ros.perception.onnx.segmenter import OnnxSegmenter
 
     dc, dk = make_random_checkpoint('det', models_dir)
     sc, sk = make_random_checkpoint('seg', models_dir)

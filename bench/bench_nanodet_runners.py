@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from vad_ros import params as vparams  # noqa: E402
 from vad_ros.perception.base import PerceptionError  # noqa: E402
-from vad_ros.perception.nanodet_onnx import agreement  # noqa: E402
+from vad_ros.perception.nanodet.onnx_file import agreement  # noqa: E402
 from vad_ros.pipeline import build_pipeline  # noqa: E402
 from vad_ros.types import Detections  # noqa: E402
 
@@ -123,7 +123,7 @@ class Recording:
 
 
 def variants(device: str) -> dict:
-    from vad_ros.perception.nanodet import NanoDetDetector
+    from vad_ros.perception.nanodet.detector import NanoDetDetector
     built = {}
     for commit in (BASELINE, LATER):
         try:
@@ -145,9 +145,9 @@ def variants(device: str) -> dict:
 def plain_export_detector(device: str):
     """The default detector with the ONNX file as exported before streamlining (nanodet_onnx.streamline): what
     the rewrites of the graph gain."""
-    from vad_ros.perception import onnx_runtime
-    from vad_ros.perception.nanodet import NanoDetDetector
-    from vad_ros.perception.nanodet_onnx import export_fp32
+    from vad_ros.perception.onnx import runtime as onnx_runtime
+    from vad_ros.perception.nanodet.detector import NanoDetDetector
+    from vad_ros.perception.nanodet.onnx_file import export_fp32
     detector = NanoDetDetector(device=device, runner='onnx')
     path = os.path.join(tempfile.mkdtemp(), 'nanodet-plain.onnx')
     export_fp32(detector.model_path, path, streamlined=False)

@@ -1,4 +1,4 @@
-"""End-to-end gain of each load-time variant of the PyTorch backends (vad_ros/perception/model_backend.py PLAN):
+"""End-to-end gain of each load-time variant of the PyTorch backends (vad_ros/perception/openmmlab/backend.py PLAN):
 whole detect() / segment() per frame with the defaults, and with one variant switched against its default.
 
 RTMDet-tiny and SegFormer-B0 from the shipped configs with random weights (timing only), frames of vtest.avi at
@@ -19,8 +19,8 @@ from bench_models import GAP_S, WARMUP, frames_of
 
 def build(device: str) -> dict[tuple[str, str], object]:
     from vad_ros.devtools.random_checkpoints import make_random_checkpoint
-    from vad_ros.perception.mmdet_detector import MMDetDetector
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
     out = tempfile.mkdtemp()
     dc, dk = make_random_checkpoint('det', out)
     sc, sk = make_random_checkpoint('seg', out)

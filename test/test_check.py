@@ -199,7 +199,7 @@ def test_the_detectors_vocabulary_is_the_built_detectors(tmp_path, monkeypatch, 
 def exported(tmp_path: Path, backend: str, meta: dict | None = None) -> dict:
     """Params naming an exported model for `backend` (role): a placeholder .onnx (never loaded here) and its
     metadata, with `meta` over the good metadata."""
-    from vad_ros.perception.onnx_runtime import FORMAT
+    from vad_ros.perception.onnx.runtime import FORMAT
     role = backend
     onnx = tmp_path / f'{role}.onnx'
     onnx.write_bytes(b'not loaded')
@@ -213,8 +213,8 @@ def test_exported_models_give_their_metadatas_vocabulary_and_its_errors(tmp_path
     pytest.importorskip('onnxruntime')
     detector, segmenter = vocabularies(exported(tmp_path, 'segmenter'))
     assert segmenter.class_names == ('road', 'grass') and "segmenter.json'" in segmenter.source
-    from vad_ros.perception.onnx_detector import OnnxDetector
-    from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+    from vad_ros.perception.onnx.detector import OnnxDetector
+    from vad_ros.perception.onnx.segmenter import OnnxSegmenter
     for role, backend, meta, error in (
             ('detector', OnnxDetector, {'decoder': 'yolo'}, "needs decoder 'yolo'"),
             ('segmenter', OnnxSegmenter, {'class_names': []}, 'names no classes'),

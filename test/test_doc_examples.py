@@ -92,7 +92,7 @@ def site(tmp_path_factory):
     """The params the examples are checked with: a detector with COCO's vocabulary (an exported model's
     metadata; the model itself is never loaded by vad-check), no segmenter, and the RULES.md example map."""
     pytest.importorskip('onnxruntime')
-    from vad_ros.perception.onnx_runtime import FORMAT
+    from vad_ros.perception.onnx.runtime import FORMAT
     d = tmp_path_factory.mktemp('site')
     (d / 'coco.onnx').write_bytes(b'not loaded')
     (d / 'coco.json').write_text(json.dumps({'format': FORMAT, 'role': 'detector', 'decoder': 'dense',
@@ -327,7 +327,8 @@ def test_the_readmes_parameter_table_names_every_parameter_once():
 
 
 def tree_modules() -> dict[str, set[str]]:
-    """Folder ('' = the core) -> the modules docs/ARCHITECTURE.md's layer tree names in it."""
+    """Folder ('' = the core, 'perception/nanodet' for a nested one) -> the modules docs/ARCHITECTURE.md's
+    layer tree names in it."""
     text = (ROOT / 'docs' / 'ARCHITECTURE.md').read_text()
     tree = text[text.index('```\nvad_ros/\n') + 4:]
     tree = tree[:tree.index('```')]
@@ -335,17 +336,21 @@ def tree_modules() -> dict[str, set[str]]:
     folder = ''
     for line in tree.splitlines()[1:]:
         head = re.match(r'  (\(core\)|[a-z_]+/)\s', line)
+        nested = re.match(r'    ([a-z_]+/)\s', line)
         if head:
             folder = '' if head[1] == '(core)' else head[1].rstrip('/')
+        elif nested:
+            folder = folder.split('/')[0] + '/' + nested[1].rstrip('/')
         folders.setdefault(folder, set()).update(re.findall(r'\b(\w+\.py)\b', line))
     return folders
 
 
 def test_the_architecture_layer_tree_names_every_module():
     named = tree_modules()
-    for folder in [ROOT / 'vad_ros', *sorted(p for p in (ROOT / 'vad_ros').iterdir() if p.is_dir())]:
+    package = ROOT / 'vad_ros'
+    for folder in [package, *sorted(p for p in package.rglob('*') if p.is_dir() and (p / '__init__.py').is_file())]:
         modules = {p.name for p in folder.glob('*.py') if p.name != '__init__.py'}
-        key = '' if folder.name == 'vad_ros' else folder.name
+        key = folder.relative_to(package).as_posix() if folder != package else ''
         if not modules:
             continue
         assert named.get(key, set()) == modules, (key or '(core)', modules ^ named.get(key, set()))

@@ -106,7 +106,7 @@ KNOWN_CYCLES: list[list[str]] = []
 
 def test_vad_ros_has_no_import_cycle():
     graph = import_graph()
-    assert 'vad_ros.perception.model_backend' in graph['vad_ros.perception.mmdet_detector']
+    assert 'vad_ros.perception.openmmlab.backend' in graph['vad_ros.perception.openmmlab.mmdet_detector']
     assert sorted(cycles(graph)) == KNOWN_CYCLES
 
 

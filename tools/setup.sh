@@ -131,7 +131,7 @@ stage_nanodet() {
     pip_install onnxruntime onnx
     stamp_set nanodet-onnx "$h"
   fi
-  (cd "$ROOT" && "$VENV/bin/python" -m vad_ros.perception.nanodet_onnx "$NANODET_DIR/nanodet.json" >/dev/null) || {
+  (cd "$ROOT" && "$VENV/bin/python" -m vad_ros.perception.nanodet.onnx_file "$NANODET_DIR/nanodet.json" >/dev/null) || {
     echo "nanodet: making the ONNX file failed (see above); NanoDet runs on torch until it is made" >&2; }
   log "nanodet: $NANODET_DIR/nanodet.json"
 }

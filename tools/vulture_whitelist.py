@@ -14,7 +14,7 @@ _.readable
 _.readinto
 # ros2 launch / vad-launch call a launch file's entry point
 generate_launch_description
-# ONNX Runtime's quantiser reads the calibration inputs through get_next (vad_ros/perception/nanodet_onnx.py)
+# ONNX Runtime's quantiser reads the calibration inputs through get_next (vad_ros/perception/nanodet/onnx_file.py)
 _.get_next
 # parameters that an overridden signature must keep: context managers' __exit__, yaml's Dumper.increase_indent
 exc

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip('torch', reason='checkpoints need torch (tools/setup.sh models)')
 
 from vad_ros import params as vparams  # noqa: E402
-from vad_ros.perception import openmmlab  # noqa: E402
+from vad_ros.perception.openmmlab import toolbox as openmmlab  # noqa: E402
 from vad_ros.perception.base import PerceptionError  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""CUDA graph replay of the networks (vad_ros.perception.cuda_graphs). The replay tests need a GPU: they run on a
+"""CUDA graph replay of the networks (vad_ros.perception.openmmlab.cuda_graphs). The replay tests need a GPU: they run on a
 lent GPU machine (bench/gpu/run_on_device.sh runs this file there) and are skipped elsewhere; the output checks,
 the parameters and the CPU behaviour are tested everywhere."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip('torch')
 
 from vad_ros import params as vparams  # noqa: E402
-from vad_ros.perception.cuda_graphs import CudaGraphs  # noqa: E402
-from vad_ros.perception.tensors import map_tensors, mismatch  # noqa: E402
-from vad_ros.perception.variants import Variants  # noqa: E402
+from vad_ros.perception.openmmlab.cuda_graphs import CudaGraphs  # noqa: E402
+from vad_ros.perception.openmmlab.tensors import map_tensors, mismatch  # noqa: E402
+from vad_ros.perception.openmmlab.variants import Variants  # noqa: E402
 
 
 def same_outputs(expected, got, tolerance=1e-3):

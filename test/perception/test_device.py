@@ -44,7 +44,7 @@ def test_torch_threads_is_applied_where_a_torch_backend_is_built(torch_threads_r
     from vad_ros import params as vparams
     from vad_ros.perception import factory
     from vad_ros.perception.device import apply_torch_threads
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
     default = torch.get_num_threads()
     apply_torch_threads(0)                                   # 0: torch's own default stays
     assert torch.get_num_threads() == default

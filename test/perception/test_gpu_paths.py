@@ -15,8 +15,8 @@ if not torch.cuda.is_available():
     pytest.skip('needs a CUDA GPU (run on a lent GPU machine)', allow_module_level=True)
 
 from vad_ros.devtools.random_checkpoints import lively_rtmdet, make_random_checkpoint  # noqa: E402
-from vad_ros.perception.mmdet_detector import MMDetDetector  # noqa: E402
-from vad_ros.perception.mmseg_segmenter import MMSegSegmenter  # noqa: E402
+from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector  # noqa: E402
+from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter  # noqa: E402
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""The NanoDet detector (vad_ros.perception.nanodet) with the real shipped model (`tools/setup.sh nanodet`
+"""The NanoDet detector (vad_ros.perception.nanodet.detector) with the real shipped model (`tools/setup.sh nanodet`
 fetches it; make test runs setup first) on real vtest.avi frames, checked against the boxes labelled by eye in
 bench/labels/vtest_people.yaml (default runner: ONNX Runtime where installed); its decoding on hand-made outputs;
 the torch executor's first layers against numpy. ONNX vs torch: test_nanodet_onnx.py."""
@@ -14,10 +14,10 @@ import yaml
 from conftest import REPO, read_frames
 from vad_ros.boxes import iou_matrix
 from vad_ros.perception.base import Detector, PerceptionError
-from vad_ros.perception.nanodet import NanoDetDetector, candidates, decode_level, pair_outputs
-from vad_ros.perception.nanodet_files import default_model_path
-from vad_ros.perception.nanodet_input import normalise, resize_input
-from vad_ros.perception.tfjs_graph import read_model_json, read_weights
+from vad_ros.perception.nanodet.detector import NanoDetDetector, candidates, decode_level, pair_outputs
+from vad_ros.perception.nanodet.files import default_model_path
+from vad_ros.perception.nanodet.preprocess import normalise, resize_input
+from vad_ros.perception.nanodet.tfjs_graph import read_model_json, read_weights
 
 LABELS = yaml.safe_load((REPO / 'bench' / 'labels' / 'vtest_people.yaml').read_text())
 MODEL = default_model_path()
@@ -172,7 +172,7 @@ def test_decode_level_keeps_only_cells_at_the_minimum_score_in_cell_order():
 
 @pytest.mark.parametrize('compiled', [True, False])
 def test_rows_reaching_a_score_compiled_and_numpy(compiled, monkeypatch):
-    from vad_ros.perception import nanodet
+    from vad_ros.perception.nanodet import detector as nanodet
     monkeypatch.setattr(nanodet, 'COMPILED', compiled and nanodet.COMPILED)
     scores = np.random.default_rng(3).random((500, 80), dtype=np.float32) * 0.1
     scores[[7, 99, 400], [0, 79, 40]] = [0.1, 0.5, 0.0999]
@@ -181,7 +181,7 @@ def test_rows_reaching_a_score_compiled_and_numpy(compiled, monkeypatch):
 
 
 def test_decode_level_compiled_equals_numpy(monkeypatch):
-    from vad_ros.perception import nanodet
+    from vad_ros.perception.nanodet import detector as nanodet
     if not nanodet.COMPILED:
         pytest.skip('numba not installed')
     rng = np.random.default_rng(5)
@@ -206,7 +206,7 @@ def test_decode_level_expectation_between_bins():
 
 
 def test_candidates_take_the_best_cells_of_all_levels(monkeypatch):
-    from vad_ros.perception import nanodet
+    from vad_ros.perception.nanodet import detector as nanodet
     monkeypatch.setattr(nanodet, 'MAX_CANDIDATES', 3)
     fine, coarse = np.zeros((2, 16, 80), np.float32), np.zeros((2, 4, 80), np.float32)
     fine[1, [0, 5, 9], 0] = [0.2, 0.6, 0.05]             # image 1 of the batch; 0.05 is below CANDIDATE_SCORE
@@ -230,7 +230,7 @@ def test_pair_outputs_orders_levels_and_checks_pairs():
 
 @pytest.mark.parametrize('compiled', [True, False])
 def test_normalise_is_mean_std_in_float32_into_a_given_buffer(compiled, monkeypatch):
-    from vad_ros.perception import nanodet_input
+    from vad_ros.perception.nanodet import preprocess as nanodet_input
     monkeypatch.setattr(nanodet_input, 'COMPILED', compiled and nanodet_input.COMPILED)   # numpy without numba
     rng = np.random.default_rng(1)
     canvas = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)

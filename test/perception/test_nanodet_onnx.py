@@ -1,4 +1,4 @@
-"""NanoDet on ONNX Runtime (vad_ros.perception.nanodet_onnx, NanoDetDetector runner onnx) against the torch
+"""NanoDet on ONNX Runtime (vad_ros.perception.nanodet.onnx_file, NanoDetDetector runner onnx) against the torch
 executor on real vtest.avi frames with the real model; int8 against float32; batches; the torch fallback where
 onnxruntime is missing; the ONNX file cache."""
 from __future__ import annotations
@@ -14,11 +14,11 @@ import yaml
 
 from conftest import REPO, read_frames
 from vad_ros.boxes import iou_matrix
-from vad_ros.perception import nanodet_onnx
+from vad_ros.perception.nanodet import onnx_file as nanodet_onnx
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.nanodet import NanoDetDetector, choose_runner
-from vad_ros.perception.nanodet_files import default_model_path
-from vad_ros.perception.variants import runtime_report
+from vad_ros.perception.nanodet.detector import NanoDetDetector, choose_runner
+from vad_ros.perception.nanodet.files import default_model_path
+from vad_ros.perception.base import runtime_report
 
 pytest.importorskip('onnxruntime')
 MODEL = default_model_path()
@@ -152,7 +152,7 @@ def test_auto_runs_torch_where_onnxruntime_does_not_import(monkeypatch, caplog, 
 
 def test_without_torch_nanodet_runs_on_the_onnx_file_made_before(monkeypatch):
     from vad_ros import params as vparams
-    from vad_ros.perception import nanodet
+    from vad_ros.perception.nanodet import detector as nanodet
     nanodet_onnx.onnx_path(MODEL)                                   # made (by setup) while torch was there
     real = nanodet.importlib.util.find_spec
     monkeypatch.setattr(nanodet.importlib.util, 'find_spec', lambda name, *a: None if name == 'torch' else

@@ -1,12 +1,12 @@
-"""The one greedy NMS (vad_ros.perception.nms) that HOG, NanoDet, the OpenMMLab decoders and the ONNX detector
+"""The one greedy NMS (vad_ros.perception.dense) that HOG, NanoDet, the OpenMMLab decoders and the ONNX detector
 share: its rule at the threshold, per-class suppression, the cap, and the compiled kernel against numpy."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vad_ros.perception import nms
-from vad_ros.perception.nms import greedy_nms, nms_per_class
+from vad_ros.perception import dense as nms
+from vad_ros.perception.dense import greedy_nms, nms_per_class
 
 
 @pytest.mark.parametrize('path', ['compiled', 'numpy'])

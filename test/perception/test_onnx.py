@@ -22,12 +22,12 @@ from vad_ros import params as vparams  # noqa: E402
 from vad_ros.devtools.random_checkpoints import lively_rtmdet, make_random_checkpoint  # noqa: E402
 from vad_ros.perception.base import PerceptionError  # noqa: E402
 from vad_ros.perception.factory import build_detector, build_segmenter  # noqa: E402
-from vad_ros.perception.mmdet_detector import MMDetDetector  # noqa: E402
-from vad_ros.perception.mmseg_segmenter import MMSegSegmenter  # noqa: E402
-from vad_ros.perception.onnx_detector import OnnxDetector  # noqa: E402
-from vad_ros.perception.onnx_export import export, main as export_main  # noqa: E402
-from vad_ros.perception.onnx_segmenter import OnnxSegmenter  # noqa: E402
-from vad_ros.perception.variants import runtime_report  # noqa: E402
+from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector  # noqa: E402
+from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter  # noqa: E402
+from vad_ros.perception.onnx.detector import OnnxDetector  # noqa: E402
+from vad_ros.perception.onnx.export import export, main as export_main  # noqa: E402
+from vad_ros.perception.onnx.segmenter import OnnxSegmenter  # noqa: E402
+from vad_ros.perception.base import runtime_report  # noqa: E402
 from vad_ros.pipeline import build_pipeline, detect_all  # noqa: E402
 
 
@@ -337,7 +337,7 @@ def test_package_decoding_of_the_pytorch_detector_equals_mmdetections(models, vt
     picked with torch, NMS in numpy), also where mmcv has no CUDA ops (no NMS on the GPU; here on the CPU, as such
     an mmcv looks to a GPU model): the detections are MMDetection's, one by one and batched, also after the score
     threshold is lowered at run time."""
-    from vad_ros.perception import mmdet_detector
+    from vad_ros.perception.openmmlab import mmdet_detector
     reference = MMDetDetector(*models['det'], device='cpu', min_score=min_score, package_decode=False)
     monkeypatch.setattr(mmdet_detector, 'mmcv_ops_on', lambda device: False)
     detector = MMDetDetector(*models['det'], device='cpu', min_score=min_score)
@@ -362,7 +362,7 @@ def test_heads_the_package_cannot_decode_keep_mmdetections_decoding_on_the_host(
                                                                                  caplog):
     """YOLOX's head has objectness (score factors), which the package's decoding does not apply: without mmcv's
     GPU NMS its raw maps are decoded by MMDetection on the host, said with a warning."""
-    from vad_ros.perception import mmdet_detector
+    from vad_ros.perception.openmmlab import mmdet_detector
     config, checkpoint = make_random_checkpoint('det', str(tmp_path), 'yolox_tiny_8xb8-300e_coco')
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
     for name, value in ckpt['state_dict'].items():      # objects everywhere, persons only: boxes to decode

@@ -9,8 +9,8 @@ import pytest
 
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.network_io import Preprocess, label_map_to_frame, score_floor
-from vad_ros.perception.onnx_detector import DenseTestCfg, decode_dense, level_candidates
-from vad_ros.perception.onnx_runtime import load_metadata, providers_for
+from vad_ros.perception.onnx.detector import DenseTestCfg, decode_dense, level_candidates
+from vad_ros.perception.onnx.runtime import load_metadata, providers_for
 
 RTMDET = Preprocess(scale=(640, 640), keep_ratio=True, pad_size=(640, 640), pad_value=114.0,
                     mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395), bgr_to_rgb=False, size_divisor=32)
@@ -114,7 +114,7 @@ def test_tensorrt_counts_only_where_its_library_loads(monkeypatch, caplog):
 
     import onnxruntime
 
-    from vad_ros.perception import onnx_runtime
+    from vad_ros.perception.onnx import runtime as onnx_runtime
     gpu_build = ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
     monkeypatch.setattr(onnxruntime, 'get_available_providers', lambda: list(gpu_build))
     loaded = []

@@ -111,7 +111,7 @@ def test_boxes_match_the_toolbox_result(models, vtest_frames, monkeypatch):
     MMDetection's on a head with real candidates: test_onnx.py)."""
     from mmdet.apis import inference_detector
 
-    from vad_ros.perception.openmmlab import scope
+    from vad_ros.perception.openmmlab.toolbox import scope
     detector, _ = models
     monkeypatch.setattr(detector, '_dense', None)
     frame = cv2.resize(vtest_frames[1], (640, 480))
@@ -129,7 +129,7 @@ def test_label_map_matches_the_toolbox_on_both_paths(models, vtest_frames):
     own upsampling) both agree with the toolbox's inference_model except along class borders."""
     from mmseg.apis import inference_model
 
-    from vad_ros.perception.openmmlab import scope
+    from vad_ros.perception.openmmlab.toolbox import scope
     _, segmenter = models
     frame = cv2.resize(vtest_frames[2], (640, 480))
     assert segmenter.low_resolution_argmax
@@ -230,8 +230,8 @@ def test_cpu_speedups_give_the_models_own_outputs(models, checkpoints, vtest_fra
     """On CPU both backends switch to channels-last memory at load and the detector folds its batch norms into
     the convolutions (the segmenter where asked: it gains < 5 %), each checked there, and on real frames their
     raw outputs and label maps are those of the model as loaded, within float rounding."""
-    from vad_ros.perception.mmdet_detector import MMDetDetector
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
     detector, default_segmenter = models
     (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
     assert default_segmenter.channels_last and not default_segmenter.folded_norms
@@ -298,9 +298,9 @@ class DiffersFolded:
 def test_a_speedup_that_changes_the_outputs_is_not_kept(checkpoints, vtest_frames, stand_in):
     """The refusal, with its reason (the error, or the largest difference), is in the runtime report that the
     node's start-up line and /diagnostics print."""
-    from vad_ros.perception.mmdet_detector import MMDetDetector
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
-    from vad_ros.perception.variants import runtime_report
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.base import runtime_report
     (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
     plain_norms = _norms(MMDetDetector(dc, dk, 'cpu', channels_last=False, fold_norms=False).model)
     detector = type('Det', (stand_in, MMDetDetector), {})(dc, dk, 'cpu')
@@ -324,10 +324,10 @@ def test_a_speedup_that_changes_the_outputs_is_not_kept(checkpoints, vtest_frame
 
 
 def test_segformer_head_in_the_cheaper_order_gives_the_heads_logits(models, vtest_frames):
-    """The fusion applied per stage before the resize (vad_ros.perception.segformer_head) equals mmseg's own
+    """The fusion applied per stage before the resize (vad_ros.perception.openmmlab.segformer_head) equals mmseg's own
     head.forward on real frames within float rounding, and the label maps are the same."""
-    from vad_ros.perception.openmmlab import scope
-    from vad_ros.perception.segformer_head import factored_head, factored_logits
+    from vad_ros.perception.openmmlab.toolbox import scope
+    from vad_ros.perception.openmmlab.segformer_head import factored_head, factored_logits
     _, segmenter = models
     head = segmenter.model.decode_head
     assert segmenter.factored_head and factored_head(head)
@@ -343,8 +343,8 @@ def test_segformer_head_in_the_cheaper_order_gives_the_heads_logits(models, vtes
 
 def test_segformer_head_in_training_mode_keeps_its_own_forward(checkpoints):
     """Batch norm with batch statistics cannot be folded: such a head is left to its own forward."""
-    from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
-    from vad_ros.perception.segformer_head import factored_head
+    from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.openmmlab.segformer_head import factored_head
     segmenter = MMSegSegmenter(*checkpoints['seg'], 'cpu', fold_norms=False)
     assert factored_head(segmenter.model.decode_head)
     fusion = segmenter.model.decode_head.fusion_conv
@@ -359,8 +359,8 @@ def test_segformer_head_in_training_mode_keeps_its_own_forward(checkpoints):
 def test_folding_is_not_tried_where_the_copy_would_be_too_large(checkpoints, monkeypatch):
     """Folding works on a copy of the model; above COPY_LIMIT_BYTES of parameters no copy is made and the
     norms stay (channels-last, tried in place, still applies)."""
-    from vad_ros.perception.mmdet_detector import MMDetDetector
-    from vad_ros.perception.model_backend import ModelBackend
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.backend import ModelBackend
     monkeypatch.setattr(ModelBackend, 'COPY_LIMIT_BYTES', 1024)
     detector = MMDetDetector(*checkpoints['det'], 'cpu')
     assert not detector.folded_norms and detector.channels_last
@@ -373,7 +373,7 @@ def test_decoding_on_the_host_gives_the_same_detections(models, vtest_frames, mo
     """mmcv without CUDA ops cannot run NMS on a GPU: the head's raw maps are then decoded on the CPU. Here the
     network is on the CPU too, so the host path must give exactly detect()'s detections; the raw maps arrive as
     float32 whatever precision the network ran in."""
-    from vad_ros.perception.mmdet_detector import to_cpu
+    from vad_ros.perception.openmmlab.mmdet_detector import to_cpu
     detector, _ = models
     frame = cv2.resize(vtest_frames[1], (640, 480))
     monkeypatch.setattr(detector, '_dense', None)                 # MMDetection's decoding
@@ -392,7 +392,7 @@ def test_decoding_on_the_host_gives_the_same_detections(models, vtest_frames, mo
 def test_an_mmcv_without_cuda_ops_decodes_on_the_host_and_says_so(checkpoints, monkeypatch, caplog):
     from mmcv.ops import get_compiling_cuda_version
 
-    from vad_ros.perception import mmdet_detector
+    from vad_ros.perception.openmmlab import mmdet_detector
     assert mmdet_detector.mmcv_ops_on('cpu')
     assert mmdet_detector.mmcv_ops_on('cuda:0') == (get_compiling_cuda_version() != 'not available')
     assert not build_detector(mm_params(checkpoints)).decode_on_host          # CPU: mmcv's own ops

@@ -1,4 +1,4 @@
-"""The TF.js graph executor (vad_ros.perception.tfjs_graph) against numpy: small graphs written here as
+"""The TF.js graph executor (vad_ros.perception.nanodet.tfjs_graph) against numpy: small graphs written here as
 model.json + weight shards, evaluated once by the executor (torch) and once by the numpy reference below,
 which follows TensorFlow's definitions of each op (NHWC, SAME padding, half-pixel bilinear sampling)."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.tfjs_graph import GraphModel, read_weights
+from vad_ros.perception.nanodet.tfjs_graph import GraphModel, read_weights
 
 RNG = np.random.default_rng(7)
 

@@ -1,4 +1,4 @@
-"""The one keep-if-equivalent step of the load-time variants (vad_ros.perception.variants), its tolerance table and
+"""The one keep-if-equivalent step of the load-time variants (vad_ros.perception.openmmlab.variants), its tolerance table and
 the runtime report, without a model (the PyTorch backends' variants on real models: test_perception_mm.py)."""
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from vad_ros.perception.tensors import mismatch  # noqa: E402
-from vad_ros.perception.variants import RuntimeReport, Variants, runtime_report, tolerance  # noqa: E402
+from vad_ros.perception.openmmlab.tensors import mismatch  # noqa: E402
+from vad_ros.perception.base import RuntimeReport, runtime_report  # noqa: E402
+from vad_ros.perception.openmmlab.variants import Variants, tolerance  # noqa: E402
 
 
 def test_the_tolerance_depends_on_device_and_precision():

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from vad_ros.perception.openmmlab import _shipped_config, scope, strip_pretrained
+from vad_ros.perception.openmmlab.toolbox import _shipped_config, scope, strip_pretrained
 
 DEFAULT_CONFIGS = {'det': 'rtmdet_tiny_8xb32-300e_coco', 'seg': 'segformer_mit-b0_8xb2-160k_ade20k-512x512'}
 
@@ -86,7 +86,7 @@ def lively_rtmdet(config: str, checkpoint: str, frame, out: str) -> str:
     level, measured on `frame` (BGR uint8)."""
     import torch
 
-    from vad_ros.perception.mmdet_detector import MMDetDetector
+    from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
     detector = MMDetDetector(config, checkpoint, device='cpu')
     sizes: dict[int, float] = {}
 

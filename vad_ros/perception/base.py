@@ -5,6 +5,7 @@ Images are (H, W, 3) uint8 BGR numpy arrays (OpenCV order), C-contiguous.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -48,3 +49,37 @@ def same_size_batches(sizes: list, max_batch: int) -> list[list[int]]:
         groups.setdefault(size, []).append(i)
     return [members[start:start + max_batch] for members in groups.values()
             for start in range(0, len(members), max_batch)]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    state: str                          # 'kept', 'refused' or 'off'
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuntimeReport:
+    """Which path a model runs (device, precision, each stage) and what happened to each of its variants."""
+    model: str
+    device: str
+    precision: str = ''
+    paths: tuple[tuple[str, str], ...] = ()          # (stage, what runs there)
+    outcomes: tuple[Outcome, ...] = ()
+
+    def line(self) -> str:
+        """One line for the start-up log and /diagnostics: the path, then the refused variants and why."""
+        head = f'{self.model} on {self.device}' + (f' ({self.precision})' if self.precision else '')
+        parts = [head] + [f'{stage}: {what}' for stage, what in self.paths]
+        refused = [f'{o.name} ({o.reason})' for o in self.outcomes if o.state == 'refused']
+        if refused:
+            parts.append('refused: ' + ', '.join(refused))
+        return '; '.join(parts)
+
+
+def runtime_report(model) -> RuntimeReport:
+    """The model's own report where its backend keeps one, else its name and device."""
+    report = getattr(model, 'runtime_report', None)
+    if callable(report):
+        return report()
+    return RuntimeReport(model.name, model.device)

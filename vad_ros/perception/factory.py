@@ -22,13 +22,13 @@ def build_detector(params: dict[str, Any]) -> Detector:
         from vad_ros.perception.hog import HogPeopleDetector
         return HogPeopleDetector.from_params(params)
     if backend == 'nanodet':
-        from vad_ros.perception.nanodet import build_with_fallback
+        from vad_ros.perception.nanodet.detector import build_with_fallback
         return build_with_fallback(params)
     if backend == 'mmdet':
-        from vad_ros.perception.mmdet_detector import MMDetDetector
+        from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
         return MMDetDetector.from_params(params)
     if backend == 'onnx':
-        from vad_ros.perception.onnx_detector import OnnxDetector
+        from vad_ros.perception.onnx.detector import OnnxDetector
         return OnnxDetector.from_params(params)
     raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet, onnx")
 
@@ -40,10 +40,10 @@ def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
     if backend in TORCH_BACKENDS:
         apply_torch_threads(params.get('torch_threads', 0))
     if backend == 'mmseg':
-        from vad_ros.perception.mmseg_segmenter import MMSegSegmenter
+        from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
         return MMSegSegmenter.from_params(params)
     if backend == 'onnx':
-        from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+        from vad_ros.perception.onnx.segmenter import OnnxSegmenter
         return OnnxSegmenter.from_params(params)
     raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")
 
@@ -69,7 +69,7 @@ def vocabularies(params: dict[str, Any]) -> tuple[Vocabulary, Vocabulary | None]
 def detector_vocabulary(params: dict[str, Any]) -> Vocabulary:
     backend = params['detector.backend']
     if backend == 'nanodet':
-        from vad_ros.perception import nanodet
+        from vad_ros.perception.nanodet import detector as nanodet
         warning = nanodet.hog_fallback_warning(params)
         if warning is None:
             path = nanodet.existing_model_path(params.get('detector.nanodet.model', ''))
@@ -84,7 +84,7 @@ def detector_vocabulary(params: dict[str, Any]) -> Vocabulary:
     if backend == 'mmdet':
         return _toolbox_vocabulary(params, 'detector', 'mmdet')
     if backend == 'onnx':
-        from vad_ros.perception.onnx_detector import OnnxDetector
+        from vad_ros.perception.onnx.detector import OnnxDetector
         return _exported_vocabulary(params, OnnxDetector)
     raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet, onnx")
 
@@ -96,20 +96,20 @@ def segmenter_vocabulary(params: dict[str, Any]) -> Vocabulary | None:
     if backend == 'mmseg':
         return _toolbox_vocabulary(params, 'segmenter', 'mmseg')
     if backend == 'onnx':
-        from vad_ros.perception.onnx_segmenter import OnnxSegmenter
+        from vad_ros.perception.onnx.segmenter import OnnxSegmenter
         return _exported_vocabulary(params, OnnxSegmenter)
     raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")
 
 
 def _toolbox_vocabulary(params: dict[str, Any], role: str, backend: str) -> Vocabulary:
-    from vad_ros.perception.openmmlab import MMDET, MMSEG, vocabulary_from_files
+    from vad_ros.perception.openmmlab.toolbox import MMDET, MMSEG, vocabulary_from_files
     names, source = vocabulary_from_files(MMDET if backend == 'mmdet' else MMSEG, params[f'{role}.config'],
                                           params[f'{role}.checkpoint'], params[f'{role}.trust_checkpoint_pickle'])
     return Vocabulary(role, backend, names, source)
 
 
 def _exported_vocabulary(params: dict[str, Any], backend) -> Vocabulary:
-    from vad_ros.perception.onnx_runtime import available_providers
+    from vad_ros.perception.onnx.runtime import available_providers
     role = backend.role
     _, source, names = backend.exported(params[f'{role}.checkpoint'], params[f'{role}.config'])
     available_providers()                   # onnxruntime installed (PerceptionError with the fix otherwise)

@@ -25,7 +25,7 @@ import numpy as np
 
 from vad_ros.boxes import intersection_areas, iou_matrix
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.nms import greedy_nms
+from vad_ros.perception.dense import greedy_nms
 from vad_ros.types import Detections
 
 WINDOW = (64, 128)                          # OpenCV's default people window (width, height)

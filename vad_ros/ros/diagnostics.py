@@ -9,7 +9,7 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from vad_ros.limits import bounded_message
 from vad_ros.media.image_codec import CAUSES
-from vad_ros.perception.variants import runtime_report
+from vad_ros.perception.base import runtime_report
 from vad_ros.ros.frame_slot import RateMeter
 from vad_ros.rule_source import ERROR, OK, WARN
 

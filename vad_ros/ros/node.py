@@ -79,7 +79,7 @@ from vad_ros.errors import VadError
 from vad_ros.host_memory import keep_freed_memory
 from vad_ros.media import image_codec
 from vad_ros.perception.factory import build_detector, build_segmenter
-from vad_ros.perception.variants import runtime_report
+from vad_ros.perception.base import runtime_report
 from vad_ros.pipeline import detect_all
 from vad_ros.reasoning.rules import NotARuleFile, RuleFileError
 from vad_ros.ros.camera import ACK_TIMEOUT_S, PER_CAMERA_PARAMS, Camera

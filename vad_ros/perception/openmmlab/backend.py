@@ -1,4 +1,4 @@
-"""A toolbox model (vad_ros.perception.openmmlab) on its device, run in stages (prepare, network, decode) with the
+"""A toolbox model (vad_ros.perception.openmmlab.toolbox) on its device, run in stages (prepare, network, decode) with the
 load-time variants of its declared plan; base of the MMDetection and MMSegmentation backends.
 
 The plan (PLAN; MMDetDetector adds the package's decoding) names each variant, its stage, its default and the
@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from vad_ros.perception.cuda_graphs import CudaGraphs
+from vad_ros.perception.openmmlab.cuda_graphs import CudaGraphs
 from vad_ros.perception.device import select_device
-from vad_ros.perception.openmmlab import Toolbox, class_names, load_model, scope, test_pipeline
-from vad_ros.perception.tensors import mismatch
-from vad_ros.perception.variants import RuntimeReport, Variant, Variants
+from vad_ros.perception.openmmlab.toolbox import Toolbox, class_names, load_model, scope, test_pipeline
+from vad_ros.perception.openmmlab.tensors import mismatch
+from vad_ros.perception.base import RuntimeReport
+from vad_ros.perception.openmmlab.variants import Variant, Variants
 
 log = logging.getLogger('vad_ros.perception')
 
@@ -178,7 +179,7 @@ class ModelBackend:
             self._net, self.compiled = compiled, True
 
     def try_cuda_graphs(self) -> None:
-        """Checked per input shape when captured (vad_ros.perception.cuda_graphs), which records a refusal."""
+        """Checked per input shape when captured (vad_ros.perception.openmmlab.cuda_graphs), which records a refusal."""
         self._graphs = CudaGraphs(self._net, self.variants)
         self.variants.record('cuda_graphs', 'kept', 'each input shape is captured and checked at its first frame')
 

@@ -20,7 +20,7 @@ for files from a trusted source. A model name (download) goes through the toolbo
 
 torch, mmengine, mmcv and the toolbox are imported where they are used: this module also serves vad-check, which
 names the classes of a configured model without them where they are missing. The model run in stages, with its
-load-time variants, is vad_ros.perception.model_backend.
+load-time variants, is vad_ros.perception.openmmlab.backend.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """NanoDet's network input: the frame padded to at most 4:3 / 3:4, stretched to the input size (bilinear), BGR,
-normalised with NanoDet's training mean/std, NCHW float32 (see vad_ros.perception.nanodet for why), written into
+normalised with NanoDet's training mean/std, NCHW float32 (see vad_ros.perception.nanodet.detector for why), written into
 buffers kept from frame to frame."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Generic helpers for a network's nested outputs (lists / tuples of tensors, None kept): mapping, flattening and
-the one comparison that every load-time variant (vad_ros.perception.variants) and CUDA graph is checked by."""
+the one comparison that every load-time variant (vad_ros.perception.openmmlab.variants) and CUDA graph is checked by."""
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -8,14 +8,15 @@ model's device and precision, TOLERANCES), keep it only if they agree, and recor
 its variants once, in the order they apply (`Variant`, openmmlab.ModelBackend.PLAN); each variant's default
 carries the measurement behind it (bench/RESULTS.md, "Load-time variants").
 
-`runtime_report(model)` says which path a model runs and why a speed-up was refused: the node's start-up line
-and its /diagnostics print it.
+The outcomes go into the backend's runtime report (vad_ros.perception.base.RuntimeReport).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from vad_ros.perception.base import Outcome
 
 log = logging.getLogger('vad_ros.perception')
 
@@ -37,13 +38,6 @@ class Variant:
     default: Callable[[Any], bool]      # on by default for this backend?
     why: str                            # the reason of the default (a measurement), said where it is off
     attempt: Callable[[Any], None]      # tries it on a backend (through Variants.keep_if_equivalent)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    state: str                          # 'kept', 'refused' or 'off'
-    reason: str
 
 
 class Variants:
@@ -79,30 +73,3 @@ class Variants:
             undo()
         self.record(name, 'refused', difference)
         return None
-
-
-@dataclass(frozen=True)
-class RuntimeReport:
-    """Which path a model runs (device, precision, each stage) and what happened to each of its variants."""
-    model: str
-    device: str
-    precision: str = ''
-    paths: tuple[tuple[str, str], ...] = ()          # (stage, what runs there)
-    outcomes: tuple[Outcome, ...] = ()
-
-    def line(self) -> str:
-        """One line for the start-up log and /diagnostics: the path, then the refused variants and why."""
-        head = f'{self.model} on {self.device}' + (f' ({self.precision})' if self.precision else '')
-        parts = [head] + [f'{stage}: {what}' for stage, what in self.paths]
-        refused = [f'{o.name} ({o.reason})' for o in self.outcomes if o.state == 'refused']
-        if refused:
-            parts.append('refused: ' + ', '.join(refused))
-        return '; '.join(parts)
-
-
-def runtime_report(model) -> RuntimeReport:
-    """The model's own report where its backend keeps one, else its name and device."""
-    report = getattr(model, 'runtime_report', None)
-    if callable(report):
-        return report()
-    return RuntimeReport(model.name, model.device)

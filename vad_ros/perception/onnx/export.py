@@ -1,6 +1,6 @@
 """vad-export: an MMDetection detector or an MMSegmentation segmenter (config + checkpoint) -> an ONNX file of
 its network + a small JSON metadata file, for `detector.backend: onnx` / `segmenter.backend: onnx`
-(vad_ros.perception.onnx_detector / onnx_segmenter), which run them with onnxruntime without torch or mmcv.
+(vad_ros.perception.onnx.detector / onnx_segmenter), which run them with onnxruntime without torch or mmcv.
 
     vad-export detector --config rtmdet_tiny.py --checkpoint rtmdet_tiny.pth --out models/rtmdet_tiny.onnx
     vad-export segmenter --config segformer_b0.py --checkpoint segformer_b0.pth --out models/segformer_b0.onnx
@@ -18,7 +18,7 @@ What is in the graph and what is not:
 - segmenter (decoder 'label_map'): backbone + decode head + the argmax over classes, at the decode head's
   resolution (1/4 or 1/8 of the input), as uint8 (int32 over 256 classes). Encoder-decoder models with a
   plain decode head and 'whole' test mode (SegFormer, UperNet, ...). SegFormer's head is exported in the
-  cheaper order of vad_ros.perception.segformer_head (same logits up to float rounding).
+  cheaper order of vad_ros.perception.openmmlab.segformer_head (same logits up to float rounding).
 - The input size is fixed at export: the network input of --frame-size frames (default 640x480; any frame of
   the same aspect ratio gives the same input, e.g. 768x576 too). The TorchScript-based exporter bakes some
   shapes of attention layers into the graph, so a dynamic size would give wrong reshapes in SegFormer; a
@@ -38,13 +38,13 @@ from typing import Any
 
 import torch
 
-from vad_ros.perception import openmmlab
+from vad_ros.perception.openmmlab import toolbox as openmmlab
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.dense_decode import dense_network, dense_test_cfg
-from vad_ros.perception.mmseg_segmenter import label_dtype, plain_decode_head
+from vad_ros.perception.openmmlab.dense_head import dense_network, dense_test_cfg
+from vad_ros.perception.openmmlab.mmseg_segmenter import label_dtype, plain_decode_head
 from vad_ros.perception.network_io import from_config
-from vad_ros.perception.onnx_runtime import FORMAT
-from vad_ros.perception.segformer_head import head_logits
+from vad_ros.perception.onnx.runtime import FORMAT
+from vad_ros.perception.openmmlab.segformer_head import head_logits
 
 OPSET = 17
 

@@ -1,16 +1,16 @@
 """Segmenter backend on an exported network (vad-export segmenter ...) in ONNX Runtime.
 
 The graph ends with the argmax over the classes at the decode head's resolution (decoder 'label_map', see
-vad_ros.perception.onnx_export), so the provider computes it where the logits are and only a small uint8
+vad_ros.perception.onnx.export), so the provider computes it where the logits are and only a small uint8
 map leaves it; here the padding is cut off and the map resized to the frame with nearest-neighbour, as the
-PyTorch backend does (vad_ros.perception.mmseg_segmenter).
+PyTorch backend does (vad_ros.perception.openmmlab.mmseg_segmenter).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from vad_ros.perception.network_io import label_map_to_frame
-from vad_ros.perception.onnx_runtime import OnnxBackend
+from vad_ros.perception.onnx.runtime import OnnxBackend
 from vad_ros.types import ClassMap
 
 

@@ -21,10 +21,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from vad_ros.perception.model_backend import CHANNELS_LAST, FOLD_NORMS, RUNNERS, ModelBackend, never
+from vad_ros.perception.openmmlab.backend import CHANNELS_LAST, FOLD_NORMS, RUNNERS, ModelBackend, never
 from vad_ros.perception.network_io import label_map_to_frame
-from vad_ros.perception.openmmlab import MMSEG, scope
-from vad_ros.perception.segformer_head import factored_head, head_logits
+from vad_ros.perception.openmmlab.toolbox import MMSEG, scope
+from vad_ros.perception.openmmlab.segformer_head import factored_head, head_logits
 from vad_ros.types import ClassMap
 
 
@@ -60,7 +60,7 @@ class MMSegSegmenter(ModelBackend):
 
     @property
     def factored_head(self) -> bool:
-        """SegFormer's head computed in the cheaper order of vad_ros.perception.segformer_head."""
+        """SegFormer's head computed in the cheaper order of vad_ros.perception.openmmlab.segformer_head."""
         return factored_head(self.model.decode_head)
 
     def logits(self, inputs):

@@ -4,7 +4,7 @@ Measured on an H200 (bench/RESULTS.md, GPU): RTMDet-l and SegFormer-B5 at 1080p 
 forward pass launching kernels from Python, not computing, so the GPU waits on the CPU (float16 is no faster than
 float32 there). A CUDA graph records the pass once and replays all its kernels with one launch. A camera's frames
 all give the same network input shape, so one graph per shape (a few: batch sizes of several cameras) covers a
-stream. Each graph is checked when it is captured, as every load-time variant (vad_ros.perception.variants): its
+stream. Each graph is checked when it is captured, as every load-time variant (vad_ros.perception.openmmlab.variants): its
 outputs must match an eager pass on the same input, else, or if the model cannot be captured (CPU
 synchronisation, data-dependent shapes), graphs are switched off for the model and it runs eagerly; the outcome
 is recorded in the backend's runtime report. Replay overwrites a graph's outputs, so callers get copies.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from vad_ros.perception.tensors import map_tensors, mismatch
-from vad_ros.perception.variants import Variants
+from vad_ros.perception.openmmlab.tensors import map_tensors, mismatch
+from vad_ros.perception.openmmlab.variants import Variants
 
 MAX_GRAPHS = 8          # input shapes kept per model (one per camera size and batch size); more run eagerly
 WARMUP_RUNS = 2         # eager passes on a side stream before capture (lazy initialisation, autotuning)

@@ -4,7 +4,7 @@ its first start. Files live in `onnx/` next to nanodet.json (else in the model c
 the model files and of this exporter's version, so a changed model or exporter makes new files; each is written
 to a temporary name and renamed, so a reader never sees half a file.
 
-- float32: the package's torch executor (vad_ros.perception.tfjs_graph) traced by torch.onnx.export (opset 17)
+- float32: the package's torch executor (vad_ros.perception.nanodet.tfjs_graph) traced by torch.onnx.export (opset 17)
   with a batch axis; ONNX Runtime's basic optimisations fold its constants and layout transposes away, and
   streamline() rewrites the operators that made ONNX Runtime leave its blocked convolution layout (the feature
   pyramid's resizes, a pad, the heads' transposes) into equivalent ones it keeps in that layout (network ~5 %
@@ -15,7 +15,7 @@ to a temporary name and renamed, so a reader never sees half a file.
   instructions where it has them. Its accuracy against float32 is measured by bench/bench_nanodet_runners.py and
   checked by test/perception/test_nanodet_onnx.py.
 
-    python -m vad_ros.perception.nanodet_onnx [--precision fp32|int8] [MODEL.json]   # prints the file's path
+    python -m vad_ros.perception.nanodet.onnx_file [--precision fp32|int8] [MODEL.json]   # prints the file's path
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from typing import Callable
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.nanodet_files import default_model_path, model_cache_dir
-from vad_ros.perception.nanodet_input import prepare_input
+from vad_ros.perception.nanodet.files import default_model_path, model_cache_dir
+from vad_ros.perception.nanodet.preprocess import prepare_input
 
 log = logging.getLogger('vad_ros.perception')
 
@@ -133,7 +133,7 @@ def export_fp32(model_path: str, out: str, streamlined: bool = True) -> None:
     except ImportError:
         raise PerceptionError('nanodet: making the ONNX file needs torch once (tools/setup.sh nanodet installs it)'
                               ) from None
-    from vad_ros.perception.tfjs_graph import GraphModel
+    from vad_ros.perception.nanodet.tfjs_graph import GraphModel
     graph = GraphModel.load(model_path, 'cpu').to('cpu', channels_last=False)
     size = graph.input_shapes[next(iter(graph.input_shapes))][2]
 

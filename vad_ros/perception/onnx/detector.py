@@ -1,11 +1,11 @@
 """Detector backend on an exported network (vad-export detector ...) in ONNX Runtime, decoding in numpy.
 
 The graph gives, per image of the batch and feature level, class scores after the head's activation and decoded
-boxes in network-input pixels (decoder 'dense', see vad_ros.perception.onnx_export); detect_batch runs the
+boxes in network-input pixels (decoder 'dense', see vad_ros.perception.onnx.export); detect_batch runs the
 frames of several cameras through one run. Here, as MMDetection's dense heads do it: per
 level the candidates scoring above the score threshold, at most `nms_pre` of them by score; all levels
 together: boxes clipped to the pipeline's image, scaled back to the frame, boxes not wider and taller than
-`min_bbox_size` dropped, greedy NMS per class (vad_ros.perception.nms), the best
+`min_bbox_size` dropped, greedy NMS per class (vad_ros.perception.dense), the best
 `max_per_img` kept. The test settings are the config's (stored in the metadata); for deployment the score
 threshold is the pipeline's (see `min_score`) and the candidates per level are capped (network_io.DEPLOY_NMS_PRE).
 """
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError, same_size_batches
-from vad_ros.perception.nms import nms_per_class, warm_up_nms
+from vad_ros.perception.dense import nms_per_class, warm_up_nms
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
-from vad_ros.perception.onnx_runtime import OnnxBackend
+from vad_ros.perception.onnx.runtime import OnnxBackend
 from vad_ros.types import Detections
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.nms import warm_up_nms
-from vad_ros.perception.onnx_detector import DenseTestCfg, finish_dense
+from vad_ros.perception.dense import warm_up_nms
+from vad_ros.perception.onnx.detector import DenseTestCfg, finish_dense
 
 
 def single_stage(model) -> bool:

@@ -24,7 +24,7 @@ from vad_ros.perception.network_io import Preprocess
 
 log = logging.getLogger('vad_ros.perception')
 
-FORMAT = 'vad_ros-onnx/1'          # the metadata format vad-export writes (vad_ros.perception.onnx_export)
+FORMAT = 'vad_ros-onnx/1'          # the metadata format vad-export writes (vad_ros.perception.onnx.export)
 GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
 
 # The CPU thread pool: inside a run the worker threads spin between the ~200 parallel sections of a network
@@ -164,7 +164,7 @@ class OnnxBackend:
 
     def runtime_report(self):
         """The execution providers the session runs on (the first one does the work), for the start-up line."""
-        from vad_ros.perception.variants import RuntimeReport
+        from vad_ros.perception.base import RuntimeReport
         return RuntimeReport(self.name, self.device, '', (('network', 'ONNX Runtime ' + ' > '.join(self.providers)),))
 
     def input_size(self, image_bgr: np.ndarray) -> tuple[int, int]:

@@ -15,7 +15,7 @@ network + decode in one call.
 detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
 
 Decoding: plain single-stage dense heads (RTMDet, RetinaNet, ...) can be decoded by the package (the variant
-package_decode, vad_ros.perception.dense_decode: boxes decoded with the network, in its CUDA graph on a GPU,
+package_decode, vad_ros.perception.openmmlab.dense_head: boxes decoded with the network, in its CUDA graph on a GPU,
 candidates above the score threshold picked on the device, NMS on the host as the ONNX path does: same
 detections as MMDetection's, without mmcv's ops). By default it runs where the config's COCO test settings are
 kept (detector.keep_low_scores: RTMDet-tiny's detect() 58-59 % faster on the CPU); with the pipeline's
@@ -35,12 +35,12 @@ import numpy as np
 import torch
 
 from vad_ros.perception.base import same_size_batches
-from vad_ros.perception.dense_decode import dense_decoder, single_stage
-from vad_ros.perception.model_backend import MODEL_CHANGES, RUNNERS, ModelBackend
+from vad_ros.perception.openmmlab.dense_head import dense_decoder, single_stage
+from vad_ros.perception.openmmlab.backend import MODEL_CHANGES, RUNNERS, ModelBackend
 from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
-from vad_ros.perception.openmmlab import MMDET, scope
-from vad_ros.perception.tensors import map_tensors
-from vad_ros.perception.variants import Variant
+from vad_ros.perception.openmmlab.toolbox import MMDET, scope
+from vad_ros.perception.openmmlab.tensors import map_tensors
+from vad_ros.perception.openmmlab.variants import Variant
 from vad_ros.types import Detections
 
 log = logging.getLogger('vad_ros.perception')
@@ -124,7 +124,7 @@ class MMDetDetector(MinScore, ModelBackend):
 
     @property
     def package_decode(self) -> bool:
-        """True where the package decodes the head's outputs (vad_ros.perception.dense_decode)."""
+        """True where the package decodes the head's outputs (vad_ros.perception.openmmlab.dense_head)."""
         return self._dense is not None
 
     def probe_outputs(self, inputs) -> list:
@@ -171,7 +171,7 @@ class MMDetDetector(MinScore, ModelBackend):
 
     def forward(self, inputs):
         """Single-stage: the head's raw maps (cls_scores, bbox_preds, ...) for the network input; with the
-        package's decoding, each level's scores and decoded boxes (vad_ros.perception.dense_decode)."""
+        package's decoding, each level's scores and decoded boxes (vad_ros.perception.openmmlab.dense_head)."""
         if self._dense is not None:
             return self._dense.network(self.as_layout(inputs))
         return self.model.bbox_head(self.model.extract_feat(self.as_layout(inputs)))
