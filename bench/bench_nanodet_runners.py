@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vad_ros import params as vparams  # noqa: E402
+from vad_ros.boxes import iou_matrix  # noqa: E402
 from vad_ros.perception.base import PerceptionError  # noqa: E402
-from vad_ros.perception.nanodet.onnx_file import agreement  # noqa: E402
 from vad_ros.pipeline import build_pipeline  # noqa: E402
 from vad_ros.types import Detections  # noqa: E402
 
@@ -49,7 +49,9 @@ FPS = 10.0
 STAGES = ('pre', 'network', 'post', 'detect', 'segment', 'reason', 'total')
 
 
-MOVED = {'vad_ros.reasoning.vocabulary': 'vad_ros.vocabulary'}     # modules the old nanodet.py imports, moved since
+MOVED = {'vad_ros.reasoning.vocabulary': 'vad_ros.vocabulary',      # modules the old nanodet.py imports, moved since
+         'vad_ros.perception.tfjs_graph': 'vad_ros.perception.nanodet.tfjs_graph',
+         'vad_ros.perception.nms': 'vad_ros.perception.dense'}
 
 
 def baseline_module(commit: str):
@@ -182,6 +184,26 @@ def equal(a: Detections, b: Detections) -> bool:
             return False
         free[np.argmax(fits)] = False
     return True
+
+
+def agreement(reference, other, min_score: float = 0.4, min_iou: float = 0.5) -> tuple[int, int, int]:
+    """The accuracy check of a lower-precision runner against float32 on one frame: (reference detections with
+    score >= min_score, how many of them `other` matches one to one (same label, IoU >= min_iou, best IoU first),
+    detections of `other` with score >= min_score that match none). Detections objects of vad_ros.types."""
+    ref, oth = reference.scores >= min_score, other.scores >= min_score
+    ref_boxes, ref_labels = reference.boxes[ref], reference.labels[ref]
+    other_boxes, other_labels = other.boxes[oth], other.labels[oth]
+    if not len(ref_boxes) or not len(other_boxes):
+        return len(ref_boxes), 0, len(other_boxes)
+    iou = iou_matrix(ref_boxes, other_boxes) * (ref_labels[:, None] == other_labels[None, :])
+    pairs = sorted(zip(*np.nonzero(iou >= min_iou)), key=lambda pair: -iou[pair])
+    used_ref, used_other = set(), set()
+    for r, o in pairs:
+        if r not in used_ref and o not in used_other:
+            used_ref.add(r)
+            used_other.add(o)
+    return len(ref_boxes), len(used_ref), len(other_boxes) - len(used_other)
+
 
 
 def run(frame_count: int, warmup: int, start: int, device: str = 'cpu', block: int = 10) -> dict:

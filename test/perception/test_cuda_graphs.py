@@ -11,8 +11,7 @@ torch = pytest.importorskip('torch')
 
 from vad_ros import params as vparams  # noqa: E402
 from vad_ros.perception.openmmlab.cuda_graphs import CudaGraphs  # noqa: E402
-from vad_ros.perception.openmmlab.tensors import map_tensors, mismatch  # noqa: E402
-from vad_ros.perception.openmmlab.variants import Variants  # noqa: E402
+from vad_ros.perception.openmmlab.variants import Variants, map_tensors, mismatch  # noqa: E402
 
 
 def same_outputs(expected, got, tolerance=1e-3):

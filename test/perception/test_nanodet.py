@@ -16,7 +16,7 @@ from vad_ros.boxes import iou_matrix
 from vad_ros.perception.base import Detector, PerceptionError
 from vad_ros.perception.nanodet.detector import NanoDetDetector, candidates, decode_level, pair_outputs
 from vad_ros.perception.nanodet.files import default_model_path
-from vad_ros.perception.nanodet.preprocess import normalise, resize_input
+from vad_ros.perception.nanodet.preprocess import InputResizer, normalise
 from vad_ros.perception.nanodet.tfjs_graph import read_model_json, read_weights
 
 LABELS = yaml.safe_load((REPO / 'bench' / 'labels' / 'vtest_people.yaml').read_text())
@@ -99,9 +99,9 @@ def test_boxes_are_inside_the_frame_and_sorted_types(detector, labelled_frames):
 def test_first_layers_match_numpy(torch_detector, labelled_frames):
     """Pad -> conv 3x3/2 -> bias -> LeakyReLU -> pad -inf -> max-pool 3x3/2 of the real graph, evaluated by the
     executor and by numpy from the raw weights of the .bin."""
-    canvas, _ = resize_input(labelled_frames[600], 416)
+    canvas, _ = InputResizer(416)(labelled_frames[600])
     x = normalise(canvas)
-    out = torch_detector.graph.run({'input_1': torch.from_numpy(x)}, outputs=['PartitionedCall/MaxPool2d'])
+    out = torch_detector.network.graph.run({'input_1': torch.from_numpy(x)}, outputs=['PartitionedCall/MaxPool2d'])
     weights = read_weights(MODEL, read_model_json(MODEL)['weightsManifest'])
     w, b = weights['PartitionedCall/split'].astype(np.float64), weights['unknown_0'].astype(np.float64)
     nhwc = np.pad(x[0].transpose(1, 2, 0).astype(np.float64), ((1, 1), (1, 1), (0, 0)))
@@ -117,15 +117,15 @@ def test_cpu_runs_channels_last_with_the_default_layouts_detections(labelled_fra
     """On the CPU the executor's convolutions run on channels-last memory (faster there); the detections on
     real frames are the default layout's up to float rounding."""
     fast, plain = NanoDetDetector(device='cpu', runner='torch'), NanoDetDetector(device='cpu', runner='torch')
-    plain.graph.to('cpu', channels_last=False)
-    assert fast.graph.channels_last and not plain.graph.channels_last
+    plain.network.graph.to('cpu', channels_last=False)
+    assert fast.network.graph.channels_last and not plain.network.graph.channels_last
     for frame in labelled_frames.values():
         ours, ref = fast.detect(frame), plain.detect(frame)
         assert len(ours) == len(ref) > 0
         np.testing.assert_array_equal(ours.labels, ref.labels)
         np.testing.assert_allclose(ours.boxes, ref.boxes, atol=1e-2)
         np.testing.assert_allclose(ours.scores, ref.scores, atol=1e-5)
-    conv = next(n for n in fast.graph._plan if n.op == 'Conv2D')
+    conv = next(n for n in fast.network.graph._plan if n.op == 'Conv2D')
     assert conv.cache['weight'].is_contiguous(memory_format=torch.channels_last)
 
 
@@ -171,13 +171,14 @@ def test_decode_level_keeps_only_cells_at_the_minimum_score_in_cell_order():
 
 
 @pytest.mark.parametrize('compiled', [True, False])
-def test_rows_reaching_a_score_compiled_and_numpy(compiled, monkeypatch):
+def test_decode_level_keeps_the_rows_reaching_the_score_compiled_and_numpy(compiled, monkeypatch):
     from vad_ros.perception.nanodet import detector as nanodet
     monkeypatch.setattr(nanodet, 'COMPILED', compiled and nanodet.COMPILED)
-    scores = np.random.default_rng(3).random((500, 80), dtype=np.float32) * 0.1
+    scores = np.random.default_rng(3).random((484, 80), dtype=np.float32) * 0.1
     scores[[7, 99, 400], [0, 79, 40]] = [0.1, 0.5, 0.0999]
-    found = nanodet.rows_reaching(scores, np.float32(0.1))
-    assert found.dtype == np.int64 and found.tolist() == [7, 99]
+    boxes, best, labels = decode_level(scores, one_hot_logits(484, [0] * 4), input_size=176, min_score=0.1)
+    assert best.tolist() == [np.float32(0.1), 0.5] and labels.dtype == np.int64 and labels.tolist() == [0, 79]
+    np.testing.assert_allclose(boxes, [[60, 4, 60, 4], [4 + 8 * 11, 4 + 8 * 4] * 2], atol=1e-3)   # cells 7, 99
 
 
 def test_decode_level_compiled_equals_numpy(monkeypatch):
@@ -242,21 +243,21 @@ def test_normalise_is_mean_std_in_float32_into_a_given_buffer(compiled, monkeypa
     np.testing.assert_array_equal(out, ref)
 
 
-def test_resize_input_stretches_4_by_3_frames():
+def test_input_resizer_stretches_4_by_3_frames():
     image = np.full((576, 768, 3), 200, np.uint8)
-    canvas, to_frame = resize_input(image, 416)
+    canvas, to_frame = InputResizer(416)(image)
     assert canvas.shape == (416, 416, 3) and (canvas == 200).all()
     np.testing.assert_allclose(np.array([208, 208, 416, 416]) * to_frame, [384, 288, 768, 576])
 
 
-def test_resize_input_pads_wide_and_tall_frames_to_4_by_3():
+def test_input_resizer_pads_wide_and_tall_frames_to_4_by_3():
     wide = np.full((272, 640, 3), 200, np.uint8)          # 2.35:1 -> padded to 640x480 at the bottom
-    canvas, to_frame = resize_input(wide, 416)
+    canvas, to_frame = InputResizer(416)(wide)
     np.testing.assert_allclose(to_frame, [640 / 416, 480 / 416] * 2)
     rows = (canvas == 200).all(axis=(1, 2))
     assert rows[:230].all() and not rows[240:].any()     # 272 / 480 of 416 rows = 236 rows of picture
     tall = np.full((640, 200, 3), 200, np.uint8)         # 1:3.2 -> padded to 480x640 on the right
-    canvas, to_frame = resize_input(tall, 416)
+    canvas, to_frame = InputResizer(416)(tall)
     np.testing.assert_allclose(to_frame, [480 / 416, 640 / 416] * 2)
     cols = (canvas == 200).all(axis=(0, 2))
     assert cols[:170].all() and not cols[180:].any()     # 200 / 480 of 416 columns = 173

@@ -20,6 +20,9 @@ from vad_ros.perception.nanodet.detector import NanoDetDetector, choose_runner
 from vad_ros.perception.nanodet.files import default_model_path
 from vad_ros.perception.base import runtime_report
 
+sys.path.insert(0, str(REPO / 'bench'))
+from bench_nanodet_runners import agreement  # noqa: E402  (the accuracy check of the bench's int8 row)
+
 pytest.importorskip('onnxruntime')
 MODEL = default_model_path()
 pytestmark = pytest.mark.skipif(not os.path.isfile(MODEL), reason=f'NanoDet model files absent ({MODEL}): run '
@@ -110,13 +113,18 @@ def test_int8_passes_its_accuracy_check_against_float32(runners, frames):
     reference = matched = extra = people_fp32 = people_int8 = 0
     for index, image in frames.items():
         a, b = fp32.detect(image), int8.detect(image)
-        counts = nanodet_onnx.agreement(a, b)
+        counts = agreement(a, b)
         reference, matched, extra = reference + counts[0], matched + counts[1], extra + counts[2]
         people_fp32 += person_recall(a, LABELS['people'][index])
         people_int8 += person_recall(b, LABELS['people'][index])
     assert reference > 100
     assert matched >= 0.9 * reference and extra <= 0.05 * reference, (reference, matched, extra)
     assert abs(people_int8 - people_fp32) <= 1 and people_fp32 >= 85, (people_fp32, people_int8)
+
+
+def test_int8_calibration_reads_the_checkouts_vtest(vtest_path):
+    """A fresh int8 file is calibrated on data/vtest.avi of this checkout (tools/setup.sh data)."""
+    assert nanodet_onnx.VTEST.resolve() == vtest_path.resolve()
 
 
 def test_agreement_counts_one_to_one_matches_of_the_same_class():
@@ -127,7 +135,7 @@ def test_agreement_counts_one_to_one_matches_of_the_same_class():
     other = Detections(np.array([[0, 0, 10, 11], [1, 0, 11, 10], [20, 0, 30, 10], [0, 30, 5, 35]], np.float32),
                        np.array([0, 0, 1, 0]), np.array([0.9, 0.9, 0.9, 0.5], np.float32), names)
     # the two others on ref box 0 match it once; ref box 1 is a person, other box 2 a car; ref box 2 < 0.4
-    assert nanodet_onnx.agreement(ref, other) == (2, 1, 3)
+    assert agreement(ref, other) == (2, 1, 3)
 
 
 def test_the_runtime_report_names_the_onnx_file_and_precision():
@@ -138,7 +146,7 @@ def test_the_runtime_report_names_the_onnx_file_and_precision():
 
 def test_auto_runs_torch_where_onnxruntime_does_not_import(monkeypatch, caplog, frames):
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)          # `import onnxruntime` raises ImportError
-    assert choose_runner('auto', 'cpu') == 'torch'
+    assert choose_runner('auto', 'cpu') == ('torch', 'onnxruntime is not installed')
     with caplog.at_level(logging.WARNING, logger='vad_ros.perception'):
         detector = NanoDetDetector(device='cpu', runner='auto', precision='int8')
     assert (detector.runner, detector.precision) == ('torch', 'fp32')
@@ -207,7 +215,8 @@ def test_the_onnx_file_is_made_once_next_to_the_model_and_named_by_its_hash(mode
 def test_the_onnx_file_goes_to_the_next_folder_where_the_first_cannot_be_made(model_copy, tmp_path, monkeypatch):
     blocked = tmp_path / 'blocked'
     blocked.write_text('a file where the folder should be')
-    monkeypatch.setattr(nanodet_onnx, 'onnx_folders', lambda model: [str(blocked), str(tmp_path / 'cache')])
+    monkeypatch.setattr(nanodet_onnx, 'onnx_paths', lambda model, precision: [str(blocked / 'x.onnx'),
+                                                                          str(tmp_path / 'cache' / 'x.onnx')])
     path = nanodet_onnx.onnx_path(str(model_copy))
     assert os.path.dirname(path) == str(tmp_path / 'cache') and os.path.isfile(path)
 

@@ -1,5 +1,6 @@
 """The torch-free parts of the ONNX Runtime backends: pre-processing arithmetic, candidate selection,
-box decoding, execution providers, metadata errors. (Equivalence with the PyTorch path: test_onnx.py.)"""
+box decoding, execution providers, the session start, metadata errors. (Equivalence with the PyTorch path:
+test_onnx.py.)"""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.network_io import Preprocess, label_map_to_frame, score_floor
-from vad_ros.perception.onnx.detector import DenseTestCfg, decode_dense, level_candidates
+from vad_ros.perception.dense import DenseTestCfg, decode_dense, level_candidates, score_floor
+from vad_ros.perception.network_io import Preprocess, label_map_to_frame
 from vad_ros.perception.onnx.runtime import load_metadata, providers_for
 
 RTMDET = Preprocess(scale=(640, 640), keep_ratio=True, pad_size=(640, 640), pad_value=114.0,
@@ -67,13 +68,13 @@ def test_label_map_is_cut_to_the_image_and_resized_to_the_frame():
 
 def test_candidates_above_the_threshold_best_first_capped():
     scores = np.array([[0.1, 0.9], [0.5, 0.2], [0.95, 0.3]], np.float32)
-    values, labels, rows = level_candidates(scores, 0.25, 10)
+    boxes = np.arange(3, dtype=np.float32)[:, None].repeat(4, axis=1)       # box i = [i, i, i, i]
+    picked, values, labels = level_candidates(scores, boxes, 0.25, 10)
     np.testing.assert_allclose(values, [0.95, 0.9, 0.5, 0.3])
-    assert labels.tolist() == [0, 1, 0, 1] and rows.tolist() == [2, 0, 1, 2]
-    values, _, rows = level_candidates(scores, 0.25, 2)
-    assert rows.tolist() == [2, 0]
-    assert len(level_candidates(scores, 0.3, 0)[0]) == 3          # strictly above, as mmdet
-    assert len(level_candidates(scores, score_floor(0.3), 0)[0]) == 4   # the pipeline's >= 0.3
+    assert labels.tolist() == [0, 1, 0, 1] and picked[:, 0].tolist() == [2, 0, 1, 2]
+    assert level_candidates(scores, boxes, 0.25, 2)[0][:, 0].tolist() == [2, 0]
+    assert len(level_candidates(scores, boxes, 0.3, 0)[1]) == 3          # strictly above, as mmdet
+    assert len(level_candidates(scores, boxes, score_floor(0.3), 0)[1]) == 4   # the pipeline's >= 0.3
 
 
 def test_dense_decode_clips_rescales_filters_and_suppresses():
@@ -88,6 +89,7 @@ def test_dense_decode_clips_rescales_filters_and_suppresses():
     assert len(decode_dense([scores, boxes], DenseTestCfg(**{**cfg.__dict__, 'min_bbox_size': 2}),
                             (640, 640), (0.5, 0.5))[0]) == 2        # the 1 px wide box goes
     assert DenseTestCfg(score_thr=0.001, nms_pre=30000).for_deployment(0.3).nms_pre == 1000
+    assert DenseTestCfg(nms_pre=-1).for_deployment(0.3).nms_pre == 1000          # the config's 'all' is capped too
     assert DenseTestCfg(score_thr=0.001, nms_pre=30000).for_deployment(None).score_thr == 0.001
 
 
@@ -134,6 +136,36 @@ def test_tensorrt_counts_only_where_its_library_loads(monkeypatch, caplog):
     assert onnx_runtime.providers_for('cuda', onnx_runtime.available_providers())[1][0][0] == 'CUDAExecutionProvider'
     monkeypatch.setattr(ctypes, 'CDLL', loader(True))
     assert onnx_runtime.available_providers() == gpu_build
+
+
+@pytest.mark.filterwarnings('ignore:Specified provider')
+def test_one_session_start_with_its_cpu_fallback(tmp_path, monkeypatch, caplog):
+    """start_session (the ONNX backends, NanoDet's ONNX runner): a GPU that is not offered, or offered but not
+    started (stand-in: the CPU build of onnxruntime said to offer CUDA), is an error naming '<role>.device', or
+    the CPU with a warning where allow_cpu_fallback; a file to be made is made after the device check."""
+    onnx = pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
+    from onnx import TensorProto, helper
+
+    from vad_ros.perception.onnx import runtime
+    graph = helper.make_graph([helper.make_node('Identity', ['x'], ['y'])], 'identity',
+                              [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1])])
+    path = str(tmp_path / 'identity.onnx')
+    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid('', 17)]), path)
+    made = []
+    monkeypatch.setattr(runtime, 'available_providers', lambda: ['CPUExecutionProvider'])
+    with pytest.raises(PerceptionError, match="^detector.device: device 'cuda' was asked for"):
+        runtime.start_session('detector', 'cuda', False, lambda: made.append(path) or path)
+    assert not made
+    caplog.set_level('WARNING', logger='vad_ros.perception')
+    assert runtime.start_session('detector', 'cuda', True, path)[:2] == ('cpu', path)
+    assert 'running on cpu because allow_cpu_fallback is true' in caplog.text
+    monkeypatch.setattr(runtime, 'available_providers', lambda: ['CUDAExecutionProvider', 'CPUExecutionProvider'])
+    with pytest.raises(PerceptionError, match="^segmenter.device 'auto': onnxruntime could not start a GPU"):
+        runtime.start_session('segmenter', 'auto', False, path)
+    device, _, session = runtime.start_session('segmenter', 'auto', True, path)
+    assert device == 'cpu' and session.get_providers() == ['CPUExecutionProvider']
 
 
 def test_metadata_errors_name_the_file_and_the_fix(tmp_path):

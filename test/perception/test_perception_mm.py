@@ -232,6 +232,7 @@ def test_cpu_speedups_give_the_models_own_outputs(models, checkpoints, vtest_fra
     raw outputs and label maps are those of the model as loaded, within float rounding."""
     from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
     from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
+    from vad_ros.perception.openmmlab.segformer_head import factored_head
     detector, default_segmenter = models
     (dc, dk), (sc, sk) = checkpoints['det'], checkpoints['seg']
     assert default_segmenter.channels_last and not default_segmenter.folded_norms
@@ -245,7 +246,7 @@ def test_cpu_speedups_give_the_models_own_outputs(models, checkpoints, vtest_fra
         assert not plain.channels_last and not plain.folded_norms
         assert _conv_weights_channels_last(fast.model) and not _conv_weights_channels_last(plain.model)
         assert _norms(fast.model) < _norms(plain.model)
-    assert segmenter.factored_head                       # SegFormer's head with its fusion norm folded
+    assert factored_head(segmenter.model.decode_head)    # SegFormer's head with its fusion norm folded
     assert detector.runtime_report().line() == ('mmdet:RTMDet on cpu (float32); prepare: toolbox pipeline; network: '
                                                 'fold_norms, channels_last; decode: package')   # keep_low_scores
     assert segmenter.runtime_report().line() == ('mmseg:EncoderDecoder on cpu (float32); prepare: toolbox pipeline; '
@@ -330,7 +331,7 @@ def test_segformer_head_in_the_cheaper_order_gives_the_heads_logits(models, vtes
     from vad_ros.perception.openmmlab.segformer_head import factored_head, factored_logits
     _, segmenter = models
     head = segmenter.model.decode_head
-    assert segmenter.factored_head and factored_head(head)
+    assert factored_head(head)
     for frame in vtest_frames[:3]:
         inputs = segmenter.as_layout(segmenter.prepare(frame)[0])
         with scope('mmseg'), torch.inference_mode():

@@ -236,6 +236,17 @@ def test_unsupported_op_names_file_and_op(tmp_path):
         GraphModel.load(path)
 
 
+def test_a_data_format_other_than_nhwc_names_the_node(tmp_path):
+    g = GraphWriter()
+    placeholder(g, 'x', [1, 3, 4, 4])
+    g.const('w', RNG.normal(size=(1, 1, 3, 2)).astype(np.float32))
+    g.op('conv', 'Conv2D', ['x', 'w'], strides={'list': {'i': ['1', '1', '1', '1']}}, padding=s_attr('VALID'),
+         data_format=s_attr('NCHW'))
+    path = g.write(tmp_path, {'x': [1, 3, 4, 4]}, ['conv'])
+    with pytest.raises(PerceptionError, match=r"node 'conv' \(Conv2D\) failed: data_format NCHW"):
+        GraphModel.load(path).run({'x': torch.zeros(1, 3, 4, 4)})
+
+
 def test_truncated_weights_are_an_error(tmp_path):
     path, _ = build_block(tmp_path)
     data = (tmp_path / 'model.bin').read_bytes()

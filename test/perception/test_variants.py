@@ -6,9 +6,8 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from vad_ros.perception.openmmlab.tensors import mismatch  # noqa: E402
 from vad_ros.perception.base import RuntimeReport, runtime_report  # noqa: E402
-from vad_ros.perception.openmmlab.variants import Variants, tolerance  # noqa: E402
+from vad_ros.perception.openmmlab.variants import Variants, mismatch, tolerance  # noqa: E402
 
 
 def test_the_tolerance_depends_on_device_and_precision():

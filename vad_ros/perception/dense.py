@@ -1,19 +1,28 @@
-"""Greedy non-maximum suppression, the one every detector backend uses (HOG, NanoDet, the OpenMMLab decoders,
-the ONNX detector).
+"""Dense-head maths for every detector backend, numpy only (the ONNX backends run without torch).
 
-The rule: boxes are visited best score first (ties in input order); each box not yet suppressed is kept and
-suppresses every later box whose IoU with it is strictly greater than `iou_threshold` (a box at exactly the
-threshold survives, as in mmcv's and torchvision's NMS). `max_keep` stops after that many kept boxes.
-Per class: the same within each label, the kept boxes of all classes then ordered best score first.
-
-Compiled with numba where it is installed (3000 candidates: ~2 instead of ~17 ms on 2 cores; same result,
-tested), else numpy with O(N) memory, so thousands of candidates are fine either way.
+- Greedy non-maximum suppression, the one HOG, NanoDet, the OpenMMLab decoders and the ONNX detector use:
+  boxes are visited best score first (ties in input order); each box not yet suppressed is kept and suppresses
+  every later box whose IoU with it is strictly greater than `iou_threshold` (a box at exactly the threshold
+  survives, as in mmcv's and torchvision's NMS). `max_keep` stops after that many kept boxes. Per class: the
+  same within each label, the kept boxes of all classes then ordered best score first. Compiled with numba
+  where it is installed, else numpy with O(N) memory; the same result (tested; timings: bench/RESULTS.md,
+  "Model path per stage").
+- A plain dense head's decoding after the network, as MMDetection's dense heads do it (`decode_dense`, for the
+  ONNX detector and the PyTorch detector's package decoding), with the config's test settings (DenseTestCfg).
+- The deployment score policy of the MMDetection and ONNX detectors (DenseTestCfg.for_deployment, MinScore):
+  the pipeline's score threshold inside the model and at most DEPLOY_NMS_PRE candidates per level.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import numpy as np
 
 from vad_ros.jit import COMPILED, compiled
+from vad_ros.perception.base import PerceptionError
+
+DEPLOY_NMS_PRE = 1000        # candidates per level before NMS once score_thr is the pipeline's threshold
 
 
 def greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
@@ -99,3 +108,84 @@ def _iou(box: np.ndarray, area, others: np.ndarray, areas: np.ndarray) -> np.nda
 def warm_up_nms() -> None:
     """Compile (or load from numba's cache) the NMS kernel now, not at the first frame."""
     greedy_nms_sorted(np.array([[0, 0, 2, 2], [1, 1, 3, 3]], np.float32), 0.5, 2)
+
+
+def score_floor(score: float) -> float:
+    """The largest float32 under `score`: a toolbox filter 'score > threshold' then keeps 'score >= score',
+    the pipeline's rule."""
+    return float(np.nextafter(np.float32(score), np.float32(0)))
+
+
+class MinScore:
+    """Mixin of the detectors that apply the pipeline's score threshold inside the model (set_min_score)."""
+
+    min_score: float | None = None
+
+    def set_min_score(self, min_score: float | None) -> None:
+        raise NotImplementedError
+
+    def lower_min_score(self, score: float) -> None:
+        """Called with the pipeline's score_threshold whenever it changes: a lower threshold than the one in
+        the model is applied from the next frame (a higher one only costs time, and a detector shared by
+        cameras with different thresholds must serve the lowest)."""
+        if self.min_score is not None and score < self.min_score:
+            self.set_min_score(score)
+
+
+@dataclass(frozen=True)
+class DenseTestCfg:
+    """A dense head's test settings (the config's, stored in vad-export's metadata)."""
+
+    score_thr: float = 0.05
+    nms_pre: int = 1000            # per level; <= 0: no cap
+    iou_threshold: float = 0.5
+    max_per_img: int = 100
+    min_bbox_size: float = -1.0    # < 0: no size check
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], source: str) -> 'DenseTestCfg':
+        try:
+            return cls(**meta['test_cfg'])
+        except (KeyError, TypeError) as e:
+            raise PerceptionError(f"detector: '{source}' has no usable test_cfg ({e}): export it again") from None
+
+    def for_deployment(self, min_score: float | None) -> 'DenseTestCfg':
+        """The config's settings with the pipeline's score threshold (None: keep the config's, for evaluation)
+        and at most DEPLOY_NMS_PRE candidates per level (also where the config's nms_pre <= 0, all)."""
+        if min_score is None:
+            return self
+        nms_pre = DEPLOY_NMS_PRE if self.nms_pre <= 0 else min(int(self.nms_pre), DEPLOY_NMS_PRE)
+        return replace(self, score_thr=max(self.score_thr, score_floor(min_score)), nms_pre=nms_pre)
+
+
+def level_candidates(scores: np.ndarray, boxes: np.ndarray, score_thr: float,
+                     nms_pre: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes, scores, labels) of one level's (row, class) pairs of (N, C) scores above score_thr, best first
+    (ties in index order), at most nms_pre (<= 0: all); boxes (N, 4), one per row."""
+    # flat indices: numpy's 2-D nonzero is slow on RTMDet's scores (bench/RESULTS.md, "Model path per stage")
+    rows, labels = np.divmod(np.flatnonzero(scores > score_thr), scores.shape[1])
+    values = scores[rows, labels]
+    order = np.argsort(-values, kind='stable')
+    if nms_pre > 0:
+        order = order[:nms_pre]
+    return boxes[rows[order]], values[order], labels[order]
+
+
+def decode_dense(outputs: list, cfg: DenseTestCfg, image_shape: tuple[int, int], scale: tuple[float, float],
+                 candidates: Callable = level_candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes in frame pixels, scores, labels) of one image from its [scores_0, boxes_0, scores_1, ...]: (N_i, C)
+    scores after the head's activation, (N_i, 4) boxes in network-input pixels. Each level's candidates
+    (`candidates`: level_candidates, or a twin for other arrays that returns numpy), then all levels together:
+    boxes clipped to image_shape (w, h: the toolbox's img_shape), divided by scale (sx, sy: frame -> network),
+    those not wider and taller than min_bbox_size dropped, greedy NMS per class, the best max_per_img."""
+    picked = [candidates(scores, boxes, cfg.score_thr, cfg.nms_pre)
+              for scores, boxes in zip(outputs[0::2], outputs[1::2])]
+    boxes, scores, labels = (np.concatenate(level) for level in zip(*picked))
+    boxes, scores, labels = boxes.astype(np.float32), scores.astype(np.float32), labels.astype(np.int64)
+    np.clip(boxes, 0, np.asarray(image_shape * 2, np.float32), out=boxes)
+    boxes /= np.asarray(scale * 2, np.float32)
+    if cfg.min_bbox_size >= 0:
+        size_ok = ((boxes[:, 2] - boxes[:, 0]) > cfg.min_bbox_size) & ((boxes[:, 3] - boxes[:, 1]) > cfg.min_bbox_size)
+        boxes, scores, labels = boxes[size_ok], scores[size_ok], labels[size_ok]
+    keep = nms_per_class(boxes, scores, labels, cfg.iou_threshold, cfg.max_per_img)
+    return boxes[keep], scores[keep], labels[keep]

@@ -1,7 +1,6 @@
 """Frames <-> network tensors with numpy + OpenCV only (an exported model runs without torch or mmcv): the
 network input from a small declarative description of an OpenMMLab test pipeline (`Preprocess`), and a
-segmenter's low-resolution label map back to the frame (`label_map_to_frame`); and the detectors' deployment
-test settings (`score_floor`, DEPLOY_NMS_PRE), shared by the PyTorch and the ONNX Runtime detector.
+segmenter's low-resolution label map back to the frame (`label_map_to_frame`).
 
 Supported: the test pipelines of the usual detectors and segmenters: `Resize` (a scale, with or without
 keeping the aspect ratio, bilinear), an optional `Pad` to a fixed size or a size divisor (detectors), then the
@@ -21,7 +20,6 @@ import numpy as np
 
 from vad_ros.perception.base import PerceptionError
 
-DEPLOY_NMS_PRE = 1000        # candidates per level before NMS once score_thr is the pipeline's threshold
 SKIPPED_STEPS = ('LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations', 'PackDetInputs', 'PackSegInputs')
 
 
@@ -187,29 +185,3 @@ def label_map_to_frame(small: np.ndarray, resized: tuple[int, int], network_inpu
         labels = cv2.resize(labels, frame, interpolation=cv2.INTER_NEAREST_EXACT)
     return labels.astype(np.uint16, copy=False)
 
-
-def score_floor(score: float) -> float:
-    """The largest float32 under `score`: a toolbox filter 'score > threshold' then keeps 'score >= score',
-    the pipeline's rule."""
-    return float(np.nextafter(np.float32(score), np.float32(0)))
-
-
-def capped_nms_pre(nms_pre: int) -> int:
-    """A config's candidates per level before NMS (<= 0: all), capped at DEPLOY_NMS_PRE."""
-    return DEPLOY_NMS_PRE if nms_pre <= 0 else min(int(nms_pre), DEPLOY_NMS_PRE)
-
-
-class MinScore:
-    """Mixin of the detectors that apply the pipeline's score threshold inside the model (set_min_score)."""
-
-    min_score: float | None = None
-
-    def set_min_score(self, min_score: float | None) -> None:
-        raise NotImplementedError
-
-    def lower_min_score(self, score: float) -> None:
-        """Called with the pipeline's score_threshold whenever it changes: a lower threshold than the one in
-        the model is applied from the next frame (a higher one only costs time, and a detector shared by
-        cameras with different thresholds must serve the lowest)."""
-        if self.min_score is not None and score < self.min_score:
-            self.set_min_score(score)

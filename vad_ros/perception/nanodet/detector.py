@@ -5,20 +5,13 @@ Node. Runners (`detector.nanodet.runner`):
   nanodet, else on the first start) in ONNX Runtime; `detector.nanodet.precision` fp32 (default) or int8
   (static quantisation; see config/vad.yaml for what it costs in accuracy);
 - torch: the graph run by the package's torch executor (vad_ros.perception.nanodet.tfjs_graph), CPU or CUDA, fp32;
-- auto (default): onnx where onnxruntime is installed (torch where only torch would use a GPU), else torch.
-Measured on 2 cores (bench/RESULTS.md, "NanoDet runners"): the same detections on real frames either way (tested:
-boxes within 1 px, scores within 1e-3), the network in ~9.5 ms on ONNX Runtime against ~17 ms on torch, the
-demo pipeline 2.0-2.1x as fast as with torch before (b950450).
+- auto (default): onnx where onnxruntime is installed (torch where only torch would use a GPU), else torch; torch
+  too, with a warning, where the ONNX file cannot be made (the runtime report says why onnx was not used).
+onnx and torch give the same detections (tested: boxes within 1 px, scores within 1e-3); their speeds:
+bench/RESULTS.md, "NanoDet runners".
 
 What `detect` does (facts checked on the shipped graph; see test/perception/test_nanodet.py):
-- Input: the frame stretched to 416x416 (bilinear), BGR, normalised with NanoDet's training mean/std,
-  NCHW float32. This NanoDet was trained on COCO images (mostly 4:3) stretched to a square, so a 4:3 frame is
-  stretched as is; a wider (taller) frame is first padded with black at the bottom (right) to 4:3 (3:4), so
-  that objects keep the proportions the model learnt. Measured (bench/RESULTS.md): on the labelled 4:3
-  vtest.avi frames this beats letterboxing (person recall 0.957 vs 0.946 at score 0.4, a quarter of the false
-  person boxes) and the human library's RGB / 255 input (recall 0.880); on the 2.35:1 bikes.mp4, plain
-  stretching finds no car at score 0.4 where padding to 4:3 finds one in 16 of 17 sampled frames. Resized and
-  normalised (a table look-up) into buffers kept from frame to frame (vad_ros.perception.nanodet.preprocess).
+- Input: the frame padded to at most 4:3 (3:4), stretched to 416x416 (vad_ros.perception.nanodet.preprocess).
 - The graph returns, for strides 8, 16, 32 (52x52, 26x26, 13x13 cells, cell index y * W + x), sigmoid class
   scores [B, H*W, 80] and box logits [B, H*W, 44]: 4 sides (left, top, right, bottom) x 11 bins (reg_max 10).
 - Box of a cell: the softmax expectation of each side's bins (0..10) times the stride is the distance from the
@@ -26,9 +19,8 @@ What `detect` does (facts checked on the shipped graph; see test/perception/test
 - Candidates: the best class per cell with score >= CANDIDATE_SCORE (only their boxes are decoded), at most
   MAX_CANDIDATES by score; greedy non-maximum suppression per class at `nms_iou` (vad_ros.perception.dense);
   boxes scaled back to the frame and clipped to it.
-- Scores: on vtest.avi traffic cones, a sign post and a rock on the lawn score up to ~0.34 as "person". On
-  the labelled frames, score >= 0.4 keeps 88 of 92 people and 4 false person boxes, >= 0.3 keeps 90 and 44;
-  hence score_threshold 0.4 in config/demo_vtest.yaml (bench/RESULTS.md).
+- Scores: traffic cones, a sign post and a rock score up to ~0.34 as "person" on vtest.avi, hence
+  score_threshold 0.4 in config/demo_vtest.yaml (bench/RESULTS.md, "NanoDet vs HOG").
 `stage_ms` holds the last call's pre-processing, network and decoding times (bench/bench_nanodet_runners.py).
 """
 from __future__ import annotations
@@ -81,6 +73,8 @@ def pair_outputs(outputs: dict[str, np.ndarray], num_classes: int) -> list[tuple
 
 @compiled
 def _rows_reaching_compiled(scores: np.ndarray, min_score: np.float32) -> np.ndarray:
+    """Indices of the rows of (N, C) scores with a value >= min_score (~0.01 ms for NanoDet's 2704 x 80, where
+    numpy takes ~0.04 and a max over the classes first ~0.16)."""
     hit = np.zeros(scores.shape[0], np.bool_)
     for i in range(scores.shape[0]):
         found = False
@@ -88,14 +82,6 @@ def _rows_reaching_compiled(scores: np.ndarray, min_score: np.float32) -> np.nda
             found |= scores[i, j] >= min_score          # no early exit: the loop vectorises
         hit[i] = found
     return np.nonzero(hit)[0]
-
-
-def rows_reaching(scores: np.ndarray, min_score: np.float32) -> np.ndarray:
-    """Indices of the rows of (N, C) scores with a value >= min_score (compiled: ~0.01 ms for NanoDet's 2704 x 80,
-    where numpy takes ~0.04 and a max over the classes first ~0.16)."""
-    if COMPILED:
-        return _rows_reaching_compiled(np.ascontiguousarray(scores), min_score).astype(np.int64)
-    return np.flatnonzero((scores >= min_score).any(1))
 
 
 def decode_level(scores: np.ndarray, logits: np.ndarray, input_size: int,
@@ -114,7 +100,7 @@ def decode_level(scores: np.ndarray, logits: np.ndarray, input_size: int,
         return _decode_level_compiled(np.ascontiguousarray(scores, np.float32),
                                       np.ascontiguousarray(logits, np.float32), side, np.float32(stride),
                                       np.float32(min_score))
-    index = rows_reaching(scores, np.float32(min_score))
+    index = np.flatnonzero((scores >= np.float32(min_score)).any(1))
     picked = scores[index]
     best, labels = picked.max(1), picked.argmax(1)
     sides = logits[index].reshape(-1, 4, REG_MAX + 1)
@@ -172,35 +158,38 @@ def candidates(levels: list[tuple[np.ndarray, np.ndarray]], index: int,
 
 # ---------------------------------------------------------------------------------------------- runners
 
-def choose_runner(runner: str, device: str) -> str:
-    """detector.nanodet.runner -> 'onnx' or 'torch'. auto: onnx where onnxruntime imports, except where only
-    torch would run on a GPU (device auto / cuda, onnxruntime without a GPU provider, torch with CUDA)."""
+def choose_runner(runner: str, device: str) -> tuple[str, str]:
+    """detector.nanodet.runner -> ('onnx' or 'torch', why auto chose torch; '' otherwise). auto: onnx where
+    onnxruntime imports, except where only torch would run on a GPU (device auto / cuda, onnxruntime without a
+    GPU provider, torch with CUDA)."""
     if runner not in RUNNERS:
         raise PerceptionError(f"detector.nanodet.runner '{runner}' is not one of {', '.join(RUNNERS)}")
     if runner != 'auto':
-        return runner
+        return runner, ''
     try:
         import onnxruntime as ort
     except ImportError:
-        return 'torch'
+        return 'torch', 'onnxruntime is not installed'
     from vad_ros.perception.onnx.runtime import GPU_PROVIDERS
     if device == 'cpu' or any(p in ort.get_available_providers() for p in GPU_PROVIDERS):
-        return 'onnx'
+        return 'onnx', ''
     if importlib.util.find_spec('torch') is not None:
         import torch
         if torch.cuda.is_available():
-            return 'torch'
-    return 'onnx'
+            return 'torch', 'onnxruntime has no GPU provider here; torch runs on the GPU'
+    return 'onnx', ''
 
 
 class TorchNetwork:
-    """The TF.js graph on the package's torch executor (CPU or CUDA); float32."""
+    """The TF.js graph on the package's torch executor (CPU or CUDA); float32. `fallback`: why runner auto did
+    not use ONNX Runtime ('' where it was not asked to)."""
 
     runner, precision = 'torch', 'fp32'
 
-    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool):
+    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, fallback: str = ''):
         from vad_ros.perception.device import select_device
         from vad_ros.perception.nanodet.tfjs_graph import GraphModel
+        self.fallback = fallback
         self.device = select_device(device, allow_cpu_fallback)
         self.graph = GraphModel.load(model_path, self.device)
         shape = self.graph.input_shapes.get(INPUT_NAME)
@@ -222,22 +211,10 @@ class OnnxNetwork:
 
     def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, precision: str = 'fp32',
                  threads: int = 0):
-        from vad_ros.perception.onnx import runtime as onnx_runtime
-        try:
-            self.device, providers = onnx_runtime.providers_for(device, onnx_runtime.available_providers())
-        except PerceptionError as e:
-            if not allow_cpu_fallback or device in ('auto', 'cpu'):
-                raise PerceptionError(f'detector.device: {e}') from None
-            log.warning('detector.device: %s; running on cpu because allow_cpu_fallback is true', e)
-            self.device, providers = 'cpu', ['CPUExecutionProvider']
+        from vad_ros.perception.onnx.runtime import start_session
         self.precision = precision
-        self.path = onnx_path(model_path, precision)
-        self.session = onnx_runtime._session(self.path, providers, threads)
-        if self.device != 'cpu' and not any(p in self.session.get_providers() for p in onnx_runtime.GPU_PROVIDERS):
-            if not allow_cpu_fallback:
-                raise PerceptionError(f"detector.device '{device}': onnxruntime could not start a GPU provider: "
-                                      'set detector.device: cpu or allow_cpu_fallback: true')
-            self.device = 'cpu'
+        self.device, self.path, self.session = start_session('detector', device, allow_cpu_fallback,
+                                                             lambda: onnx_path(model_path, precision), threads=threads)
         self.input_name = self.session.get_inputs()[0].name
         self.input_size = int(self.session.get_inputs()[0].shape[2])
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -252,28 +229,22 @@ def build_network(model_path: str, device: str, allow_cpu_fallback: bool, runner
     where the ONNX file cannot be made."""
     if precision not in PRECISIONS:
         raise PerceptionError(f"detector.nanodet.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-    chosen = choose_runner(runner, device)
-    if chosen == 'torch':
-        if precision != 'fp32':
-            if runner == 'torch':
-                raise PerceptionError(f'detector.nanodet.precision {precision} runs on ONNX Runtime only: set '
-                                      'detector.nanodet.runner to auto or onnx, or precision to fp32')
-            log.warning('detector.nanodet.precision %s needs onnxruntime, which is not installed: running fp32 on '
-                        'torch (pip install onnxruntime)', precision)
-        network = TorchNetwork(model_path, device, allow_cpu_fallback)
-        if runner == 'auto':
-            network.fallback = ('onnxruntime is not installed' if importlib.util.find_spec('onnxruntime') is None
-                                else 'onnxruntime has no GPU provider here; torch runs on the GPU')
-        return network
-    try:
-        return OnnxNetwork(model_path, device, allow_cpu_fallback, precision)
-    except PerceptionError as e:
-        if runner != 'auto':
-            raise
-        log.warning('nanodet: %s; running it on torch instead', e)
-        network = TorchNetwork(model_path, device, allow_cpu_fallback)
-        network.fallback = str(e)
-        return network
+    chosen, fallback = choose_runner(runner, device)
+    if chosen == 'onnx':
+        try:
+            return OnnxNetwork(model_path, device, allow_cpu_fallback, precision)
+        except PerceptionError as e:
+            if runner != 'auto':
+                raise
+            log.warning('nanodet: %s; running it on torch instead', e)
+            fallback = str(e)
+    elif precision != 'fp32':
+        if runner == 'torch':
+            raise PerceptionError(f'detector.nanodet.precision {precision} runs on ONNX Runtime only: set '
+                                  'detector.nanodet.runner to auto or onnx, or precision to fp32')
+        log.warning('detector.nanodet.precision %s needs onnxruntime, which is not installed: running fp32 on '
+                    'torch (pip install onnxruntime)', precision)
+    return TorchNetwork(model_path, device, allow_cpu_fallback, fallback)
 
 
 class NanoDetDetector:
@@ -295,11 +266,6 @@ class NanoDetDetector:
         self.stage_ms = {'pre': 0.0, 'network': 0.0, 'post': 0.0}    # of the last detect / detect_batch
         warm_up_nms()
 
-    @property
-    def graph(self):
-        """The torch executor's graph (runner torch only)."""
-        return self.network.graph
-
     def runtime_report(self):
         """Which runner runs the network, at which precision, and why ONNX Runtime was not used where `auto`
         fell back to torch (the node's start-up line and /diagnostics print it)."""
@@ -308,7 +274,7 @@ class NanoDetDetector:
             network = f'ONNX Runtime ({os.path.basename(self.network.path)})'
         else:
             network = 'torch (TF.js graph executor)'
-        fallback = getattr(self.network, 'fallback', '')
+        fallback = getattr(self.network, 'fallback', '')         # TorchNetwork only
         outcomes = (Outcome('onnx runner', 'refused', fallback),) if fallback else ()
         return RuntimeReport(self.name, self.device, self.precision, (('network', network),), outcomes)
 
@@ -321,20 +287,16 @@ class NanoDetDetector:
                    runner=params.get('detector.nanodet.runner', 'auto'),
                    precision=params.get('detector.nanodet.precision', 'fp32'))
 
-    def _blob(self, batch: int) -> np.ndarray:
-        blob = self.blobs.get(batch)
-        if blob is None:
-            blob = self.blobs[batch] = np.empty((batch, 3, self.input_size, self.input_size), np.float32)
-        return blob
-
     def _prepare(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        for image in images:
+        """The network input of the images (a buffer kept per batch size) and each one's factors to its frame."""
+        blob = self.blobs.get(len(images))
+        if blob is None:
+            blob = self.blobs[len(images)] = np.empty((len(images), 3, self.input_size, self.input_size), np.float32)
+        factors = []
+        for j, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise PerceptionError(f'nanodet detector: expected a (H, W, 3) uint8 BGR image, got {image.dtype} '
                                       f'{image.shape}')
-        blob = self._blob(len(images))
-        factors = []
-        for j, image in enumerate(images):
             resized, to_frame = self.resize(image)
             normalise(resized, blob[j])
             factors.append(to_frame)

@@ -12,8 +12,8 @@ to a temporary name and renamed, so a reader never sees half a file.
 - int8: ONNX Runtime's static quantisation of the plain (not streamlined) float32 export (QDQ: int8 weights per
   output channel, uint8 activations, min/max calibration; QUANTISED_OPS) on CALIBRATION_FRAMES frames of
   data/vtest.avi (`tools/setup.sh data`; none of them a labelled frame); ONNX Runtime runs it with the CPU's VNNI
-  instructions where it has them. Its accuracy against float32 is measured by bench/bench_nanodet_runners.py and
-  checked by test/perception/test_nanodet_onnx.py.
+  instructions where it has them. Its accuracy against float32 (`agreement` in bench/bench_nanodet_runners.py) is
+  measured by that bench and checked by test/perception/test_nanodet_onnx.py.
 
     python -m vad_ros.perception.nanodet.onnx_file [--precision fp32|int8] [MODEL.json]   # prints the file's path
 """
@@ -27,21 +27,21 @@ import os
 import sys
 import tempfile
 import warnings
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from vad_ros.paths import SOURCE_ROOT
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.nanodet.files import default_model_path, model_cache_dir
-from vad_ros.perception.nanodet.preprocess import prepare_input
+from vad_ros.perception.nanodet.preprocess import InputResizer, normalise
 
 log = logging.getLogger('vad_ros.perception')
 
 EXPORTER_VERSION = 'nanodet-onnx/2'      # part of the file names' hash: change it when the export changes
 OPSET = 17
 INPUT = 'input'
-VTEST = Path(__file__).resolve().parents[2] / 'data' / 'vtest.avi'
+VTEST = SOURCE_ROOT / 'data' / 'vtest.avi'
 PRECISIONS = ('fp32', 'int8')                  # detector.nanodet.precision
 QUANTISED_OPS = ['Conv', 'Concat', 'Resize', 'MaxPool']
 CALIBRATION_FRAMES = range(5, 795, 40)   # 20 frames of vtest.avi, every 40th (the labelled ones are multiples of 10)
@@ -61,25 +61,17 @@ def model_hash(model_path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def onnx_folders(model_path: str) -> list[str]:
-    """Where the files may be: onnx/ next to the model, then the model cache folder's nanodet-onnx/."""
-    return [os.path.join(os.path.dirname(os.path.abspath(model_path)), 'onnx'),
-            os.path.join(model_cache_dir(), 'nanodet-onnx')]
-
-
-def file_name(model_path: str, precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise PerceptionError(f"detector.nanodet.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-    return f'nanodet-{model_hash(model_path)}-{precision}.onnx'
+def onnx_paths(model_path: str, precision: str) -> list[str]:
+    """Where the model's ONNX file at this precision (one of PRECISIONS) may be: onnx/ next to the model, then the
+    model cache folder's nanodet-onnx/; named by model_hash."""
+    name = f'nanodet-{model_hash(model_path)}-{precision}.onnx'
+    return [os.path.join(os.path.dirname(os.path.abspath(model_path)), 'onnx', name),
+            os.path.join(model_cache_dir(), 'nanodet-onnx', name)]
 
 
 def existing_onnx_path(model_path: str, precision: str = 'fp32') -> str | None:
     """The ONNX file of the model at this precision where one was made, else None."""
-    name = file_name(model_path, precision)
-    for folder in onnx_folders(model_path):
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    return None
+    return next((path for path in onnx_paths(model_path, precision) if os.path.isfile(path)), None)
 
 
 def onnx_path(model_path: str, precision: str = 'fp32') -> str:
@@ -87,29 +79,27 @@ def onnx_path(model_path: str, precision: str = 'fp32') -> str:
     found = existing_onnx_path(model_path, precision)
     if found:
         return found
-    name, folders = file_name(model_path, precision), onnx_folders(model_path)
-    make: Callable[[str], None]
-    if precision == 'fp32':
-        def make(out: str) -> None:
-            export_fp32(model_path, out)
-    else:
-        def make(out: str) -> None:
-            with tempfile.TemporaryDirectory() as tmp:
-                plain = os.path.join(tmp, 'plain.onnx')
-                export_fp32(model_path, plain, streamlined=False)
-                quantise_int8(plain, out, calibration_inputs())
     errors = []
-    for folder in folders:
+    for target in onnx_paths(model_path, precision):
         try:
-            os.makedirs(folder, exist_ok=True)
-            target = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             log.info('nanodet: writing %s (once per model and precision)', target)
-            write_atomically(target, make)
+            write_atomically(target, lambda out: make_file(model_path, precision, out))
             return target
         except OSError as e:
-            errors.append(f'{folder}: {e}')
+            errors.append(f'{os.path.dirname(target)}: {e}')
     raise PerceptionError(f"nanodet: no folder to write the ONNX file of '{model_path}' to ({'; '.join(errors)}): "
                           f'make one writable, or set detector.nanodet.runner: torch')
+
+
+def make_file(model_path: str, precision: str, out: str) -> None:
+    """The model's ONNX file at this precision written to `out` (see the module doc)."""
+    if precision == 'fp32':
+        return export_fp32(model_path, out)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = os.path.join(tmp, 'plain.onnx')
+        export_fp32(model_path, plain, streamlined=False)
+        quantise_int8(plain, out, calibration_inputs())
 
 
 def write_atomically(target: str, make: Callable[[str], None]) -> None:
@@ -301,7 +291,7 @@ def calibration_inputs() -> list[np.ndarray]:
     if not VTEST.is_file():
         raise PerceptionError(f"nanodet: int8 calibration needs '{VTEST}': run 'tools/setup.sh data', or set "
                               'detector.nanodet.precision: fp32')
-    cap = cv2.VideoCapture(str(VTEST))
+    cap, resize = cv2.VideoCapture(str(VTEST)), InputResizer(416)
     wanted, inputs, index = set(CALIBRATION_FRAMES), [], 0
     try:
         while len(inputs) < len(wanted):
@@ -309,7 +299,7 @@ def calibration_inputs() -> list[np.ndarray]:
             if not ok:
                 break
             if index in wanted:
-                inputs.append(prepare_input(frame, 416)[0][None])
+                inputs.append(normalise(resize(frame)[0]))
             index += 1
     finally:
         cap.release()
@@ -350,26 +340,6 @@ def quantise_int8(fp32_path: str, out: str, inputs: list[np.ndarray]) -> None:
                             op_types_to_quantize=QUANTISED_OPS, calibrate_method=CalibrationMethod.MinMax)
         finally:
             logging.disable(logging.NOTSET)
-
-
-def agreement(reference, other, min_score: float = 0.4, min_iou: float = 0.5) -> tuple[int, int, int]:
-    """The accuracy check of a lower-precision runner against float32 on one frame: (reference detections with
-    score >= min_score, how many of them `other` matches one to one (same label, IoU >= min_iou, best IoU first),
-    detections of `other` with score >= min_score that match none). Detections objects of vad_ros.types."""
-    from vad_ros.boxes import iou_matrix
-    ref, oth = reference.scores >= min_score, other.scores >= min_score
-    ref_boxes, ref_labels = reference.boxes[ref], reference.labels[ref]
-    other_boxes, other_labels = other.boxes[oth], other.labels[oth]
-    if not len(ref_boxes) or not len(other_boxes):
-        return len(ref_boxes), 0, len(other_boxes)
-    iou = iou_matrix(ref_boxes, other_boxes) * (ref_labels[:, None] == other_labels[None, :])
-    pairs = sorted(zip(*np.nonzero(iou >= min_iou)), key=lambda pair: -iou[pair])
-    used_ref, used_other = set(), set()
-    for r, o in pairs:
-        if r not in used_ref and o not in used_other:
-            used_ref.add(r)
-            used_other.add(o)
-    return len(ref_boxes), len(used_ref), len(other_boxes) - len(used_other)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,9 @@
-"""NanoDet's network input: the frame padded to at most 4:3 / 3:4, stretched to the input size (bilinear), BGR,
-normalised with NanoDet's training mean/std, NCHW float32 (see vad_ros.perception.nanodet.detector for why), written into
-buffers kept from frame to frame."""
+"""NanoDet's network input: the frame padded with black at the bottom (right) to at most 4:3 (3:4), stretched to
+the input size (bilinear), BGR, normalised with NanoDet's training mean/std, NCHW float32, written into buffers
+kept from frame to frame. Why: this NanoDet was trained on COCO images (mostly 4:3) stretched to a square, so a
+4:3 frame is stretched as is and a wider (taller) one padded first, to keep the proportions the model learnt; on
+the labelled frames this beats letterboxing and the human library's RGB / 255 input, and on a 2.35:1 video it
+finds the cars that plain stretching misses (bench/RESULTS.md, "NanoDet vs HOG")."""
 from __future__ import annotations
 
 import cv2
@@ -44,12 +47,6 @@ class InputResizer:
         return self.resized, np.array([padded_w, padded_h, padded_w, padded_h], np.float32) / np.float32(self.size)
 
 
-def resize_input(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """InputResizer's result in new arrays: (size x size uint8 BGR input image, factors to the frame)."""
-    resized, to_frame = InputResizer(size)(image_bgr)
-    return resized, to_frame
-
-
 # (pixel value - mean) / std in float32 for every uint8 value of each BGR channel: normalising is a table look-up
 NORMALISED = ((np.arange(256, dtype=np.float32)[None] - np.float32(MEAN_BGR)[:, None])
               / np.float32(STD_BGR)[:, None]).astype(np.float32)
@@ -76,9 +73,3 @@ def normalise(canvas_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
         for c in range(3):
             np.take(NORMALISED[c], canvas_bgr[:, :, c], out=target[c])
     return blob
-
-
-def prepare_input(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """((3, size, size) float32 network input, factors from network pixels to the frame) in new arrays."""
-    resized, to_frame = resize_input(image_bgr, size)
-    return normalise(resized, np.empty((3, size, size), np.float32)), to_frame

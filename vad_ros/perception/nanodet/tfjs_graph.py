@@ -5,8 +5,9 @@ A graph model is a TensorFlow GraphDef written as JSON (`modelTopology.node`: na
 (float32, int32, or float32 quantized to float16 / uint8 / uint16). This module reads both, folds everything that
 depends only on constants once at load time (shape arithmetic such as SparseToDense -> AddV2 -> Reshape), and
 evaluates the rest in topological order with torch ops that follow TensorFlow's semantics (NHWC convolutions,
-explicit pads, half-pixel bilinear resizes). It implements the ops that convolutional detectors need; a graph with
-another op is refused at load time with the file and the op names.
+explicit pads, half-pixel bilinear resizes). It implements the ops and attributes of NanoDet's graph (and SAME
+padding); a graph with another op is refused at load time with the file and the op names, another data format or
+padding mode when the node runs.
 
     model = GraphModel.load('models/nanodet.json', device='cpu')
     outputs = model.run({'input_1': torch.zeros(1, 3, 416, 416)})   # {output name: tensor}
@@ -124,28 +125,17 @@ def _input_ref(text: str) -> tuple[str, int]:
 
 
 def _attr_value(value: dict) -> Any:
-    """A TF AttrValue in JSON form -> a Python value (strings are base64 in the JSON)."""
+    """A TF AttrValue in JSON form -> a Python value: the kinds the ops read (strings, base64 in the JSON;
+    numbers, booleans, shapes, integer lists); None for the others, [] for lists of other kinds."""
     if 's' in value:
         return base64.b64decode(value['s']).decode('utf-8', 'replace')
-    if 'i' in value:
-        return int(value['i'])
-    if 'f' in value:
-        return float(value['f'])
-    if 'b' in value:
-        return bool(value['b'])
-    if 'type' in value:
-        return value['type']
     if 'shape' in value:
         return [int(d.get('size', -1)) for d in value['shape'].get('dim', [])]
     if 'list' in value:
-        items = value['list']
-        if 'i' in items:
-            return [int(i) for i in items['i']]
-        if 'f' in items:
-            return [float(f) for f in items['f']]
-        if 's' in items:
-            return [base64.b64decode(s).decode('utf-8', 'replace') for s in items['s']]
-        return []
+        return [int(i) for i in value['list'].get('i', [])]
+    for kind, convert in (('i', int), ('f', float), ('b', bool)):
+        if kind in value:
+            return convert(value[kind])
     return None
 
 
@@ -160,33 +150,19 @@ def _scalar(t: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------------- ops
 # Each op takes (node, input tensors) and returns one tensor or a tuple of them (outputs 0, 1, ...).
 
-def _nhwc(node: Node) -> bool:
-    return node.attrs.get('data_format', 'NHWC') == 'NHWC'
-
-
 def _to_nchw(node: Node, x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 3, 1, 2) if _nhwc(node) else x
-
-
-def _from_nchw(node: Node, x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 2, 3, 1) if _nhwc(node) else x
-
-
-def _hw(node: Node, values: list[int]) -> list[int]:
-    """The (H, W) entries of a 4-element strides / ksize / dilations list."""
-    return values[1:3] if _nhwc(node) else values[2:4]
+    """An NHWC input of a convolution or pool as NCHW (the TF.js converter writes NHWC ones)."""
+    if node.attrs.get('data_format', 'NHWC') != 'NHWC':
+        raise ValueError(f"data_format {node.attrs['data_format']}")
+    return x.permute(0, 3, 1, 2)
 
 
 def _spatial_padding(node: Node, x: torch.Tensor, window: list[int], strides: list[int],
                      dilations: list[int]) -> list[int]:
-    """F.pad amounts (left, right, top, bottom) for the node's padding mode on NCHW x."""
+    """F.pad amounts (left, right, top, bottom) for the node's padding mode (VALID or SAME) on NCHW x."""
     mode = node.attrs.get('padding', 'VALID')
     if mode == 'VALID':
         return [0, 0, 0, 0]
-    if mode == 'EXPLICIT':
-        pads = node.attrs.get('explicit_paddings', [])
-        hw = pads[2:6] if _nhwc(node) else pads[4:8]
-        return [hw[2], hw[3], hw[0], hw[1]]
     if mode == 'SAME':                      # TensorFlow puts the odd pixel at the bottom / right
         amounts = []
         for size, k, s, d in zip(x.shape[2:], window, strides, dilations):
@@ -204,24 +180,23 @@ def op_conv2d(node: Node, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         node.cache['source'], node.cache['weight'] = w, w.permute(3, 2, 0, 1).contiguous(memory_format=layout)
     weight = node.cache['weight']
     x = _to_nchw(node, x)
-    strides, dilations = _hw(node, node.attrs.get('strides', [1] * 4)), _hw(node, node.attrs.get('dilations', [1] * 4))
+    strides, dilations = node.attrs.get('strides', [1] * 4)[1:3], node.attrs.get('dilations', [1] * 4)[1:3]
     pad = _spatial_padding(node, x, list(weight.shape[2:]), strides, dilations)
     if any(pad):
         x = F.pad(x, pad)
     if node.channels_last:
         x = x.contiguous(memory_format=layout)
     groups = x.shape[1] // weight.shape[1]         # TF: filter in-channels < input channels = grouped conv
-    y = F.conv2d(x, weight, None, strides, 0, dilations, groups)
-    return _from_nchw(node, y)
+    return F.conv2d(x, weight, None, strides, 0, dilations, groups).permute(0, 2, 3, 1)
 
 
 def op_maxpool(node: Node, x: torch.Tensor) -> torch.Tensor:
     x = _to_nchw(node, x)
-    window, strides = _hw(node, node.attrs['ksize']), _hw(node, node.attrs['strides'])
+    window, strides = node.attrs['ksize'][1:3], node.attrs['strides'][1:3]
     pad = _spatial_padding(node, x, window, strides, [1, 1])
     if any(pad):
         x = F.pad(x, pad, value=float('-inf'))
-    return _from_nchw(node, F.max_pool2d(x, window, strides))
+    return F.max_pool2d(x, window, strides).permute(0, 2, 3, 1)
 
 
 def op_pad(node: Node, x: torch.Tensor, paddings: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor:
@@ -272,22 +247,10 @@ def op_reshape(node: Node, x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor
     return x.reshape(target)
 
 
-def op_cast(node: Node, x: torch.Tensor) -> torch.Tensor:
-    target = {'DT_FLOAT': torch.float32, 'DT_INT32': torch.int32, 'DT_INT64': torch.int64,
-              'DT_BOOL': torch.bool}.get(node.attrs.get('DstT'))
-    if target is None:
-        raise ValueError(f"Cast to {node.attrs.get('DstT')}")
-    return x.to(target)
-
-
 OPS: dict[str, Callable[..., Any]] = {
     'Identity': lambda node, x: x,
     'Add': lambda node, a, b: a + b,
     'AddV2': lambda node, a, b: a + b,
-    'Sub': lambda node, a, b: a - b,
-    'Mul': lambda node, a, b: a * b,
-    'Relu': lambda node, x: torch.relu(x),
-    'Relu6': lambda node, x: torch.clamp(x, 0, 6),
     'LeakyRelu': lambda node, x: F.leaky_relu(x, node.attrs.get('alpha', 0.2)),
     'Sigmoid': lambda node, x: torch.sigmoid(x),
     'Conv2D': op_conv2d,
@@ -300,7 +263,6 @@ OPS: dict[str, Callable[..., Any]] = {
     'SparseToDense': op_sparse_to_dense,
     'Transpose': op_transpose,
     'Reshape': op_reshape,
-    'Cast': op_cast,
 }
 
 
@@ -316,8 +278,7 @@ class GraphModel:
         self.output_names = outputs                 # node names (signature order, ':0' dropped)
         self._constants = constants                 # folded values of every constant node
         self._plan = nodes                          # the non-constant nodes the outputs need, in order
-        self.device = 'cpu'
-        self.to(device)
+        self.to(device)                             # sets self.device and self.channels_last
 
     @classmethod
     def load(cls, json_path: str, device: str = 'cpu') -> 'GraphModel':
@@ -336,9 +297,9 @@ class GraphModel:
     def to(self, device: str, channels_last: bool | None = None) -> 'GraphModel':
         """Float constants to `device`; integer constants (shapes, axes) stay on the CPU. channels_last: run
         the convolutions on channels-last (NHWC) memory; None = on the CPU, where PyTorch's convolutions are
-        faster that way (NanoDet: 42 -> 36 ms a frame on 2 cores; GPUs keep the default layout, not measured
-        here). Torch ops mean the same whatever the memory layout, so the outputs differ by float rounding
-        only (tested)."""
+        faster that way (bench/RESULTS.md, "NanoDet vs HOG"; GPUs keep the default layout, not measured here).
+        Torch ops mean the same whatever the memory layout, so the outputs differ by float rounding only
+        (tested)."""
         self._constants = {k: tuple(t.to(device) if t.is_floating_point() else t for t in v)
                            for k, v in self._constants.items()}
         self.channels_last = device == 'cpu' if channels_last is None else channels_last

@@ -1,6 +1,6 @@
 """vad-export: an MMDetection detector or an MMSegmentation segmenter (config + checkpoint) -> an ONNX file of
 its network + a small JSON metadata file, for `detector.backend: onnx` / `segmenter.backend: onnx`
-(vad_ros.perception.onnx.detector / onnx_segmenter), which run them with onnxruntime without torch or mmcv.
+(vad_ros.perception.onnx.detector / .segmenter), which run them with onnxruntime without torch or mmcv.
 
     vad-export detector --config rtmdet_tiny.py --checkpoint rtmdet_tiny.pth --out models/rtmdet_tiny.onnx
     vad-export segmenter --config segformer_b0.py --checkpoint segformer_b0.pth --out models/segformer_b0.onnx
@@ -12,9 +12,9 @@ What is in the graph and what is not:
   network-input pixels, B a dynamic batch axis (the frames of several cameras in one run; metadata
   `dynamic_batch: true`; files exported before it have (N_i, ...) outputs and batch 1, and still load).
   Score threshold, top-k per level, clipping, rescaling to the frame and per-class NMS are done by the
-  package in numpy, with the config's test settings (stored in the metadata). Single-stage detectors with
-  a plain dense head (RTMDet, RetinaNet, ...) can be exported (RTMDet's test pipeline pads every frame to
-  640x640, so any frame size fits).
+  package in numpy (vad_ros.perception.dense), with the config's test settings (stored in the metadata).
+  Single-stage detectors with a plain dense head (RTMDet, RetinaNet, ...) can be exported (RTMDet's test
+  pipeline pads every frame to 640x640, so any frame size fits).
 - segmenter (decoder 'label_map'): backbone + decode head + the argmax over classes, at the decode head's
   resolution (1/4 or 1/8 of the input), as uint8 (int32 over 256 classes). Encoder-decoder models with a
   plain decode head and 'whole' test mode (SegFormer, UperNet, ...). SegFormer's head is exported in the
@@ -23,7 +23,7 @@ What is in the graph and what is not:
   the same aspect ratio gives the same input, e.g. 768x576 too). The TorchScript-based exporter bakes some
   shapes of attention layers into the graph, so a dynamic size would give wrong reshapes in SegFormer; a
   camera has one frame size anyway. The segmenter's batch is 1 (the pipeline batches detection only).
-  A dynamic batch axis costs the batch-1 run nothing measurable (ORT, RTMDet-tiny: 72.5 vs 74.7 ms, noise).
+  A dynamic batch axis costs the batch-1 run nothing measurable (bench/RESULTS.md, "Model path per stage").
   Frames that need another input size are refused with the fix.
 The package's numpy pre-processing reproduces the config's test pipeline (vad_ros.perception.network_io).
 """
@@ -43,15 +43,10 @@ from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.openmmlab.dense_head import dense_network, dense_test_cfg
 from vad_ros.perception.openmmlab.mmseg_segmenter import label_dtype, plain_decode_head
 from vad_ros.perception.network_io import from_config
-from vad_ros.perception.onnx.runtime import FORMAT
+from vad_ros.perception.onnx.runtime import FORMAT, metadata_path
 from vad_ros.perception.openmmlab.segformer_head import head_logits
 
 OPSET = 17
-
-
-def metadata_path(onnx_path: str) -> str:
-    """The metadata file that belongs to an ONNX file: same folder and stem, .json."""
-    return os.path.splitext(onnx_path)[0] + '.json'
 
 
 def _segmenter_network(model, num_classes: int):

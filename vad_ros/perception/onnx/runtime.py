@@ -1,5 +1,6 @@
 """What the ONNX Runtime backends share: the metadata file written by vad-export, the execution providers for
-a device, the session, the vocabulary and the pre-processing. Needs onnxruntime, numpy and OpenCV only.
+a device and the session (start_session, also NanoDet's ONNX runner's), the vocabulary and the
+pre-processing. Needs onnxruntime, numpy and OpenCV only.
 
 Devices (`detector.device` / `segmenter.device`):
   auto   -> the CUDA execution provider (TensorRT first when its provider is present and TensorRT is
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,10 +29,9 @@ FORMAT = 'vad_ros-onnx/1'          # the metadata format vad-export writes (vad_
 GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
 
 # The CPU thread pool: inside a run the worker threads spin between the ~200 parallel sections of a network
-# instead of sleeping and being woken for each (RTMDet-tiny at 640x640 on 2 cores: ~73 instead of ~81 ms);
-# when the run returns they stop spinning at once (force_spinning_stop), so between frames they burn no CPU
-# that the other stages, the other session (detector and segmenter have one pool each) or other processes
-# need (measured: 0.1 ms CPU in the 50 ms after a run, against ~29 ms with spinning that is not stopped).
+# instead of sleeping and being woken for each; when the run returns they stop spinning at once
+# (force_spinning_stop), so between frames they burn no CPU that the other stages, the other session (detector
+# and segmenter have one pool each) or other processes need (bench/RESULTS.md, "Model path per stage").
 SESSION_CONFIG = {'session.intra_op.allow_spinning': '1', 'session.force_spinning_stop': '1'}
 
 
@@ -59,14 +59,19 @@ def providers_for(device: str, available: list[str] | tuple[str, ...], half: boo
     return f'cuda:{index}', providers + ['CPUExecutionProvider']
 
 
+def metadata_path(onnx_path: str) -> str:
+    """The metadata file that belongs to an ONNX file: same folder and stem, .json."""
+    return os.path.splitext(onnx_path)[0] + '.json'
+
+
 def load_metadata(onnx_path: str, meta_path: str, role: str) -> dict[str, Any]:
-    """The metadata of an exported model, checked: PerceptionError naming the file and the fix."""
+    """The metadata of an exported model (meta_path, empty: metadata_path), checked: PerceptionError naming the
+    file and the fix."""
     if not onnx_path:
         raise PerceptionError(f'{role}.checkpoint is empty: give the .onnx file written by vad-export')
     if not os.path.isfile(onnx_path):
         raise PerceptionError(f"{role}.checkpoint '{onnx_path}' does not exist (export one with vad-export)")
-    if not meta_path:
-        meta_path = os.path.splitext(onnx_path)[0] + '.json'
+    meta_path = meta_path or metadata_path(onnx_path)
     try:
         with open(meta_path, encoding='utf-8') as f:
             meta = json.load(f)
@@ -84,12 +89,36 @@ def load_metadata(onnx_path: str, meta_path: str, role: str) -> dict[str, Any]:
     return meta
 
 
-def _session(onnx_path: str, providers: list, threads: int = 0):
+def start_session(role: str, device: str, allow_cpu_fallback: bool, onnx_file: str | Callable[[], str],
+                  half: bool = False, cache_dir: str = '', threads: int = 0) -> tuple[str, str, Any]:
+    """(device used, ONNX file, InferenceSession) on the device parameter's providers (providers_for; half and
+    cache_dir as there; threads 0: one per physical core). onnx_file: the file, or a function that makes it,
+    called once the providers are chosen (so a wrong device or a missing onnxruntime fails before a file is
+    made). A GPU asked for but not offered, or offered but not started (a missing CUDA/TensorRT library), is a
+    PerceptionError prefixed '<role>.device', or the CPU with a warning where allow_cpu_fallback."""
     try:
-        import onnxruntime as ort
-    except ImportError:
-        raise PerceptionError('the onnx backends need onnxruntime: pip install onnxruntime (or onnxruntime-gpu)'
-                              ) from None
+        used_device, providers = providers_for(device, available_providers(), half, cache_dir)
+    except PerceptionError as e:
+        if not allow_cpu_fallback or device in ('auto', 'cpu'):
+            raise PerceptionError(f'{role}.device: {e}') from None
+        log.warning('%s.device: %s; running on cpu because allow_cpu_fallback is true', role, e)
+        used_device, providers = 'cpu', ['CPUExecutionProvider']
+    onnx_path = onnx_file if isinstance(onnx_file, str) else onnx_file()
+    session = _session(onnx_path, providers, threads)
+    running = session.get_providers()
+    if used_device != 'cpu' and not any(p in running for p in GPU_PROVIDERS):
+        reason = (f"{role}.device '{device}': onnxruntime could not start a GPU provider (running "
+                  f"{', '.join(running)}; see its log for the missing CUDA/TensorRT library)")
+        if not allow_cpu_fallback:
+            raise PerceptionError(f'{reason}: fix the GPU libraries, or set the device to cpu, or '
+                                  'allow_cpu_fallback: true')
+        log.warning('%s; running on cpu because allow_cpu_fallback is true', reason)
+        used_device = 'cpu'
+    return used_device, onnx_path, session
+
+
+def _session(onnx_path: str, providers: list, threads: int = 0):
+    import onnxruntime as ort      # importable: start_session asked it for its providers first
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL     # the convolutions already use every core
@@ -148,12 +177,9 @@ class OnnxBackend:
         """threads: CPU threads of the session (0 = onnxruntime's default, one per physical core)."""
         self.meta, self.source, self.class_names = self.exported(checkpoint, config)
         self.preprocess = Preprocess.from_dict(self.meta.get('preprocess') or {}, self.source)
-        self.device, providers = self._providers(device, half, allow_cpu_fallback, checkpoint)
-        self.session = _session(checkpoint, providers, threads)
-        used = self.session.get_providers()
-        if self.device != 'cpu' and not any(p in used for p in GPU_PROVIDERS):
-            self._gpu_missing(device, used, allow_cpu_fallback)
-        self.providers = tuple(used)
+        self.device, _, self.session = start_session(self.role, device, allow_cpu_fallback, checkpoint, half,
+                                                     os.path.splitext(checkpoint)[0] + '.trt', threads)
+        self.providers = tuple(self.session.get_providers())
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.name = f"onnx:{self.meta.get('source', {}).get('model', os.path.basename(checkpoint))}"
@@ -186,31 +212,12 @@ class OnnxBackend:
         self.input_size(image_bgr)
         return self.preprocess(image_bgr, out)
 
-    def _providers(self, device: str, half: bool, allow_cpu_fallback: bool, checkpoint: str):
-        cache = os.path.splitext(checkpoint)[0] + '.trt'
-        try:
-            return providers_for(device, available_providers(), half, cache)
-        except PerceptionError as e:
-            if not allow_cpu_fallback or device in ('auto', 'cpu'):
-                raise PerceptionError(f'{self.role}.device: {e}') from None
-            log.warning('%s.device: %s; running on cpu because allow_cpu_fallback is true', self.role, e)
-            return 'cpu', ['CPUExecutionProvider']
-
-    def _gpu_missing(self, device: str, used: list[str], allow_cpu_fallback: bool) -> None:
-        reason = (f"{self.role}.device '{device}': onnxruntime could not start a GPU provider (running "
-                  f"{', '.join(used)}; see its log for the missing CUDA/TensorRT library)")
-        if not allow_cpu_fallback:
-            raise PerceptionError(f'{reason}: fix the GPU libraries, or set the device to cpu, or '
-                                  'allow_cpu_fallback: true')
-        log.warning('%s; running on cpu because allow_cpu_fallback is true', reason)
-        self.device = 'cpu'
-
     @classmethod
     def exported(cls, checkpoint: str, config: str = '') -> tuple[dict[str, Any], str, tuple[str, ...]]:
         """(metadata, metadata file, class names) of an exported model, checked for this backend (vocabulary,
         decoder) without starting a session; PerceptionError naming the file and the fix."""
         meta = load_metadata(checkpoint, config, cls.role)
-        source = config or os.path.splitext(checkpoint)[0] + '.json'
+        source = config or metadata_path(checkpoint)
         names = tuple(meta.get('class_names') or ())
         if not names:
             raise PerceptionError(f"{cls.role}: '{source}' names no classes: export the model again")

@@ -23,8 +23,7 @@ class OnnxSegmenter(OnnxBackend):
     def to_frame(self, labels: np.ndarray, blob: np.ndarray, image_bgr: np.ndarray) -> ClassMap:
         height, width = image_bgr.shape[:2]
         resized = self.preprocess.resized_size(width, height)
-        small = labels[0]
-        return ClassMap(label_map_to_frame(small, resized, (blob.shape[3], blob.shape[2]), (width, height)),
+        return ClassMap(label_map_to_frame(labels[0], resized, (blob.shape[3], blob.shape[2]), (width, height)),
                         self.class_names)
 
     def segment(self, image_bgr: np.ndarray) -> ClassMap:

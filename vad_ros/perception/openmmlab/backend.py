@@ -1,14 +1,12 @@
-"""A toolbox model (vad_ros.perception.openmmlab.toolbox) on its device, run in stages (prepare, network, decode) with the
-load-time variants of its declared plan; base of the MMDetection and MMSegmentation backends.
+"""A toolbox model (toolbox.py) on its device, run in stages (prepare: the toolbox's test pipeline; network;
+decode) with the load-time variants of its declared plan; base of the MMDetection and MMSegmentation backends.
 
 The plan (PLAN; MMDetDetector adds the package's decoding) names each variant, its stage, its default and the
-measurement behind that default (bench/RESULTS.md, "Load-time variants"). The variants are settled once, at the
+reason of that default (measured: bench/RESULTS.md, "Load-time variants"). The variants are settled once, at the
 end of __init__, in the plan's order (the changes to the model; the decoding, which wraps the model; then
-compile and CUDA graphs, which wrap the whole forward pass), each through variants.Variants.keep_if_equivalent.
-Frames are prepared by the toolbox's test pipeline: the direct numpy pre-processing that once replaced it saved
-< 5 % of a frame on the CPU and was removed (bench/RESULTS.md). Models that the package does not run stage by
-stage (`runs_in_stages` false: two-stage detectors, slide-mode segmenters) run the toolbox's own predict, with
-every variant off.
+compile and CUDA graphs, which wrap the whole forward pass), each through Variants.keep_if_equivalent. Models
+that the package does not run stage by stage (`runs_in_stages` false: two-stage detectors, slide-mode
+segmenters) run the toolbox's own predict, with every variant off.
 """
 from __future__ import annotations
 
@@ -20,42 +18,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from vad_ros.perception.openmmlab.cuda_graphs import CudaGraphs
-from vad_ros.perception.device import select_device
-from vad_ros.perception.openmmlab.toolbox import Toolbox, class_names, load_model, scope, test_pipeline
-from vad_ros.perception.openmmlab.tensors import mismatch
 from vad_ros.perception.base import RuntimeReport
-from vad_ros.perception.openmmlab.variants import Variant, Variants
+from vad_ros.perception.device import select_device
+from vad_ros.perception.openmmlab.cuda_graphs import CudaGraphs
+from vad_ros.perception.openmmlab.toolbox import Toolbox, class_names, load_model, scope, test_pipeline
+from vad_ros.perception.openmmlab.variants import Variant, Variants, mismatch
 
 log = logging.getLogger('vad_ros.perception')
 
-
-def on_cpu(backend) -> bool:
-    return backend.device == 'cpu'
-
-
-def on_gpu(backend) -> bool:
-    return backend.device.startswith('cuda')
-
-
-def never(backend) -> bool:
-    return False
-
-
 # the measurements behind the defaults: bench/RESULTS.md, "Load-time variants" (bench_variants.py, 2 CPU cores)
-FOLD_NORMS = Variant('fold_norms', 'network', on_cpu,
+FOLD_NORMS = Variant('fold_norms', 'network', lambda backend: backend.device == 'cpu',
                      'on the CPU only, where it was measured (RTMDet-tiny detect() 5.7-7.5 % faster); GPUs keep the '
                      'model', lambda backend: backend.try_fold_norms())
-CHANNELS_LAST = Variant('channels_last', 'network', on_cpu,
+CHANNELS_LAST = Variant('channels_last', 'network', lambda backend: backend.device == 'cpu',
                         'on the CPU only, where it was measured (RTMDet-tiny detect() 34-41 %, SegFormer-B0 segment() '
                         '24-25 % faster); no gain on the H200', lambda backend: backend.try_channels_last())
 MODEL_CHANGES = (FOLD_NORMS, CHANNELS_LAST)
 # the runners wrap the whole forward pass (after any decoding a subclass adds to it): last
 RUNNERS = (
-    Variant('compile', 'network', never,
+    Variant('compile', 'network', lambda backend: False,
             'opt-in (<role>.compile): seconds to a minute of compiling at start-up and for each new input size',
             lambda backend: backend.try_compile()),
-    Variant('cuda_graphs', 'network', on_gpu,
+    Variant('cuda_graphs', 'network', lambda backend: backend.device.startswith('cuda'),
             'GPUs only (<role>.cuda_graph; H200: RTMDet-l network 9.8 -> 4.3 ms, SegFormer-B5 29.9 -> 23.6 ms)',
             lambda backend: backend.try_cuda_graphs()),
 )
@@ -131,27 +115,24 @@ class ModelBackend:
                                  f'is made above {self.COPY_LIMIT_BYTES / 1e6:.0f} MB')
             return
         from mmcv.cnn import fuse_conv_bn
-
-        def fold(model):
-            fuse_conv_bn(model)
-            self.folded_norms = True
-        self._try_model_change('fold_norms', fold, in_place=False)
+        self._try_model_change('fold_norms', 'folded_norms', lambda model: fuse_conv_bn(copy.deepcopy(model)))
 
     def try_channels_last(self) -> None:
-        def to_channels_last(model):
-            model.to(memory_format=torch.channels_last)
-            self.channels_last = True
-        self._try_model_change('channels_last', to_channels_last, in_place=True)
+        """The weights in channels-last memory, in place (back to contiguous where refused)."""
+        self._try_model_change('channels_last', 'channels_last',
+                               lambda model: model.to(memory_format=torch.channels_last),
+                               undo=lambda model: model.to(memory_format=torch.contiguous_format))
 
-    def _try_model_change(self, name: str, change, in_place: bool) -> None:
-        """`change` applied to the model (in place, undone if refused; or to a copy) and kept where the raw
-        outputs for the probe frame stay those of the model as loaded."""
-        original, flags = self.model, (self.channels_last, self.folded_norms)
+    def _try_model_change(self, name: str, flag: str, change, undo=None) -> None:
+        """change(model) -> the changed model (the model itself or a copy), kept where the raw outputs for the
+        probe frame stay those of the model as loaded; `flag` (an attribute that the probe's forward pass reads)
+        is True while it is checked and where it is kept. Refused: undo(model) and the model as it was."""
+        original = self.model
 
         def build():
             self.probe_reference()                      # the outputs before the change
-            candidate = original if in_place else copy.deepcopy(original)
-            change(candidate)
+            candidate = change(original)
+            setattr(self, flag, True)
             return candidate
 
         def check(candidate):
@@ -159,16 +140,16 @@ class ModelBackend:
             self.model = candidate
             return mismatch(reference, self.probe_outputs(inputs), self.variants.tolerance)
 
-        def undo():
-            if in_place:
-                original.to(memory_format=torch.contiguous_format)
+        def restore():
+            if undo is not None:
+                undo(original)
             self.model = original
-            self.channels_last, self.folded_norms = flags
-        self.variants.keep_if_equivalent(name, build, check, undo)
+            setattr(self, flag, False)
+        self.variants.keep_if_equivalent(name, build, check, restore)
 
     def try_compile(self) -> None:
-        """torch.compile (inductor: fused kernels; SegFormer-B0's segment() 183 -> 127 ms on 2 CPU cores).
-        Compiling takes seconds to a minute for each new input shape; torch caches the result on disk."""
+        """torch.compile (inductor: fused kernels; bench/RESULTS.md, "Model path per stage"). Compiling takes
+        seconds to a minute for each new input shape; torch caches the result on disk."""
         def check(compiled):
             inputs = self.probe_reference()[0]
             with scope(self.toolbox.name), self._inference():
@@ -202,9 +183,23 @@ class ModelBackend:
         base = np.stack([xs * 0.3, ys * 0.4, (xs + ys) * 0.2], axis=-1)
         return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
+    def _sample(self, image_bgr: np.ndarray) -> dict:
+        """One frame through the test pipeline (inputs: the uint8 image tensor, data_samples)."""
+        height, width = image_bgr.shape[:2]
+        with scope(self.toolbox.name):
+            return self._pipeline(dict(img=image_bgr, img_id=0, img_path='', ori_shape=(height, width),
+                                       img_shape=(height, width)))
+
+    def _batch(self, samples: list[dict]):
+        """(network input on the device, data samples) of pipeline outputs through the data preprocessor."""
+        with scope(self.toolbox.name):
+            batch = self.model.data_preprocessor({'inputs': [d['inputs'] for d in samples],
+                                                  'data_samples': [d['data_samples'] for d in samples]}, False)
+        return batch['inputs'], batch['data_samples']
+
     def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, metainfo or data samples) through the toolbox's test pipeline."""
-        raise NotImplementedError
+        """(network input on the device, data samples) through the test pipeline + data preprocessor."""
+        return self._batch([self._sample(image_bgr)])
 
     def probe_outputs(self, inputs) -> list:
         """The network's raw output tensors for `inputs`, as the model stands."""

@@ -1,20 +1,18 @@
-"""A network's forward pass replayed from CUDA graphs, one graph per input shape.
+"""A network's forward pass replayed from CUDA graphs, one graph per input shape: the eager pass of the large
+models at 1080p is bound by kernel launches from Python, which a graph replays with one launch (bench/RESULTS.md,
+"GPU: NVIDIA H200").
 
-Measured on an H200 (bench/RESULTS.md, GPU): RTMDet-l and SegFormer-B5 at 1080p spend most of their eager
-forward pass launching kernels from Python, not computing, so the GPU waits on the CPU (float16 is no faster than
-float32 there). A CUDA graph records the pass once and replays all its kernels with one launch. A camera's frames
-all give the same network input shape, so one graph per shape (a few: batch sizes of several cameras) covers a
-stream. Each graph is checked when it is captured, as every load-time variant (vad_ros.perception.openmmlab.variants): its
-outputs must match an eager pass on the same input, else, or if the model cannot be captured (CPU
-synchronisation, data-dependent shapes), graphs are switched off for the model and it runs eagerly; the outcome
-is recorded in the backend's runtime report. Replay overwrites a graph's outputs, so callers get copies.
+A camera's frames all give the same input shape, so a few graphs (camera sizes, batch sizes) cover a stream.
+Each graph is checked when captured, as every load-time variant (variants.py): its outputs must match an eager
+pass on the same input; else, or where the model cannot be captured (CPU synchronisation, data-dependent
+shapes), graphs are switched off for the model, which runs eagerly, and the refusal is recorded in the
+backend's runtime report. Replay overwrites a graph's outputs, so callers get copies.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from vad_ros.perception.openmmlab.tensors import map_tensors, mismatch
-from vad_ros.perception.openmmlab.variants import Variants
+from vad_ros.perception.openmmlab.variants import Variants, map_tensors, mismatch
 
 MAX_GRAPHS = 8          # input shapes kept per model (one per camera size and batch size); more run eagerly
 WARMUP_RUNS = 2         # eager passes on a side stream before capture (lazy initialisation, autotuning)

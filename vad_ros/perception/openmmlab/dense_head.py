@@ -1,14 +1,13 @@
 """Plain dense heads decoded by the package: the network module that vad-export exports and the PyTorch detector
-runs where the package decodes (the variant `package_decode` of MMDetDetector), and the candidates + NMS.
+runs where the package decodes (the variant `package_decode` of MMDetDetector), and its decoding.
 
 Which detectors: `single_stage` (predict is extract_feat -> head forward -> predict_by_feat, so the network and
 the decoding can run as separate stages) and, for the package's decoding, `plain_dense_head` (the head's
 decoding is BaseDenseHead's own, with priors and a box coder). The network runs together with the priors, the
-class activation and the box decoding (`dense_network`), on a GPU inside its CUDA graph.
-Then, per image and level, the candidates above the score threshold, best first and at most nms_pre, are picked
-on the GPU (device_candidates: the torch twin of onnx_detector.level_candidates), and only they go to the host,
-where the ONNX path's finish_dense clips, rescales and runs NMS per class. The detections are the ONNX path's
-for the same network outputs (boxes within 1 px and scores within 1e-3 of MMDetection's decoding: tested).
+class activation and the box decoding (`dense_network`), on a GPU inside its CUDA graph. Then the ONNX path's
+vad_ros.perception.dense.decode_dense, except that each level's candidates are picked on the device
+(`device_candidates`) and only they go to the host. So the detections are the ONNX path's for the same network
+outputs (and MMDetection's within 1 px and 1e-3: tested).
 
 Plain single-stage dense heads only (RTMDet, RetinaNet, ...): heads with score factors (objectness,
 centerness) or a config NMS other than plain 'nms' keep MMDetection's decoding (the variant is refused at load;
@@ -21,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.dense import warm_up_nms
-from vad_ros.perception.onnx.detector import DenseTestCfg, finish_dense
+from vad_ros.perception.dense import DenseTestCfg, decode_dense, warm_up_nms
 
 
 def single_stage(model) -> bool:
@@ -105,10 +103,11 @@ def dense_test_cfg(model) -> dict[str, Any]:
             'min_bbox_size': float(cfg.get('min_bbox_size', -1))}
 
 
-def device_candidates(scores, score_thr: float, nms_pre: int):
-    """(scores, labels, rows) tensors of the (row, class) pairs of (N, C) scores above score_thr, best first
-    (ties in index order), at most nms_pre; as onnx_detector.level_candidates, on the scores' device."""
+def device_candidates(scores, boxes, score_thr: float, nms_pre: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dense.level_candidates on one level's torch tensors: picked on their device, only the candidates copied
+    to the host as numpy (boxes, scores, labels)."""
     import torch
+    scores = scores.float()
     flat = torch.flatten(scores)
     index = torch.nonzero(flat > score_thr).squeeze(1)
     values = flat[index]
@@ -117,7 +116,8 @@ def device_candidates(scores, score_thr: float, nms_pre: int):
         order = order[:nms_pre]
     index = index[order]
     classes = scores.shape[1]
-    return values[order], index % classes, index // classes
+    return (boxes[index // classes].float().cpu().numpy(), values[order].cpu().numpy(),
+            (index % classes).cpu().numpy())
 
 
 class DenseDecoder:
@@ -137,12 +137,9 @@ class DenseDecoder:
         (B, N_i, C) / (B, N_i, 4) and the images' metainfo (img_shape (h, w), scale_factor (sx, sy))."""
         found = []
         for i, meta in enumerate(metas):
-            picked = []
-            for scores, boxes in zip(outputs[0::2], outputs[1::2]):
-                values, labels, rows = device_candidates(scores[i].float(), self.cfg.score_thr, self.cfg.nms_pre)
-                picked.append((boxes[i][rows].float().cpu().numpy(), values.cpu().numpy(), labels.cpu().numpy()))
             height, width = meta['img_shape'][:2]
-            found.append(finish_dense(picked, self.cfg, (width, height), tuple(meta['scale_factor'][:2])))
+            found.append(decode_dense([output[i] for output in outputs], self.cfg, (width, height),
+                                      tuple(meta['scale_factor'][:2]), device_candidates))
         return found
 
 

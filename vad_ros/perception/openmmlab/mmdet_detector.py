@@ -1,29 +1,22 @@
 """Detector backend on MMDetection (any COCO-style model: RTMDet, DINO, InternImage configs, ...).
 
 Deployment settings: the configs' test settings are made for COCO mAP (RTMDet: score_thr 0.001, up to 30000
-candidates per level before NMS), so NMS sorts and suppresses thousands of boxes that the pipeline then drops
-below score_threshold. With `min_score` (the pipeline's score_threshold; detector.keep_low_scores false)
-the heads' test settings are changed at start-up: score_thr raised to min_score, nms_pre capped at
-network_io.DEPLOY_NMS_PRE. The detections at or above min_score stay the same (greedy NMS suppresses a box
-only by better ones) unless a level has more than DEPLOY_NMS_PRE candidates above min_score. A lower
-score_threshold set at runtime is applied to the model from the next frame (Pipeline -> lower_min_score).
+candidates per level before NMS). With `min_score` (the pipeline's score_threshold; detector.keep_low_scores
+false) the heads' test settings follow the score policy of vad_ros.perception.dense (DenseTestCfg.for_deployment:
+score_thr raised to min_score, nms_pre capped at DEPLOY_NMS_PRE). The detections at or above min_score stay the
+same (greedy NMS suppresses a box only by better ones) unless a level has more than DEPLOY_NMS_PRE candidates
+above min_score. A lower score_threshold set at run time applies from the next frame (MinScore.lower_min_score).
 Evaluations that want the config's low scores set detector.keep_low_scores: true.
 
 detect() runs in stages that bench/bench_models.py times one by one: prepare (the test pipeline + data
-preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and to_host (copy to numpy). Detectors other than plain single-stage ones run
-network + decode in one call.
+preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and to_host
+(numpy); detectors other than plain single-stage ones run network + decode in the toolbox's predict.
 detect_batch() runs the frames of several cameras through one forward pass (pipeline.detect_all).
 
-Decoding: plain single-stage dense heads (RTMDet, RetinaNet, ...) can be decoded by the package (the variant
-package_decode, vad_ros.perception.openmmlab.dense_head: boxes decoded with the network, in its CUDA graph on a GPU,
-candidates above the score threshold picked on the device, NMS on the host as the ONNX path does: same
-detections as MMDetection's, without mmcv's ops). By default it runs where the config's COCO test settings are
-kept (detector.keep_low_scores: RTMDet-tiny's detect() 58-59 % faster on the CPU); with the pipeline's
-threshold inside the model it saves 0.3-3.0 % (< 5 %) and MMDetection decodes, unless mmcv has no GPU NMS
-(below). Other heads always use MMDetection's post-processing. mmcv built without CUDA ops (a plain CPU build,
-the usual result of `pip install` where no CUDA compiler is found) has no GPU NMS, which a model on a GPU would
-need at its first frame: heads the package cannot decode then decode on the host (decode_on_host, a warning at start-up): the head's raw maps
-are copied to the CPU and decoded there, while the network stays on the GPU.
+Decoding of single-stage detectors, one of three: the package's (the variant package_decode, dense_head.py:
+plain dense heads such as RTMDet's and RetinaNet's, no mmcv op; its default: PACKAGE_DECODE), else
+MMDetection's, on the device, or on the host where mmcv was built without CUDA ops (decode_on_host: no GPU
+NMS, so the head's raw maps are copied to the CPU and decoded there, with a warning at start-up).
 """
 from __future__ import annotations
 
@@ -37,10 +30,9 @@ import torch
 from vad_ros.perception.base import same_size_batches
 from vad_ros.perception.openmmlab.dense_head import dense_decoder, single_stage
 from vad_ros.perception.openmmlab.backend import MODEL_CHANGES, RUNNERS, ModelBackend
-from vad_ros.perception.network_io import MinScore, capped_nms_pre, score_floor
+from vad_ros.perception.dense import DenseTestCfg, MinScore
 from vad_ros.perception.openmmlab.toolbox import MMDET, scope
-from vad_ros.perception.openmmlab.tensors import map_tensors
-from vad_ros.perception.openmmlab.variants import Variant
+from vad_ros.perception.openmmlab.variants import Variant, map_tensors
 from vad_ros.types import Detections
 
 log = logging.getLogger('vad_ros.perception')
@@ -50,25 +42,6 @@ PACKAGE_DECODE = Variant(
     'faster on the CPU) or mmcv has no GPU NMS (the host decode it replaces took 2-5 of 33.7 ms per H200 frame); '
     'with the pipeline threshold in the model on the CPU it saves 0.3-3.0 % (< 5 %)',
     lambda detector: detector.try_package_decode())
-
-
-def head_test_cfgs(model) -> list:
-    """The test settings the heads read at inference (a single-stage head's, a two-stage model's ROI head's)."""
-    heads = (getattr(model, 'bbox_head', None), getattr(model, 'roi_head', None))
-    return [h.test_cfg for h in heads if getattr(h, 'test_cfg', None) is not None]
-
-
-def apply_min_score(cfg, config_values: dict, min_score: float | None) -> None:
-    """One head's test settings (in place): the config's values, or, with min_score, score_thr raised to it
-    and nms_pre capped."""
-    for key, value in config_values.items():
-        cfg[key] = value
-    if min_score is None:
-        return
-    if 'score_thr' in cfg:
-        cfg['score_thr'] = max(float(cfg['score_thr']), score_floor(min_score))
-    if 'nms_pre' in cfg:
-        cfg['nms_pre'] = capped_nms_pre(cfg['nms_pre'])
 
 
 def mmcv_ops_on(device: str) -> bool:
@@ -93,15 +66,17 @@ class MMDetDetector(MinScore, ModelBackend):
 
     def __init__(self, *args, min_score: float | None = None, package_decode: bool | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
-        settings, e.g. for frame AUC); package_decode and the others: the variants of model_backend.PLAN."""
+        settings, e.g. for frame AUC); package_decode and the others: the variants of the plan (backend.py)."""
         self.min_score = min_score                  # package_decode's default reads it
         super().__init__(*args, package_decode=package_decode, **kwargs)
         if self.decode_on_host and not self.package_decode:
             log.warning('detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs '
                         'there and its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with '
                         'CUDA.', self.device)
-        self._test_cfgs = [(cfg, {k: cfg[k] for k in ('score_thr', 'nms_pre') if k in cfg})
-                           for cfg in head_test_cfgs(self.model)]
+        # the test settings the heads read at inference (a single-stage head's, a two-stage model's ROI head's)
+        heads = [getattr(self.model, name, None) for name in ('bbox_head', 'roi_head')]
+        self._test_cfgs = [(h.test_cfg, {k: h.test_cfg[k] for k in ('score_thr', 'nms_pre') if k in h.test_cfg})
+                           for h in heads if getattr(h, 'test_cfg', None) is not None]
         self.set_min_score(min_score)
 
     def runs_in_stages(self) -> bool:
@@ -110,8 +85,8 @@ class MMDetDetector(MinScore, ModelBackend):
         return self.single_stage
 
     def try_package_decode(self) -> None:
-        """The package's decoding (dense_decode), kept where its network runs on the probe input (its detections
-        equal MMDetection's: tested)."""
+        """The package's decoding (dense_head.dense_decoder), kept where its network runs on the probe input (its
+        detections equal MMDetection's: tested)."""
         def runs(dense):
             with torch.inference_mode():
                 dense.network(self.as_layout(self.probe_reference()[0]))
@@ -134,8 +109,9 @@ class MMDetDetector(MinScore, ModelBackend):
     def set_min_score(self, min_score: float | None) -> None:
         """The score threshold applied inside the model from now on (None: the config's settings)."""
         self.min_score = min_score
-        for cfg, config_values in self._test_cfgs:
-            apply_min_score(cfg, config_values, min_score)
+        for cfg, config_values in self._test_cfgs:       # the keys the config has, deployed as dense.py says
+            deployed = DenseTestCfg(**config_values).for_deployment(min_score)
+            cfg.update({key: getattr(deployed, key) for key in config_values})
         if self._dense is not None:
             self._dense.set_min_score(min_score)
 
@@ -143,24 +119,6 @@ class MMDetDetector(MinScore, ModelBackend):
     def from_params(cls, params: dict[str, Any]):
         keep_low = params['detector.keep_low_scores']
         return super().from_params(params, min_score=None if keep_low else params['score_threshold'])
-
-    def _sample(self, image_bgr: np.ndarray) -> dict:
-        """One frame through the test pipeline (inputs: the uint8 image tensor, data_samples)."""
-        height, width = image_bgr.shape[:2]
-        with scope(self.toolbox.name):
-            return self._pipeline(dict(img=image_bgr, img_id=0, img_path='', ori_shape=(height, width),
-                                       img_shape=(height, width)))
-
-    def _batch(self, samples: list[dict]):
-        """(network input on the device, data samples) of pipeline outputs through the data preprocessor."""
-        with scope(self.toolbox.name):
-            batch = self.model.data_preprocessor({'inputs': [d['inputs'] for d in samples],
-                                                  'data_samples': [d['data_samples'] for d in samples]}, False)
-        return batch['inputs'], batch['data_samples']
-
-    def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, data samples) through the test pipeline + data preprocessor."""
-        return self._batch([self._sample(image_bgr)])
 
     def network(self, inputs, samples):
         """The head's raw outputs (single-stage), or the finished predictions (other detectors)."""
@@ -180,7 +138,7 @@ class MMDetDetector(MinScore, ModelBackend):
         """Per image of the batch: InstanceData (boxes in frame pixels, on the device), or with the package's
         decoding (boxes, scores, labels) as numpy arrays."""
         if not self.single_stage:
-            return [getattr(r, self.toolbox.sample_field) for r in raw]
+            return [r.pred_instances for r in raw]
         metas = [s.metainfo for s in samples]
         if self._dense is not None:
             with torch.inference_mode():
@@ -191,7 +149,7 @@ class MMDetDetector(MinScore, ModelBackend):
             return list(self.model.bbox_head.predict_by_feat(*raw, batch_img_metas=metas, rescale=True))
 
     def decode(self, raw, samples):
-        """InstanceData of the (first) image (boxes in frame pixels, on the device)."""
+        """decode_all's result for the (first) image."""
         return self.decode_all(raw, samples)[0]
 
     def to_host(self, pred, image_bgr: np.ndarray) -> Detections:

@@ -1,18 +1,16 @@
 """Segmenter backend on MMSegmentation (any ADE20K-style model: SegFormer, UperNet, InternImage, ...).
 
-Speed: the class logits never leave the device and are never upsampled. For the usual models (an
-EncoderDecoder with a plain decode head, test mode 'whole') the argmax is taken on the device at the decode
-head's own resolution (1/4 or 1/8 of the network input), and only that small uint8 label map is copied to
-the host and resized to the frame with nearest-neighbour. The toolbox instead resizes the 150-channel
-logits bilinearly to the input and then to the frame: on 2 CPU cores SegFormer-B0 at 640x480 takes 308 ms
-this way and 461 ms the toolbox's way (bench/RESULTS.md). Labels differ from the toolbox's only in a band of
-about one decode-head pixel (4-8 input pixels) along class borders; the background vote over a box or
-footprint is insensitive to that. Other models (slide inference, cascade or mask-classification heads) go
-through the toolbox's `inference` and the argmax is taken on the device at the network input's resolution.
+The class logits never leave the device and are never upsampled. For the usual models (an EncoderDecoder with
+a plain decode head, test mode 'whole') the argmax is taken on the device at the decode head's own resolution
+(1/4 or 1/8 of the network input), and only that small label map is copied to the host and resized to the
+frame with nearest-neighbour, instead of the toolbox's bilinear resize of every class's logits (faster:
+bench/RESULTS.md, "Pipeline, per stage"). Labels differ from the toolbox's only in a band of about one
+decode-head pixel (4-8 input pixels) along class borders; the background vote over a box or footprint is
+insensitive to that. Other models (slide inference, cascade or mask-classification heads) go through the
+toolbox's `inference` and the argmax is taken on the device at the network input's resolution.
 
 segment() runs in stages that bench/bench_models.py times one by one: prepare (the test pipeline + data
-preprocessor), network (forward + argmax on the device), to_host (the label map copied to the host and resized to
-the frame).
+preprocessor), network (forward + argmax on the device), to_host (the label map to the frame).
 """
 from __future__ import annotations
 
@@ -21,10 +19,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from vad_ros.perception.openmmlab.backend import CHANNELS_LAST, FOLD_NORMS, RUNNERS, ModelBackend, never
+from vad_ros.perception.openmmlab.backend import CHANNELS_LAST, FOLD_NORMS, RUNNERS, ModelBackend
 from vad_ros.perception.network_io import label_map_to_frame
 from vad_ros.perception.openmmlab.toolbox import MMSEG, scope
-from vad_ros.perception.openmmlab.segformer_head import factored_head, head_logits
+from vad_ros.perception.openmmlab.segformer_head import head_logits
 from vad_ros.types import ClassMap
 
 
@@ -49,19 +47,14 @@ def plain_decode_head(model) -> bool:
 
 class MMSegSegmenter(ModelBackend):
     toolbox = MMSEG
-    PLAN = (replace(FOLD_NORMS, default=never, why='off by default: SegFormer-B0 segment() only 2.8-4.2 % faster '
-                    'on the CPU (< 5 %); fold_norms=True tries it'), CHANNELS_LAST) + RUNNERS
+    PLAN = (replace(FOLD_NORMS, default=lambda segmenter: False, why='off by default: SegFormer-B0 segment() only '
+                    '2.8-4.2 % faster on the CPU (< 5 %); fold_norms=True tries it'), CHANNELS_LAST) + RUNNERS
 
     def runs_in_stages(self) -> bool:
         """Plain decode heads: the argmax at the decode head's resolution (see the module doc)."""
         self.low_resolution_argmax = plain_decode_head(self.model)
         self._label_dtype = label_dtype(len(self.class_names))
         return self.low_resolution_argmax
-
-    @property
-    def factored_head(self) -> bool:
-        """SegFormer's head computed in the cheaper order of vad_ros.perception.openmmlab.segformer_head."""
-        return factored_head(self.model.decode_head)
 
     def logits(self, inputs):
         """The decode head's class logits (1, K, h, w) for the network input (plain decode heads)."""
@@ -72,14 +65,9 @@ class MMSegSegmenter(ModelBackend):
             return [self.logits(inputs)]
 
     def prepare(self, image_bgr: np.ndarray):
-        """(network input on the device, its metas) through the config's test pipeline."""
-        height, width = image_bgr.shape[:2]
-        with scope(self.toolbox.name):
-            data = self._pipeline(dict(img=image_bgr, img_path='', ori_shape=(height, width),
-                                       img_shape=(height, width)))
-            batch = self.model.data_preprocessor({'inputs': [data['inputs']],
-                                                  'data_samples': [data['data_samples']]}, False)
-        return batch['inputs'], [s.metainfo for s in batch['data_samples']]
+        """(network input on the device, its metas) through the test pipeline + data preprocessor."""
+        inputs, samples = super().prepare(image_bgr)
+        return inputs, [s.metainfo for s in samples]
 
     def network(self, inputs, metas):
         """The class per pixel on the device: at the decode head's resolution (low_resolution_argmax) or at

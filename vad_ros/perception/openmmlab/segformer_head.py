@@ -2,16 +2,15 @@
 
 The head (mmseg SegformerHead) maps each of the four backbone stages to C channels (1x1 conv + BN + ReLU at the
 stage's resolution), resizes the three coarser ones to the finest (1/4 of the input), concatenates the four
-(4C channels) and fuses them with a 1x1 conv + BN + ReLU back to C, then classifies. At 1/4 resolution the
-fusion is the most expensive layer of the whole network for the small backbones: SegFormer-B0 at 683x512,
-C = 256: 21888 pixels x 1024 x 256 multiply-adds (11.5 GFLOP), plus a 90 MB concatenation.
+(4C channels) and fuses them with a 1x1 conv + BN + ReLU back to C, then classifies. At 1/4 resolution that
+fusion is the most expensive layer of the small backbones (bench/RESULTS.md, "Model path per stage").
 
 A 1x1 convolution mixes channels pixel by pixel and a resize mixes pixels channel by channel, both linearly,
 so they commute; and the resize's weights sum to 1, so a constant (the bias) passes through it unchanged. So
 the fusion of the concatenation equals the sum over stages of (that stage's slice of the fusion weights,
 applied at the stage's own resolution, then resized), plus the bias, with BN folded into weights and bias:
-the coarse stages' share is computed at 1/8, 1/16 and 1/32 resolution (3.8 instead of 11.5 GFLOP at this
-size) and nothing is concatenated. The ReLU comes after the sum, as before.
+the coarse stages' share is computed at 1/8, 1/16 and 1/32 resolution and nothing is concatenated. The ReLU
+comes after the sum, as before.
 
 Used where the head is exactly mmseg's SegformerHead with a 1x1 fusion conv, an eval-mode batch norm (or one
 already folded into the conv) and ReLU, in that order (`factored_head`); any other head runs its own forward.
@@ -21,12 +20,10 @@ from __future__ import annotations
 
 def factored_head(head) -> bool:
     """True when `head` is a SegformerHead whose fusion this module can reorder (see the module doc)."""
-    try:
-        from mmseg.models.decode_heads.segformer_head import SegformerHead
-        from torch import nn
-        from torch.nn.modules.batchnorm import _BatchNorm
-    except ImportError:
-        return False
+    from mmseg.models.decode_heads.segformer_head import SegformerHead
+    from torch import nn
+    from torch.nn.modules.batchnorm import _BatchNorm
+
     if type(head) is not SegformerHead:
         return False
     fusion = head.fusion_conv

@@ -1,26 +1,20 @@
-"""What the MMDetection and MMSegmentation backends share: resolving a config or model name, building the
-model without touching the network, loading a checkpoint strictly, the test pipeline, and the vocabulary.
+"""Loading an MMDetection or MMSegmentation model: the config or model name resolved, the model built without
+touching the network, the checkpoint read safely and loaded strictly, the vocabulary and the test pipeline.
 
 A model is given as
   config: path to a config file (.py) + checkpoint: path to a .pth   (offline, the normal deployment), or
   config: a model name of the toolbox's model index (e.g. rtmdet_tiny_8xb32-300e_coco) + checkpoint: ''
-          -> the toolbox resolves it and downloads the weights (needs the network), or
+          -> the toolbox resolves it and downloads the weights (cached by torch in ~/.cache/torch/hub), or
   config: a model name + checkpoint: a local .pth (config from the installed package, weights local).
-Relative file paths are taken from the current directory (a params file resolves its own relative paths
-against its folder first, see vad_ros.params). Downloaded weights are cached by torch (~/.cache/torch/hub),
-so a model name keeps working offline after one online start. Nothing here reaches the network with local
-files: the pretrained-backbone entries of a config are removed before the model is built.
+Relative file paths are taken from the current directory (a params file resolves its own first: vad_ros.params).
+With local files nothing here reaches the network: a config's pretrained-backbone entries are removed first.
 
-Trust: a config file is Python code that is executed when it is read (that is how the toolboxes work), so
-config files must come from a trusted place. Checkpoints are read with torch's weights-only unpickler, which
-builds tensors, plain containers and the few numpy types that OpenMMLab training runs leave in a checkpoint's
-metadata (checkpoint_safe_globals), and refuses anything else instead of running it; a checkpoint that needs
-more (e.g. a training state with a message hub) loads only with <role>.trust_checkpoint_pickle: true, meant
-for files from a trusted source. A model name (download) goes through the toolbox's own loader.
+Trust (README.md, "Model files"): a config file is Python code that runs when it is read. Checkpoints are read
+with torch's weights-only unpickler (tensors, plain containers and checkpoint_safe_globals), anything more only
+with <role>.trust_checkpoint_pickle: true. A model name (download) goes through the toolbox's own loader.
 
-torch, mmengine, mmcv and the toolbox are imported where they are used: this module also serves vad-check, which
-names the classes of a configured model without them where they are missing. The model run in stages, with its
-load-time variants, is vad_ros.perception.openmmlab.backend.
+torch, mmengine, mmcv and the toolbox are imported where they are used: vad-check reads a model's vocabulary
+through this module (vocabulary_from_files), and says which of them are missing.
 """
 from __future__ import annotations
 
@@ -45,16 +39,15 @@ class Toolbox:
     role: str            # parameter prefix: 'detector', 'segmenter'
     init: str            # 'module:function' that builds a model from a config
     inferencer: str      # 'module:class' that resolves (downloads) a model by name
-    sample_field: str    # the prediction field of the toolbox's data samples
 
     def load(self, what: str):
-        """`init` or `inferencer` imported (inside this toolbox's registry scope)."""
+        """`init` or `inferencer` imported."""
         module, _, attr = getattr(self, what).partition(':')
         return getattr(importlib.import_module(module), attr)
 
 
-MMDET = Toolbox('mmdet', 'detector', 'mmdet.apis:init_detector', 'mmdet.apis:DetInferencer', 'pred_instances')
-MMSEG = Toolbox('mmseg', 'segmenter', 'mmseg.apis:init_model', 'mmseg.apis:MMSegInferencer', 'pred_sem_seg')
+MMDET = Toolbox('mmdet', 'detector', 'mmdet.apis:init_detector', 'mmdet.apis:DetInferencer')
+MMSEG = Toolbox('mmseg', 'segmenter', 'mmseg.apis:init_model', 'mmseg.apis:MMSegInferencer')
 
 
 def scope(name: str):
@@ -70,6 +63,15 @@ def _shipped_config(toolbox: str, name: str) -> str | None:
         if f'{name}.py' in files:
             return os.path.join(folder, f'{name}.py')
     return None
+
+
+def _named_config(toolbox: Toolbox, name: str) -> str:
+    """The config file of a model name shipped with the toolbox; PerceptionError where there is none."""
+    path = _shipped_config(toolbox.name, name)
+    if path is None:
+        raise PerceptionError(f"{toolbox.role}.config '{name}' is neither a file nor a model name shipped with "
+                              f'{toolbox.name}')
+    return path
 
 
 def _download_model(toolbox: Toolbox, name: str, device: str):
@@ -98,10 +100,7 @@ def config_file(toolbox: Toolbox, config: str, checkpoint: str) -> str | None:
                                   f'{name} model name)')
         if not checkpoint:
             return None
-        config_path = _shipped_config(name, config)
-        if config_path is None:
-            raise PerceptionError(f"{what}.config '{config}' is neither a file nor a model name shipped with "
-                                  f'{name}')
+        config_path = _named_config(toolbox, config)
     if not checkpoint:
         raise PerceptionError(f"{what}.checkpoint is empty: give the .pth file for '{config}' (or a model name "
                               'without checkpoint to download it)')
@@ -193,24 +192,21 @@ def read_checkpoint(checkpoint: str, what: str, trust_pickle: bool = False, mmap
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' cannot be read as a torch checkpoint: {e}") from None
 
 
-def _state_dict(ckpt, checkpoint: str, what: str) -> dict:
+def _read_weights(checkpoint: str, what: str, trust_pickle: bool, mmap: bool = False) -> tuple[dict, dict | None]:
+    """(state_dict, meta.dataset_meta with lower-case keys as the toolboxes' model.dataset_meta, or None) of a
+    checkpoint (read_checkpoint); PerceptionError where it holds no state_dict."""
+    ckpt = read_checkpoint(checkpoint, what, trust_pickle, mmap)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' holds no state_dict")
-    return state
-
-
-def _dataset_meta(ckpt) -> dict | None:
-    """The checkpoint's meta.dataset_meta with lower-case keys (what the toolboxes call model.dataset_meta)."""
-    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    meta = ckpt.get('meta')
     if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
-        return {str(k).lower(): v for k, v in meta['dataset_meta'].items()}
-    return None
+        return state, {str(k).lower(): v for k, v in meta['dataset_meta'].items()}
+    return state, None
 
 
 def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: bool = False) -> None:
-    ckpt = read_checkpoint(checkpoint, what, trust_pickle)
-    state = _state_dict(ckpt, checkpoint, what)
+    state, dataset_meta = _read_weights(checkpoint, what, trust_pickle)
     state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
@@ -218,7 +214,6 @@ def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: 
         first = str(e).split('\n')[1].strip() if '\n' in str(e) else str(e)
         raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not fit {what}.config '{config}' "
                               f'(another architecture or class count): {first[:300]}') from None
-    dataset_meta = _dataset_meta(ckpt)
     if dataset_meta is not None:
         model.dataset_meta = dataset_meta
 
@@ -227,14 +222,16 @@ def class_names(model, toolbox: Toolbox) -> tuple[str, ...]:
     """The vocabulary: checkpoint metadata first, then the dataset named in the config; checked against the
     number of classes the model's head outputs."""
     names, _ = _vocabulary(getattr(model, 'dataset_meta', None), model.cfg, toolbox)
-    heads = [getattr(model, 'bbox_head', None), getattr(getattr(model, 'roi_head', None), 'bbox_head', None),
-             getattr(model, 'decode_head', None)]
-    _check_class_count(next((h.num_classes for h in heads if isinstance(getattr(h, 'num_classes', None), int)),
-                            None), names)
+    _check_class_count(model, names)
     return names
 
 
-def _check_class_count(outputs: int | None, names: tuple[str, ...]) -> None:
+def _check_class_count(model, names: tuple[str, ...]) -> None:
+    """PerceptionError where the head of `model` (a built model, or a config's model ConfigDict, whose keys
+    read as attributes too) has a class count other than len(names)."""
+    heads = [getattr(model, 'bbox_head', None), getattr(getattr(model, 'roi_head', None), 'bbox_head', None),
+             getattr(model, 'decode_head', None)]
+    outputs = next((h.num_classes for h in heads if isinstance(getattr(h, 'num_classes', None), int)), None)
     if outputs is not None and outputs != len(names):
         raise PerceptionError(f'the model outputs {outputs} classes but its metadata names {len(names)} '
                               f'({", ".join(names[:3])}, ...): use the checkpoint that belongs to the config')
@@ -273,24 +270,14 @@ def vocabulary_from_files(toolbox: Toolbox, config: str, checkpoint: str, trust_
     config_path = config_file(toolbox, config, checkpoint)
     download = config_path is None      # a model name that the toolbox downloads at start-up
     if download:
-        config_path = _shipped_config(toolbox.name, config)
-        if config_path is None:
-            raise PerceptionError(f"{what}.config '{config}' is neither a file nor a model name shipped with "
-                                  f'{toolbox.name}')
+        config_path = _named_config(toolbox, config)
     cfg = read_config(config_path, what)            # in load_model's order: the config, then the checkpoint
-    dataset_meta = None
-    if not download:
-        ckpt = read_checkpoint(checkpoint, what, trust_pickle, mmap=True)
-        _state_dict(ckpt, checkpoint, what)
-        dataset_meta = _dataset_meta(ckpt)
+    dataset_meta = None if download else _read_weights(checkpoint, what, trust_pickle, mmap=True)[1]
     names, where = _vocabulary(dataset_meta, cfg, toolbox)
     where += f" of '{checkpoint}'" if (dataset_meta or {}).get('classes') else f" of '{config_path}'"
     if download:
         where += f' (a model name: {toolbox.name} downloads its weights at start-up)'
-    model = cfg.get('model') or {}
-    heads = [model.get('bbox_head'), (model.get('roi_head') or {}).get('bbox_head'), model.get('decode_head')]
-    _check_class_count(next((h['num_classes'] for h in heads
-                             if isinstance(h, dict) and isinstance(h.get('num_classes'), int)), None), names)
+    _check_class_count(cfg.get('model'), names)
     return names, where
 
 
