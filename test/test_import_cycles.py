@@ -126,3 +126,30 @@ def test_perception_imports_nothing_from_reasoning():
     graph = import_graph()
     assert 'vad_ros.perception.base' in graph['vad_ros.perception.factory']      # perception's imports are read
     assert layer_violations(graph, 'vad_ros.perception', 'vad_ros.reasoning') == []
+
+
+FAMILIES = ('vad_ros.perception.nanodet', 'vad_ros.perception.openmmlab', 'vad_ros.perception.onnx')
+# The edges between perception's families that are meant: the export tool reads OpenMMLab models (the tool depends
+# on the run-time pieces, never the reverse), and NanoDet starts its ONNX Runtime session as the exported backends do.
+FAMILY_EDGES = {('vad_ros.perception.onnx.export', 'vad_ros.perception.openmmlab'),
+                ('vad_ros.perception.nanodet.detector', 'vad_ros.perception.onnx')}
+
+
+def family_edges(graph: dict[str, set[str]]) -> list[str]:
+    """'a -> b' for each perception module a that imports a module b of a family (perception/<family>/) that a
+    is not in, other than FAMILY_EDGES and perception/factory.py (the choice, which builds every family)."""
+    def family(name: str) -> str:
+        return next((f for f in FAMILIES if name == f or name.startswith(f + '.')), '')
+    return sorted(f'{a} -> {b}' for a, imports in graph.items()
+                  if a.startswith('vad_ros.perception.') and a != 'vad_ros.perception.factory'
+                  for b in imports if family(b) and family(b) != family(a) and (a, family(b)) not in FAMILY_EDGES)
+
+
+def test_perception_families_import_the_shared_top_not_each_other():
+    example = {'vad_ros.perception.dense': {'vad_ros.perception.nanodet.files'},
+               'vad_ros.perception.onnx.export': {'vad_ros.perception.openmmlab.toolbox'},
+               'vad_ros.perception.factory': {'vad_ros.perception.onnx.detector'}}
+    assert family_edges(example) == ['vad_ros.perception.dense -> vad_ros.perception.nanodet.files']
+    graph = import_graph()
+    assert 'vad_ros.perception.openmmlab.toolbox' in graph['vad_ros.perception.onnx.export']
+    assert family_edges(graph) == []
