@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,7 +52,7 @@ RUNTIME_PARAMS = vparams.applied_by(vparams.PIPELINE)
 
 def build_pipeline(params: dict[str, Any] | RuntimeParams, detector: Detector | None = None,
                    segmenter: Segmenter | None = None, strict_rules: bool = True,
-                   base_dirs: tuple[str, ...] = ()) -> 'Pipeline':
+                   base_dirs: tuple[str, ...] = (), warn: Callable[[str], None] | None = log.warning) -> 'Pipeline':
     """The one way from params to a ready pipeline, used by the node, the offline tools and the benchmarks.
 
     Builds the detector and segmenter unless a detector is given (callers that run many pipelines build the
@@ -60,7 +60,9 @@ def build_pipeline(params: dict[str, Any] | RuntimeParams, detector: Detector | 
     loads scene_map_file and the rule source (rules_file checked against the models' vocabularies; see
     vad_ros.rule_source; strict_rules=False keeps running with no rules while a bad file is fixed). Raises
     PerceptionError, SceneMapError or RuleFileError (all VadError) with a clear message. params: a dict, or a
-    RuntimeParams whose later changes the pipeline follows (the node's cameras)."""
+    RuntimeParams whose later changes the pipeline follows (the node's cameras). warn: where the rule set's
+    warnings go (background_hint.rule_set_warnings); None: nowhere, the caller says them (the node's cameras, with
+    the camera's name)."""
     from vad_ros.perception.factory import build_detector, build_segmenter   # toolboxes only when asked for
     runtime = params if isinstance(params, RuntimeParams) else None   # the pipeline follows it (runtime_params)
     params = vparams.resolve(dict(params))
@@ -70,20 +72,21 @@ def build_pipeline(params: dict[str, Any] | RuntimeParams, detector: Detector | 
     background_vocab = MapCombiner(scene_map).vocabulary(segmenter.class_names if segmenter else None)
     rules = RuleSource(params['rules_file'], detector.class_names, background_vocab, base_dirs, strict_rules,
                        scene=scene_map)
-    for warning in rule_set_warnings(rules.warnings, background_vocab):   # no background: one line, what to do
-        log.warning(warning)
+    for warning in rule_set_warnings(rules.warnings, background_vocab) if warn else ():   # no background: one line
+        warn(warning)
     return Pipeline(detector, segmenter, rules, scene_map, params if runtime is None else runtime)
 
 
 def build_camera_pipeline(params: dict[str, Any] | RuntimeParams, detector: Detector, segmenter: Segmenter | None,
-                          base_dirs: tuple[str, ...] = ()) -> 'Pipeline':
+                          base_dirs: tuple[str, ...] = (), warn: Callable[[str], None] | None = log.warning
+                          ) -> 'Pipeline':
     """One camera's pipeline on the shared models, as the node's configure builds it (ros/camera.Camera.build) and
     vad-check checks it: its files (vad_ros.params.CAMERA_FILES) looked up in base_dirs, strict rules. A scene map
     or rule file that is missing or unusable raises its SceneMapError / RuleFileError, saying where a relative
-    path was looked for."""
+    path was looked for. warn: as build_pipeline's."""
     params = pinned(params, {key: vparams.resolve_path(params[key], list(base_dirs)) for key in vparams.CAMERA_FILES})
     try:
-        return build_pipeline(params, detector, segmenter, base_dirs=base_dirs)
+        return build_pipeline(params, detector, segmenter, base_dirs=base_dirs, warn=warn)
     except (SceneMapError, RuleFileError) as e:
         relative = [v for v in (params[k] for k in vparams.CAMERA_FILES) if v and not os.path.isabs(v)]
         if relative and base_dirs:        # not found anywhere: say where a relative path was looked for

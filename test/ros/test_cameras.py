@@ -119,6 +119,9 @@ def test_two_cameras_one_node_own_outputs_and_no_starvation(tmp_path, vtest_fram
             values = {kv.key: kv.value for kv in front_status.values}
             assert int(values['frames_dropped_busy']) > 0 and values['scene_map'].endswith('scene.yaml')
             assert log_path.read_text().count('configured: detector') == 1            # one set of models
+            # the rear map has no road: its camera's start-up warning says so, and says which camera it is
+            warnings = [line for line in log_path.read_text().splitlines() if 'cannot produce' in line]
+            assert warnings and all("[rear] " in line and "'road'" in line for line in warnings), warnings
             assert procs.exited() == {}
         finally:
             peer.close()

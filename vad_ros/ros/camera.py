@@ -8,7 +8,6 @@ the same names a separate node per camera in namespace `front` would use.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 import time
 from typing import Any
@@ -89,7 +88,6 @@ class Camera:
         its SceneMapError / RuleFileError (the node's configure fails with the reason: a node that could never
         fire must not start); at run time a bad new version is rejected instead (poll_scene_map, poll_rule_file).
         Models failing is the node's business."""
-        log = self.node.get_logger()
         with self._pending_lock:
             self.pending_pipeline = None
         # Looked up again (a file that was missing at start may exist by now); a map not drawn yet is watched from
@@ -102,13 +100,10 @@ class Camera:
         self.scene_stamp = (file_stamp(self.params['scene_map_file']), None)   # before reading it: a save is seen
         if self.waiting_for_map:
             self.scene_map_status += ' (not drawn yet: loaded as soon as it is saved)'
-            with _dropped(logging.getLogger('vad_ros.pipeline'), no_background_hint()):   # said below, with the file
-                self.pipeline = build_camera_pipeline(self.params.child({'scene_map_file': ''}), detector,
-                                                      segmenter, base_dirs)
-        else:                              # (its warnings are logged by build_pipeline: once, one logger)
-            self.pipeline = build_camera_pipeline(self.params, detector, segmenter, base_dirs)  # vad-check's path too
-        if self.waiting_for_map:           # (an empty rule set: build_pipeline's warning; /diagnostics WARN)
-            log.warn(self.log_prefix() + self.no_background_message())
+        # vad-check's path too; the rule set's warnings are said here, with the camera's name and the map waited for
+        self.pipeline = build_camera_pipeline(self.params.child({'scene_map_file': ''}) if self.waiting_for_map
+                                              else self.params, detector, segmenter, base_dirs, warn=None)
+        self.log_rule_warnings()
         self._create_publishers()
 
     def no_background_message(self) -> str:
@@ -127,10 +122,11 @@ class Camera:
         except Exception:  # noqa: BLE001 - a name rclpy cannot resolve: shown as configured
             return self.input_topic
 
-    def log_rule_warnings(self) -> None:
-        """The rule set's warnings, as vad-video gives them (background_hint.rule_set_warnings), after the rules
-        changed at run time (parameter API, file changed on disk)."""
-        pipeline = self.pipeline
+    def log_rule_warnings(self, pipeline: Pipeline | None = None) -> None:
+        """The rule set's warnings of `pipeline` (default: the camera's), as vad-video gives them
+        (background_hint.rule_set_warnings), each with the camera's name: at configure, after the rules changed at
+        run time (parameter API, file changed on disk) and with a new scene map."""
+        pipeline = pipeline or self.pipeline
         waiting = self.waiting_for_map if pipeline.scene_map is None else ''
         for warning in rule_set_warnings(pipeline.rule_source.warnings, pipeline.background_vocab, waiting,
                                          self.camera_topic() if waiting else ''):
@@ -198,7 +194,7 @@ class Camera:
         if (stamp, rules_stamp if self.scene_map_error else None) == self.scene_stamp:
             return
         try:
-            new = build_pipeline(self.params, pipeline.detector, pipeline.segmenter, base_dirs=base_dirs)
+            new = build_pipeline(self.params, pipeline.detector, pipeline.segmenter, base_dirs=base_dirs, warn=None)
         except (SceneMapError, RuleFileError) as e:
             self.scene_map_error = bounded_message(f'scene map change rejected, the previous map stays in force: {e}')
             self.scene_stamp = (stamp, rules_stamp)         # tried again when either file changes
@@ -209,6 +205,7 @@ class Camera:
         self.scene_stamp, self.scene_map_error, self.scene_map_status = (stamp, None), '', path
         self.waiting_for_map = ''
         log.info(f'{self.log_prefix()}scene map changed: {len(new.scene_map.regions)} region(s) from {path}')
+        self.log_rule_warnings(new)
 
     def poll_rule_file(self) -> None:
         change = self.pipeline.rule_source.poll()
@@ -317,21 +314,3 @@ def snapshot_jpeg(image, box) -> bytes:
     cv2.rectangle(drawn, (x0, y0), (x1, y1), (0, 0, 255), 2)
     ok, data = cv2.imencode('.jpg', drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
     return data.tobytes() if ok else b''
-
-
-class _dropped(logging.Filter):
-    """A context in which `logger` drops the records whose message is `message` (said otherwise by the caller)."""
-
-    def __init__(self, logger: logging.Logger, message: str):
-        super().__init__()
-        self.logger, self.message = logger, message
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != self.message
-
-    def __enter__(self) -> '_dropped':
-        self.logger.addFilter(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.logger.removeFilter(self)
