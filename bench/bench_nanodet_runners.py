@@ -153,7 +153,7 @@ def plain_export_detector(device: str):
     detector = NanoDetDetector(device=device, runner='onnx')
     path = os.path.join(tempfile.mkdtemp(), 'nanodet-plain.onnx')
     export_fp32(detector.model_path, path, streamlined=False)
-    detector.network.session = onnx_runtime._session(path, ['CPUExecutionProvider'])
+    detector.network.session = onnx_runtime.start_session('detector', 'cpu', False, path)[2]
     return detector
 
 

@@ -1,4 +1,4 @@
-"""The GPU ways of the detector's decoding where mmcv has no CUDA ops (the package's, dense_decode.py) or has them
+"""The GPU ways of the detector's decoding where mmcv has no CUDA ops (the package's, dense_head.py) or has them
 (MMDetection's, all on the GPU). They need a GPU: they run on a lent GPU machine (bench/gpu/run_on_device.sh runs
 this file there) and are skipped elsewhere; their CPU twins are tested everywhere (test_onnx.py)."""
 from __future__ import annotations

@@ -229,3 +229,8 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
     with pytest.raises(RuntimeError, match='export failed'):
         nanodet_onnx.write_atomically(str(tmp_path / 'x.onnx'), fail)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_command_line_says_in_one_line_that_a_model_file_is_missing(tmp_path, capsys):
+    assert nanodet_onnx.main([str(tmp_path / 'absent.json')]) == 1
+    assert capsys.readouterr().err.startswith(f"error: nanodet: model file '{tmp_path / 'absent.json'}' does not exist")

@@ -11,7 +11,7 @@ import pytest
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.dense import DenseTestCfg, decode_dense, level_candidates, score_floor
 from vad_ros.perception.network_io import Preprocess, label_map_to_frame
-from vad_ros.perception.onnx.runtime import load_metadata, providers_for
+from vad_ros.perception.onnx.runtime import providers_for
 
 RTMDET = Preprocess(scale=(640, 640), keep_ratio=True, pad_size=(640, 640), pad_value=114.0,
                     mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395), bgr_to_rgb=False, size_divisor=32)
@@ -169,19 +169,22 @@ def test_one_session_start_with_its_cpu_fallback(tmp_path, monkeypatch, caplog):
 
 
 def test_metadata_errors_name_the_file_and_the_fix(tmp_path):
+    from vad_ros.perception.onnx.detector import OnnxDetector
+    from vad_ros.perception.onnx.segmenter import OnnxSegmenter
     onnx = tmp_path / 'm.onnx'
     with pytest.raises(PerceptionError, match="detector.checkpoint '.*m.onnx' does not exist"):
-        load_metadata(str(onnx), '', 'detector')
+        OnnxDetector.exported(str(onnx))
     onnx.write_bytes(b'x')
     with pytest.raises(PerceptionError, match="metadata file '.*m.json'.*does not exist"):
-        load_metadata(str(onnx), '', 'detector')
+        OnnxDetector.exported(str(onnx))
     (tmp_path / 'm.json').write_text('{"format": "something else"}')
     with pytest.raises(PerceptionError, match='not a vad-export metadata file'):
-        load_metadata(str(onnx), '', 'detector')
-    (tmp_path / 'm.json').write_text('{"format": "vad_ros-onnx/1", "role": "segmenter"}')
+        OnnxDetector.exported(str(onnx))
+    (tmp_path / 'm.json').write_text('{"format": "vad_ros-onnx/1", "role": "segmenter", "class_names": ["road"], '
+                                     '"decoder": "label_map"}')
     with pytest.raises(PerceptionError, match='is an exported segmenter, not a detector'):
-        load_metadata(str(onnx), '', 'detector')
-    assert load_metadata(str(onnx), '', 'segmenter')['role'] == 'segmenter'
+        OnnxDetector.exported(str(onnx))
+    assert OnnxSegmenter.exported(str(onnx))[1:] == (str(tmp_path / 'm.json'), ('road',))
     (tmp_path / 'other.json').write_text('not json')
     with pytest.raises(PerceptionError, match="segmenter.config '.*other.json' cannot be read as JSON"):
-        load_metadata(str(onnx), str(tmp_path / 'other.json'), 'segmenter')
+        OnnxSegmenter.exported(str(onnx), str(tmp_path / 'other.json'))

@@ -1,6 +1,6 @@
 """The perception interface: what the pipeline needs from a detector and a segmenter.
 
-Backends (vad_ros.perception.hog, .mmdet_detector, .mmseg_segmenter) implement these two protocols.
+Backends (vad_ros.perception.hog, .nanodet, .openmmlab, .onnx) implement these two protocols.
 Images are (H, W, 3) uint8 BGR numpy arrays (OpenCV order), C-contiguous.
 """
 from __future__ import annotations

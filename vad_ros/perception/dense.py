@@ -93,16 +93,13 @@ def greedy_nms_numpy(boxes: np.ndarray, iou_threshold: float, max_keep: int) -> 
     while remaining.size and len(keep) < max_keep:
         best, rest = remaining[0], remaining[1:]
         keep.append(int(best))
-        remaining = rest[~(_iou(boxes[best], areas[best], boxes[rest], areas[rest]) > threshold)]
+        w = np.maximum(np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0]), 0)
+        h = np.maximum(np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1]), 0)
+        inter = w * h
+        with np.errstate(divide='ignore', invalid='ignore'):
+            iou = inter / (areas[best] + areas[rest] - inter)
+        remaining = rest[~(iou > threshold)]
     return np.asarray(keep, np.int64)
-
-
-def _iou(box: np.ndarray, area, others: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    w = np.maximum(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0)
-    h = np.maximum(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0)
-    inter = w * h
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return inter / (area + areas - inter)
 
 
 def warm_up_nms() -> None:
@@ -117,12 +114,9 @@ def score_floor(score: float) -> float:
 
 
 class MinScore:
-    """Mixin of the detectors that apply the pipeline's score threshold inside the model (set_min_score)."""
+    """Mixin of the detectors that apply the pipeline's score threshold inside the model (they define set_min_score)."""
 
     min_score: float | None = None
-
-    def set_min_score(self, min_score: float | None) -> None:
-        raise NotImplementedError
 
     def lower_min_score(self, score: float) -> None:
         """Called with the pipeline's score_threshold whenever it changes: a lower threshold than the one in

@@ -34,9 +34,8 @@ def select_device(requested: str, allow_cpu_fallback: bool = False) -> str:
 
 def apply_torch_threads(count: int) -> None:
     """The CPU threads torch uses in this process (count > 0; 0 leaves torch's default, one per core). With the
-    networks on a GPU, torch's CPU work per frame is small (input packing, decoding on the host) and a full
-    thread pool only adds wake-up latency: on a 16-core H200 machine 1 thread took a 1080p RTMDet-l + SegFormer-B5
-    frame from 38.1 to 33.7 ms (bench/RESULTS.md, GPU). On a CPU-only machine the networks need every core."""
+    networks on a GPU, torch's CPU work per frame (input packing, decoding on the host) is small and a full thread
+    pool only adds wake-up latency (bench/RESULTS.md, "GPU"); on a CPU-only machine the networks need every core."""
     if count > 0:
         import torch
         if torch.get_num_threads() != count:

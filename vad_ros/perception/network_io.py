@@ -58,32 +58,20 @@ class Preprocess:
         w, h = self.image_shape(width, height)
         return _ceil_to(w, self.size_divisor), _ceil_to(h, self.size_divisor)
 
-    def resize(self, image_bgr: np.ndarray) -> np.ndarray:
-        """The frame after the Resize step (uint8, bilinear as mmcv), or the frame itself where it keeps its size."""
-        height, width = image_bgr.shape[:2]
-        w, h = self.resized_size(width, height)
-        if (w, h) == (width, height):
-            return image_bgr
-        return cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
-
     def __call__(self, image_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(1, 3, H, W) float32, C-contiguous; or written into `out`, a (3, H, W) float32 array of the input
         size (one image of a batch), and `out` returned. Each element is (float32(pixel) - mean) / std in
         float32, as the toolbox computes it; OpenCV resizes and splits the channels, numpy normalises each
         plane straight into the input (no intermediate float image)."""
         height, width = image_bgr.shape[:2]
-        image = self.resize(image_bgr)
-        h, w = image.shape[:2]
+        w, h = self.resized_size(width, height)
+        image = image_bgr
+        if (w, h) != (width, height):
+            image = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)     # bilinear, as mmcv
         img_w, img_h = self.image_shape(width, height)
         in_w, in_h = self.input_shape(width, height)
-        if out is None:
-            blob = np.empty((1, 3, in_h, in_w), np.float32)
-            target = blob[0]
-        elif out.shape != (3, in_h, in_w) or out.dtype != np.float32:
-            raise ValueError(f'out is {out.dtype} {out.shape}, the input of a {width}x{height} frame is float32 '
-                             f'{(3, in_h, in_w)}')
-        else:
-            blob = target = out
+        blob = np.empty((1, 3, in_h, in_w), np.float32) if out is None else out
+        target = blob[0] if out is None else out
         planes = cv2.split(image)
         for c in range(3):
             mean, std = np.float32(self.mean[c]), np.float32(self.std[c])
@@ -125,20 +113,27 @@ def from_config(cfg: Mapping[str, Any], what: str) -> Preprocess:
     fields: dict[str, Any] = {}
     for step in steps:
         _pipeline_step(dict(step), fields, what)
-    fields.update(_data_preprocessor(dict(cfg['model'].get('data_preprocessor') or {}), what))
+    pre = dict(cfg['model'].get('data_preprocessor') or {})
+    test_cfg = dict(pre.get('test_cfg') or {})
+    if test_cfg.get('size') is not None or pre.get('batch_augments'):
+        raise PerceptionError(f'{what}.config: the data preprocessor pads test inputs to a fixed size or uses '
+                              'batch augments, which the exported-model pre-processing does not reproduce')
+    fields['bgr_to_rgb'] = bool(pre.get('bgr_to_rgb', False) or pre.get('rgb_to_bgr', False))
+    fields['size_divisor'] = int(pre.get('pad_size_divisor') or test_cfg.get('size_divisor') or 1)
+    fields['size_divisor_value'] = float(pre.get('pad_value', pre.get('pad_val', 0)))
+    if pre.get('mean') is not None:
+        fields['mean'] = tuple(float(v) for v in pre['mean'])
+        fields['std'] = tuple(float(v) for v in pre['std'])
     return Preprocess(**fields)
 
 
 def _pipeline_step(step: dict[str, Any], fields: dict[str, Any], what: str) -> None:
     kind = step.get('type', '')
-    if kind in SKIPPED_STEPS:
-        return
     if kind == 'Resize' and 'scale' in step and step.get('interpolation', 'bilinear') == 'bilinear' \
             and not step.get('scale_factor'):
         fields['scale'] = tuple(int(v) for v in step['scale'])
         fields['keep_ratio'] = bool(step.get('keep_ratio', False))
-        return
-    if kind == 'Pad' and step.get('pad_to_square') is not True:
+    elif kind == 'Pad' and step.get('pad_to_square') is not True:
         if step.get('size') is not None:
             fields['pad_size'] = tuple(int(v) for v in step['size'])
         fields['pad_divisor'] = int(step.get('size_divisor') or 1)
@@ -149,25 +144,10 @@ def _pipeline_step(step: dict[str, Any], fields: dict[str, Any], what: str) -> N
             raise PerceptionError(f'{what}.config: Pad with per-channel values {value} is not supported by the '
                                   'exported-model pre-processing')
         fields['pad_value'] = float(values.pop())
-        return
-    raise PerceptionError(f"{what}.config: test pipeline step {step} cannot be reproduced without the toolbox "
-                          '(supported: Resize with a scale (bilinear), Pad); edit the test_pipeline of the config '
-                          'before exporting')
-
-
-def _data_preprocessor(pre: dict[str, Any], what: str) -> dict[str, Any]:
-    test_cfg = dict(pre.get('test_cfg') or {})
-    if test_cfg.get('size') is not None or pre.get('batch_augments'):
-        raise PerceptionError(f'{what}.config: the data preprocessor pads test inputs to a fixed size or uses '
-                              'batch augments, which the exported-model pre-processing does not reproduce')
-    rgb = bool(pre.get('bgr_to_rgb', False) or pre.get('rgb_to_bgr', False))
-    out = {'bgr_to_rgb': rgb,
-           'size_divisor': int(pre.get('pad_size_divisor') or test_cfg.get('size_divisor') or 1),
-           'size_divisor_value': float(pre.get('pad_value', pre.get('pad_val', 0)))}
-    if pre.get('mean') is not None:
-        out['mean'] = tuple(float(v) for v in pre['mean'])
-        out['std'] = tuple(float(v) for v in pre['std'])
-    return out
+    elif kind not in SKIPPED_STEPS:
+        raise PerceptionError(f"{what}.config: test pipeline step {step} cannot be reproduced without the toolbox "
+                              '(supported: Resize with a scale (bilinear), Pad); edit the test_pipeline of the '
+                              'config before exporting')
 
 
 def label_map_to_frame(small: np.ndarray, resized: tuple[int, int], network_input: tuple[int, int],

@@ -71,26 +71,12 @@ def pair_outputs(outputs: dict[str, np.ndarray], num_classes: int) -> list[tuple
     return pairs
 
 
-@compiled
-def _rows_reaching_compiled(scores: np.ndarray, min_score: np.float32) -> np.ndarray:
-    """Indices of the rows of (N, C) scores with a value >= min_score (~0.01 ms for NanoDet's 2704 x 80, where
-    numpy takes ~0.04 and a max over the classes first ~0.16)."""
-    hit = np.zeros(scores.shape[0], np.bool_)
-    for i in range(scores.shape[0]):
-        found = False
-        for j in range(scores.shape[1]):
-            found |= scores[i, j] >= min_score          # no early exit: the loop vectorises
-        hit[i] = found
-    return np.nonzero(hit)[0]
-
-
 def decode_level(scores: np.ndarray, logits: np.ndarray, input_size: int,
                  min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One level's (HW, C) scores and (HW, 44) logits of one image -> (boxes (N, 4) xyxy in input pixels, best
-    class score, label) of the N cells whose best score is >= min_score, in cell order. Only those cells' boxes
-    are computed: the softmax expectation of each side's bins times the stride, from the cell centre. Compiled
-    (one pass, ~0.07 ms for the three levels of a vtest frame on this machine; numpy: ~0.21 ms);
-    the two agree to float32 rounding (tested)."""
+    class score, label) of the N cells whose best score is >= min_score, in cell order; only those cells' boxes
+    are computed (see the module doc). Compiled, else numpy (speeds: bench/RESULTS.md, "NanoDet runners"); the
+    two agree to float32 rounding (tested)."""
     cells = scores.shape[0]
     side = int(round(cells ** 0.5))
     if side * side != cells:
@@ -116,7 +102,13 @@ def decode_level(scores: np.ndarray, logits: np.ndarray, input_size: int,
 def _decode_level_compiled(scores: np.ndarray, logits: np.ndarray, side: int, stride: np.float32,
                            min_score: np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """decode_level in one pass (float32 throughout, as numpy computes it)."""
-    index = _rows_reaching_compiled(scores, min_score)
+    hit = np.zeros(scores.shape[0], np.bool_)
+    for i in range(scores.shape[0]):                    # the rows with a score >= min_score: ~0.01 ms for 2704 x 80
+        found = False                                   # (numpy ~0.04, a max over the classes first ~0.16)
+        for j in range(scores.shape[1]):
+            found |= scores[i, j] >= min_score          # no early exit: the loop vectorises
+        hit[i] = found
+    index = np.nonzero(hit)[0]
     bins = logits.shape[1] // 4
     boxes = np.empty((len(index), 4), np.float32)
     best = np.empty(len(index), np.float32)
@@ -124,11 +116,8 @@ def _decode_level_compiled(scores: np.ndarray, logits: np.ndarray, side: int, st
     half = np.float32(0.5)
     for k in range(len(index)):
         i = index[k]
-        top, label = scores[i, 0], 0
-        for j in range(1, scores.shape[1]):
-            if scores[i, j] > top:
-                top, label = scores[i, j], j
-        best[k], labels[k] = top, label
+        labels[k] = np.argmax(scores[i])
+        best[k] = scores[i, labels[k]]
         centre = ((np.float32(i % side) + half) * stride, (np.float32(i // side) + half) * stride)
         for edge in range(4):
             first = edge * bins
@@ -186,7 +175,7 @@ class TorchNetwork:
 
     runner, precision = 'torch', 'fp32'
 
-    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, fallback: str = ''):
+    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, fallback: str):
         from vad_ros.perception.device import select_device
         from vad_ros.perception.nanodet.tfjs_graph import GraphModel
         self.fallback = fallback
@@ -209,12 +198,11 @@ class OnnxNetwork:
 
     runner = 'onnx'
 
-    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, precision: str = 'fp32',
-                 threads: int = 0):
+    def __init__(self, model_path: str, device: str, allow_cpu_fallback: bool, precision: str):
         from vad_ros.perception.onnx.runtime import start_session
         self.precision = precision
         self.device, self.path, self.session = start_session('detector', device, allow_cpu_fallback,
-                                                             lambda: onnx_path(model_path, precision), threads=threads)
+                                                             lambda: onnx_path(model_path, precision))
         self.input_name = self.session.get_inputs()[0].name
         self.input_size = int(self.session.get_inputs()[0].shape[2])
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -223,8 +211,7 @@ class OnnxNetwork:
         return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
 
 
-def build_network(model_path: str, device: str, allow_cpu_fallback: bool, runner: str = 'auto',
-                  precision: str = 'fp32'):
+def build_network(model_path: str, device: str, allow_cpu_fallback: bool, runner: str, precision: str):
     """The network runner the parameters ask for (see choose_runner); auto falls back to torch, with a warning,
     where the ONNX file cannot be made."""
     if precision not in PRECISIONS:
@@ -270,10 +257,8 @@ class NanoDetDetector:
         """Which runner runs the network, at which precision, and why ONNX Runtime was not used where `auto`
         fell back to torch (the node's start-up line and /diagnostics print it)."""
         from vad_ros.perception.base import Outcome, RuntimeReport
-        if self.runner == 'onnx':
-            network = f'ONNX Runtime ({os.path.basename(self.network.path)})'
-        else:
-            network = 'torch (TF.js graph executor)'
+        network = (f'ONNX Runtime ({os.path.basename(self.network.path)})' if self.runner == 'onnx' else
+                   'torch (TF.js graph executor)')
         fallback = getattr(self.network, 'fallback', '')         # TorchNetwork only
         outcomes = (Outcome('onnx runner', 'refused', fallback),) if fallback else ()
         return RuntimeReport(self.name, self.device, self.precision, (('network', network),), outcomes)
@@ -281,11 +266,10 @@ class NanoDetDetector:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> 'NanoDetDetector':
         """From a resolved params dict (vad_ros.params.resolve): detector.device, detector.nanodet.*."""
-        return cls(model_path=params.get('detector.nanodet.model', ''), device=params.get('detector.device', 'auto'),
-                   nms_iou=params.get('detector.nanodet.nms_iou', 0.6),
-                   allow_cpu_fallback=params.get('allow_cpu_fallback', False),
-                   runner=params.get('detector.nanodet.runner', 'auto'),
-                   precision=params.get('detector.nanodet.precision', 'fp32'))
+        nanodet = {key: params[f'detector.nanodet.{key}'] for key in ('nms_iou', 'runner', 'precision')
+                   if f'detector.nanodet.{key}' in params}          # the others: the constructor's defaults
+        return cls(params.get('detector.nanodet.model', ''), params.get('detector.device', 'auto'),
+                   allow_cpu_fallback=params.get('allow_cpu_fallback', False), **nanodet)
 
     def _prepare(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """The network input of the images (a buffer kept per batch size) and each one's factors to its frame."""
@@ -342,23 +326,20 @@ class NanoDetDetector:
         return Detections(boxes, labels[keep].astype(np.int64), scores[keep].astype(np.float32), self.class_names)
 
 
-def _runs_without_torch(params: dict[str, Any]) -> bool:
-    """Whether the onnx runner can start without torch: onnxruntime installed, runner not torch, and the ONNX
-    file (made with torch) already there."""
-    if params.get('detector.nanodet.runner', 'auto') == 'torch' or importlib.util.find_spec('onnxruntime') is None:
-        return False
-    return existing_onnx_path(default_model_path(), params.get('detector.nanodet.precision', 'fp32')) is not None
-
-
 def hog_fallback_warning(params: dict[str, Any]) -> str | None:
     """Why build_with_fallback runs the HOG people detector instead of NanoDet (the warning it logs); None when
     NanoDet runs: detector.nanodet.model empty and the fetched model absent, or torch absent where the ONNX
-    runner cannot start without it."""
+    runner cannot start without it (runner torch, onnxruntime absent, or the ONNX file, made with torch, absent)."""
+    model = default_model_path()
     if params.get('detector.nanodet.model'):
         return None
-    missing = ('the model file ' + default_model_path() if not os.path.isfile(default_model_path()) else
-               'torch' if importlib.util.find_spec('torch') is None and not _runs_without_torch(params) else None)
-    if missing is None:
+    if not os.path.isfile(model):
+        missing = 'the model file ' + model
+    elif importlib.util.find_spec('torch') is None and (
+            params.get('detector.nanodet.runner', 'auto') == 'torch' or importlib.util.find_spec('onnxruntime') is None
+            or existing_onnx_path(model, params.get('detector.nanodet.precision', 'fp32')) is None):
+        missing = 'torch'
+    else:
         return None
     return (f'detector.backend nanodet: {missing} is missing (run tools/setup.sh nanodet); using the HOG people '
             'detector instead')

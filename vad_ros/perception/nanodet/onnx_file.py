@@ -33,7 +33,7 @@ import numpy as np
 
 from vad_ros.paths import SOURCE_ROOT
 from vad_ros.perception.base import PerceptionError
-from vad_ros.perception.nanodet.files import default_model_path, model_cache_dir
+from vad_ros.perception.nanodet.files import existing_model_path, model_cache_dir
 from vad_ros.perception.nanodet.preprocess import InputResizer, normalise
 
 log = logging.getLogger('vad_ros.perception')
@@ -79,27 +79,17 @@ def onnx_path(model_path: str, precision: str = 'fp32') -> str:
     found = existing_onnx_path(model_path, precision)
     if found:
         return found
-    errors = []
+    errors, make = [], export_fp32 if precision == 'fp32' else quantise_int8
     for target in onnx_paths(model_path, precision):
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             log.info('nanodet: writing %s (once per model and precision)', target)
-            write_atomically(target, lambda out: make_file(model_path, precision, out))
+            write_atomically(target, lambda out: make(model_path, out))
             return target
         except OSError as e:
             errors.append(f'{os.path.dirname(target)}: {e}')
     raise PerceptionError(f"nanodet: no folder to write the ONNX file of '{model_path}' to ({'; '.join(errors)}): "
                           f'make one writable, or set detector.nanodet.runner: torch')
-
-
-def make_file(model_path: str, precision: str, out: str) -> None:
-    """The model's ONNX file at this precision written to `out` (see the module doc)."""
-    if precision == 'fp32':
-        return export_fp32(model_path, out)
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = os.path.join(tmp, 'plain.onnx')
-        export_fp32(model_path, plain, streamlined=False)
-        quantise_int8(plain, out, calibration_inputs())
 
 
 def write_atomically(target: str, make: Callable[[str], None]) -> None:
@@ -185,8 +175,7 @@ def streamline(model) -> None:
         if any(name in needed for name in node.output):
             kept.append(node)
             needed.update(node.input)
-    used = {name for node in kept for name in node.input}
-    live = [i for i in graph.initializer if i.name in used]
+    live = [i for i in graph.initializer if i.name in needed]
     del graph.node[:], graph.initializer[:]
     graph.node.extend(reversed(kept))
     graph.initializer.extend(live)
@@ -216,10 +205,8 @@ def _fixed_scale_resizes(graph, shapes: dict) -> None:
             node.input[2] = name
             del node.input[3:]
         elif source[2:] == [2 * target[2], 2 * target[3]]:
-            index = list(graph.node).index(node)
-            graph.node.remove(node)
-            graph.node.insert(index, helper.make_node('AveragePool', [node.input[0]], [node.output[0]],
-                                                      node.name + '_average', kernel_shape=[2, 2], strides=[2, 2]))
+            node.CopyFrom(helper.make_node('AveragePool', [node.input[0]], [node.output[0]], node.name + '_average',
+                                           kernel_shape=[2, 2], strides=[2, 2]))      # in place: same position
 
 
 def _pads_into_max_pools(graph, constants: dict, producer: dict) -> None:
@@ -291,26 +278,23 @@ def calibration_inputs() -> list[np.ndarray]:
     if not VTEST.is_file():
         raise PerceptionError(f"nanodet: int8 calibration needs '{VTEST}': run 'tools/setup.sh data', or set "
                               'detector.nanodet.precision: fp32')
-    cap, resize = cv2.VideoCapture(str(VTEST)), InputResizer(416)
-    wanted, inputs, index = set(CALIBRATION_FRAMES), [], 0
+    cap, resize, inputs, index = cv2.VideoCapture(str(VTEST)), InputResizer(416), [], 0
     try:
-        while len(inputs) < len(wanted):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if index in wanted:
-                inputs.append(normalise(resize(frame)[0]))
+        while len(inputs) < len(CALIBRATION_FRAMES) and cap.grab():       # retrieve converts the kept frames only
+            if index in CALIBRATION_FRAMES:
+                inputs.append(normalise(resize(cap.retrieve()[1])[0]))
             index += 1
     finally:
         cap.release()
-    if len(inputs) < len(wanted):
+    if len(inputs) < len(CALIBRATION_FRAMES):
         raise PerceptionError(f"nanodet: '{VTEST}' has {index} frames, int8 calibration needs frame "
-                              f'{max(wanted)}: fetch it again with tools/setup.sh data')
+                              f'{CALIBRATION_FRAMES[-1]}: fetch it again with tools/setup.sh data')
     return inputs
 
 
-def quantise_int8(fp32_path: str, out: str, inputs: list[np.ndarray]) -> None:
-    """ONNX Runtime's static QDQ quantisation of fp32_path, calibrated on `inputs` ((1, 3, S, S) each)."""
+def quantise_int8(model_path: str, out: str) -> None:
+    """ONNX Runtime's static QDQ quantisation of the model's plain float32 export, calibrated on
+    calibration_inputs()."""
     try:
         from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                               quantize_static)
@@ -320,7 +304,7 @@ def quantise_int8(fp32_path: str, out: str, inputs: list[np.ndarray]) -> None:
 
     class Frames(CalibrationDataReader):
         def __init__(self):
-            self.feeds = iter([{INPUT: x} for x in inputs])
+            self.feeds = iter([{INPUT: x} for x in calibration_inputs()])
 
         def get_next(self):
             return next(self.feeds, None)
@@ -331,8 +315,9 @@ def quantise_int8(fp32_path: str, out: str, inputs: list[np.ndarray]) -> None:
         # transposes and pads merged), its convolutions, concatenations, resizes and max-pool; the activations
         # and the head's outputs stay float. (Quantising every op type also quantises constant pad values of
         # zero range, which gives infinite scales and garbage scores.)
-        prepared = os.path.join(tmp, 'basic.onnx')
-        basic_optimised(fp32_path, prepared)
+        plain, prepared = os.path.join(tmp, 'plain.onnx'), os.path.join(tmp, 'basic.onnx')
+        export_fp32(model_path, plain, streamlined=False)
+        basic_optimised(plain, prepared)
         logging.disable(logging.WARNING)          # the quantiser's advice to pre-process, on the root logger
         try:
             quantize_static(prepared, out, Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
@@ -349,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     try:
-        print(onnx_path(args.model or default_model_path(), args.precision))
+        print(onnx_path(existing_model_path(args.model), args.precision))
     except PerceptionError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

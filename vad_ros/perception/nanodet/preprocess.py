@@ -16,12 +16,6 @@ STD_BGR = (57.375, 57.12, 58.395)
 MAX_ASPECT = (4, 3)                             # frames wider (taller) than 4:3 (3:4) are padded to it
 
 
-def padded_size(width: int, height: int) -> tuple[int, int]:
-    """(w, h) of the frame padded with black at the bottom (right) to at most 4:3 (3:4)."""
-    return (max(width, round(height * MAX_ASPECT[1] / MAX_ASPECT[0])),
-            max(height, round(width * MAX_ASPECT[1] / MAX_ASPECT[0])))
-
-
 class InputResizer:
     """The frame padded to at most 4:3 / 3:4 and stretched to size x size (bilinear), into buffers kept from frame
     to frame: the resized image, and the black canvas of each padded frame size (only the picture part is
@@ -36,7 +30,8 @@ class InputResizer:
         """(the size x size uint8 BGR input image, the (x, y, x, y) factors from network pixels to the frame).
         The returned image is overwritten by the next call."""
         height, width = image_bgr.shape[:2]
-        padded_w, padded_h = padded_size(width, height)
+        padded_w = max(width, round(height * MAX_ASPECT[1] / MAX_ASPECT[0]))     # taller than 3:4: black at the right
+        padded_h = max(height, round(width * MAX_ASPECT[1] / MAX_ASPECT[0]))     # wider than 4:3: at the bottom
         if (padded_w, padded_h) != (width, height):
             canvas = self.canvases.get((padded_h, padded_w))
             if canvas is None:

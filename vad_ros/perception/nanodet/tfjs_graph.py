@@ -18,6 +18,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -66,7 +67,10 @@ def read_weights(json_path: str, manifest: list[dict]) -> dict[str, np.ndarray]:
     weights: dict[str, np.ndarray] = {}
     folder = os.path.dirname(os.path.abspath(json_path))
     for group in manifest:
-        buffer = b''.join(_read_shard(os.path.join(folder, p), json_path) for p in group['paths'])
+        try:
+            buffer = b''.join(Path(folder, p).read_bytes() for p in group['paths'])
+        except OSError as e:
+            raise PerceptionError(f"weights of '{json_path}' cannot be read: {e}") from None
         offset = 0
         for spec in group['weights']:
             array, offset = _decode_weight(spec, buffer, offset, json_path)
@@ -75,14 +79,6 @@ def read_weights(json_path: str, manifest: list[dict]) -> dict[str, np.ndarray]:
             raise PerceptionError(f"'{json_path}': weight shards {group['paths']} hold {len(buffer)} bytes but the "
                                   f'manifest describes {offset}: the .bin does not belong to this model.json')
     return weights
-
-
-def _read_shard(path: str, json_path: str) -> bytes:
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
-    except OSError as e:
-        raise PerceptionError(f"weights of '{json_path}' cannot be read: {e}") from None
 
 
 def _decode_weight(spec: dict, buffer: bytes, offset: int, json_path: str) -> tuple[np.ndarray, int]:
@@ -150,19 +146,16 @@ def _scalar(t: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------------- ops
 # Each op takes (node, input tensors) and returns one tensor or a tuple of them (outputs 0, 1, ...).
 
-def _to_nchw(node: Node, x: torch.Tensor) -> torch.Tensor:
-    """An NHWC input of a convolution or pool as NCHW (the TF.js converter writes NHWC ones)."""
+def _nchw_padded(node: Node, x: torch.Tensor, window: list[int], strides: list[int], dilations: list[int],
+                 value: float = 0.0) -> torch.Tensor:
+    """The NHWC input of a convolution or pool (the TF.js converter writes NHWC ones) as NCHW, padded with `value`
+    for the node's padding mode (VALID or SAME)."""
     if node.attrs.get('data_format', 'NHWC') != 'NHWC':
         raise ValueError(f"data_format {node.attrs['data_format']}")
-    return x.permute(0, 3, 1, 2)
-
-
-def _spatial_padding(node: Node, x: torch.Tensor, window: list[int], strides: list[int],
-                     dilations: list[int]) -> list[int]:
-    """F.pad amounts (left, right, top, bottom) for the node's padding mode (VALID or SAME) on NCHW x."""
+    x = x.permute(0, 3, 1, 2)
     mode = node.attrs.get('padding', 'VALID')
     if mode == 'VALID':
-        return [0, 0, 0, 0]
+        return x
     if mode == 'SAME':                      # TensorFlow puts the odd pixel at the bottom / right
         amounts = []
         for size, k, s, d in zip(x.shape[2:], window, strides, dilations):
@@ -170,7 +163,8 @@ def _spatial_padding(node: Node, x: torch.Tensor, window: list[int], strides: li
             total = max((-(-size // s) - 1) * s + extent - size, 0)
             amounts.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = amounts
-        return [left, right, top, bottom]
+        pad = [left, right, top, bottom]
+        return F.pad(x, pad, value=value) if any(pad) else x
     raise ValueError(f'padding {mode}')
 
 
@@ -179,11 +173,8 @@ def op_conv2d(node: Node, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if node.cache.get('source') is not w:          # HWIO -> OIHW once per weight tensor
         node.cache['source'], node.cache['weight'] = w, w.permute(3, 2, 0, 1).contiguous(memory_format=layout)
     weight = node.cache['weight']
-    x = _to_nchw(node, x)
     strides, dilations = node.attrs.get('strides', [1] * 4)[1:3], node.attrs.get('dilations', [1] * 4)[1:3]
-    pad = _spatial_padding(node, x, list(weight.shape[2:]), strides, dilations)
-    if any(pad):
-        x = F.pad(x, pad)
+    x = _nchw_padded(node, x, list(weight.shape[2:]), strides, dilations)
     if node.channels_last:
         x = x.contiguous(memory_format=layout)
     groups = x.shape[1] // weight.shape[1]         # TF: filter in-channels < input channels = grouped conv
@@ -191,11 +182,8 @@ def op_conv2d(node: Node, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def op_maxpool(node: Node, x: torch.Tensor) -> torch.Tensor:
-    x = _to_nchw(node, x)
     window, strides = node.attrs['ksize'][1:3], node.attrs['strides'][1:3]
-    pad = _spatial_padding(node, x, window, strides, [1, 1])
-    if any(pad):
-        x = F.pad(x, pad, value=float('-inf'))
+    x = _nchw_padded(node, x, window, strides, [1, 1], float('-inf'))
     return F.max_pool2d(x, window, strides).permute(0, 2, 3, 1)
 
 
@@ -221,10 +209,6 @@ def op_splitv(node: Node, x: torch.Tensor, sizes: torch.Tensor, axis: torch.Tens
     return torch.split(x, parts, dim)
 
 
-def op_concat(node: Node, *args: torch.Tensor) -> torch.Tensor:
-    return torch.cat(args[:-1], int(_scalar(args[-1])))
-
-
 def op_sparse_to_dense(node: Node, indices: torch.Tensor, shape: torch.Tensor, values: torch.Tensor,
                        default: torch.Tensor) -> torch.Tensor:
     dense = torch.full(_ints(shape), default.item(), dtype=values.dtype)
@@ -232,10 +216,6 @@ def op_sparse_to_dense(node: Node, indices: torch.Tensor, shape: torch.Tensor, v
         index = indices.long().reshape(indices.shape[0], -1)
         dense[tuple(index.T)] = values.expand(index.shape[0]) if values.dim() == 0 else values
     return dense
-
-
-def op_transpose(node: Node, x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    return x.permute(_ints(perm))
 
 
 def op_reshape(node: Node, x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
@@ -259,9 +239,9 @@ OPS: dict[str, Callable[..., Any]] = {
     'PadV2': op_pad,
     'ResizeBilinear': op_resize_bilinear,
     'SplitV': op_splitv,
-    'ConcatV2': op_concat,
+    'ConcatV2': lambda node, *args: torch.cat(args[:-1], int(_scalar(args[-1]))),     # the axis comes last
     'SparseToDense': op_sparse_to_dense,
-    'Transpose': op_transpose,
+    'Transpose': lambda node, x, perm: x.permute(_ints(perm)),
     'Reshape': op_reshape,
 }
 
@@ -277,7 +257,7 @@ class GraphModel:
         self.input_shapes = inputs                  # placeholder name -> shape (-1 = any)
         self.output_names = outputs                 # node names (signature order, ':0' dropped)
         self._constants = constants                 # folded values of every constant node
-        self._plan = nodes                          # the non-constant nodes the outputs need, in order
+        self._plan = nodes                          # the computed nodes the outputs need, in order
         self.to(device)                             # sets self.device and self.channels_last
 
     @classmethod
@@ -292,7 +272,8 @@ class GraphModel:
         inputs, outputs = _signature(model, nodes)
         plan = _execution_order(nodes, outputs, json_path)
         constants = _fold_constants(plan, weights, json_path)
-        return cls(json_path, [n for n in plan if n.name not in constants], constants, inputs, outputs, device)
+        computed = [n for n in plan if n.name not in constants and n.op != 'Placeholder']
+        return cls(json_path, computed, constants, inputs, outputs, device)
 
     def to(self, device: str, channels_last: bool | None = None) -> 'GraphModel':
         """Float constants to `device`; integer constants (shapes, axes) stay on the CPU. channels_last: run
@@ -316,14 +297,9 @@ class GraphModel:
         missing = set(self.input_shapes) - set(feeds)
         if missing:
             raise PerceptionError(f"'{self.path}': inputs {sorted(missing)} were not given")
-        values: dict[str, tuple[torch.Tensor, ...]] = dict(self._constants)
-        for name, tensor in feeds.items():
-            values[name] = (tensor,)
+        values = {**self._constants, **{name: (tensor,) for name, tensor in feeds.items()}}
         for node in self._plan:
-            if node.op == 'Placeholder':
-                continue
-            out = evaluate(node, [values[src][index] for src, index in node.inputs], self.path)
-            values[node.name] = out if isinstance(out, tuple) else (out,)
+            evaluate(node, values, self.path)
         wanted = outputs or self.output_names
         unknown = [n for n in wanted if _input_ref(n)[0] not in values]
         if unknown:
@@ -334,14 +310,11 @@ class GraphModel:
 def _signature(model: dict, nodes: list[Node]) -> tuple[dict[str, list[int]], list[str]]:
     """Input shapes and output node names from the model's signature (else: placeholders / sink nodes)."""
     signature = model.get('signature') or {}
-    placeholders = {n.name: n for n in nodes if n.op == 'Placeholder'}
     inputs = {}
-    for name, node in placeholders.items():
-        spec = (signature.get('inputs') or {}).get(f'{name}:0')
-        if spec:
-            inputs[name] = [int(d.get('size', -1)) for d in spec.get('tensorShape', {}).get('dim', [])]
-        else:
-            inputs[name] = list(node.attrs.get('shape') or [])
+    for node in [n for n in nodes if n.op == 'Placeholder']:
+        spec = (signature.get('inputs') or {}).get(f'{node.name}:0')
+        inputs[node.name] = ([int(d.get('size', -1)) for d in spec.get('tensorShape', {}).get('dim', [])] if spec
+                             else list(node.attrs.get('shape') or []))
     outputs = [_input_ref(k)[0] for k in (signature.get('outputs') or {})]
     if not outputs:
         consumed = {src for n in nodes for src, _ in n.inputs}
@@ -384,14 +357,15 @@ def _fold_constants(plan: list[Node], weights: dict[str, np.ndarray],
                 raise PerceptionError(f"'{json_path}': constant '{node.name}' is not in the weights manifest")
             values[node.name] = (torch.from_numpy(np.array(weights[node.name])),)
         elif node.op != 'Placeholder' and node.inputs and all(src in values for src, _ in node.inputs):
-            out = evaluate(node, [values[src][i] for src, i in node.inputs], json_path)
-            values[node.name] = out if isinstance(out, tuple) else (out,)
+            evaluate(node, values, json_path)
     return values
 
 
-def evaluate(node: Node, args: list[torch.Tensor], json_path: str = '<graph>') -> Any:
-    """One node on given inputs, with errors that name the model file and the node."""
+def evaluate(node: Node, values: dict[str, tuple[torch.Tensor, ...]], json_path: str) -> None:
+    """values[node.name] = the node's outputs (a tuple) on its inputs' values, with errors that name the model
+    file and the node."""
     try:
-        return OPS[node.op](node, *args)
+        out = OPS[node.op](node, *[values[src][index] for src, index in node.inputs])
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
         raise PerceptionError(f"'{json_path}': node '{node.name}' ({node.op}) failed: {e}") from None
+    values[node.name] = out if isinstance(out, tuple) else (out,)

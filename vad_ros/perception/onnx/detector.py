@@ -1,10 +1,7 @@
-"""Detector backend on an exported network (vad-export detector ...) in ONNX Runtime, decoding in numpy.
-
-The graph gives, per image of the batch and feature level, class scores after the head's activation and decoded
-boxes in network-input pixels (decoder 'dense', see vad_ros.perception.onnx.export); detect_batch runs the
-frames of several cameras through one run. The outputs are decoded by vad_ros.perception.dense.decode_dense
-with the config's test settings (stored in the metadata), for deployment with the pipeline's score threshold
-(see `min_score`) and capped candidates per level.
+"""Detector backend on an exported network (vad-export detector ...) in ONNX Runtime: the graph's per-level
+scores and boxes (decoder 'dense', see vad_ros.perception.onnx.export) decoded in numpy by
+vad_ros.perception.dense.decode_dense, with the config's test settings and the pipeline's score threshold
+(`min_score`); detect_batch runs the frames of several cameras through one run.
 """
 from __future__ import annotations
 

@@ -85,15 +85,13 @@ def export(role: str, config: str, checkpoint: str, out: str, frame_size: tuple[
         network, levels = dense_network(model)
         outputs = [f'{kind}_{i}' for i in range(levels) for kind in ('scores', 'boxes')]
         meta.update(decoder='dense', outputs=outputs, input_shape=[1, 3, height, width],
-                    test_cfg=dense_test_cfg(model))
+                    test_cfg=dense_test_cfg(model), dynamic_batch=True)
     else:
         network = _segmenter_network(model, len(names))
         outputs = ['labels']
         meta.update(decoder='label_map', outputs=outputs, input_shape=[1, 3, height, width])
     # the detector's batch axis is dynamic (several cameras in one run); the segmenter's is 1 (see the doc)
-    dynamic = {name: {0: 'batch'} for name in ['image', *outputs]} if role == 'detector' else None
-    if dynamic:
-        meta['dynamic_batch'] = True
+    dynamic = {name: {0: 'batch'} for name in ['image', *outputs]} if meta.get('dynamic_batch') else None
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with openmmlab.scope(toolbox.name), torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter('ignore')          # tracer warnings about Python values in the head

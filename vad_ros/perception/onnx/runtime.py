@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vad_ros.perception.base import PerceptionError
+from vad_ros.perception.base import PerceptionError, RuntimeReport
 from vad_ros.perception.network_io import Preprocess
 
 log = logging.getLogger('vad_ros.perception')
@@ -39,7 +39,7 @@ def providers_for(device: str, available: list[str] | tuple[str, ...], half: boo
                   cache_dir: str = '') -> tuple[str, list]:
     """(device actually used, providers for InferenceSession) for a device parameter and the providers
     onnxruntime offers. Raises PerceptionError for a GPU that is asked for but not offered."""
-    if device not in ('auto', 'cpu') and device != 'cuda' and not device.startswith('cuda:'):
+    if device not in ('auto', 'cpu', 'cuda') and not device.startswith('cuda:'):
         raise PerceptionError(f"device '{device}' is not one of auto, cpu, cuda, cuda:N")
     gpu = [p for p in GPU_PROVIDERS if p in available]
     if device == 'cpu' or (device == 'auto' and not gpu):
@@ -49,14 +49,10 @@ def providers_for(device: str, available: list[str] | tuple[str, ...], half: boo
                               f"(available: {', '.join(available)}): install onnxruntime-gpu, or set the "
                               'device to auto or cpu, or allow_cpu_fallback: true')
     index = int(device.partition(':')[2] or 0)
-    providers: list = []
-    if 'TensorrtExecutionProvider' in gpu:
-        providers.append(('TensorrtExecutionProvider', {
-            'device_id': index, 'trt_fp16_enable': bool(half), 'trt_engine_cache_enable': bool(cache_dir),
-            'trt_engine_cache_path': cache_dir}))
-    if 'CUDAExecutionProvider' in gpu:
-        providers.append(('CUDAExecutionProvider', {'device_id': index}))
-    return f'cuda:{index}', providers + ['CPUExecutionProvider']
+    options = {'TensorrtExecutionProvider': {'device_id': index, 'trt_fp16_enable': bool(half),
+                                             'trt_engine_cache_enable': bool(cache_dir), 'trt_engine_cache_path': cache_dir},
+               'CUDAExecutionProvider': {'device_id': index}}
+    return f'cuda:{index}', [(p, options[p]) for p in gpu] + ['CPUExecutionProvider']
 
 
 def metadata_path(onnx_path: str) -> str:
@@ -64,38 +60,14 @@ def metadata_path(onnx_path: str) -> str:
     return os.path.splitext(onnx_path)[0] + '.json'
 
 
-def load_metadata(onnx_path: str, meta_path: str, role: str) -> dict[str, Any]:
-    """The metadata of an exported model (meta_path, empty: metadata_path), checked: PerceptionError naming the
-    file and the fix."""
-    if not onnx_path:
-        raise PerceptionError(f'{role}.checkpoint is empty: give the .onnx file written by vad-export')
-    if not os.path.isfile(onnx_path):
-        raise PerceptionError(f"{role}.checkpoint '{onnx_path}' does not exist (export one with vad-export)")
-    meta_path = meta_path or metadata_path(onnx_path)
-    try:
-        with open(meta_path, encoding='utf-8') as f:
-            meta = json.load(f)
-    except FileNotFoundError:
-        raise PerceptionError(f"{role}: the metadata file '{meta_path}' of '{onnx_path}' does not exist: keep "
-                              f'the .json that vad-export wrote next to the .onnx file, or name it in '
-                              f'{role}.config') from None
-    except (OSError, ValueError) as e:
-        raise PerceptionError(f"{role}.config '{meta_path}' cannot be read as JSON: {e}") from None
-    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
-        raise PerceptionError(f"{role}.config '{meta_path}' is not a vad-export metadata file (format "
-                              f"{FORMAT}): export the model again with vad-export")
-    if meta.get('role') != role:
-        raise PerceptionError(f"{role}.checkpoint '{onnx_path}' is an exported {meta.get('role')}, not a {role}")
-    return meta
-
-
 def start_session(role: str, device: str, allow_cpu_fallback: bool, onnx_file: str | Callable[[], str],
                   half: bool = False, cache_dir: str = '', threads: int = 0) -> tuple[str, str, Any]:
     """(device used, ONNX file, InferenceSession) on the device parameter's providers (providers_for; half and
-    cache_dir as there; threads 0: one per physical core). onnx_file: the file, or a function that makes it,
-    called once the providers are chosen (so a wrong device or a missing onnxruntime fails before a file is
-    made). A GPU asked for but not offered, or offered but not started (a missing CUDA/TensorRT library), is a
-    PerceptionError prefixed '<role>.device', or the CPU with a warning where allow_cpu_fallback."""
+    cache_dir as there; threads 0: onnxruntime's default, one per physical core, pinned). onnx_file: the file,
+    or a function that makes it, called once the providers are chosen (so a wrong device or a missing
+    onnxruntime fails before a file is made). A GPU asked for but not offered, or offered but not started (a
+    missing CUDA/TensorRT library), is a PerceptionError prefixed '<role>.device', or the CPU with a warning
+    where allow_cpu_fallback."""
     try:
         used_device, providers = providers_for(device, available_providers(), half, cache_dir)
     except PerceptionError as e:
@@ -104,7 +76,18 @@ def start_session(role: str, device: str, allow_cpu_fallback: bool, onnx_file: s
         log.warning('%s.device: %s; running on cpu because allow_cpu_fallback is true', role, e)
         used_device, providers = 'cpu', ['CPUExecutionProvider']
     onnx_path = onnx_file if isinstance(onnx_file, str) else onnx_file()
-    session = _session(onnx_path, providers, threads)
+    import onnxruntime as ort      # importable: available_providers imported it
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL     # the convolutions already use every core
+    options.intra_op_num_threads = threads
+    for key, value in SESSION_CONFIG.items():
+        options.add_session_config_entry(key, value)
+    try:
+        session = ort.InferenceSession(onnx_path, sess_options=options, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+        raise PerceptionError(f"'{onnx_path}' cannot be loaded by onnxruntime ({type(e).__name__}: "
+                              f'{str(e)[:300]}): export it again with vad-export') from None
     running = session.get_providers()
     if used_device != 'cpu' and not any(p in running for p in GPU_PROVIDERS):
         reason = (f"{role}.device '{device}': onnxruntime could not start a GPU provider (running "
@@ -117,52 +100,32 @@ def start_session(role: str, device: str, allow_cpu_fallback: bool, onnx_file: s
     return used_device, onnx_path, session
 
 
-def _session(onnx_path: str, providers: list, threads: int = 0):
-    import onnxruntime as ort      # importable: start_session asked it for its providers first
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL     # the convolutions already use every core
-    # 0: onnxruntime's default, one thread per physical core, pinned to the cores
-    options.intra_op_num_threads = threads
-    for key, value in SESSION_CONFIG.items():
-        options.add_session_config_entry(key, value)
-    try:
-        return ort.InferenceSession(onnx_path, sess_options=options, providers=providers)
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
-        raise PerceptionError(f"'{onnx_path}' cannot be loaded by onnxruntime ({type(e).__name__}: "
-                              f'{str(e)[:300]}): export it again with vad-export') from None
-
-
 TENSORRT_LIBRARIES = ('libnvinfer.so.10', 'libnvinfer.so.11', 'libnvinfer.so')
-
-
-def tensorrt_found() -> bool:
-    """True where TensorRT's runtime library loads (the library path, the loader's cache, or already loaded by
-    the tensorrt package)."""
-    import ctypes
-    for name in TENSORRT_LIBRARIES:
-        try:
-            ctypes.CDLL(name)
-            return True
-        except OSError:
-            continue
-    return False
 
 
 def available_providers() -> list[str]:
     """The execution providers onnxruntime offers and can start. onnxruntime-gpu offers its TensorRT provider
     whether or not TensorRT is installed; a session asked for it without TensorRT fails, prints an error banner
-    and is started again on CUDA. So TensorRT counts only where its library loads (logged at info where not)."""
+    and is started again on CUDA. So TensorRT counts only where its runtime library loads (the library path, the
+    loader's cache, or already loaded by the tensorrt package; logged at info where not)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise PerceptionError('the onnx backends need onnxruntime: pip install onnxruntime (or onnxruntime-gpu)'
                               ) from None
     offered = list(ort.get_available_providers())
-    if 'TensorrtExecutionProvider' in offered and not tensorrt_found():
-        offered.remove('TensorrtExecutionProvider')
-        log.info('onnxruntime offers TensorRT, but TensorRT (libnvinfer) is not installed: the CUDA provider runs '
-                 'the models (install TensorRT for its engines)')
+    if 'TensorrtExecutionProvider' not in offered:
+        return offered
+    import ctypes
+    for name in TENSORRT_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+            return offered
+        except OSError:
+            pass
+    offered.remove('TensorrtExecutionProvider')
+    log.info('onnxruntime offers TensorRT, but TensorRT (libnvinfer) is not installed: the CUDA provider runs '
+             'the models (install TensorRT for its engines)')
     return offered
 
 
@@ -181,16 +144,13 @@ class OnnxBackend:
                                                      os.path.splitext(checkpoint)[0] + '.trt', threads)
         self.providers = tuple(self.session.get_providers())
         self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
         self.name = f"onnx:{self.meta.get('source', {}).get('model', os.path.basename(checkpoint))}"
-        shape = self.meta.get('input_shape') or [None] * 4
-        self.input_hw = tuple(shape[2:4]) if all(isinstance(v, int) for v in shape[2:4]) else None
-        batch_axis = self.session.get_inputs()[0].shape[0]
-        self.dynamic_batch = not isinstance(batch_axis, int)    # detectors: vad-export gives a batch axis
+        batch, _, *size = self.session.get_inputs()[0].shape
+        self.input_hw = tuple(size) if all(isinstance(v, int) for v in size) else None
+        self.dynamic_batch = not isinstance(batch, int)    # detectors: vad-export gives a batch axis
 
     def runtime_report(self):
         """The execution providers the session runs on (the first one does the work), for the start-up line."""
-        from vad_ros.perception.base import RuntimeReport
         return RuntimeReport(self.name, self.device, '', (('network', 'ONNX Runtime ' + ' > '.join(self.providers)),))
 
     def input_size(self, image_bgr: np.ndarray) -> tuple[int, int]:
@@ -206,23 +166,41 @@ class OnnxBackend:
                                   f'{self.role} ... --frame-size {width}x{height}')
         return in_h, in_w
 
-    def prepare(self, image_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The network input of a frame, (1, 3, H, W), or written into `out` (3, H, W) of a batch;
-        PerceptionError as input_size."""
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The (1, 3, H, W) network input of a frame; PerceptionError as input_size."""
         self.input_size(image_bgr)
-        return self.preprocess(image_bgr, out)
+        return self.preprocess(image_bgr)
 
     @classmethod
     def exported(cls, checkpoint: str, config: str = '') -> tuple[dict[str, Any], str, tuple[str, ...]]:
-        """(metadata, metadata file, class names) of an exported model, checked for this backend (vocabulary,
-        decoder) without starting a session; PerceptionError naming the file and the fix."""
-        meta = load_metadata(checkpoint, config, cls.role)
+        """(metadata, metadata file, class names) of an exported model (config, empty: metadata_path), checked
+        for this backend (role, vocabulary, decoder) without starting a session; PerceptionError naming the file
+        and the fix."""
+        role = cls.role
+        if not checkpoint:
+            raise PerceptionError(f'{role}.checkpoint is empty: give the .onnx file written by vad-export')
+        if not os.path.isfile(checkpoint):
+            raise PerceptionError(f"{role}.checkpoint '{checkpoint}' does not exist (export one with vad-export)")
         source = config or metadata_path(checkpoint)
+        try:
+            with open(source, encoding='utf-8') as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            raise PerceptionError(f"{role}: the metadata file '{source}' of '{checkpoint}' does not exist: keep "
+                                  f'the .json that vad-export wrote next to the .onnx file, or name it in '
+                                  f'{role}.config') from None
+        except (OSError, ValueError) as e:
+            raise PerceptionError(f"{role}.config '{source}' cannot be read as JSON: {e}") from None
+        if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+            raise PerceptionError(f"{role}.config '{source}' is not a vad-export metadata file (format "
+                                  f"{FORMAT}): export the model again with vad-export")
+        if meta.get('role') != role:
+            raise PerceptionError(f"{role}.checkpoint '{checkpoint}' is an exported {meta.get('role')}, not a {role}")
         names = tuple(meta.get('class_names') or ())
         if not names:
-            raise PerceptionError(f"{cls.role}: '{source}' names no classes: export the model again")
+            raise PerceptionError(f"{role}: '{source}' names no classes: export the model again")
         if meta.get('decoder') != cls.decoder:
-            raise PerceptionError(f"{cls.role}: '{source}' needs decoder '{meta.get('decoder')}', which this "
+            raise PerceptionError(f"{role}: '{source}' needs decoder '{meta.get('decoder')}', which this "
                                   f"version does not have (it has '{cls.decoder}'): update vad_ros or re-export")
         return meta, source, names
 
@@ -234,4 +212,4 @@ class OnnxBackend:
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         """The network's outputs for a (1, 3, H, W) float32 input, or (B, 3, H, W) where dynamic_batch."""
-        return self.session.run(self.output_names, {self.input_name: blob})
+        return self.session.run(None, {self.input_name: blob})

@@ -1,8 +1,8 @@
 """A toolbox model (toolbox.py) on its device, run in stages (prepare: the toolbox's test pipeline; network;
 decode) with the load-time variants of its declared plan; base of the MMDetection and MMSegmentation backends.
 
-The plan (PLAN; MMDetDetector adds the package's decoding) names each variant, its stage, its default and the
-reason of that default (measured: bench/RESULTS.md, "Load-time variants"). The variants are settled once, at the
+The plan (PLAN; MMDetDetector adds the package's decoding) names each variant, its default and the reason of
+that default (measured: bench/RESULTS.md, "Load-time variants", bench_variants.py on 2 CPU cores). The variants are settled once, at the
 end of __init__, in the plan's order (the changes to the model; the decoding, which wraps the model; then
 compile and CUDA graphs, which wrap the whole forward pass), each through Variants.keep_if_equivalent. Models
 that the package does not run stage by stage (`runs_in_stages` false: two-stage detectors, slide-mode
@@ -26,25 +26,23 @@ from vad_ros.perception.openmmlab.variants import Variant, Variants, mismatch
 
 log = logging.getLogger('vad_ros.perception')
 
-# the measurements behind the defaults: bench/RESULTS.md, "Load-time variants" (bench_variants.py, 2 CPU cores)
-FOLD_NORMS = Variant('fold_norms', 'network', lambda backend: backend.device == 'cpu',
+FOLD_NORMS = Variant('fold_norms', lambda backend: backend.device == 'cpu',
                      'on the CPU only, where it was measured (RTMDet-tiny detect() 5.7-7.5 % faster); GPUs keep the '
                      'model', lambda backend: backend.try_fold_norms())
-CHANNELS_LAST = Variant('channels_last', 'network', lambda backend: backend.device == 'cpu',
+CHANNELS_LAST = Variant('channels_last', lambda backend: backend.device == 'cpu',
                         'on the CPU only, where it was measured (RTMDet-tiny detect() 34-41 %, SegFormer-B0 segment() '
                         '24-25 % faster); no gain on the H200', lambda backend: backend.try_channels_last())
 MODEL_CHANGES = (FOLD_NORMS, CHANNELS_LAST)
 # the runners wrap the whole forward pass (after any decoding a subclass adds to it): last
 RUNNERS = (
-    Variant('compile', 'network', lambda backend: False,
+    Variant('compile', lambda backend: False,
             'opt-in (<role>.compile): seconds to a minute of compiling at start-up and for each new input size',
             lambda backend: backend.try_compile()),
-    Variant('cuda_graphs', 'network', lambda backend: backend.device.startswith('cuda'),
+    Variant('cuda_graphs', lambda backend: backend.device.startswith('cuda'),
             'GPUs only (<role>.cuda_graph; H200: RTMDet-l network 9.8 -> 4.3 ms, SegFormer-B5 29.9 -> 23.6 ms)',
             lambda backend: backend.try_cuda_graphs()),
 )
-PLAN = MODEL_CHANGES + RUNNERS
-NETWORK_VARIANTS = tuple(v.name for v in PLAN if v.stage == 'network')
+PLAN = MODEL_CHANGES + RUNNERS      # all in the network stage (a subclass's own may be in another)
 
 
 class ModelBackend:
@@ -56,11 +54,10 @@ class ModelBackend:
 
     def __init__(self, config: str, checkpoint: str = '', device: str = 'auto', half: bool = False,
                  allow_cpu_fallback: bool = False, trust_pickle: bool = False, cuda_graph: bool = True,
-                 compile_network: bool = False, channels_last: bool | None = None, fold_norms: bool | None = None,
-                 **variants: bool | None):
-        """Variants (see PLAN): None = the plan's default, True = tried on any device (still checked), False =
-        never; cuda_graph: replay the network from CUDA graphs on GPUs (False: never); compile_network: try
-        torch.compile. `variants`: a subclass's own (MMDetDetector: package_decode)."""
+                 compile_network: bool = False, **variants: bool | None):
+        """`variants` by name (PLAN's fold_norms, channels_last; MMDetDetector's package_decode): None = the plan's
+        default, True = tried on any device (still checked), False = never; cuda_graph: replay the network from
+        CUDA graphs on GPUs (False: never); compile_network: try torch.compile."""
         self.device = select_device(device, allow_cpu_fallback)
         if half and not self.device.startswith('cuda'):
             log.warning('%s.half applies on a GPU only: running in float32 on %s', self.toolbox.role, self.device)
@@ -74,10 +71,15 @@ class ModelBackend:
         self._graphs = self._probe = None
         self._net = self.forward                  # what run_network runs (compiled, replayed: see the plan)
         self.variants = Variants(self.toolbox.role, self.device, 'float16' if self.half else 'float32')
-        variants.update(fold_norms=fold_norms, channels_last=channels_last,
-                        compile=compile_network or False, cuda_graphs=None if cuda_graph else False)
-        for variant in self.PLAN:
-            self._settle(variant, variants.get(variant.name))
+        variants.update(compile=compile_network or False, cuda_graphs=None if cuda_graph else False)
+        for variant in self.PLAN:                 # each tried through variants.keep_if_equivalent
+            wish = variants.get(variant.name)
+            if not self.staged:
+                self.variants.record(variant.name, 'off', "the model runs through the toolbox's own predict")
+            elif wish is False or (wish is None and not variant.default(self)):
+                self.variants.record(variant.name, 'off', 'not asked for' if wish is False else variant.why)
+            else:
+                variant.attempt(self)
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **kwargs):
@@ -90,19 +92,15 @@ class ModelBackend:
         """True where the package runs the model stage by stage (the subclass decides from the model)."""
         raise NotImplementedError
 
-    # --- the variants of the plan, each through variants.keep_if_equivalent
-    def _settle(self, variant: Variant, wish: bool | None) -> None:
-        if not self.staged:
-            self.variants.record(variant.name, 'off', "the model runs through the toolbox's own predict")
-        elif wish is False or (wish is None and not variant.default(self)):
-            self.variants.record(variant.name, 'off', 'not asked for' if wish is False else variant.why)
-        else:
-            variant.attempt(self)
-
+    # --- the variants of the plan
     def probe_reference(self):
-        """(network input of the probe frame, the plain model's raw outputs for it), computed once."""
+        """(network input of the probe frame, the plain model's raw outputs for it), computed once. The probe
+        frame: a fixed synthetic 640x480 image (smooth gradients and noise)."""
         if self._probe is None:
-            inputs = self.prepare(self.probe_frame())[0]
+            rng = np.random.default_rng(0)
+            ys, xs = np.mgrid[0:480, 0:640]
+            base = np.stack([xs * 0.3, ys * 0.4, (xs + ys) * 0.2], axis=-1)
+            inputs = self.prepare(np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8))[0]
             self._probe = inputs, self.probe_outputs(inputs)
         return self._probe
 
@@ -167,7 +165,7 @@ class ModelBackend:
     # --- the report
     def stage_paths(self) -> dict[str, str]:
         """What runs in each stage (the subclasses add theirs)."""
-        network = [name for name in NETWORK_VARIANTS if self.variants.kept(name)]
+        network = [v.name for v in PLAN if self.variants.kept(v.name)]
         return {'prepare': 'toolbox pipeline',
                 'network': (', '.join(network) or 'as loaded') if self.staged else "toolbox's predict"}
 
@@ -175,14 +173,7 @@ class ModelBackend:
         return RuntimeReport(self.name, self.device, 'float16' if self.half else 'float32',
                              tuple(self.stage_paths().items()), tuple(self.variants.outcomes.values()))
 
-    # --- what the subclasses provide for the checks and the stages
-    def probe_frame(self) -> np.ndarray:
-        """A fixed synthetic 640x480 frame (smooth gradients and noise) for the load-time checks."""
-        rng = np.random.default_rng(0)
-        ys, xs = np.mgrid[0:480, 0:640]
-        base = np.stack([xs * 0.3, ys * 0.4, (xs + ys) * 0.2], axis=-1)
-        return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-
+    # --- the stages, and what the subclasses provide for them and the checks
     def _sample(self, image_bgr: np.ndarray) -> dict:
         """One frame through the test pipeline (inputs: the uint8 image tensor, data_samples)."""
         height, width = image_bgr.shape[:2]

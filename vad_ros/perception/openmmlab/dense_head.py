@@ -2,16 +2,13 @@
 runs where the package decodes (the variant `package_decode` of MMDetDetector), and its decoding.
 
 Which detectors: `single_stage` (predict is extract_feat -> head forward -> predict_by_feat, so the network and
-the decoding can run as separate stages) and, for the package's decoding, `plain_dense_head` (the head's
-decoding is BaseDenseHead's own, with priors and a box coder). The network runs together with the priors, the
-class activation and the box decoding (`dense_network`), on a GPU inside its CUDA graph. Then the ONNX path's
+the decoding can run as separate stages) and, for the package's decoding, a plain dense head (the head decodes
+as BaseDenseHead does, with priors and a box coder): `dense_network` checks it and runs the network together
+with the priors, the class activation and the box decoding, on a GPU inside its CUDA graph. Then the ONNX path's
 vad_ros.perception.dense.decode_dense, except that each level's candidates are picked on the device
 (`device_candidates`) and only they go to the host. So the detections are the ONNX path's for the same network
-outputs (and MMDetection's within 1 px and 1e-3: tested).
-
-Plain single-stage dense heads only (RTMDet, RetinaNet, ...): heads with score factors (objectness,
-centerness) or a config NMS other than plain 'nms' keep MMDetection's decoding (the variant is refused at load;
-on the host where mmcv has no CUDA ops).
+outputs (and MMDetection's within 1 px and 1e-3: tested). Heads with score factors (objectness, centerness) or
+a config NMS other than plain 'nms' keep MMDetection's decoding (the variant is refused at load).
 """
 from __future__ import annotations
 
@@ -33,9 +30,11 @@ def single_stage(model) -> bool:
             and type(model.bbox_head).predict is BaseDenseHead.predict)
 
 
-def plain_dense_head(model):
-    """The model's dense head where the package reproduces its decoding (a single_stage detector whose head
-    decodes as BaseDenseHead does, with priors and a box coder), else PerceptionError naming the fix."""
+def dense_network(model):
+    """(module: image -> each level's scores and decoded boxes, number of levels) of a plain dense detector (a
+    single_stage one whose head decodes as BaseDenseHead does, with priors and a box coder); PerceptionError
+    naming the fix for other detectors."""
+    import torch
     from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 
     head = getattr(model, 'bbox_head', None)
@@ -45,15 +44,6 @@ def plain_dense_head(model):
         what = type(model).__name__ + (f' with {type(head).__name__}' if head is not None else '')
         raise PerceptionError(f'{what} is not a plain single-stage dense detector (RTMDet, RetinaNet, ...); '
                               'run it with detector.backend: mmdet')
-    return head
-
-
-def dense_network(model):
-    """(module: image -> each level's scores and decoded boxes, number of levels) of a plain_dense_head
-    detector. PerceptionError for other detectors."""
-    import torch
-
-    head = plain_dense_head(model)
 
     class DenseDetector(torch.nn.Module):
         """image (B, 3, H, W) -> per level: scores (B, N, C) after the activation, boxes (B, N, 4) in input
@@ -121,12 +111,12 @@ def device_candidates(scores, boxes, score_thr: float, nms_pre: int) -> tuple[np
 
 
 class DenseDecoder:
-    """The network + box decoding (forward) and the candidates + NMS (decode) of a plain dense detector."""
+    """The network + box decoding (network) and the candidates + NMS (decode) of a plain dense detector;
+    PerceptionError where its head or NMS is not one the package reproduces."""
 
-    def __init__(self, network, config_cfg: DenseTestCfg):
-        self.network = network
-        self.config_cfg = config_cfg
-        self.cfg = config_cfg
+    def __init__(self, model):
+        self.network, _ = dense_network(model)
+        self.config_cfg = self.cfg = DenseTestCfg(**dense_test_cfg(model))
         warm_up_nms()
 
     def set_min_score(self, min_score: float | None) -> None:
@@ -141,9 +131,3 @@ class DenseDecoder:
             found.append(decode_dense([output[i] for output in outputs], self.cfg, (width, height),
                                       tuple(meta['scale_factor'][:2]), device_candidates))
         return found
-
-
-def dense_decoder(model) -> DenseDecoder:
-    """A DenseDecoder for the model; PerceptionError where its head or NMS is not one the package reproduces."""
-    network, _ = dense_network(model)
-    return DenseDecoder(network, DenseTestCfg(**dense_test_cfg(model)))

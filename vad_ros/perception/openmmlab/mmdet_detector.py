@@ -5,8 +5,8 @@ candidates per level before NMS). With `min_score` (the pipeline's score_thresho
 false) the heads' test settings follow the score policy of vad_ros.perception.dense (DenseTestCfg.for_deployment:
 score_thr raised to min_score, nms_pre capped at DEPLOY_NMS_PRE). The detections at or above min_score stay the
 same (greedy NMS suppresses a box only by better ones) unless a level has more than DEPLOY_NMS_PRE candidates
-above min_score. A lower score_threshold set at run time applies from the next frame (MinScore.lower_min_score).
-Evaluations that want the config's low scores set detector.keep_low_scores: true.
+above min_score. A lower score_threshold at run time: MinScore.lower_min_score. For the config's low scores
+(evaluations): detector.keep_low_scores: true.
 
 detect() runs in stages that bench/bench_models.py times one by one: prepare (the test pipeline + data
 preprocessor), network (backbone, neck, head), decode (priors, box decoding, score filter, NMS) and to_host
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from vad_ros.perception.base import same_size_batches
-from vad_ros.perception.openmmlab.dense_head import dense_decoder, single_stage
+from vad_ros.perception.openmmlab.dense_head import DenseDecoder, single_stage
 from vad_ros.perception.openmmlab.backend import MODEL_CHANGES, RUNNERS, ModelBackend
 from vad_ros.perception.dense import DenseTestCfg, MinScore
 from vad_ros.perception.openmmlab.toolbox import MMDET, scope
@@ -37,7 +37,7 @@ from vad_ros.types import Detections
 
 log = logging.getLogger('vad_ros.perception')
 PACKAGE_DECODE = Variant(
-    'package_decode', 'decode', lambda detector: detector.min_score is None or detector.decode_on_host,
+    'package_decode', lambda detector: detector.min_score is None or detector.decode_on_host,
     "on where the config's COCO test settings are kept (detector.keep_low_scores; RTMDet-tiny detect() 58-59 % "
     'faster on the CPU) or mmcv has no GPU NMS (the host decode it replaces took 2-5 of 33.7 ms per H200 frame); '
     'with the pipeline threshold in the model on the CPU it saves 0.3-3.0 % (< 5 %)',
@@ -64,11 +64,11 @@ class MMDetDetector(MinScore, ModelBackend):
     PLAN = MODEL_CHANGES + (PACKAGE_DECODE,) + RUNNERS      # the decoding wraps the changed model; runners it
     _dense = None
 
-    def __init__(self, *args, min_score: float | None = None, package_decode: bool | None = None, **kwargs):
+    def __init__(self, *args, min_score: float | None = None, **kwargs):
         """min_score: the pipeline's score threshold, applied inside the model (None: the config's test
         settings, e.g. for frame AUC); package_decode and the others: the variants of the plan (backend.py)."""
         self.min_score = min_score                  # package_decode's default reads it
-        super().__init__(*args, package_decode=package_decode, **kwargs)
+        super().__init__(*args, **kwargs)
         if self.decode_on_host and not self.package_decode:
             log.warning('detector: mmcv was built without CUDA ops, so NMS cannot run on %s: the network runs '
                         'there and its raw maps are decoded on the CPU. For GPU NMS install an mmcv built with '
@@ -85,12 +85,12 @@ class MMDetDetector(MinScore, ModelBackend):
         return self.single_stage
 
     def try_package_decode(self) -> None:
-        """The package's decoding (dense_head.dense_decoder), kept where its network runs on the probe input (its
+        """The package's decoding (dense_head.DenseDecoder), kept where its network runs on the probe input (its
         detections equal MMDetection's: tested)."""
         def runs(dense):
             with torch.inference_mode():
                 dense.network(self.as_layout(self.probe_reference()[0]))
-        self._dense = self.variants.keep_if_equivalent('package_decode', lambda: dense_decoder(self.model), runs,
+        self._dense = self.variants.keep_if_equivalent('package_decode', lambda: DenseDecoder(self.model), runs,
                                                        kept_why='plain dense head')
 
     def stage_paths(self) -> dict[str, str]:

@@ -86,8 +86,8 @@ class MMSegSegmenter(ModelBackend):
         h_in, w_in = metas[0]['img_shape'][:2]          # the frame after the test pipeline's resize
         h_pad, w_pad = inputs.shape[-2:]                # ... and after the preprocessor's padding
         height, width = image_bgr.shape[:2]
-        small = labels.cpu().numpy()
-        return ClassMap(label_map_to_frame(small, (w_in, h_in), (w_pad, h_pad), (width, height)), self.class_names)
+        return ClassMap(label_map_to_frame(labels.cpu().numpy(), (w_in, h_in), (w_pad, h_pad), (width, height)),
+                        self.class_names)
 
     def segment(self, image_bgr: np.ndarray) -> ClassMap:
         inputs, metas = self.prepare(image_bgr)

@@ -125,7 +125,15 @@ def load_model(toolbox: Toolbox, config: str, checkpoint: str, device: str, trus
             raise PerceptionError(f"{what}.config '{config_path}' cannot be built as a {name} model "
                                   f'({type(e).__name__}: {e}); is it a {name} config?') from None
     model.dataset_meta = None      # mmdet's init_detector defaults to COCO: the checkpoint or config decides
-    _load_weights(model, checkpoint, config_path, what, trust_pickle)
+    state, dataset_meta = _read_weights(checkpoint, what, trust_pickle)
+    try:
+        model.load_state_dict({k[7:] if k.startswith('module.') else k: v for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        first = str(e).split('\n')[1].strip() if '\n' in str(e) else str(e)
+        raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not fit {what}.config '{config_path}' "
+                              f'(another architecture or class count): {first[:300]}') from None
+    if dataset_meta is not None:
+        model.dataset_meta = dataset_meta
     model.cfg = cfg
     model.eval()
     return model
@@ -203,19 +211,6 @@ def _read_weights(checkpoint: str, what: str, trust_pickle: bool, mmap: bool = F
     if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
         return state, {str(k).lower(): v for k, v in meta['dataset_meta'].items()}
     return state, None
-
-
-def _load_weights(model, checkpoint: str, config: str, what: str, trust_pickle: bool = False) -> None:
-    state, dataset_meta = _read_weights(checkpoint, what, trust_pickle)
-    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).split('\n')[1].strip() if '\n' in str(e) else str(e)
-        raise PerceptionError(f"{what}.checkpoint '{checkpoint}' does not fit {what}.config '{config}' "
-                              f'(another architecture or class count): {first[:300]}') from None
-    if dataset_meta is not None:
-        model.dataset_meta = dataset_meta
 
 
 def class_names(model, toolbox: Toolbox) -> tuple[str, ...]:

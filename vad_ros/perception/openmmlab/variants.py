@@ -4,8 +4,7 @@ Every speed-up of the OpenMMLab backends (backend.PLAN) goes through one step, `
 build the variant, compare its outputs with the plain path's on a probe (`mismatch`, at the tolerance of the
 model's device and precision, TOLERANCES), keep it only if they agree, and record the outcome with its reason
 (kept, refused with the difference or the error, or off with the reason of its default) for the backend's
-runtime report (vad_ros.perception.base.RuntimeReport). The measurements behind the defaults: bench/RESULTS.md,
-"Load-time variants".
+runtime report (vad_ros.perception.base.RuntimeReport).
 """
 from __future__ import annotations
 
@@ -67,7 +66,6 @@ def mismatch(expected: Any, got: Any, tolerance: float) -> str | None:
 class Variant:
     """One speed-up a backend may run, as declared in its plan."""
     name: str
-    stage: str                          # 'network' or 'decode'
     default: Callable[[Any], bool]      # on by default for this backend?
     why: str                            # the reason of the default (a measurement), said where it is off
     attempt: Callable[[Any], None]      # tries it on a backend (through Variants.keep_if_equivalent)
