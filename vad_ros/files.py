@@ -242,11 +242,24 @@ class LineList(list):
     line = 0
 
 
+# How YAML writes each typed scalar (the resolver's own patterns): a value tagged explicitly (`!!int`, `!!bool`,
+# ...) must be written so, or PyYAML's converters fail inside (IndexError on `!!int ''`, KeyError on `!!bool x`).
+_TYPED_SCALARS = {tag: pattern for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values()
+                  for tag, pattern in resolvers
+                  if tag.rpartition(':')[2] in ('bool', 'int', 'float', 'timestamp')}
+
+
 class _LineConstructor(yaml.constructor.SafeConstructor):
     """SafeConstructor whose strings, mappings and lists remember their line (1-based); duplicate keys fail;
-    a value that the converters refuse (int('1' * 5000), 2001-02-30, !!float x) is a YAML error at its line."""
+    a value that the converters refuse (int('1' * 5000), 2001-02-30, !!float x, !!bool maybe) is a YAML error at
+    its line."""
 
     def construct_object(self, node, deep=False):
+        pattern = _TYPED_SCALARS.get(node.tag)
+        if pattern is not None and isinstance(node, yaml.ScalarNode) and not pattern.match(node.value):
+            kind = node.tag.rpartition(':')[2]
+            raise yaml.constructor.ConstructorError(
+                None, None, f'{limits.bounded_message(repr(node.value), 60)} is not a valid !!{kind}', node.start_mark)
         try:
             return super().construct_object(node, deep)
         except (ValueError, OverflowError) as e:
