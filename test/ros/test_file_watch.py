@@ -16,21 +16,12 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from std_srvs.srv import SetBool
 
-from node_graph import image_msg, write_config
+from node_graph import image_msg, node_status as status, write_config
 from vad_ros import limits
 from vad_ros.msg import AnomalyEvent
 
 NODE = '/cam/vad_node'
 GRASS = 'image_size: [768, 576]\nregions:\n  - label: grass\n    polygon: [[0, 0], [768, 0], [768, 576], [0, 576]]\n'
-
-
-def status(g) -> DiagnosticStatus | None:
-    """The node's latest /diagnostics status."""
-    for array in reversed(g.diagnostics):
-        for s in array.status:
-            if s.name.startswith('vad_ros'):
-                return s
-    return None
 
 
 def level_is(g, level, text: str = ''):

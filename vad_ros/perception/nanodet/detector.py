@@ -155,12 +155,12 @@ def choose_runner(runner: str, device: str) -> tuple[str, str]:
         raise PerceptionError(f"detector.nanodet.runner '{runner}' is not one of {', '.join(RUNNERS)}")
     if runner != 'auto':
         return runner, ''
+    from vad_ros.perception.onnx.runtime import GPU_PROVIDERS, available_providers
     try:
-        import onnxruntime as ort
-    except ImportError:
+        offered = available_providers()           # as the session start will see them
+    except PerceptionError:                       # onnxruntime is not importable
         return 'torch', 'onnxruntime is not installed'
-    from vad_ros.perception.onnx.runtime import GPU_PROVIDERS
-    if device == 'cpu' or any(p in ort.get_available_providers() for p in GPU_PROVIDERS):
+    if device == 'cpu' or any(p in offered for p in GPU_PROVIDERS):
         return 'onnx', ''
     if importlib.util.find_spec('torch') is not None:
         import torch
