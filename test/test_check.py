@@ -425,3 +425,14 @@ def test_the_node_itself_refuses_what_the_checker_refuses(tmp_path, name, body, 
     assert error.format(path=path) in node
     out = vad_check('--params', params)
     assert out.returncode == 2 and f'the node would not start: {node}' in out.stderr
+
+
+@pytest.mark.parametrize('role, offered', [('detector', 'hog, nanodet, mmdet, onnx'), ('segmenter', 'none, mmseg, onnx')])
+def test_an_unknown_backend_is_refused_alike_by_the_builder_and_the_vocabulary(role, offered):
+    """The backend names live in one place (vad_ros.params); a dict that skipped params.resolve still gets them."""
+    params = {**vparams.resolve({}), f'{role}.backend': 'yolo'}
+    build = build_detector if role == 'detector' else build_segmenter
+    vocabulary = (lambda p: vocabularies(p)[0]) if role == 'detector' else (lambda p: vocabularies(p)[1])
+    for call in (build, vocabulary):
+        with pytest.raises(PerceptionError, match=f"{role}.backend 'yolo' is not one of: {offered}$"):
+            call(params)

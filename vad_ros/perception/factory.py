@@ -8,16 +8,31 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from vad_ros.params import SPECS
 from vad_ros.perception.base import Detector, PerceptionError, Segmenter
 from vad_ros.perception.device import apply_torch_threads
 
 TORCH_BACKENDS = ('nanodet', 'mmdet', 'mmseg')
 
 
-def build_detector(params: dict[str, Any]) -> Detector:
-    backend = params['detector.backend']
+def chosen_backend(params: dict[str, Any], role: str) -> str:
+    """params['<role>.backend'], one of the role's backends (PerceptionError naming them otherwise)."""
+    backend, offered = params[f'{role}.backend'], SPECS[f'{role}.backend'].choices
+    if backend not in offered:
+        raise PerceptionError(f"{role}.backend '{backend}' is not one of: {', '.join(offered)}")
+    return backend
+
+
+def _built_backend(params: dict[str, Any], role: str) -> str:
+    """chosen_backend, with torch's thread count set from torch_threads for the torch backends."""
+    backend = chosen_backend(params, role)
     if backend in TORCH_BACKENDS:
         apply_torch_threads(params.get('torch_threads', 0))
+    return backend
+
+
+def build_detector(params: dict[str, Any]) -> Detector:
+    backend = _built_backend(params, 'detector')
     if backend == 'hog':
         from vad_ros.perception.hog import HogPeopleDetector
         return HogPeopleDetector.from_params(params)
@@ -27,25 +42,19 @@ def build_detector(params: dict[str, Any]) -> Detector:
     if backend == 'mmdet':
         from vad_ros.perception.openmmlab.mmdet_detector import MMDetDetector
         return MMDetDetector.from_params(params)
-    if backend == 'onnx':
-        from vad_ros.perception.onnx.detector import OnnxDetector
-        return OnnxDetector.from_params(params)
-    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet, onnx")
+    from vad_ros.perception.onnx.detector import OnnxDetector
+    return OnnxDetector.from_params(params)
 
 
 def build_segmenter(params: dict[str, Any]) -> Segmenter | None:
-    backend = params['segmenter.backend']
+    backend = _built_backend(params, 'segmenter')
     if backend == 'none':
         return None
-    if backend in TORCH_BACKENDS:
-        apply_torch_threads(params.get('torch_threads', 0))
     if backend == 'mmseg':
         from vad_ros.perception.openmmlab.mmseg_segmenter import MMSegSegmenter
         return MMSegSegmenter.from_params(params)
-    if backend == 'onnx':
-        from vad_ros.perception.onnx.segmenter import OnnxSegmenter
-        return OnnxSegmenter.from_params(params)
-    raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")
+    from vad_ros.perception.onnx.segmenter import OnnxSegmenter
+    return OnnxSegmenter.from_params(params)
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ def vocabularies(params: dict[str, Any]) -> tuple[Vocabulary, Vocabulary | None]
 
 
 def detector_vocabulary(params: dict[str, Any]) -> Vocabulary:
-    backend = params['detector.backend']
+    backend = chosen_backend(params, 'detector')
     if backend == 'nanodet':
         from vad_ros.perception.nanodet import detector as nanodet
         warning = nanodet.hog_fallback_warning(params)
@@ -83,22 +92,18 @@ def detector_vocabulary(params: dict[str, Any]) -> Vocabulary:
         return Vocabulary('detector', backend, tuple(detector.class_names), "OpenCV's HOG people detector")
     if backend == 'mmdet':
         return _toolbox_vocabulary(params, 'detector', 'mmdet')
-    if backend == 'onnx':
-        from vad_ros.perception.onnx.detector import OnnxDetector
-        return _exported_vocabulary(params, OnnxDetector)
-    raise PerceptionError(f"detector.backend '{backend}' is not one of: hog, nanodet, mmdet, onnx")
+    from vad_ros.perception.onnx.detector import OnnxDetector
+    return _exported_vocabulary(params, OnnxDetector)
 
 
 def segmenter_vocabulary(params: dict[str, Any]) -> Vocabulary | None:
-    backend = params['segmenter.backend']
+    backend = chosen_backend(params, 'segmenter')
     if backend == 'none':
         return None
     if backend == 'mmseg':
         return _toolbox_vocabulary(params, 'segmenter', 'mmseg')
-    if backend == 'onnx':
-        from vad_ros.perception.onnx.segmenter import OnnxSegmenter
-        return _exported_vocabulary(params, OnnxSegmenter)
-    raise PerceptionError(f"segmenter.backend '{backend}' is not one of: none, mmseg, onnx")
+    from vad_ros.perception.onnx.segmenter import OnnxSegmenter
+    return _exported_vocabulary(params, OnnxSegmenter)
 
 
 def _toolbox_vocabulary(params: dict[str, Any], role: str, backend: str) -> Vocabulary:
