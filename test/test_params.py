@@ -75,7 +75,7 @@ def test_unusable_files_are_file_errors(tmp_path, content, error):
 def test_bad_value_in_file_names_file_and_parameter(tmp_path):
     f = tmp_path / 'p.yaml'
     f.write_text('/**:\n  ros__parameters:\n    segmentation_interval: 0\n')
-    with pytest.raises(params.ParamError, match=r"p\.yaml.*'segmentation_interval': 0 must be >= 1") as info:
+    with pytest.raises(params.ParamError, match=r"p\.yaml.*'segmentation_interval': 0 must be between 1 and 1000000") as info:
         params.read_params_file(str(f))
     assert not isinstance(info.value, params.ParamFileError)
 
@@ -141,3 +141,22 @@ def test_offline_tools_go_on_with_the_default_and_say_so_as_the_node_does(tmp_pa
 
 def test_wait_for_scene_map_is_off_by_default():
     assert params.SPECS['wait_for_scene_map'].default is False and params.SPECS['wait_for_scene_map'].read_only
+
+
+def test_every_number_parameter_has_a_finite_range():
+    """No value reaches OpenCV, numba, torch or the middleware as a number they cannot hold: huge and infinite
+    values are refused by every int / float parameter (a new one without an upper bound fails here)."""
+    numeric = [s for s in params.SPECS.values() if type(s.default) in (int, float) and s.choices is None]
+    assert len(numeric) > 20
+    for spec in numeric:
+        assert params.check_value(spec.name, spec.default) == spec.default
+        for value in (10 ** 19, -10 ** 19) + ((float('inf'), float('-inf'), 1e300) if type(spec.default) is float else ()):
+            with pytest.raises(params.ParamError, match=f"'{spec.name}'"):
+                params.check_value(spec.name, value)
+
+
+def test_the_iou_tracker_gets_no_miss_count_it_cannot_hold():
+    """tracking.max_missed beyond int64 made the iou tracker's compiled update fail on every frame."""
+    with pytest.raises(params.ParamError, match="'tracking.max_missed': 9223372036854775808 must be between 0 and 10000"):
+        params.check_value('tracking.max_missed', 2 ** 63)
+    assert params.check_value('tracking.max_missed', 10000) == 10000

@@ -45,8 +45,15 @@ class ParamSpec:
         return self.applies == STARTUP
 
 
-def _at_least(lo: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v >= lo else f'must be >= {lo}'
+# Upper bounds of the numeric parameters: every one has a range, so that no value reaches OpenCV, numba, torch or
+# the middleware as a number they cannot hold (a 64-bit overflow, an infinite timer) or a resource they would try
+# to allocate (threads, queue slots).
+MAX_THREADS = 256                   # torch_threads: more threads than cores only slow torch down
+MAX_FRAMES = 1_000_000              # frame counts: more than a day at 10 fps
+MAX_MISSED = 10_000                 # the iou tracker keeps a lost track that many frames, matched every frame
+MAX_DEPTH = 1_000                   # image queue: the node works on the newest frame anyway
+MAX_PIXELS = 2 ** 30                # OpenCV decodes at most 2**30 pixels (CV_IO_MAX_IMAGE_PIXELS)
+MAX_PERIOD_S = 3600.0               # timers and update periods: an hour
 
 
 def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
@@ -85,10 +92,11 @@ _SPECS = [
     ParamSpec('detector.compile', False, 'mmdet: torch.compile the network at start-up (checked against the '
               'uncompiled outputs; each new input size compiles for seconds to a minute, cached on disk)',
               applies=STARTUP),
-    ParamSpec('detector.hog.win_stride', 8, 'hog: window stride in pixels (smaller = slower, more recall)',
-              check=_at_least(1), applies=STARTUP),
-    ParamSpec('detector.hog.scale', 1.05, 'hog: image pyramid scale step (> 1; smaller = slower, more recall)',
-              check=lambda v: None if v > 1.0 else 'must be > 1.0', applies=STARTUP),
+    ParamSpec('detector.hog.win_stride', 8, 'hog: window stride in pixels (smaller = slower, more recall; at most '
+              "the window's width, 64)", check=_between(1, 64), applies=STARTUP),
+    ParamSpec('detector.hog.scale', 1.05, 'hog: image pyramid scale step (> 1; smaller = slower, more recall; '
+              'at most 2: larger steps skip the sizes between)',
+              check=lambda v: None if 1.0 < v <= 2.0 else 'must be > 1.0 and <= 2.0', applies=STARTUP),
     ParamSpec('detector.hog.upscale', 1.0, 'hog: resize the frame by this factor before detection (people '
               'smaller than 128 px need > 1)', check=_between(0.25, 4.0), applies=STARTUP),
     ParamSpec('detector.hog.hit_threshold', 0.3, 'hog: SVM margin a window needs to count as a person (higher = '
@@ -123,9 +131,9 @@ _SPECS = [
               'and run on cpu, false = refuse to start', applies=STARTUP),
     ParamSpec('torch_threads', 0, 'CPU threads torch uses (nanodet, mmdet, mmseg): 0 = its default, one per '
               'core; with the networks on a GPU, 1 measured 12 % faster per frame (bench/RESULTS.md, GPU)',
-              check=_at_least(0), applies=STARTUP),
+              check=_between(0, MAX_THREADS), applies=STARTUP),
     ParamSpec('segmentation_interval', 1, 'run the segmenter every N frames and reuse its map in between '
-              '(static cameras: 10-30)', check=_at_least(1)),
+              '(static cameras: 10-30)', check=_between(1, MAX_FRAMES)),
     # Reasoning.
     ParamSpec('score_threshold', 0.3, 'detections below this score are ignored (paper: 0.3)',
               check=_between(0.0, 1.0)),
@@ -160,12 +168,12 @@ _SPECS = [
               'object to come back', check=_between(0.0, 60.0)),
     ParamSpec('tracking.iou_threshold', 0.3, 'iou: minimum IoU to continue a track', check=_between(0.0, 1.0)),
     ParamSpec('tracking.max_missed', 5, 'iou: frames a track survives without a matching detection',
-              check=_at_least(0)),
+              check=_between(0, MAX_MISSED)),
     ParamSpec('persistence.min_frames', 1, 'default number of consecutive frames a rule must hold before an '
-              'anomaly is raised (1 = paper); a rule may set its own', check=_at_least(1)),
+              'anomaly is raised (1 = paper); a rule may set its own', check=_between(1, MAX_FRAMES)),
     ParamSpec('persistence.grace_frames', -1, 'deprecated, use events.grace_seconds: frames an anomaly event stays '
               'open after the rule stops holding, whatever the frame rate; -1 = not set (events.grace_seconds '
-              'applies); >= 0 replaces events.grace_seconds, with a warning', check=_at_least(-1)),
+              'applies); >= 0 replaces events.grace_seconds, with a warning', check=_between(-1, MAX_FRAMES)),
     ParamSpec('confirm.enabled', True, 'objects may raise anomalies only once confirmed (confirm.*): a detection '
               'that is weak or brief (a rock scored 0.3 as a person) is reported, marked unconfirmed, and fires '
               'no rule; needs tracking (paper: false)'),
@@ -203,16 +211,16 @@ _SPECS = [
               '(sensor data; matches every publisher) or reliable (matches reliable publishers only)',
               choices=('best_effort', 'reliable'), applies=STARTUP),
     ParamSpec('input.depth', 5, 'QoS history depth of the image subscription (the node works on the newest '
-              'frame anyway)', check=_at_least(1), applies=STARTUP),
+              'frame anyway)', check=_between(1, MAX_DEPTH), applies=STARTUP),
     ParamSpec('max_image_pixels', 3840 * 2160, 'frames with more pixels (width x height) are skipped before '
               'decoding and counted in diagnostics (skipped_too_large); default 4K UHD; 0 = no limit',
-              check=_at_least(0), applies=NODE),
+              check=_between(0, MAX_PIXELS), applies=NODE),
     # Outputs.
     ParamSpec('events.snapshot', False, 'attach a JPEG of the frame with the box to each started event '
               '(AnomalyEvent.snapshot)', applies=NODE),
     ParamSpec('events.update_period', 1.0, "seconds of image time between the 'ongoing' updates of an open event "
               "on ~/events (started and ended updates always go out; per-frame detail is on ~/anomalies); "
-              '0 = every frame', check=_at_least(0.0), applies=NODE),
+              '0 = every frame', check=_between(0.0, MAX_PERIOD_S), applies=NODE),
     ParamSpec('publish_detections', True, 'publish ~/detections (vision_msgs/Detection2DArray) where vision_msgs '
               'is installed', applies=NODE),
     ParamSpec('publish_class_map', False, 'publish ~/class_map (mono16 class ids of the background map) and '
@@ -220,7 +228,7 @@ _SPECS = [
     ParamSpec('publish_debug_image', True, 'publish ~/debug_image (annotated frame for rviz)', applies=NODE),
     ParamSpec('debug_image_scene_map', False, 'draw the scene map (labelled regions) under the results on '
               '~/debug_image, to check where the node thinks the road is', applies=NODE),
-    ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_at_least(0.1),
+    ParamSpec('diagnostics_period', 1.0, 'seconds between /diagnostics messages', check=_between(0.1, MAX_PERIOD_S),
               applies=NODE),
 ]
 

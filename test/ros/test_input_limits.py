@@ -1,5 +1,7 @@
 """vad_node over real DDS: frames above max_image_pixels are skipped and counted under a fixed cause; rule-file
-errors through the parameter API tell a participant how to fix a rule file and nothing about other files."""
+errors through the parameter API tell a participant how to fix a rule file and nothing about other files; numbers
+beyond a parameter's range (which used to reach the middleware as a queue depth or a timer it cannot hold) are
+refused, in a params file and through the parameter API, and the node keeps running."""
 from __future__ import annotations
 
 import cv2
@@ -68,3 +70,16 @@ def test_rule_file_errors_through_the_parameter_api_reveal_nothing_about_other_f
                                                           string_value=str(typo_key)))
     assert not result.successful and "unknown top-level key 'group'" in result.reason
     assert 'hunter2' not in g.log() and 'db_password' not in g.log()
+
+
+def test_numbers_beyond_a_parameters_range_are_refused_and_the_node_keeps_running(tmp_path, node_graph,
+                                                                                   vtest_frames):
+    g = node_graph(write_config(tmp_path, 'input:\n  depth: 1000000000000000000\n'))
+    assert g.send_and_wait(image_msg(vtest_frames[1], 0)) is not None, g.log()       # default depth: running
+    assert "parameter 'input.depth': 1000000000000000000 must be between 1 and 1000" in g.log()
+    for value in (1e10, float('inf')):                  # 1e10 s overflowed the timer's int64 nanoseconds
+        result = g.set_parameter('diagnostics_period', ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                                      double_value=value))
+        assert not result.successful and 'must be between 0.1 and 3600.0' in result.reason, result.reason
+    assert g.send_and_wait(image_msg(vtest_frames[2], 1)) is not None, g.log()
+    assert g.peer.spin_until(lambda: g.diagnostic('frames_processed') is not None, 5), g.log()
