@@ -30,7 +30,7 @@ from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.rendering.drawing import draw_result
 from vad_ros.rendering.scene_overlay import SceneOverlay
 from vad_ros.ros import messages
-from vad_ros.ros.diagnostics import NodeCounters
+from vad_ros.ros.diagnostics import NodeCounters, lost_message
 from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.rule_source import ERROR, WARN, file_stamp
@@ -74,6 +74,7 @@ class Camera:
         self.sub = None
         self.qos_watch: QosWatch | None = None
         self.counters = NodeCounters()
+        self.lost = False                  # no image for input.timeout seconds (watch_input)
         self.pubs: dict[str, Any] = {}
         self.overlay: SceneOverlay | None = None
         self.event_updates = EventUpdates()
@@ -166,6 +167,19 @@ class Camera:
             CompressedImage if compressed else Image, topic, lambda msg: on_image(self, msg),
             image_qos(p['input.reliability'], p['input.depth']), event_callbacks=self.qos_watch.callbacks())
         self.qos_watch.start(self.sub)
+        if self.counters.last_received is not None:      # input.timeout counts from this activation
+            self.counters.last_received = time.monotonic()
+
+    def watch_input(self) -> None:
+        """One log line when the camera is lost (input.timeout: images came, then none for that long; /diagnostics
+        says it at ERROR meanwhile) and one when images come again. Called with each /diagnostics message."""
+        timeout = self.params['input.timeout']
+        silent = self.counters.silent_for(time.monotonic(), timeout) if self.sub is not None else None
+        if silent is not None and not self.lost:
+            self.node.get_logger().error(self.log_prefix() + lost_message(self, silent))
+        elif silent is None and self.lost and self.sub is not None and timeout > 0:
+            self.node.get_logger().info(f"{self.log_prefix()}images again on '{self.sub.topic_name}'")
+        self.lost = silent is not None
 
     def unsubscribe(self) -> None:
         if self.sub is not None:

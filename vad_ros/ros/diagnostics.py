@@ -25,11 +25,21 @@ class NodeCounters:
         self.skipped = {cause: 0 for cause in SKIP_CAUSES}
         self.in_rate, self.out_rate = RateMeter(), RateMeter()
         self.latency_ms = self.processing_ms = 0.0
+        self.last_received: float | None = None  # time.monotonic() of the newest image
 
     def received(self, now: float) -> None:
         self.in_rate.tick(now)
         with self._lock:
             self.frames_received += 1
+            self.last_received = now
+
+    def silent_for(self, now: float, timeout: float) -> float | None:
+        """Seconds since the newest image where that is more than `timeout` (> 0) and an image has come;
+        else None (the camera is not lost)."""
+        last = self.last_received
+        if timeout <= 0 or last is None or now - last <= timeout:
+            return None
+        return now - last
 
     def processed(self, now: float, processing_ms: float, age_s: float) -> None:
         self.out_rate.tick(now)
@@ -46,12 +56,22 @@ class NodeCounters:
             return self.skipped[cause] == 1
 
 
+def lost_message(camera, silent_s: float) -> str:
+    """What /diagnostics and the log say of a camera that sent no image for silent_s seconds."""
+    topic = camera.sub.topic_name if camera.sub is not None else 'its image topic'
+    return (f"no image on '{topic}' for {silent_s:.1f} s (input.timeout): the camera, its driver or the network "
+            'is down, and nothing is watched')
+
+
 def diagnostic_status(camera, state: str, startup_error: str = '', worker_failure: str = '',
-                      bad_params: tuple[str, ...] = ()) -> DiagnosticStatus:
+                      bad_params: tuple[str, ...] = (), input_timeout: float = 0.0) -> DiagnosticStatus:
     """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters.
     worker_failure: why the node's perception worker stopped (level ERROR until the node is activated again).
-    bad_params: the params-file values replaced by their defaults (params.bad_value_line; WARN)."""
+    bad_params: the params-file values replaced by their defaults (params.bad_value_line; WARN).
+    input_timeout: an active camera whose images stopped for longer is lost (ERROR; lost_message)."""
     c, pipeline = camera.counters, camera.pipeline
+    mono = time.monotonic()
+    silent_s = c.silent_for(mono, input_timeout) if state != 'unconfigured' and camera.sub is not None else None
     slot = camera.slot
     dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
     level, message = DiagnosticStatus.OK, state
@@ -63,6 +83,8 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
     elif state == 'unconfigured':     # configure failed (a model, scene map or rule file): ERROR; waiting: WARN
         level = DiagnosticStatus.ERROR if startup_error else DiagnosticStatus.WARN
         message = 'unconfigured: ' + (startup_error or 'waiting for configure')
+    elif silent_s is not None:       # images came, then stopped: blind, whatever else is fine
+        level, message = DiagnosticStatus.ERROR, lost_message(camera, silent_s)
     elif camera.scene_map_error:      # a changed scene map was rejected; the previous one is in force
         level, message = DiagnosticStatus.ERROR, camera.scene_map_error
     elif rules is not None and rules.level != OK:
@@ -80,7 +102,6 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         level, message = DiagnosticStatus.WARN, f'skipped frames: {skipped}'
     det = pipeline.detector if pipeline is not None else None
     seg = pipeline.segmenter if pipeline is not None else None
-    mono = time.monotonic()
     values = {
         'state': state,
         'input_rate_hz': f'{c.in_rate.rate(mono):.2f}',
@@ -88,6 +109,7 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         'latency_ms': f'{c.latency_ms:.1f}',
         'processing_ms': f'{c.processing_ms:.1f}',
         'frames_received': str(c.frames_received),
+        'seconds_since_last_image': f'{mono - c.last_received:.1f}' if c.last_received is not None else 'none yet',
         'frames_processed': str(c.frames_processed),
         'frames_dropped_busy': str(dropped),
         'frames_skipped_bad_input': str(sum(c.skipped.values())),

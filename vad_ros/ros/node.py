@@ -532,8 +532,11 @@ class VadNode(LifecycleNode):
         if self._active and not self._enabled:
             state = 'paused (~/enable false)'
         bad_params = tuple(self.bad_params.values())
+        for camera in self.cameras:
+            camera.watch_input()
         array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error, self.worker_failure,
-                                                          bad_params) for c in self.cameras])
+                                                          bad_params, self._params['input.timeout'])
+                                        for c in self.cameras])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 

@@ -1,0 +1,57 @@
+"""vad_node over real DDS: a camera that sent images and then goes silent is lost after input.timeout seconds:
+/diagnostics ERROR naming the topic, one log line (not one per diagnostics period), and one line when images come
+again; the lifecycle restart starts the clock again; input.timeout 0 never says it."""
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.msg import ParameterType, ParameterValue
+
+from node_graph import image_msg, node_status, write_config
+
+LOST = "no image on '/test_cam/image_raw' for "
+
+
+def lost(g) -> bool:
+    s = node_status(g)
+    return s is not None and s.level == DiagnosticStatus.ERROR and s.message.startswith(LOST)
+
+
+def test_a_camera_that_goes_silent_is_an_error_until_images_come_again(tmp_path, node_graph, vtest_frames):
+    g = node_graph(write_config(tmp_path, 'input:\n  timeout: 1.5\n'))           # diagnostics every 0.5 s
+    assert g.send_and_wait(image_msg(vtest_frames[1], 0)) is not None, g.log()
+    assert g.peer.spin_until(lambda: node_status(g) is not None and not lost(g), 5)
+    assert not lost(g), node_status(g).message                                      # images flow: not lost
+
+    assert g.peer.spin_until(lambda: lost(g), 10), (node_status(g).message, g.log())
+    seconds = float(node_status(g).message[len(LOST):].split(' s ')[0])
+    assert 1.5 < seconds < 4.0
+    assert float(g.diagnostic('seconds_since_last_image')) > 1.5
+    g.peer.spin_until(lambda: False, 2.0)                                           # four more diagnostics
+    assert lost(g) and g.log().count(LOST) == 1, g.log()                            # said once in the log
+
+    assert g.send_and_wait(image_msg(vtest_frames[2], 1)) is not None, g.log()
+    assert g.peer.spin_until(lambda: not lost(g), 5), node_status(g).message
+    assert g.log().count("images again on '/test_cam/image_raw'") == 1, g.log()
+
+    # Deactivated for longer than the timeout, then activated: the clock starts again at activation.
+    for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_ACTIVATE):
+        assert g.call(ChangeState, '/cam/vad_node/change_state',
+                      ChangeState.Request(transition=Transition(id=transition))).success
+        if transition == Transition.TRANSITION_DEACTIVATE:
+            time.sleep(2.0)
+    assert g.peer.spin_until(lambda: node_status(g) is not None and node_status(g).values[0].value == 'active', 5)
+    g.peer.spin_until(lambda: False, 0.8)
+    assert not lost(g), node_status(g).message
+    assert g.peer.spin_until(lambda: lost(g), 10), node_status(g).message       # and runs out again
+    assert g.log().count(LOST) == 2, g.log()
+
+    # input.timeout 0: never lost (applied at once).
+    result = g.set_parameter('input.timeout', ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.0))
+    assert result.successful, result.reason
+    assert g.peer.spin_until(lambda: node_status(g) is not None and not lost(g), 5), node_status(g).message
+    g.peer.spin_until(lambda: False, 1.0)
+    assert not lost(g) and "images again" not in g.log().split(LOST)[-1], g.log()
