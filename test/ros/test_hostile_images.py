@@ -30,6 +30,7 @@ from ros_helpers import RosPeer, isolated_env
 from vad_ros.launching import graph
 from vad_ros.msg import AnomalyArray
 from vad_ros.paths import share_dir
+from vad_ros.ros import diagnostics
 from vad_ros.ros.node import VadNode
 
 NODE = '/cam/vad_node'
@@ -217,7 +218,7 @@ class FailsOnNarrowFrames:
 
 
 def test_a_frame_whose_processing_raises_is_skipped_and_the_next_is_processed(tmp_path, in_process_node,
-                                                                              vtest_frames, capfd):
+                                                                              vtest_frames, capfd, monkeypatch):
     n = in_process_node(write_config(tmp_path))
 
     def with_test_double(node: VadNode) -> None:
@@ -236,6 +237,10 @@ def test_a_frame_whose_processing_raises_is_skipped_and_the_next_is_processed(tm
     assert n.state() == State.PRIMARY_STATE_ACTIVE
     status = n.latest_status()
     assert status.level == DiagnosticStatus.WARN and 'processing' in status.message
+    skipped = n.value('skipped_processing')
+    monkeypatch.setattr(diagnostics, 'SKIP_WARN_S', 0.0)     # the WARN lasts SKIP_WARN_S after the last skip (a minute); the counts stay
+    assert n.peer.spin_until(lambda: n.latest_status().level == DiagnosticStatus.OK, 5), n.latest_status().message
+    assert n.value('skipped_processing') == skipped
     log = capfd.readouterr().err
     assert log.count('processing failed: RuntimeError: test double: no detection on a frame 60 px wide') == 1, log
     assert 'Traceback (most recent call last, cut)' in log and 'in detect' in log

@@ -14,6 +14,7 @@ from vad_ros.ros.frame_slot import RateMeter
 from vad_ros.rule_source import ERROR, OK, WARN
 
 SKIP_CAUSES = CAUSES + ('decode', 'processing')      # + unforeseen exceptions while decoding / processing
+SKIP_WARN_S = 60.0      # a skipped frame keeps the status at WARN this long (the counts stay in the values)
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 
 
@@ -26,6 +27,7 @@ class NodeCounters:
         self.in_rate, self.out_rate = RateMeter(), RateMeter()
         self.latency_ms = self.processing_ms = 0.0
         self.last_received: float | None = None  # time.monotonic() of the newest image
+        self.last_skipped = float('-inf')        # time.monotonic() of the newest skipped frame
 
     def received(self, now: float) -> None:
         self.in_rate.tick(now)
@@ -53,6 +55,7 @@ class NodeCounters:
         cause = cause if cause in self.skipped else 'processing'
         with self._lock:
             self.skipped[cause] += 1
+            self.last_skipped = time.monotonic()
             return self.skipped[cause] == 1
 
 
@@ -98,8 +101,8 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         level, message = DiagnosticStatus.WARN, camera.qos_watch.warning
     elif state == 'active' and c.frames_received == 0 and camera.sub is not None:
         level, message = DiagnosticStatus.WARN, f"no image received yet on '{camera.sub.topic_name}'"
-    elif skipped:
-        level, message = DiagnosticStatus.WARN, f'skipped frames: {skipped}'
+    elif skipped and mono - c.last_skipped <= SKIP_WARN_S:      # recent ones: one glitch is no standing WARN
+        level, message = DiagnosticStatus.WARN, f'skipped frames: {skipped} (the last {mono - c.last_skipped:.0f} s ago)'
     det = pipeline.detector if pipeline is not None else None
     seg = pipeline.segmenter if pipeline is not None else None
     values = {
