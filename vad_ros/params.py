@@ -213,7 +213,8 @@ _SPECS = [
     ParamSpec('input.depth', 5, 'QoS history depth of the image subscription (the node works on the newest '
               'frame anyway)', check=_between(1, MAX_DEPTH), applies=STARTUP),
     ParamSpec('input.timeout', 5.0, 'seconds without an image, once images have come, before the camera counts as '
-              "lost: /diagnostics ERROR and one log line (and one when images come again); 0 = never",
+              "lost (set it above the camera's frame interval): /diagnostics ERROR, one log line, its open events "
+              "end ('camera lost'); one more line when images come again; 0 = never",
               check=_between(0.0, MAX_PERIOD_S), applies=NODE),
     ParamSpec('max_image_pixels', 3840 * 2160, 'frames with more pixels (width x height) are skipped before '
               'decoding and counted in diagnostics (skipped_too_large); default 4K UHD; 0 = no limit',

@@ -110,8 +110,10 @@ EVENT_STATES = (EVENT_STARTED, EVENT_ONGOING, EVENT_ENDED)
 # Why an event ended (Event.end_reason, AnomalyEvent.end_reason); '' on an ended event = its grace time ran out.
 # END_STAMP_JUMP: the image stamps went backwards or jumped far forward (a new recording, a looped video, a
 # stream resumed after a long pause; reasoning/engine.py), which ends every open event at once.
-END_GRACE_EXPIRED, END_NODE_SHUTDOWN, END_DEACTIVATED, END_PAUSED, END_SCENE_MAP_CHANGED, END_STAMP_JUMP = (
-    'grace expired', 'node shutdown', 'deactivated', 'paused', 'scene map changed', 'stamp jump')
+# END_CAMERA_LOST: no image for input.timeout seconds (vad_ros.ros.camera.Camera.watch_input).
+(END_GRACE_EXPIRED, END_NODE_SHUTDOWN, END_DEACTIVATED, END_PAUSED, END_SCENE_MAP_CHANGED, END_STAMP_JUMP,
+ END_CAMERA_LOST) = ('grace expired', 'node shutdown', 'deactivated', 'paused', 'scene map changed', 'stamp jump',
+                    'camera lost')
 
 
 @dataclass(frozen=True)

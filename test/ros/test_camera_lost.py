@@ -1,6 +1,7 @@
 """vad_node over real DDS: a camera that sent images and then goes silent is lost after input.timeout seconds:
-/diagnostics ERROR naming the topic, one log line (not one per diagnostics period), and one line when images come
-again; the lifecycle restart starts the clock again; input.timeout 0 never says it."""
+/diagnostics ERROR naming the topic, one log line (not one per diagnostics period), its open events end ('camera
+lost', instead of staying open while nothing is watched), and one line when images come again; the lifecycle
+restart starts the clock again; input.timeout 0 never says it."""
 from __future__ import annotations
 
 import time
@@ -11,6 +12,7 @@ from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import ParameterType, ParameterValue
 
 from node_graph import image_msg, node_status, write_config
+from vad_ros.msg import AnomalyEvent
 
 LOST = "no image on '/test_cam/image_raw' for "
 
@@ -25,6 +27,7 @@ def test_a_camera_that_goes_silent_is_an_error_until_images_come_again(tmp_path,
     assert g.send_and_wait(image_msg(vtest_frames[1], 0)) is not None, g.log()
     assert g.peer.spin_until(lambda: node_status(g) is not None and not lost(g), 5)
     assert not lost(g), node_status(g).message                                      # images flow: not lost
+    assert g.peer.spin_until(lambda: any(e.state == AnomalyEvent.STATE_STARTED for e in g.events), 5), g.log()
 
     assert g.peer.spin_until(lambda: lost(g), 10), (node_status(g).message, g.log())
     seconds = float(node_status(g).message[len(LOST):].split(' s ')[0])
@@ -32,6 +35,9 @@ def test_a_camera_that_goes_silent_is_an_error_until_images_come_again(tmp_path,
     assert float(g.diagnostic('seconds_since_last_image')) > 1.5
     g.peer.spin_until(lambda: False, 2.0)                                           # four more diagnostics
     assert lost(g) and g.log().count(LOST) == 1, g.log()                            # said once in the log
+    started = {e.event_id for e in g.events if e.state == AnomalyEvent.STATE_STARTED}
+    ended = {e.event_id: e.end_reason for e in g.events if e.state == AnomalyEvent.STATE_ENDED}
+    assert ended == {event_id: 'camera lost' for event_id in started}, ended      # not left open
 
     assert g.send_and_wait(image_msg(vtest_frames[2], 1)) is not None, g.log()
     assert g.peer.spin_until(lambda: not lost(g), 5), node_status(g).message

@@ -35,7 +35,7 @@ from vad_ros.ros.frame_slot import LatestFrameSlot
 from vad_ros.ros.input_qos import QosWatch, image_qos
 from vad_ros.rule_source import ERROR, WARN, file_stamp
 from vad_ros.runtime_params import RuntimeParams
-from vad_ros.types import END_SCENE_MAP_CHANGED, EVENT_STARTED, FrameResult
+from vad_ros.types import END_CAMERA_LOST, END_SCENE_MAP_CHANGED, EVENT_STARTED, FrameResult
 
 # ~/events: reliable, and AUTOMATIC liveliness with a lease: the middleware asserts it while the process lives
 # (whether or not events happen), so a subscriber notices a node that died without a word (SIGKILL, a crash, a
@@ -171,12 +171,14 @@ class Camera:
             self.counters.last_received = time.monotonic()
 
     def watch_input(self) -> None:
-        """One log line when the camera is lost (input.timeout: images came, then none for that long; /diagnostics
-        says it at ERROR meanwhile) and one when images come again. Called with each /diagnostics message."""
+        """When the camera is lost (input.timeout: images came, then none for that long; /diagnostics says it at
+        ERROR meanwhile): one log line, and its open events end ('camera lost'); one line when images come again.
+        Called by the node's worker between rounds (at least every 0.5 s), where no frame is half processed."""
         timeout = self.params['input.timeout']
         silent = self.counters.silent_for(time.monotonic(), timeout) if self.sub is not None else None
         if silent is not None and not self.lost:
             self.node.get_logger().error(self.log_prefix() + lost_message(self, silent))
+            self.close_events(END_CAMERA_LOST)
         elif silent is None and self.lost and self.sub is not None and timeout > 0:
             self.node.get_logger().info(f"{self.log_prefix()}images again on '{self.sub.topic_name}'")
         self.lost = silent is not None

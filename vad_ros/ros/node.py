@@ -451,6 +451,8 @@ class VadNode(LifecycleNode):
                 self._wake.clear()
                 self._between_rounds()
                 self._pause_now()
+                for camera in self.cameras:
+                    camera.watch_input()            # a lost camera: logged, its open events end
                 batch = [(c, msg) for c in self.cameras if c.slot is not None
                          for msg in [c.slot.take(timeout=0)] if msg is not None]
                 if batch and not self._enabled:      # put just before a pause: not processed
@@ -532,8 +534,6 @@ class VadNode(LifecycleNode):
         if self._active and not self._enabled:
             state = 'paused (~/enable false)'
         bad_params = tuple(self.bad_params.values())
-        for camera in self.cameras:
-            camera.watch_input()
         array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error, self.worker_failure,
                                                           bad_params, self._params['input.timeout'])
                                         for c in self.cameras])
