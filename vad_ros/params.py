@@ -216,6 +216,10 @@ _SPECS = [
               "lost (set it above the camera's frame interval): /diagnostics ERROR, one log line, its open events "
               "end ('camera lost'); one more line when images come again; 0 = never",
               check=_between(0.0, MAX_PERIOD_S), applies=NODE),
+    ParamSpec('input.blind_seconds', 10.0, 'seconds of image time a frozen (every frame the same) or blank (uniform: '
+              'lens covered, camera dark or off) image must last before /diagnostics warns that the camera sees '
+              'nothing, with one log line (and one when it sees again); 0 = never',
+              check=_between(0.0, MAX_PERIOD_S), applies=NODE),
     ParamSpec('max_image_pixels', 3840 * 2160, 'frames with more pixels (width x height) are skipped before '
               'decoding and counted in diagnostics (skipped_too_large); default 4K UHD; 0 = no limit',
               check=_between(0, MAX_PIXELS), applies=NODE),

@@ -61,3 +61,19 @@ def test_a_camera_that_goes_silent_is_an_error_until_images_come_again(tmp_path,
     assert g.peer.spin_until(lambda: node_status(g) is not None and not lost(g), 5), node_status(g).message
     g.peer.spin_until(lambda: False, 1.0)
     assert not lost(g) and "images again" not in g.log().split(LOST)[-1], g.log()
+
+
+def test_a_frozen_image_is_a_warning_until_the_image_is_live_again(tmp_path, node_graph, vtest_frames):
+    """A driver that repeats its last frame: frames keep coming (not lost), but /diagnostics WARNs, once the same
+    frame has lasted input.blind_seconds of image time, and logs it once."""
+    g = node_graph(write_config(tmp_path, 'input:\n  blind_seconds: 2.0\n'))
+    frozen = "the image has been frozen for "
+    for i in range(4):                                       # the same frame, stamps 1 s apart: 0 .. 3 s
+        assert g.send_and_wait(image_msg(vtest_frames[3], i)) is not None, g.log()
+    assert g.peer.spin_until(lambda: (node_status(g) is not None and node_status(g).level == DiagnosticStatus.WARN
+                                      and node_status(g).message.startswith(frozen)), 5), node_status(g).message
+    assert g.diagnostic('image').startswith(frozen) and g.log().count(frozen) == 1, g.log()
+    assert g.send_and_wait(image_msg(vtest_frames[4], 4)) is not None, g.log()
+    assert g.peer.spin_until(lambda: g.diagnostic('image') == 'live', 5), g.diagnostic('image')
+    assert node_status(g).level == DiagnosticStatus.OK, node_status(g).message
+    assert 'the image is live again' in g.log()

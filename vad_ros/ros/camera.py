@@ -22,6 +22,7 @@ from vad_ros.background_hint import no_background_hint, rule_set_warnings
 from vad_ros.event_updates import EventUpdates
 from vad_ros.limits import bounded_message
 from vad_ros.media import image_codec
+from vad_ros.media.image_health import ImageHealth
 from vad_ros.msg import AnomalyArray, AnomalyEvent
 from vad_ros.params import CAMERA_FILES, map_to_wait_for, resolve_path
 from vad_ros.pipeline import Pipeline, build_camera_pipeline, build_pipeline
@@ -75,6 +76,7 @@ class Camera:
         self.qos_watch: QosWatch | None = None
         self.counters = NodeCounters()
         self.lost = False                  # no image for input.timeout seconds (watch_input)
+        self.health, self.blind = ImageHealth(), ''      # frozen or blank for input.blind_seconds (watch_image)
         self.pubs: dict[str, Any] = {}
         self.overlay: SceneOverlay | None = None
         self.event_updates = EventUpdates()
@@ -182,6 +184,16 @@ class Camera:
         elif silent is None and self.lost and self.sub is not None and timeout > 0:
             self.node.get_logger().info(f"{self.log_prefix()}images again on '{self.sub.topic_name}'")
         self.lost = silent is not None
+
+    def watch_image(self, image, stamp: float) -> None:
+        """The frame's health (vad_ros.media.image_health; input.blind_seconds): one log line when the image turns
+        frozen or blank for that long (/diagnostics WARN meanwhile), one when it is live again."""
+        blind = self.health.update(image, stamp, self.params['input.blind_seconds'])
+        if blind and not self.blind:
+            self.node.get_logger().warn(self.log_prefix() + blind)
+        elif self.blind and not blind:
+            self.node.get_logger().info(f'{self.log_prefix()}the image is live again')
+        self.blind = blind
 
     def unsubscribe(self) -> None:
         if self.sub is not None:

@@ -92,6 +92,8 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         level, message = DiagnosticStatus.ERROR, camera.scene_map_error
     elif rules is not None and rules.level != OK:
         level, message = _LEVELS[rules.level], rules.message
+    elif camera.blind:                # frozen or blank for input.blind_seconds: the camera sees nothing
+        level, message = DiagnosticStatus.WARN, camera.blind
     elif no_background:               # the first start on a new camera: what to do (until a map or segmenter)
         level, message = DiagnosticStatus.WARN, no_background
     elif bad_params:
@@ -112,6 +114,7 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         'latency_ms': f'{c.latency_ms:.1f}',
         'processing_ms': f'{c.processing_ms:.1f}',
         'frames_received': str(c.frames_received),
+        'image': camera.blind or 'live',
         'seconds_since_last_image': f'{mono - c.last_received:.1f}' if c.last_received is not None else 'none yet',
         'frames_processed': str(c.frames_processed),
         'frames_dropped_busy': str(dropped),

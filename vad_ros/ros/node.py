@@ -510,6 +510,7 @@ class VadNode(LifecycleNode):
         for (camera, msg, image), found in zip(decoded, detections):
             try:
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                camera.watch_image(image, stamp)
                 result = camera.pipeline.process(image, stamp=stamp, detections=found)
                 camera.publish(result, msg.header, image)
                 camera.counters.processed(time.monotonic(), (time.perf_counter() - t0) * 1e3,
