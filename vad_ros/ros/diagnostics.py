@@ -67,14 +67,15 @@ def lost_message(camera, silent_s: float) -> str:
 
 
 def diagnostic_status(camera, state: str, startup_error: str = '', worker_failure: str = '',
-                      bad_params: tuple[str, ...] = (), input_timeout: float = 0.0) -> DiagnosticStatus:
+                      bad_params: tuple[str, ...] = ()) -> DiagnosticStatus:
     """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters.
     worker_failure: why the node's perception worker stopped (level ERROR until the node is activated again).
     bad_params: the params-file values replaced by their defaults (params.bad_value_line; WARN).
-    input_timeout: an active camera whose images stopped for longer is lost (ERROR; lost_message)."""
+    A camera whose images stopped for longer than its input.timeout is lost (ERROR; lost_message)."""
     c, pipeline = camera.counters, camera.pipeline
     mono = time.monotonic()
-    silent_s = c.silent_for(mono, input_timeout) if state != 'unconfigured' and camera.sub is not None else None
+    watched = state != 'unconfigured' and camera.sub is not None
+    silent_s = c.silent_for(mono, camera.params['input.timeout']) if watched else None
     slot = camera.slot
     dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
     level, message = DiagnosticStatus.OK, state

@@ -536,8 +536,7 @@ class VadNode(LifecycleNode):
             state = 'paused (~/enable false)'
         bad_params = tuple(self.bad_params.values())
         array = DiagnosticArray(status=[diagnostic_status(c, state, self.startup_error, self.worker_failure,
-                                                          bad_params, self._params['input.timeout'])
-                                        for c in self.cameras])
+                                                          bad_params) for c in self.cameras])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
