@@ -2,6 +2,7 @@
 peer on the same isolated domain (publisher of camera frames, subscribers of every output)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import textwrap
 import time
@@ -26,6 +27,18 @@ CAMERA = '/test_cam/image_raw'
 
 
 CONFIRM_OFF = 'confirm:\n  enabled: false\n'
+WATCH_OFF = {'timeout': '0.0', 'blind_seconds': '0.0'}     # input.*: the lost / frozen-camera checks
+
+
+def input_watch_off(extra: str) -> str:
+    """`extra` with input.timeout and input.blind_seconds at 0 where it does not set them (into its own input:
+    mapping where it has one, so that the file has one)."""
+    keys = ''.join(f'  {key}: {value}\n' for key, value in WATCH_OFF.items() if f'  {key}:' not in extra)
+    if not keys:
+        return extra
+    if re.search(r'^input:\n', extra, re.M):
+        return re.sub(r'^input:\n', lambda m: 'input:\n' + keys, extra, count=1, flags=re.M)
+    return extra + 'input:\n' + keys
 
 
 def node_status(g) -> DiagnosticStatus | None:
@@ -40,11 +53,13 @@ def node_status(g) -> DiagnosticStatus | None:
 READ_ONLY_SERVICES = {'GetState', 'GetParameters', 'ListParameters', 'DescribeParameters', 'GetAvailableStates'}
 
 
-def write_config(tmp_path, extra: str = '', confirm: bool = False) -> str:
+def write_config(tmp_path, extra: str = '', confirm: bool = False, watch_input: bool = False) -> str:
     """scene.yaml (everything `road`), rules.yaml (the rule (person, {road})) and params.yaml in tmp_path; returns
     the params file. confirm=False (tests of the node's mechanics, which send a frame a second) turns object
     confirmation off: every person found fires in the first frame. confirm=True keeps the node's default (an
-    object fires once confirmed, a few frames), for tests of what an operator sees with the defaults."""
+    object fires once confirmed, a few frames), for tests of what an operator sees with the defaults.
+    watch_input=False turns the lost- and frozen-camera checks off (input.timeout, input.blind_seconds 0, unless
+    `extra` sets them): a test that sends a frame now and then, or the same frame again and again, is no camera."""
     (tmp_path / 'scene.yaml').write_text(textwrap.dedent('''\
         image_size: [768, 576]
         regions:
@@ -66,7 +81,8 @@ def write_config(tmp_path, extra: str = '', confirm: bool = False) -> str:
             scene_map_file: scene.yaml
             rules_file: rules.yaml
             diagnostics_period: 0.5
-        ''') + textwrap.indent(extra + ('' if confirm else CONFIRM_OFF), ' ' * 4))
+        ''') + textwrap.indent((extra if watch_input else input_watch_off(extra)) + ('' if confirm else CONFIRM_OFF),
+                               ' ' * 4))
     return str(params)
 
 
