@@ -136,7 +136,8 @@ def test_a_new_camera_goes_from_no_background_to_a_keep_off_the_grass_event(new_
     x0, y0, x1, y1 = event.x_min, event.y_min, event.x_max, event.y_max
     feet = ((x0 + x1) / 2, y1 - 0.1 * (y1 - y0))
     assert cv2.pointPolygonTest(np.array(LAWN, np.float32), feet, False) > 0, (feet, event)
-    assert f'event {event.event_id} started: ' in g.log()
+    # the node logs the line after publishing the event: its output may reach the log file a moment later
+    assert g.peer.spin_until(lambda: f'event {event.event_id} started: ' in g.log(), 5), g.log()
     assert g.procs.exited() == {}
 
 
