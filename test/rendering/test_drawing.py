@@ -1,7 +1,7 @@
 """The debug drawing: colours of normal and anomalous boxes, the banner, the class-map overlay, time stamps."""
 import numpy as np
 
-from vad_ros.rendering.drawing import GREEN, RED, class_colour, draw_result, stamp_text
+from vad_ros.rendering.drawing import AMBER, GREEN, RED, class_colour, draw_result, stamp_text
 from vad_ros.types import Anomaly, ClassMap, FrameResult, ObjectReport
 
 
@@ -95,3 +95,13 @@ def test_unconfirmed_objects_are_thin_grey_boxes_drawn_under_the_others():
     assert not (out[320:380, 51] == GREY).all(axis=1).any()      # one pixel wide
     assert (out[300:400, 90] == GREEN).all(axis=1).all()         # the person's box over the rock's
     assert count(out, GREEN) > 0 and count(out, RED) == 0
+
+
+def test_the_cameras_trouble_is_written_in_amber_under_the_banner():
+    image = np.full((480, 640, 3), 128, np.uint8)
+    result = FrameResult(3, None, [report((50.0, 300.0, 110.0, 400.0), 1)], [], 0.0)
+    def amber(img):                   # anti-aliased text: pixels near the colour
+        return int((np.abs(img.astype(int) - np.array(AMBER)).sum(axis=2) < 90).sum())
+    assert amber(draw_result(image, result)) == 0
+    out = draw_result(image, result, warning='the image has been frozen for 12 s (every frame the same): details')
+    assert amber(out[:60]) > 50 and amber(out[60:]) == 0

@@ -1,20 +1,34 @@
 """vad_node over real DDS: a camera that sent images and then goes silent is lost after input.timeout seconds:
 /diagnostics ERROR naming the topic, one log line (not one per diagnostics period), its open events end ('camera
 lost', instead of staying open while nothing is watched), and one line when images come again; the lifecycle
-restart starts the clock again; input.timeout 0 never says it."""
+restart starts the clock again; input.timeout 0 never says it. A frozen image: WARN, one log line, and the
+trouble written on ~/debug_image, until a live frame."""
 from __future__ import annotations
 
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import ParameterType, ParameterValue
 
 from node_graph import image_msg, node_status, write_config
+from vad_ros.media import image_codec
 from vad_ros.msg import AnomalyEvent
+from vad_ros.rendering.drawing import AMBER
 
 LOST = "no image on '/test_cam/image_raw' for "
+
+
+def debug_stamp(g) -> int | None:
+    return g.debug[-1].header.stamp.sec if g.debug else None
+
+
+def amber_text(msg) -> int:
+    """Pixels near the debug image's amber (the camera's trouble under the banner) in its top 60 rows."""
+    image = image_codec.to_bgr(msg.encoding, msg.height, msg.width, msg.step, bytes(msg.data))[:60]
+    return int((np.abs(image.astype(int) - np.array(AMBER)).sum(axis=2) < 90).sum())
 
 
 def lost(g) -> bool:
@@ -74,7 +88,9 @@ def test_a_frozen_image_is_a_warning_until_the_image_is_live_again(tmp_path, nod
                                       and node_status(g).message.startswith(frozen)), 5), node_status(g).message
     assert g.diagnostic('image').startswith(frozen)
     assert g.peer.spin_until(lambda: g.log().count(frozen) == 1, 5), g.log()
+    assert g.peer.spin_until(lambda: debug_stamp(g) == 1003, 5) and amber_text(g.debug[-1]) > 50   # said on rviz
     assert g.send_and_wait(image_msg(vtest_frames[4], 4)) is not None, g.log()
     assert g.peer.spin_until(lambda: g.diagnostic('image') == 'live', 5), g.diagnostic('image')
+    assert g.peer.spin_until(lambda: debug_stamp(g) == 1004, 5) and amber_text(g.debug[-1]) == 0
     assert node_status(g).level == DiagnosticStatus.OK, node_status(g).message
     assert g.peer.spin_until(lambda: 'the image is live again' in g.log(), 5), g.log()

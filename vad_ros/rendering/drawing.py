@@ -20,6 +20,7 @@ from vad_ros.reasoning.tripwires import in_arrow
 from vad_ros.types import NO_CLASS, FrameResult
 
 GREEN, RED, WHITE, DARK = (60, 200, 60), (40, 40, 235), (255, 255, 255), (25, 25, 25)
+AMBER = (0, 190, 255)              # the camera's own trouble (a frozen or blank image)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MAX_SENTENCES = 6
 LEGEND_CLASSES = 8
@@ -153,10 +154,12 @@ def _draw_rule_overlay(out: np.ndarray, overlay, scale: float) -> None:
         put_label(out, text, x0, y0 - label_size(text, small)[1] - 1, RED if done else YELLOW, small)
 
 
-def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: float = 0.0) -> np.ndarray:
+def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: float = 0.0,
+                warning: str = '') -> np.ndarray:
     """A new image (the input is not modified): every object boxed (green normal, red anomalous) with its
     background class, the anomalies' sentences in red, a banner with frame index, verdict and score;
-    the class map blended in with `class_map_alpha` (0 = off)."""
+    the class map blended in with `class_map_alpha` (0 = off); `warning` (the camera's trouble, e.g. a frozen
+    image: its first clause) in amber under the banner."""
     out = image_bgr.copy()
     h = out.shape[0]
     if class_map_alpha > 0:
@@ -187,6 +190,8 @@ def draw_result(image_bgr: np.ndarray, result: FrameResult, class_map_alpha: flo
     stamp = f'  {stamp_text(result.stamp)}' if result.stamp is not None else ''
     banner = f'frame {result.frame_index}{stamp}  {verdict}  score {result.score:.2f}'
     y = 2 + put_label(out, banner, 2, 2, RED if result.is_anomalous else WHITE, scale)[1]
+    if warning:
+        y += put_label(out, warning.split(':')[0], 2, y, AMBER, scale * 0.75)[1]
     sentences = [a.sentence for a in result.anomalies]
     if len(sentences) > MAX_SENTENCES:
         sentences = sentences[:MAX_SENTENCES - 1] + [f'... and {len(result.anomalies) - MAX_SENTENCES + 1} more']

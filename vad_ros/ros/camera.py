@@ -288,7 +288,8 @@ class Camera:
                 self.class_names_sent = result.class_map.class_names
             self.pubs['class_map'].publish(messages.class_map_image(result.class_map, header))
         if node_params['publish_debug_image'] and self.pubs['debug_image'].get_subscription_count() > 0:
-            drawn = draw_result(self._under_results(image, node_params['debug_image_scene_map']), result)
+            drawn = draw_result(self._under_results(image, node_params['debug_image_scene_map']), result,
+                                warning=self.blind)
             h, w, step, data = image_codec.from_bgr(drawn)
             self.pubs['debug_image'].publish(Image(header=header, height=h, width=w, encoding='bgr8',
                                                    is_bigendian=0, step=step, data=data))
