@@ -31,8 +31,10 @@ WATCH_OFF = {'timeout': '0.0', 'blind_seconds': '0.0'}     # input.*: the lost /
 
 
 def input_watch_off(extra: str) -> str:
-    """`extra` with input.timeout and input.blind_seconds at 0 where it does not set them (into its own input:
-    mapping where it has one, so that the file has one)."""
+    """`extra` with input.timeout, input.blind_seconds and view_moved_fraction at 0 where it does not set them
+    (into its own input: mapping where it has one, so that the file has one)."""
+    if not re.search(r'^view_moved_fraction:', extra, re.M):
+        extra += 'view_moved_fraction: 0.0\n'
     keys = ''.join(f'  {key}: {value}\n' for key, value in WATCH_OFF.items() if f'  {key}:' not in extra)
     if not keys:
         return extra
@@ -58,8 +60,9 @@ def write_config(tmp_path, extra: str = '', confirm: bool = False, watch_input: 
     the params file. confirm=False (tests of the node's mechanics, which send a frame a second) turns object
     confirmation off: every person found fires in the first frame. confirm=True keeps the node's default (an
     object fires once confirmed, a few frames), for tests of what an operator sees with the defaults.
-    watch_input=False turns the lost- and frozen-camera checks off (input.timeout, input.blind_seconds 0, unless
-    `extra` sets them): a test that sends a frame now and then, or the same frame again and again, is no camera."""
+    watch_input=False turns the lost, frozen and moved-camera checks off (input.timeout, input.blind_seconds,
+    view_moved_fraction 0, unless `extra` sets them): a test that sends a frame now and then, the same frame again
+    and again, or made-up frames, is no camera."""
     (tmp_path / 'scene.yaml').write_text(textwrap.dedent('''\
         image_size: [768, 576]
         regions:

@@ -1,12 +1,14 @@
 """vad_node over real DDS: a camera that sent images and then goes silent is lost after input.timeout seconds:
 /diagnostics ERROR naming the topic, one log line (not one per diagnostics period), its open events end ('camera
 lost', instead of staying open while nothing is watched), and one line when images come again; the lifecycle
-restart starts the clock again; input.timeout 0 never says it. A frozen image: WARN, one log line, and the
-trouble written on ~/debug_image, until a live frame."""
+restart starts the clock again; input.timeout 0 never says it. A frozen image, or a view that moved since the
+scene map: WARN, one log line, and the trouble written on ~/debug_image, until the image is live or back in
+place."""
 from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
@@ -94,3 +96,22 @@ def test_a_frozen_image_is_a_warning_until_the_image_is_live_again(tmp_path, nod
     assert g.peer.spin_until(lambda: debug_stamp(g) == 1004, 5) and amber_text(g.debug[-1]) == 0
     assert node_status(g).level == DiagnosticStatus.OK, node_status(g).message
     assert g.peer.spin_until(lambda: 'the image is live again' in g.log(), 5), g.log()
+
+
+def test_a_camera_whose_view_moved_is_a_warning_until_it_is_back(tmp_path, node_graph, vtest_frames):
+    """A bumped mount: the frames keep coming, but the scene map no longer fits them. Frames 5 s apart: the first
+    after the map is put in force is the reference; three checks in a row that find the shift make /diagnostics
+    WARN, with one log line and the trouble on ~/debug_image; the view back in place clears it."""
+    g = node_graph(write_config(tmp_path, 'view_moved_fraction: 0.03\n'))
+    moved = cv2.warpAffine(vtest_frames[5], np.float32([[1, 0, 30], [0, 1, 12]]), (768, 576),
+                           borderMode=cv2.BORDER_REFLECT)
+    for i, frame in enumerate([vtest_frames[4], moved, moved, moved]):       # 0 s: reference; 5, 10, 15 s: checks
+        assert g.send_and_wait(image_msg(frame, 5 * i)) is not None, g.log()
+    text = 'the view has moved by ('
+    assert g.peer.spin_until(lambda: (node_status(g) is not None and node_status(g).level == DiagnosticStatus.WARN
+                                      and node_status(g).message.startswith(text)), 5), node_status(g).message
+    assert g.peer.spin_until(lambda: g.log().count(text) == 1, 5), g.log()
+    assert g.peer.spin_until(lambda: debug_stamp(g) == 1015, 5) and amber_text(g.debug[-1]) > 50
+    assert g.send_and_wait(image_msg(vtest_frames[6], 20)) is not None, g.log()   # back in place (another frame)
+    assert g.peer.spin_until(lambda: node_status(g).level == DiagnosticStatus.OK, 5), node_status(g).message
+    assert g.peer.spin_until(lambda: 'the view matches the scene map again' in g.log(), 5), g.log()

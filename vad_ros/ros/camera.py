@@ -23,6 +23,7 @@ from vad_ros.event_updates import EventUpdates
 from vad_ros.limits import bounded_message
 from vad_ros.media import image_codec
 from vad_ros.media.image_health import ImageHealth
+from vad_ros.media.view_shift import ViewShift
 from vad_ros.msg import AnomalyArray, AnomalyEvent
 from vad_ros.params import CAMERA_FILES, map_to_wait_for, resolve_path
 from vad_ros.pipeline import Pipeline, build_camera_pipeline, build_pipeline
@@ -77,6 +78,7 @@ class Camera:
         self.counters = NodeCounters()
         self.lost = False                  # no image for input.timeout seconds (watch_input)
         self.health, self.blind = ImageHealth(), ''      # frozen or blank for input.blind_seconds (watch_image)
+        self.view, self.moved = ViewShift(), ''          # the view moved since the scene map (watch_image)
         self.pubs: dict[str, Any] = {}
         self.overlay: SceneOverlay | None = None
         self.event_updates = EventUpdates()
@@ -186,14 +188,21 @@ class Camera:
         self.lost = silent is not None
 
     def watch_image(self, image, stamp: float) -> None:
-        """The frame's health (vad_ros.media.image_health; input.blind_seconds): one log line when the image turns
-        frozen or blank for that long (/diagnostics WARN meanwhile), one when it is live again."""
-        blind = self.health.update(image, stamp, self.params['input.blind_seconds'])
-        if blind and not self.blind:
-            self.node.get_logger().warn(self.log_prefix() + blind)
-        elif self.blind and not blind:
-            self.node.get_logger().info(f'{self.log_prefix()}the image is live again')
-        self.blind = blind
+        """What the frame says of the camera (/diagnostics WARN meanwhile, one log line when it starts, one when it
+        ends): frozen or blank for input.blind_seconds (vad_ros.media.image_health), or its view moved since the
+        scene map was put in force (view_moved_fraction; vad_ros.media.view_shift)."""
+        p, scene = self.params, self.pipeline.scene_map if self.pipeline is not None else None
+        self.blind = self._say(self.blind, self.health.update(image, stamp, p['input.blind_seconds']),
+                               'the image is live again')
+        self.moved = self._say(self.moved, self.view.update(image, stamp, scene, p['view_moved_fraction']),
+                               'the view matches the scene map again')
+
+    def _say(self, before: str, now: str, back: str) -> str:
+        if now and not before:
+            self.node.get_logger().warn(self.log_prefix() + now)
+        elif before and not now:
+            self.node.get_logger().info(self.log_prefix() + back)
+        return now
 
     def unsubscribe(self) -> None:
         if self.sub is not None:
@@ -289,7 +298,7 @@ class Camera:
             self.pubs['class_map'].publish(messages.class_map_image(result.class_map, header))
         if node_params['publish_debug_image'] and self.pubs['debug_image'].get_subscription_count() > 0:
             drawn = draw_result(self._under_results(image, node_params['debug_image_scene_map']), result,
-                                warning=self.blind)
+                                warning=self.blind or self.moved)
             h, w, step, data = image_codec.from_bgr(drawn)
             self.pubs['debug_image'].publish(Image(header=header, height=h, width=w, encoding='bgr8',
                                                    is_bigendian=0, step=step, data=data))

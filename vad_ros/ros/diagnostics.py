@@ -95,6 +95,8 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         level, message = _LEVELS[rules.level], rules.message
     elif camera.blind:                # frozen or blank for input.blind_seconds: the camera sees nothing
         level, message = DiagnosticStatus.WARN, camera.blind
+    elif camera.moved:                # the view moved since the scene map was put in force: the map is off
+        level, message = DiagnosticStatus.WARN, camera.moved
     elif no_background:               # the first start on a new camera: what to do (until a map or segmenter)
         level, message = DiagnosticStatus.WARN, no_background
     elif bad_params:
@@ -116,6 +118,7 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
         'processing_ms': f'{c.processing_ms:.1f}',
         'frames_received': str(c.frames_received),
         'image': camera.blind or 'live',
+        'view_shift': camera.view.measured,
         'seconds_since_last_image': f'{mono - c.last_received:.1f}' if c.last_received is not None else 'none yet',
         'frames_processed': str(c.frames_processed),
         'frames_dropped_busy': str(dropped),

@@ -1,0 +1,59 @@
+"""The moved-camera check on real frames: vtest.avi's own frames never move; the same frames shifted by a
+bumped mount's (30, 12) px are reported after three checks and clear when the view is back; a shift under the
+threshold, fraction 0, no scene map, or a new scene map (a new reference) say nothing."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vad_ros.media.view_shift import CHECK_EVERY_S, CONFIRMATIONS, ViewShift
+
+
+@pytest.fixture(scope='module')
+def frames(vtest_path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(vtest_path))
+    out = [cap.read()[1] for _ in range(400)]
+    cap.release()
+    return out
+
+
+def shifted(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    return cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[1::-1],
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def run(view: ViewShift, frames, scene, fraction=0.03, start=0) -> list[str]:
+    return [view.update(f, (start + i) / 10, scene, fraction) for i, f in enumerate(frames)]
+
+
+def test_a_still_camera_never_moves(frames):
+    view = ViewShift()
+    assert set(run(view, frames, scene='map')) == {''}
+    assert view.measured.startswith('(') and 'peak' in view.measured
+
+
+def test_a_bumped_camera_is_reported_after_three_checks_and_clears_when_back(frames):
+    view, scene = ViewShift(), 'map'
+    run(view, frames[:100], scene)                                  # the reference: frame 0, at 0 s
+    said = run(view, [shifted(f, 30, 12) for f in frames[100:300]], scene, start=100)
+    first = next(i for i, text in enumerate(said) if text)
+    assert 100 + first == 10 * (10 + (CONFIRMATIONS - 1) * CHECK_EVERY_S)     # checks at 10, 15, 20 s
+    assert said[-1].startswith('the view has moved by (')
+    dx, dy = (float(v) for v in said[-1].split('(')[1].split(')')[0].split(','))
+    assert abs(dx - 30) <= 8 and abs(dy - 12) <= 8, said[-1]
+    back = run(view, frames[300:400], scene, start=300)
+    assert back[-1] == ''                                          # the next check finds the view in place
+
+
+def test_small_shifts_no_map_fraction_zero_and_a_new_map_say_nothing(frames):
+    small = [shifted(f, 8, 3) for f in frames[100:300]]                  # ~1 % of the width, under 3 %
+    view = ViewShift()
+    assert set(run(view, frames[:100], 'map') + run(view, small, 'map', start=100)) == {''}
+    big = [shifted(f, 30, 12) for f in frames[100:300]]
+    for scene, fraction in ((None, 0.03), ('map', 0.0)):
+        view = ViewShift()
+        assert set(run(view, frames[:100], scene, fraction) + run(view, big, scene, fraction, start=100)) == {''}
+    view = ViewShift()
+    run(view, frames[:100], 'old map')
+    assert set(run(view, big, 'new map', start=100)) == {''}             # drawn on the moved view: its reference
