@@ -17,22 +17,16 @@ import cv2
 import numpy as np
 
 from vad_ros.media.image_health import ImageHealth
+from vad_ros.media.sources import VideoSource
 
 REPO = Path(__file__).resolve().parents[1]
 HOLD_S = 10.0           # input.blind_seconds' default
 
 
 def frames_of(path: Path) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps
+    """The video's frames and frame rate (the package's reader, as vad-video reads files)."""
+    source = VideoSource(str(path))
+    return [frame.image for frame in source], source.fps
 
 
 def flagged(frames: list[np.ndarray], fps: float, hold_s: float) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vad_ros.media.sources import VideoSource
 from vad_ros.media.view_shift import ViewShift, edges
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,16 +28,9 @@ SHOTS = {'street': (137, 186), 'pavement': (187, 241)}
 
 
 def read(path: Path) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps
+    """The video's frames and frame rate (the package's reader, as vad-video reads files)."""
+    source = VideoSource(str(path))
+    return [frame.image for frame in source], source.fps
 
 
 def replay(frames, fps: float) -> tuple[list[str], list[str]]:

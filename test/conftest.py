@@ -47,3 +47,9 @@ def read_frames(path: os.PathLike, indices: list[int]) -> list[np.ndarray]:
 def vtest_frames(vtest_path) -> list[np.ndarray]:
     """Eight real frames (768x576 BGR) spread over the sample video."""
     return read_frames(vtest_path, [0, 100, 200, 300, 400, 500, 600, 700])
+
+
+@pytest.fixture(scope='session')
+def vtest_consecutive(vtest_path) -> list[np.ndarray]:
+    """The first 400 frames of the sample video, in order (40 s of a still camera at 10 fps)."""
+    return read_frames(vtest_path, list(range(400)))

@@ -3,7 +3,6 @@ frame again and again is frozen, a covered lens blank, each once it lasted the h
 again at the next real frame."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,11 +10,8 @@ from vad_ros.media.image_health import ImageHealth
 
 
 @pytest.fixture(scope='module')
-def consecutive(vtest_path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(vtest_path))
-    frames = [cap.read()[1] for _ in range(120)]
-    cap.release()
-    return frames
+def consecutive(vtest_consecutive) -> list[np.ndarray]:
+    return vtest_consecutive[:120]
 
 
 def test_a_real_cameras_frames_are_never_frozen_or_blank(consecutive):

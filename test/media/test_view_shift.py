@@ -11,11 +11,8 @@ from vad_ros.media.view_shift import CHECK_EVERY_S, CONFIRMATIONS, ViewShift
 
 
 @pytest.fixture(scope='module')
-def frames(vtest_path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(vtest_path))
-    out = [cap.read()[1] for _ in range(400)]
-    cap.release()
-    return out
+def frames(vtest_consecutive) -> list[np.ndarray]:
+    return vtest_consecutive[:400]
 
 
 def shifted(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
