@@ -222,8 +222,9 @@ _SPECS = [
               check=_between(0.0, MAX_PERIOD_S), applies=NODE),
     ParamSpec('view_moved_fraction', 0.03, 'the camera counts as moved (a bumped or loosened mount: the scene '
               "map's shapes no longer lie on what they were drawn on) when its view has shifted by this share of the "
-              'frame width since the scene map was put in force, on 3 checks 5 s apart: /diagnostics WARN and one '
-              'log line; 0 = never', check=_between(0.0, 0.5), applies=NODE),
+              'frame width since the scene map was drawn (the picture vad-scene edit saves with it) or else put in '
+              'force, on 3 checks 5 s apart: /diagnostics WARN and one log line; 0 = never',
+              check=_between(0.0, 0.5), applies=NODE),
     ParamSpec('max_image_pixels', 3840 * 2160, 'frames with more pixels (width x height) are skipped before '
               'decoding and counted in diagnostics (skipped_too_large); default 4K UHD; 0 = no limit',
               check=_between(0, MAX_PIXELS), applies=NODE),

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vad_ros.media.view_shift import CHECK_EVERY_S, CONFIRMATIONS, ViewShift
+from vad_ros.media.view_shift import CHECK_EVERY_S, CONFIRMATIONS, ViewShift, write_reference
 
 
 @pytest.fixture(scope='module')
@@ -54,3 +54,20 @@ def test_small_shifts_no_map_fraction_zero_and_a_new_map_say_nothing(frames):
     view = ViewShift()
     run(view, frames[:100], 'old map')
     assert set(run(view, big, 'new map', start=100)) == {''}             # drawn on the moved view: its reference
+
+
+def test_with_the_picture_saved_with_the_map_a_camera_bumped_before_the_start_is_seen(frames, tmp_path):
+    """vad-scene edit saves the frame the map was drawn on next to it; the node compares with that picture, so a
+    camera moved while the node was down is reported from its first frames. Without the picture the first frame
+    is the reference and the move goes unseen; a picture of another size is not used."""
+    scene_file = str(tmp_path / 'scene.yaml')
+    write_reference(scene_file, cv2.imencode('.jpg', frames[0], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    bumped = [shifted(f, 30, 12) for f in frames[100:220]]
+    view = ViewShift()
+    said = [view.update(f, i / 10, 'map', 0.03, scene_file) for i, f in enumerate(bumped)]
+    first = next(i for i, text in enumerate(said) if text)
+    assert first == 10 * (CONFIRMATIONS - 1) * CHECK_EVERY_S                 # checks at 0, 5, 10 s
+    assert said[-1].startswith('the view has moved by (') and 'since the scene map was drawn' in said[-1]
+    assert set(run(ViewShift(), bumped, 'map')) == {''}                      # no picture: unseen
+    write_reference(scene_file, cv2.imencode('.jpg', frames[0][:300])[1].tobytes())
+    assert set(ViewShift().update(f, i / 10, 'map', 0.03, scene_file) for i, f in enumerate(bumped)) == {''}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from vad_ros.media.view_shift import read_reference
 from vad_ros.reasoning.scene_map import load_scene_map
 from vad_ros.vocabulary import THING_CLASSES
 from vad_ros.scene_tools.editor import EditorSession, background_vocabulary, make_server
@@ -32,6 +33,9 @@ def test_new_file_gets_the_frame_size_and_is_created_on_save(tmp_path):
     assert ok, message
     assert load_scene_map(path).regions[0][0] == 'road'
     assert path.read_text().startswith('# Edited with `vad-scene edit`')
+    picture = read_reference(str(path), (240, 320))      # the frame it was drawn on, for the moved-camera check
+    assert picture is not None and (tmp_path / 'new.reference.jpg').is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['new.reference.jpg', 'new.yaml']    # no temporary left
 
 
 def test_refused_save_leaves_the_file_and_says_why(tmp_path):
@@ -44,6 +48,7 @@ def test_refused_save_leaves_the_file_and_says_why(tmp_path):
     ok, message = session.save({'image_size': [320, 0], 'regions': [{'label': 'road', 'polygon': SQUARE}]})
     assert not ok and 'image_size' in message
     assert path.read_text() == before and not list(tmp_path.glob('.scene-*'))   # no temporary left behind
+    assert not (tmp_path / 'scene.reference.jpg').exists()                      # nor a picture
 
 
 def test_sections_the_page_does_not_edit_are_kept(tmp_path):

@@ -190,11 +190,13 @@ class Camera:
     def watch_image(self, image, stamp: float) -> None:
         """What the frame says of the camera (/diagnostics WARN meanwhile, one log line when it starts, one when it
         ends): frozen or blank for input.blind_seconds (vad_ros.media.image_health), or its view moved since the
-        scene map was put in force (view_moved_fraction; vad_ros.media.view_shift)."""
+        scene map was drawn (the picture saved with it) or put in force (view_moved_fraction;
+        vad_ros.media.view_shift)."""
         p, scene = self.params, self.pipeline.scene_map if self.pipeline is not None else None
         self.blind = self._say(self.blind, self.health.update(image, stamp, p['input.blind_seconds']),
                                'the image is live again')
-        self.moved = self._say(self.moved, self.view.update(image, stamp, scene, p['view_moved_fraction']),
+        self.moved = self._say(self.moved, self.view.update(image, stamp, scene, p['view_moved_fraction'],
+                                                            p['scene_map_file']),
                                'the view matches the scene map again')
 
     def _say(self, before: str, now: str, back: str) -> str:

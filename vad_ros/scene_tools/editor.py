@@ -43,6 +43,7 @@ import numpy as np
 
 from vad_ros import limits
 from vad_ros.files import parse_yaml, read_text
+from vad_ros.media.view_shift import write_reference
 from vad_ros.reasoning.scene_map import SceneMapError
 from vad_ros.vocabulary import ADE20K_CLASSES, THING_CLASSES
 from vad_ros.scene_tools import scene_yaml
@@ -146,11 +147,16 @@ class EditorSession:
                 return False, str(e)
             self.document, self.comment, self.problem = document, comment, ''
             self.saves += 1
+            try:                # the picture it was drawn on: the node sees a camera bumped since (view_shift)
+                write_reference(self.path, self.frame_jpeg)
+                picture = ''
+            except OSError as e:
+                picture = f' (the picture it was drawn on was not saved: {e})'
         parts = [f'{len(scene.regions)} regions']
         for key in ('zones', 'tripwires', 'ignore'):
             if document.get(key):
                 parts.append(f'{len(document[key])} {key}')
-        return True, f"saved {self.path}: {', '.join(parts)}"
+        return True, f"saved {self.path}: {', '.join(parts)}{picture}"
 
 
 def vertex_problem(document: dict) -> str:
