@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vad_ros.media.view_shift import CHECK_EVERY_S, CONFIRMATIONS, ViewShift, write_reference
+from vad_ros.media.view_shift import CHECK_EVERY_S, CONFIRMATIONS, WIDTH, ViewShift, edges, write_reference
 
 
 @pytest.fixture(scope='module')
@@ -71,3 +71,14 @@ def test_with_the_picture_saved_with_the_map_a_camera_bumped_before_the_start_is
     assert set(run(ViewShift(), bumped, 'map')) == {''}                      # no picture: unseen
     write_reference(scene_file, cv2.imencode('.jpg', frames[0][:300])[1].tobytes())
     assert set(ViewShift().update(f, i / 10, 'map', 0.03, scene_file) for i, f in enumerate(bumped)) == {''}
+
+
+@pytest.mark.parametrize('shape', [(100_000, 1, 3), (1, 100_000, 3), (1, 1, 3), (3000, 2, 3)])
+def test_odd_shaped_frames_stay_small(shape):
+    """A hostile 1-pixel-wide frame (100,000 pixels, under max_image_pixels) once asked for a 19-million-row
+    copy (15 GB): the compared copy is at most 2 * WIDTH rows."""
+    image = np.random.default_rng(0).integers(0, 255, shape, np.uint8)
+    small = edges(image)
+    assert small.shape[1] == WIDTH and 8 <= small.shape[0] <= 2 * WIDTH
+    view = ViewShift()
+    assert [view.update(image, t, 'map', 0.03) for t in (0.0, 5.0, 10.0, 15.0)] == [''] * 4

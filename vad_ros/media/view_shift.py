@@ -54,10 +54,11 @@ def read_reference(scene_map_file: str, frame_shape: tuple[int, int]) -> np.ndar
 
 
 def edges(image_bgr: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude of a grey copy of the frame, WIDTH pixels wide (float32)."""
+    """Sobel gradient magnitude of a grey copy of the frame, WIDTH pixels wide and at most twice as high
+    (float32; an odd-shaped frame is squeezed, the same way for the reference and the frames compared)."""
     step = max(1, image_bgr.shape[1] // (2 * WIDTH))           # sample first: resizing a 4K frame is slow
     grey = cv2.cvtColor(image_bgr[::step, ::step], cv2.COLOR_BGR2GRAY)
-    height = max(8, round(grey.shape[0] * WIDTH / grey.shape[1]))
+    height = min(max(8, round(grey.shape[0] * WIDTH / grey.shape[1])), 2 * WIDTH)   # a 1-px-wide frame: no giant
     small = cv2.resize(grey, (WIDTH, height), interpolation=cv2.INTER_AREA).astype(np.float32)
     return cv2.magnitude(cv2.Sobel(small, cv2.CV_32F, 1, 0), cv2.Sobel(small, cv2.CV_32F, 0, 1))
 
