@@ -6,6 +6,7 @@ import yaml
 
 from vad_ros.perception import factory
 from vad_ros.reasoning.scene_map import load_scene_map
+from vad_ros.media.view_shift import read_reference
 from vad_ros.scene_tools.cli import main
 
 from scene_tools.synthetic_scene import BoxDetector, SyntheticSegmenter, class_ious, street_labels
@@ -54,7 +55,9 @@ def test_bootstrap_a_folder(tmp_path, folder, synthetic_models, capsys):
     assert min(class_ious(street_labels(320, 240), scene.class_map(320, 240)).values()) >= 0.97
     text = out.read_text()
     assert '5 frames (0..11)' in text and str(folder) in text
-    assert f'wrote {out}' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f'wrote {out}' in printed and f"wrote {tmp_path / 'scene.reference.jpg'}" in printed
+    assert read_reference(str(out), (240, 320)) is not None      # the frame it was made on, for the node's check
 
 
 def test_bootstrap_refuses_to_overwrite_without_force(tmp_path, folder, synthetic_models, capsys):

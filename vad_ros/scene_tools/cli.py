@@ -85,7 +85,22 @@ def cmd_bootstrap(args) -> int:
     scene_yaml.save(document, args.out, describe(result, input_name, segmenter, detector, options))
     print(f"wrote {args.out}: {len(result.regions)} regions ({', '.join(result.labels)}) on "
           f'{result.image_size[0]}x{result.image_size[1]}')
+    _save_reference(args.out, frames[len(frames) // 2].image)
     return 0
+
+
+def _save_reference(scene_file: str, image) -> None:
+    """The frame a map was made on, next to it (the node's moved-camera check compares the view with it)."""
+    from vad_ros.media.view_shift import reference_path, write_reference
+    ok, jpeg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    try:
+        if not ok:
+            raise OSError('the frame cannot be encoded as JPEG')
+        write_reference(scene_file, jpeg.tobytes())
+        print(f'wrote {reference_path(scene_file)}: the frame it was made on')
+    except OSError as e:
+        print(f'vad-scene: the frame the map was made on was not saved ({e}); the node compares its view with its '
+              'first frame instead', file=sys.stderr)
 
 
 def cmd_show(args) -> int:
