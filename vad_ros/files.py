@@ -16,15 +16,20 @@ from its events with the same bounds, counted at the same events (a file at the 
 bench/bench_yaml.py). Text that libyaml refuses or may read otherwise than the pure-Python loader is read again
 by that loader, the reference: the results and messages are the pure-Python loader's in every case
 (test_yaml_limits.py compares them).
+
+Writing (write_atomically): a file the package makes (a scene map, the picture it was drawn on, NanoDet's ONNX
+file) goes to a temporary file in the target's folder and is renamed over the target, so a reader never sees
+half a file; it keeps the target's permissions, else rw-r--r-- less the umask.
 """
 from __future__ import annotations
 
 import gc
 import os
 import re
+import tempfile
 from collections.abc import Hashable
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from yaml.events import AliasEvent, MappingEndEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent
@@ -37,6 +42,33 @@ except ImportError:                                     # pragma: no cover - dep
 
 from vad_ros import limits
 from vad_ros.limits import excerpt
+
+
+def write_atomically(target: str | os.PathLike, make: Callable[[str], None]) -> None:
+    """make(a temporary path in target's folder), then that file renamed to target with target's permissions
+    (else rw-r--r-- less the umask; mkstemp makes 0600, which a node run by another user could not read).
+    On any failure the temporary file is removed and target is as it was."""
+    target = os.fspath(target)
+    handle, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(target) + '.', suffix='.tmp',
+                                   dir=os.path.dirname(os.path.abspath(target)))
+    os.close(handle)
+    try:
+        make(tmp)
+        os.chmod(tmp, _mode_for(target))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _mode_for(target: str) -> int:
+    """The target's permissions when it exists, else rw-r--r-- less the umask."""
+    try:
+        return os.stat(target).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o644 & ~umask
 
 
 def read_text(path: str, what: str, fix: str, error: type[Exception], max_bytes: int | None = None) -> str:

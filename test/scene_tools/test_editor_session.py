@@ -1,5 +1,7 @@
 """The editor's server side without a browser: what a save writes, keeps and refuses."""
 import json
+import os
+import stat
 import threading
 import urllib.error
 import urllib.request
@@ -36,6 +38,9 @@ def test_new_file_gets_the_frame_size_and_is_created_on_save(tmp_path):
     picture = read_reference(str(path), (240, 320))      # the frame it was drawn on, for the moved-camera check
     assert picture is not None and (tmp_path / 'new.reference.jpg').is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ['new.reference.jpg', 'new.yaml']    # no temporary left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / 'new.reference.jpg').st_mode) == 0o644 & ~umask    # others may read it
 
 
 def test_refused_save_leaves_the_file_and_says_why(tmp_path):

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import cv2
 import numpy as np
+
+from vad_ros.files import write_atomically
 
 WIDTH = 192                 # the compared copies are this many pixels wide
 CHECK_EVERY_S = 5.0         # image time between two comparisons
@@ -33,17 +34,12 @@ def reference_path(scene_map_file: str) -> str:
 
 
 def write_reference(scene_map_file: str, jpeg: bytes) -> None:
-    """The picture the map was drawn on (JPEG bytes), written next to it (reference_path) through a temporary
-    file, so that a reader never sees half of it. OSError where the folder is not writable."""
-    target = reference_path(scene_map_file)
-    handle, tmp = tempfile.mkstemp(prefix='.reference.', suffix='.jpg', dir=os.path.dirname(target) or '.')
-    try:
-        with os.fdopen(handle, 'wb') as f:
+    """The picture the map was drawn on (JPEG bytes), written next to it (reference_path; files.write_atomically:
+    a reader never sees half of it). OSError where the folder is not writable."""
+    def write(path: str) -> None:
+        with open(path, 'wb') as f:
             f.write(jpeg)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomically(reference_path(scene_map_file), write)
 
 
 def read_reference(scene_map_file: str, frame_shape: tuple[int, int]) -> np.ndarray | None:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 import yaml
 
+from vad_ros.files import write_atomically
 from vad_ros.reasoning.scene_map import SceneMap, SceneMapError, load_scene_map
 from vad_ros.scene_tools.errors import SceneToolError
 from vad_ros.scene_tools.geometry import crossing_edges
@@ -122,31 +123,18 @@ def _load_as(path: str, shown: str) -> SceneMap:
     return scene
 
 
-def _mode_for(target: str | os.PathLike) -> int:
-    """The target's permissions when it exists, else rw-r--r-- less the umask (mkstemp makes 0600)."""
-    try:
-        return os.stat(target).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o644 & ~umask
-
-
 def save(document: dict[str, Any], target: str | os.PathLike, comment: str = '',
          vocabulary: Iterable[str] | None = None) -> SceneMap:
     """Write `document` to `target` if the node's loader accepts it (and check_regions with vocabulary);
     atomic: the old file stays when anything is refused."""
     text = dump(document, comment)
     scene = validate_text(text, target, vocabulary)
-    folder = os.path.dirname(os.path.abspath(target)) or '.'
-    fd, temp = tempfile.mkstemp(prefix='.scene-', suffix='.yaml', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+
+    def write(path: str) -> None:
+        with open(path, 'w', encoding='utf-8') as f:
             f.write(text)
-        os.chmod(temp, _mode_for(target))
-        os.replace(temp, target)
+    try:
+        write_atomically(target, write)
     except OSError as e:
-        if os.path.exists(temp):
-            os.unlink(temp)
         raise SceneToolError(f"cannot write scene map '{target}': {e}") from None
     return scene

@@ -27,10 +27,10 @@ import os
 import sys
 import tempfile
 import warnings
-from typing import Callable
 
 import numpy as np
 
+from vad_ros.files import write_atomically
 from vad_ros.paths import SOURCE_ROOT
 from vad_ros.perception.base import PerceptionError
 from vad_ros.perception.nanodet.files import existing_model_path, model_cache_dir
@@ -90,19 +90,6 @@ def onnx_path(model_path: str, precision: str = 'fp32') -> str:
             errors.append(f'{os.path.dirname(target)}: {e}')
     raise PerceptionError(f"nanodet: no folder to write the ONNX file of '{model_path}' to ({'; '.join(errors)}): "
                           f'make one writable, or set detector.nanodet.runner: torch')
-
-
-def write_atomically(target: str, make: Callable[[str], None]) -> None:
-    """make(temporary path in target's folder), then rename it to target (removed again on failure)."""
-    handle, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(target) + '.', suffix='.tmp',
-                                   dir=os.path.dirname(target))
-    os.close(handle)
-    try:
-        make(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def export_fp32(model_path: str, out: str, streamlined: bool = True) -> None:
