@@ -37,9 +37,9 @@ def replay(frames, fps: float) -> tuple[list[str], list[str]]:
     """(messages, measured values at each check) of one ViewShift over the frames."""
     view, said, measured = ViewShift(), [], []
     for i, frame in enumerate(frames):
-        before = view.measured
+        due = view.next_check
         said.append(view.update(frame, i / fps, 'map', FRACTION))
-        if view.measured != before or (i and view.next_check == i / fps + 5.0):
+        if view.next_check != due and view.reference is not None and i:       # a comparison was made
             measured.append(view.measured)
     return said, measured
 

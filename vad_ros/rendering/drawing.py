@@ -20,7 +20,7 @@ from vad_ros.reasoning.tripwires import in_arrow
 from vad_ros.types import NO_CLASS, FrameResult
 
 GREEN, RED, WHITE, DARK = (60, 200, 60), (40, 40, 235), (255, 255, 255), (25, 25, 25)
-AMBER = (0, 190, 255)              # the camera's own trouble (a frozen or blank image)
+AMBER = (0, 190, 255)              # the camera's own trouble (a frozen or blank image, a moved view)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MAX_SENTENCES = 6
 LEGEND_CLASSES = 8

@@ -76,7 +76,7 @@ class Camera:
         self.sub = None
         self.qos_watch: QosWatch | None = None
         self.counters = NodeCounters()
-        self.lost = False                  # no image for input.timeout seconds (watch_input)
+        self.lost = False                  # no image for input.timeout seconds (watch_input; /diagnostics ERROR)
         self.health, self.blind = ImageHealth(), ''      # frozen or blank for input.blind_seconds (watch_image)
         self.view, self.moved = ViewShift(), ''          # the view moved since the scene map (watch_image)
         self.pubs: dict[str, Any] = {}
@@ -175,8 +175,9 @@ class Camera:
             self.counters.last_received = time.monotonic()
 
     def watch_input(self) -> None:
-        """When the camera is lost (input.timeout: images came, then none for that long; /diagnostics says it at
-        ERROR meanwhile): one log line, and its open events end ('camera lost'); one line when images come again.
+        """Whether the camera is lost (input.timeout: images came, then none for that long; /diagnostics says it
+        at ERROR while `lost`): one log line, and its open events end ('camera lost'); one line when images come
+        again.
         Called by the node's worker between rounds (at least every 0.5 s), where no frame is half processed."""
         timeout = self.params['input.timeout']
         silent = self.counters.silent_for(time.monotonic(), timeout) if self.sub is not None else None
@@ -210,6 +211,7 @@ class Camera:
         if self.sub is not None:
             self.node.destroy_subscription(self.sub)
             self.sub = None
+        self.lost = False                  # an inactive camera is not watched
         if self.qos_watch is not None:
             self.qos_watch.stop()
         if self.slot is not None:

@@ -71,11 +71,9 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
     """One camera's status entry (vad_ros.ros.camera.Camera): level and message, then its counters.
     worker_failure: why the node's perception worker stopped (level ERROR until the node is activated again).
     bad_params: the params-file values replaced by their defaults (params.bad_value_line; WARN).
-    A camera whose images stopped for longer than its input.timeout is lost (ERROR; lost_message)."""
+    A camera the worker found lost (camera.lost: no image for input.timeout) is ERROR (lost_message)."""
     c, pipeline = camera.counters, camera.pipeline
     mono = time.monotonic()
-    watched = state != 'unconfigured' and camera.sub is not None
-    silent_s = c.silent_for(mono, camera.params['input.timeout']) if watched else None
     slot = camera.slot
     dropped = c.dropped_before + (slot.dropped if slot is not None else 0)
     level, message = DiagnosticStatus.OK, state
@@ -87,8 +85,8 @@ def diagnostic_status(camera, state: str, startup_error: str = '', worker_failur
     elif state == 'unconfigured':     # configure failed (a model, scene map or rule file): ERROR; waiting: WARN
         level = DiagnosticStatus.ERROR if startup_error else DiagnosticStatus.WARN
         message = 'unconfigured: ' + (startup_error or 'waiting for configure')
-    elif silent_s is not None:       # images came, then stopped: blind, whatever else is fine
-        level, message = DiagnosticStatus.ERROR, lost_message(camera, silent_s)
+    elif camera.lost:                 # images came, then stopped: blind, whatever else is fine
+        level, message = DiagnosticStatus.ERROR, lost_message(camera, mono - c.last_received)
     elif camera.scene_map_error:      # a changed scene map was rejected; the previous one is in force
         level, message = DiagnosticStatus.ERROR, camera.scene_map_error
     elif rules is not None and rules.level != OK:
